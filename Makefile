@@ -1,0 +1,52 @@
+# The template's own commands. `make demo` and `make test` are all a fresh machine needs
+# (Python 3.11+, make and git): uv is bootstrapped into .tools/ on first use.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+TOOLS := $(CURDIR)/.tools
+UV := $(TOOLS)/bin/uv
+UV_SPEC := uv>=0.9,<0.14
+DEMO := build/demo
+# Interpreters are never downloaded; bytecode is compiled on install so imports stay fast.
+export UV_PYTHON_DOWNLOADS := never
+export UV_COMPILE_BYTECODE := 1
+export UV := $(UV)
+# Tests run in parallel; FAST=1 bakes fewer combinations and runs one project end to end.
+PYTEST_ARGS ?= -n auto
+
+.PHONY: help install demo test test-fast lint lock clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "$(UV_SPEC)"
+
+install: $(UV) ## the template's dev environment (.venv, from uv.lock)
+	$(UV) sync --locked
+
+demo: install ## bake the defaults into build/demo, install it, run its whole pipeline, show bundle and metrics
+	rm -rf $(DEMO) build/.bake
+	$(UV) run --locked cookiecutter --no-input --output-dir build/.bake .
+	mv build/.bake/my-ml-project $(DEMO) && rm -rf build/.bake
+	$(MAKE) -C $(DEMO) install pipeline report
+	@echo "Bundle: $$(ls -d $(CURDIR)/$(DEMO)/dist/*/)"
+
+test: install ## the whole template test suite (bakes, hooks, generated pipelines and their tests)
+	$(UV) run --locked pytest $(PYTEST_ARGS)
+
+test-fast: install ## a quicker subset for local runs
+	FAST=1 $(UV) run --locked pytest $(PYTEST_ARGS)
+
+lint: install ## ruff on hooks and tests
+	$(UV) run --locked ruff check hooks tests
+	$(UV) run --locked ruff format --check hooks tests
+
+lock: install ## re-lock the generated project's dependencies into the template's uv.lock
+	$(UV) run --locked python tests/relock.py
+
+clean: ## remove build output and caches (keeps .tools and .venv)
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""Baking projects and running their commands, shared by the template's tests."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+CHOICES = {
+    k: v for k, v in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
+    if isinstance(v, list) and not k.startswith("_")
+}
+METRICS = {"classification": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"), "regression": ("r2", "rmse", "mae")}
+FAST = os.environ.get("FAST") == "1"
+
+
+def uv_binary() -> str:
+    found = os.environ.get("UV") or shutil.which("uv")
+    if not found:
+        raise RuntimeError("uv is needed to install baked projects: run the tests with `make test` (it bootstraps uv)")
+    return found
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with these answers (defaults for the rest); return the project folder."""
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers))
+
+
+def valid_combinations() -> list[dict[str, str]]:
+    """Every combination of the choice options, filtered to those that make sense (all of them, today)."""
+    keys = list(CHOICES)
+    combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(*CHOICES.values())]
+    return [c for c in combos if is_valid(c)]
+
+
+def is_valid(combo: dict[str, str]) -> bool:
+    # Every model supports both tasks; a metric is chosen per task (see METRICS), not crossed with the task.
+    return combo["task"] in METRICS
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "UV": uv_binary(), "UV_PYTHON_DOWNLOADS": "never", **(env or {})}
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def make(project: Path, *targets: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run(["make", *targets], cwd=project, env=env)
+
+
+def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return run([str(project / ".venv" / "bin" / "python"), "-m", package_name(project), *args], cwd=project)
+
+
+def package_name(project: Path) -> str:
+    return json.loads((project / ".cookiecutter.json").read_text())["package_name"]
+
+
+def explain(done: subprocess.CompletedProcess) -> str:
+    return f"exit {done.returncode}\n--- stdout ---\n{done.stdout[-6000:]}\n--- stderr ---\n{done.stderr[-6000:]}"

@@ -1,0 +1,123 @@
+"""Bake every valid combination of the options and check what comes out, without installing anything."""
+
+from __future__ import annotations
+
+import json
+import py_compile
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import CHOICES, FAST, METRICS, bake, valid_combinations
+
+COMMON = {
+    ".cookiecutter.json", ".gitignore", ".python-version", "Makefile", "README.md", "params.yaml",
+    "pyproject.toml", "uv.lock", "data/README.md", "data/raw/penguins.csv", "data/incoming/penguins_2009.csv",
+    "tests/__init__.py", "tests/conftest.py", "tests/test_bundle.py", "tests/test_cli.py", "tests/test_data.py",
+    "tests/test_export.py", "tests/test_infer_schema.py", "tests/test_model_quality.py", "tests/test_predict.py",
+    "tests/test_schema.py", "tests/test_settings.py", "tests/test_train.py",
+}
+PACKAGE_FILES = {
+    "__init__.py", "__main__.py", "bundle.py", "cli.py", "console.py", "data.py", "errors.py", "evaluate.py",
+    "export.py", "features.py", "fsutil.py", "infer_schema.py", "model_card.py", "pipeline.py", "predict.py",
+    "provenance.py", "runtime.py", "schema.py", "schemas/__init__.py", "schemas/penguins.py", "settings.py",
+    "signature.py", "train.py", "validate.py",
+}
+JINJA_MARKERS = ("{{", "}}", "{%", "%}", "{#")
+
+
+def expected_files(combo: dict) -> set[str]:
+    files = COMMON | {f"src/my_ml_project/{name}" for name in PACKAGE_FILES}
+    if combo["license"] != "Proprietary":
+        files.add("LICENSE")
+    return files
+
+
+COMBOS = valid_combinations()
+if FAST:  # one bake per task x model, all licenses and Python versions still covered once
+    COMBOS = [c for i, c in enumerate(COMBOS) if i % 7 == 0]
+
+
+def combo_id(combo: dict) -> str:
+    return "-".join(combo[k] for k in CHOICES)
+
+
+def test_the_matrix_covers_every_choice():
+    assert len(valid_combinations()) == 3 * 2 * 3 * 4
+    for key, values in CHOICES.items():
+        assert {c[key] for c in COMBOS} == set(values), key
+
+
+@pytest.fixture(scope="module")
+def bakes(tmp_path_factory) -> dict[str, tuple[dict, Path]]:
+    root = tmp_path_factory.mktemp("matrix")
+    baked = {}
+    for combo in COMBOS:
+        answers = dict(combo)
+        answers["primary_metric"] = METRICS[combo["task"]][0]
+        answers["metric_threshold"] = "0.8" if answers["primary_metric"] != "rmse" else "500"
+        baked[combo_id(combo)] = (answers, bake(root / combo_id(combo), **answers))
+    return baked
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=combo_id)
+def test_bake_has_exact_files_and_no_template_leftovers(bakes, combo):
+    answers, project = bakes[combo_id(combo)]
+    files = {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()}
+    assert files == expected_files(combo)
+    for path in project.rglob("*"):
+        if path.is_file() and path.suffix != ".csv":
+            text = path.read_text(encoding="utf-8")
+            leftovers = [m for m in JINJA_MARKERS if m in text]
+            assert not leftovers, f"{path.relative_to(project)} keeps template markers {leftovers}"
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=combo_id)
+def test_bake_is_consistent_with_its_answers(bakes, combo):
+    answers, project = bakes[combo_id(combo)]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "my-ml-project"
+    assert pyproject["project"]["scripts"] == {"my_ml_project": "my_ml_project.cli:main"}
+    assert ("license" in pyproject["project"]) == (combo["license"] != "Proprietary")
+    assert (project / ".python-version").read_text().strip() == combo["python_version"]
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["task"] == combo["task"]
+    assert params["model"]["type"] == combo["model"]
+    assert params["quality"]["primary_metric"] == answers["primary_metric"]
+    assert params["quality"]["threshold"] == float(answers["metric_threshold"])
+    assert params["data"]["target"] == ("species" if combo["task"] == "classification" else "body_mass_g")
+    recorded = json.loads((project / ".cookiecutter.json").read_text())
+    assert {k: recorded[k] for k in answers} == answers
+    assert "_output_dir" not in recorded
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    assert any(p["name"] == "my-ml-project" and p["source"] == {"editable": "."} for p in lock["package"])
+
+
+@pytest.mark.parametrize("metric", [m for ms in METRICS.values() for m in ms])
+def test_every_metric_renders_valid_params(tmp_path, metric):
+    task = next(t for t, ms in METRICS.items() if metric in ms)
+    threshold = "400" if metric in ("rmse", "mae") else "0.75"
+    project = bake(tmp_path, task=task, primary_metric=metric, metric_threshold=threshold)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["quality"]["primary_metric"] == metric
+    assert params["quality"]["threshold"] == float(threshold)
+    assert isinstance(params["quality"]["slice_threshold"], int | float)
+
+
+def test_every_python_file_compiles_and_passes_ruff(bakes):
+    projects = [project for _, project in bakes.values()]
+    for project in projects:
+        for path in project.rglob("*.py"):
+            py_compile.compile(str(path), doraise=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", *map(str, projects)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", *map(str, projects)],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

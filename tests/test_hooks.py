@@ -1,0 +1,141 @@
+"""The hooks: every answer is checked before anything is written; a bad one leaves nothing on disk."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import tomllib
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from helpers import TEMPLATE, bake
+
+
+def load_hook(name: str):
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pre = load_hook("pre_gen_project")
+post = load_hook("post_gen_project")
+
+
+@pytest.mark.parametrize(
+    ("answers", "field", "fragment"),
+    [
+        ({"project_slug": "My Project"}, "project_slug", "lowercase ASCII letters"),
+        ({"project_slug": "proj'; rm -rf /"}, "project_slug", "lowercase ASCII letters"),
+        ({"project_slug": ""}, "project_slug", "lowercase ASCII letters"),
+        ({"package_name": "class"}, "package_name", "keyword"),
+        ({"package_name": "match"}, "package_name", "keyword"),
+        ({"package_name": "json"}, "package_name", "standard-library module 'json'"),
+        ({"package_name": "sklearn"}, "package_name", "dependency 'sklearn'"),
+        ({"package_name": "2fast"}, "package_name", "Python identifier"),
+        ({"package_name": "caf\u00e9"}, "package_name", "Python identifier"),
+        ({"package_name": "a\\b"}, "package_name", "Python identifier"),
+        ({"author_email": "not-an-email"}, "author_email", "name@example.com"),
+        ({"author_email": "a@b"}, "author_email", "name@example.com"),
+        ({"github_owner": "-bad-"}, "github_owner", "GitHub user"),
+        ({"project_name": ""}, "project_name", "non-empty"),
+        ({"project_name": "two\nlines"}, "project_name", "one line"),
+        ({"description": "tab\there"}, "description", "one line"),
+        ({"retrain_cron": "* * * * *"}, "retrain_cron", "at most every 5 minutes"),
+        ({"retrain_cron": "0,2 3 * * *"}, "retrain_cron", "at most every 5 minutes"),
+        ({"retrain_cron": "58,1 * * * *"}, "retrain_cron", "at most every 5 minutes"),
+        ({"retrain_cron": "17 3 * *"}, "retrain_cron", "five fields"),
+        ({"retrain_cron": "61 3 * * *"}, "retrain_cron", "minute field"),
+        ({"retrain_cron": "5 3 * * 8"}, "retrain_cron", "day of week field"),
+        ({"retrain_cron": "*/0 3 * * *"}, "retrain_cron", "minute field"),
+        ({"task": "clustering"}, "task", "one of classification, regression"),
+        ({"model": "xgboost"}, "model", "one of random_forest"),
+        ({"python_version": "3.9"}, "python_version", "one of 3.11"),
+        ({"primary_metric": "r2"}, "primary_metric", "for task 'classification'"),
+        ({"task": "regression", "primary_metric": "accuracy"}, "primary_metric", "for task 'regression'"),
+        ({"metric_threshold": "1.5"}, "metric_threshold", "at most 1"),
+        ({"metric_threshold": "0"}, "metric_threshold", "above 0"),
+        ({"metric_threshold": "nan"}, "metric_threshold", "a number"),
+        ({"metric_threshold": "high"}, "metric_threshold", "a number"),
+        ({"primary_metric": "roc_auc", "metric_threshold": "0.4"}, "metric_threshold", "above 0.5"),
+        ({"task": "regression", "primary_metric": "r2", "metric_threshold": "1"}, "metric_threshold", "below 1"),
+        ({"task": "regression", "primary_metric": "rmse", "metric_threshold": "-3"}, "metric_threshold", "above 0"),
+    ],
+)
+def test_validate_names_the_field_and_the_accepted_form(answers, field, fragment):
+    base = defaults()
+    base.update(answers)
+    with pytest.raises(pre.AnswerError) as caught:
+        pre.validate(base)
+    assert caught.value.field == field
+    assert fragment in str(caught.value)
+
+
+def defaults() -> dict:
+    return {
+        "project_name": "My ML Project", "project_slug": "my-ml-project", "package_name": "my_ml_project",
+        "description": "d", "author_name": "A", "author_email": "a@example.com", "github_owner": "octo-org",
+        "python_version": "3.11", "task": "classification", "model": "random_forest", "primary_metric": "f1_macro",
+        "metric_threshold": "0.9", "retrain_cron": "17 3 * * 1", "license": "MIT",
+    }
+
+
+@pytest.mark.parametrize("cron", ["17 3 * * 1", "*/5 * * * *", "0,30 * * * *", "3 4-6 1,15 * mon-fri", "55,0 3 * * *"])
+def test_valid_crons_pass(cron):
+    pre.check_cron(cron)
+
+
+def test_wrapping_minutes_only_count_when_hours_are_consecutive():
+    pre.check_cron("58,1 3,12 * * *")  # 03:58 then 12:01: far apart
+    with pytest.raises(pre.AnswerError):
+        pre.check_cron("58,1 3,4 * * *")  # 03:58 then 04:01: three minutes
+
+
+HOSTILE = [
+    ({"project_name": 'Quote " Project', "project_slug": 'quote"-project'}, "project_slug"),
+    ({"package_name": "import os; os.system('echo pwned')"}, "package_name"),
+    ({"package_name": "for"}, "package_name"),
+    ({"project_name": ""}, "project_name"),
+    ({"retrain_cron": "*/2 * * * *"}, "retrain_cron"),
+    ({"metric_threshold": "7"}, "metric_threshold"),
+    ({"author_email": "me at example dot com"}, "author_email"),
+    ({"project_slug": "back\\slash"}, "project_slug"),
+]
+
+
+@pytest.mark.parametrize(("answers", "field"), HOSTILE)
+def test_hostile_answer_fails_with_its_message_and_leaves_nothing(tmp_path, capfd, answers, field):
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, **answers)
+    err = capfd.readouterr().err
+    assert f"ERROR: {field}=" in err
+    assert err.count("ERROR:") == 1
+    assert list(tmp_path.iterdir()) == [], "a failed bake must leave nothing on disk"
+
+
+def test_quotes_backslashes_and_unicode_in_free_text_are_escaped(tmp_path):
+    name = 'Zoë\'s "Quoted" \\ Model'
+    description = 'Predicts "things" with a backslash \\ and an apostrophe \' and ünïcode'
+    project = bake(tmp_path, project_name=name, project_slug="zoe-model", description=description,
+                   author_name='O\'Brien "Bob" \\', author_email="bob@example.org")
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert meta["description"] == description
+    assert meta["authors"] == [{"name": 'O\'Brien "Bob" \\', "email": "bob@example.org"}]
+    answers = json.loads((project / ".cookiecutter.json").read_text())
+    assert answers["project_name"] == name
+    compile((project / "src" / "zoe_model" / "__init__.py").read_text(), "__init__.py", "exec")
+
+
+def test_post_gen_removes_only_what_an_option_disables(tmp_path):
+    (tmp_path / "LICENSE").write_text("x")
+    (tmp_path / "README.md").write_text("x")
+    post.remove_disabled(tmp_path, {"license": "MIT"})
+    assert (tmp_path / "LICENSE").exists()
+    post.remove_disabled(tmp_path, {"license": "Proprietary"})
+    assert not (tmp_path / "LICENSE").exists()
+    assert (tmp_path / "README.md").exists()
+
+
+def test_recorded_answers_leave_out_machine_paths():
+    recorded = post.recorded_answers({"task": "regression", "_output_dir": "/home/me", "__prompts__": {}, "_template": "gh:x/y"})
+    assert recorded == {"task": "regression", "_template": "gh:x/y"}

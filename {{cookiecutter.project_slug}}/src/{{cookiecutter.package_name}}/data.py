@@ -1,0 +1,108 @@
+"""Reading the data and fingerprinting exactly which bytes a model was trained on."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import DataError
+
+SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
+# Spellings of "missing" accepted in CSV files (besides an empty field).
+NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+
+
+@dataclass(frozen=True)
+class FileFingerprint:
+    path: str
+    sha256: str
+    bytes: int
+    rows: int
+
+
+def resolve_files(pattern: str, root: Path) -> list[Path]:
+    """The files a path or glob in params.yaml names, sorted, or a DataError saying what was looked for."""
+    candidate = Path(pattern)
+    full = candidate if candidate.is_absolute() else root / candidate
+    if any(ch in pattern for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
+        if not files:
+            raise DataError(f"data.path {pattern!r}: no file matches this pattern (looked under {root}).")
+    else:
+        if not full.is_file():
+            raise DataError(f"data.path {pattern!r}: file not found at {full}. Fix data.path in params.yaml.")
+        files = [full]
+    bad = [f.name for f in files if f.suffix.lower() not in SUPPORTED_SUFFIXES]
+    if bad:
+        raise DataError(f"data.path: unsupported file type {bad}; use CSV (.csv) or Parquet (.parquet).")
+    return files
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    """One CSV or Parquet file as a DataFrame; empty, truncated or malformed files raise DataError."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes). Expected a header row and data rows.")
+    try:
+        if path.suffix.lower() == ".csv":
+            table = pacsv.read_csv(
+                path,
+                convert_options=pacsv.ConvertOptions(null_values=NA_VALUES, strings_can_be_null=True),
+            )
+        else:
+            table = pq.read_table(path)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
+        detail = str(error).splitlines()[0]
+        raise DataError(
+            f"{path}: cannot be read as {path.suffix.lstrip('.').upper()} ({detail}). "
+            "The file may be truncated or malformed: every row needs as many fields as the header."
+        ) from None
+    if table.num_rows == 0:
+        raise DataError(f"{path}: has a header but no data rows.")
+    frame = table.to_pandas()
+    # Arrow strings arrive as pandas' string dtype; plain objects keep pandera and scikit-learn simple.
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def read_table(files: list[Path]) -> tuple[pd.DataFrame, list[int]]:
+    """All files concatenated, and the row count of each."""
+    frames = [read_file(f) for f in files]
+    columns = [list(f.columns) for f in frames]
+    if any(c != columns[0] for c in columns):
+        raise DataError(
+            f"the data files do not share one set of columns: {dict(zip(map(str, files), columns, strict=True))}"
+        )
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return frame, [len(f) for f in frames]
+
+
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def fingerprint(files: list[Path], rows: list[int], root: Path) -> dict:
+    """Per-file sha256, size and rows, plus one fingerprint of the whole snapshot."""
+    entries = []
+    for path, count in zip(files, rows, strict=True):
+        try:
+            shown = str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            shown = str(path)
+        entries.append(FileFingerprint(shown, sha256_file(path), path.stat().st_size, count))
+    combined = hashlib.sha256("".join(f"{e.sha256}  {e.path}\n" for e in entries).encode()).hexdigest()
+    return {
+        "files": [e.__dict__ for e in entries],
+        "rows": sum(rows),
+        "fingerprint": combined,
+    }

@@ -1,0 +1,68 @@
+"""The scikit-learn Pipeline: a ColumnTransformer over the raw columns, then the model.
+
+Keeping preprocessing inside one Pipeline means the exported ONNX graph takes the
+raw columns a consumer has, not preprocessed arrays.
+"""
+
+from __future__ import annotations
+
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from .settings import GradientBoostingParams, LinearParams, RandomForestParams, Settings
+from .signature import MISSING_CATEGORY
+
+
+def build_estimator(settings: Settings):
+    params = settings.model
+    seed = settings.seed
+    classification = settings.task == "classification"
+    if isinstance(params, RandomForestParams):
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+        cls = RandomForestClassifier if classification else RandomForestRegressor
+        return cls(
+            n_estimators=params.n_estimators,
+            max_depth=params.max_depth,
+            min_samples_leaf=params.min_samples_leaf,
+            n_jobs=params.n_jobs,
+            random_state=seed,
+        )
+    if isinstance(params, GradientBoostingParams):
+        from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+
+        cls = GradientBoostingClassifier if classification else GradientBoostingRegressor
+        return cls(
+            n_estimators=params.n_estimators,
+            learning_rate=params.learning_rate,
+            max_depth=params.max_depth,
+            subsample=params.subsample,
+            random_state=seed,
+        )
+    if isinstance(params, LinearParams):
+        from sklearn.linear_model import LogisticRegression, Ridge
+
+        if classification:
+            return LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
+        return Ridge(alpha=params.alpha)
+    raise TypeError(f"unsupported model settings: {type(params).__name__}")  # pragma: no cover
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    data = settings.data
+    numeric_steps = [("impute", SimpleImputer(strategy="median"))]
+    if isinstance(settings.model, LinearParams):
+        numeric_steps.append(("scale", StandardScaler()))
+    categorical_steps = [
+        ("impute", SimpleImputer(missing_values=MISSING_CATEGORY, strategy="constant", fill_value="__missing__")),
+        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+    ]
+    transformers = []
+    if data.numeric_features:
+        transformers.append(("numeric", Pipeline(numeric_steps), list(data.numeric_features)))
+    if data.categorical_features:
+        transformers.append(("categorical", Pipeline(categorical_steps), list(data.categorical_features)))
+    preprocess = ColumnTransformer(transformers, remainder="drop")
+    return Pipeline([("preprocess", preprocess), ("model", build_estimator(settings))])

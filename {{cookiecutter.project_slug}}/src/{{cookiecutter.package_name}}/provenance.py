@@ -1,0 +1,49 @@
+"""Where a model came from: project version, git state and library versions."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+KEY_PACKAGES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "pandera", "pandas", "numpy")
+
+
+def project_version(root: Path) -> str:
+    """The version in pyproject.toml: the one number the bundle, the tag and the release share."""
+    pyproject = root / "pyproject.toml"
+    try:
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        from . import __version__
+
+        return __version__
+
+
+def git_state(root: Path) -> dict:
+    """The commit and whether the work tree had uncommitted changes; unknown outside a git repository."""
+
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": "unknown", "dirty": None}
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def environment() -> dict:
+    versions = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"python": platform.python_version(), "packages": versions}

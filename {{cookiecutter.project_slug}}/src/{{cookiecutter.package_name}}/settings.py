@@ -1,0 +1,193 @@
+"""The strict, typed view of `params.yaml`: every knob and every safeguard threshold.
+
+Unknown keys, wrong types and missing values are errors that name the key, so a
+typo in `params.yaml` can never silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import SettingsError
+
+Task = Literal["classification", "regression"]
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
+REGRESSION_METRICS = ("r2", "rmse", "mae")
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class DataSettings(Strict):
+    path: str = Field(description="CSV or Parquet file (or a glob of them), relative to params.yaml")
+    schema_name: str = Field(alias="schema", description="module in the package's schemas/ folder")
+    target: str
+    numeric_features: tuple[str, ...] = ()
+    categorical_features: tuple[str, ...] = ()
+    test_size: float = Field(gt=0.0, lt=1.0)
+    incoming: str = Field("data/incoming", description="folder where new data batches arrive")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _features_make_sense(self) -> DataSettings:
+        features = [*self.numeric_features, *self.categorical_features]
+        if not features:
+            raise ValueError("list at least one column in numeric_features or categorical_features")
+        duplicated = sorted({c for c in features if features.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"columns listed twice in the features: {duplicated}")
+        if self.target in features:
+            raise ValueError(f"the target {self.target!r} must not also be a feature")
+        return self
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return (*self.numeric_features, *self.categorical_features)
+
+
+class RandomForestParams(Strict):
+    type: Literal["random_forest"]
+    n_estimators: int = Field(200, ge=1, le=5000)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(1, ge=1)
+    n_jobs: int = Field(1, description="parallel fitting; -1 uses every core")
+
+
+class LinearParams(Strict):
+    type: Literal["linear"]
+    C: float = Field(1.0, gt=0, description="inverse regularisation strength (classification)")
+    alpha: float = Field(1.0, ge=0, description="regularisation strength (regression)")
+    max_iter: int = Field(1000, ge=1)
+
+
+class GradientBoostingParams(Strict):
+    type: Literal["gradient_boosting"]
+    n_estimators: int = Field(100, ge=1, le=5000)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    max_depth: int = Field(3, ge=1)
+    subsample: float = Field(1.0, gt=0, le=1)
+
+
+ModelParams = Annotated[RandomForestParams | LinearParams | GradientBoostingParams, Field(discriminator="type")]
+
+
+class QualitySettings(Strict):
+    primary_metric: str
+    threshold: float = Field(description="minimum (maximum for rmse/mae) of the primary metric on the test split")
+    slice_metric: str = Field(description="metric gated on every category of every categorical feature")
+    slice_threshold: float = Field(description="every slice's slice_metric must reach this (a maximum for rmse/mae)")
+    slice_min_rows: int = Field(10, ge=1, description="slices with fewer test rows are reported, not gated")
+    min_improvement_over_baseline: float = Field(
+        0.0, ge=0, description="how much better than the trivial baseline the model must be"
+    )
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.primary_metric not in LOWER_IS_BETTER
+
+
+class ParitySettings(Strict):
+    target_opset: int = Field(18, ge=13, le=21, description="ONNX opset the export is pinned to")
+    atol: float = Field(1e-4, ge=0, description="absolute tolerance for probabilities / predictions")
+    rtol: float = Field(1e-5, ge=0, description="relative tolerance for probabilities / predictions")
+
+
+class PathSettings(Strict):
+    artifacts: str = "artifacts"
+    dist: str = "dist"
+
+
+class Settings(Strict):
+    task: Task
+    seed: int = Field(ge=0, le=2**32 - 1)
+    data: DataSettings
+    model: ModelParams
+    quality: QualitySettings
+    parity: ParitySettings
+    paths: PathSettings = PathSettings()
+
+    # set by load_settings; not part of params.yaml
+    root: Path = Field(Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> Settings:
+        allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        for key in ("primary_metric", "slice_metric"):
+            metric = getattr(self.quality, key)
+            if metric not in allowed:
+                raise ValueError(
+                    f"quality.{key} {metric!r} does not fit task {self.task!r}; use one of {', '.join(allowed)}"
+                )
+        return self
+
+    def resolve(self, relative: str) -> Path:
+        return (self.root / relative).resolve()
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.resolve(self.paths.artifacts)
+
+    @property
+    def dist_dir(self) -> Path:
+        return self.resolve(self.paths.dist)
+
+    def as_params(self) -> dict:
+        """The params that shape the model and its gates (defaults filled in), JSON-ready.
+
+        Output locations (`paths`) are left out: moving the artifacts folder does not change the model.
+        """
+        return self.model_dump(mode="json", by_alias=True, exclude={"root", "paths"})
+
+    def params_hash(self) -> str:
+        canonical = json.dumps(self.as_params(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: {error.error_count()} problem(s) in the params:"]
+    for item in error.errors():
+        loc = [str(p) for p in item["loc"]]
+        # drop the discriminator tag pydantic inserts for tagged unions (model.random_forest.x -> model.x)
+        if len(loc) >= 2 and loc[0] == "model" and loc[1] in {"random_forest", "linear", "gradient_boosting"}:
+            loc.pop(1)
+        key = ".".join(loc) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see params.yaml comments for the accepted keys)"
+        elif item["type"] == "missing":
+            message = "missing: add this key"
+        elif item["type"] == "union_tag_invalid":
+            message = "unknown model type; use random_forest, linear or gradient_boosting"
+        lines.append(f"  - {key}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path = "params.yaml") -> Settings:
+    """Read and check `params.yaml`; raise SettingsError with a readable message on any problem."""
+    from ruamel.yaml import YAML, YAMLError
+
+    path = Path(path)
+    if not path.is_file():
+        raise SettingsError(f"{path}: params file not found. Run from the project root or pass --params PATH.")
+    try:
+        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except YAMLError as error:
+        raise SettingsError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(
+            f"{path}: expected a mapping of keys (task, seed, data, model, ...), got {type(raw).__name__}"
+        )
+    if "root" in raw:
+        raise SettingsError(f"{path}: root: unknown key")
+    try:
+        return Settings.model_validate({**raw, "root": path.resolve().parent})
+    except ValidationError as error:
+        raise SettingsError(_format_validation_error(path, error)) from None

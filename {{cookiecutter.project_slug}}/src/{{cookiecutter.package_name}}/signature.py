@@ -1,0 +1,37 @@
+"""The model's input contract: raw columns in, one typed input per column.
+
+Numeric columns travel as float32 (missing = NaN), categorical columns as strings
+(missing = ""). The same conversion feeds scikit-learn during training and
+onnxruntime at serving time, which is what makes the two predict alike.
+This module imports neither scikit-learn nor skl2onnx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+MISSING_CATEGORY = ""
+
+
+def model_frame(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]) -> pd.DataFrame:
+    """The feature columns, typed exactly as the model sees them."""
+    missing = [c for c in (*numeric, *categorical) if c not in frame.columns]
+    if missing:
+        raise KeyError(f"missing feature column(s): {missing}")
+    out = {}
+    for column in numeric:
+        out[column] = pd.to_numeric(frame[column], errors="raise").astype(np.float32).to_numpy()
+    for column in categorical:
+        values = frame[column].astype(object)
+        out[column] = np.where(values.isna(), MISSING_CATEGORY, values.astype(str)).astype(object)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def onnx_feed(features: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]) -> dict[str, np.ndarray]:
+    """One (n, 1) array per raw column, as the ONNX graph's inputs expect."""
+    feed = {c: features[c].to_numpy(dtype=np.float32).reshape(-1, 1) for c in numeric}
+    feed.update({c: features[c].to_numpy(dtype=object).reshape(-1, 1) for c in categorical})
+    return feed

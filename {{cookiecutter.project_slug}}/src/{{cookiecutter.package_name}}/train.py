@@ -1,0 +1,108 @@
+"""Stage 2: fit the Pipeline on the training split, deterministically (seed from params)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from . import fsutil
+from .errors import DataError, StageOrderError
+from .features import build_pipeline
+from .settings import Settings
+from .signature import model_frame
+
+MODEL_FILE = "model.joblib"
+TRAIN_RECORD = "train.json"
+
+
+@dataclass(frozen=True)
+class Split:
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+    test_frame: pd.DataFrame  # the raw test rows (all columns), for slices
+    dropped_missing_target: int
+
+
+def split(settings: Settings, frame: pd.DataFrame) -> Split:
+    """Drop rows without a target, type the features, and split train/test reproducibly."""
+    data = settings.data
+    labelled = frame[frame[data.target].notna()]
+    dropped = len(frame) - len(labelled)
+    if len(labelled) < 10:
+        raise DataError(
+            f"only {len(labelled)} row(s) have a value in the target column {data.target!r}; need at least 10."
+        )
+    y = labelled[data.target]
+    stratify = None
+    if settings.task == "classification":
+        counts = y.value_counts()
+        if len(counts) < 2:
+            raise DataError(
+                f"the target {data.target!r} has a single class ({counts.index[0]!r}); a classifier needs two or more."
+            )
+        if counts.min() >= 2:
+            stratify = y
+    X = model_frame(labelled, data.numeric_features, data.categorical_features)
+    train_idx, test_idx = train_test_split(
+        np.arange(len(labelled)), test_size=data.test_size, random_state=settings.seed, stratify=stratify
+    )
+    return Split(
+        X.iloc[train_idx],
+        X.iloc[test_idx],
+        y.iloc[train_idx],
+        y.iloc[test_idx],
+        labelled.iloc[test_idx],
+        dropped,
+    )
+
+
+def fit(settings: Settings, parts: Split) -> Pipeline:
+    pipeline = build_pipeline(settings)
+    pipeline.fit(parts.X_train, parts.y_train)
+    return pipeline
+
+
+def save(settings: Settings, pipeline: Pipeline, parts: Split, snapshot: dict) -> Path:
+    import joblib
+
+    out = settings.artifacts_dir
+    out.mkdir(parents=True, exist_ok=True)
+    with fsutil.atomic_path(out / MODEL_FILE) as tmp:
+        joblib.dump(pipeline, tmp)
+    record = {
+        "params_hash": settings.params_hash(),
+        "seed": settings.seed,
+        "data": snapshot,
+        "rows": {
+            "train": len(parts.X_train),
+            "test": len(parts.X_test),
+            "dropped_missing_target": parts.dropped_missing_target,
+        },
+        "model": settings.model.type,
+    }
+    fsutil.write_json(out / TRAIN_RECORD, record)
+    return out / MODEL_FILE
+
+
+def load(settings: Settings, snapshot: dict) -> tuple[Pipeline, dict]:
+    """The trained pipeline, refusing one trained on other data or other params than the current ones."""
+    import json
+
+    import joblib
+
+    out = settings.artifacts_dir
+    if not (out / MODEL_FILE).is_file() or not (out / TRAIN_RECORD).is_file():
+        raise StageOrderError(f"no trained model in {out}; run `train` first (or `pipeline`).")
+    record = json.loads((out / TRAIN_RECORD).read_text())
+    if record["params_hash"] != settings.params_hash():
+        raise StageOrderError("params.yaml changed since the model was trained; run `train` again.")
+    if record["data"]["fingerprint"] != snapshot["fingerprint"]:
+        raise StageOrderError("the data changed since the model was trained; run `train` again.")
+    return joblib.load(out / MODEL_FILE), record

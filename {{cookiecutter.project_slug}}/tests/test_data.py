@@ -1,0 +1,47 @@
+import pytest
+
+from {{ cookiecutter.package_name }}.data import fingerprint, read_file, read_table, resolve_files, sha256_file
+from {{ cookiecutter.package_name }}.errors import DataError
+
+
+def test_fingerprint_names_every_file_and_changes_with_one_byte(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("x,y\n1,2\n")
+    b.write_text("x,y\n3,4\n5,6\n")
+    files = resolve_files("*.csv", tmp_path)
+    _, rows = read_table(files)
+    first = fingerprint(files, rows, tmp_path)
+    assert [f["path"] for f in first["files"]] == ["a.csv", "b.csv"]
+    assert [f["rows"] for f in first["files"]] == [1, 2]
+    assert first["files"][0]["sha256"] == sha256_file(a)
+    b.write_text("x,y\n3,4\n5,7\n")
+    assert fingerprint(files, rows, tmp_path)["fingerprint"] != first["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "empty"),
+        ("x,y\n", "no data rows"),
+        ("x,y\n1,2\n3", "truncated or malformed"),
+    ],
+)
+def test_unreadable_files_are_clear_errors(tmp_path, content, message):
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_file(path)
+
+
+def test_missing_path_names_the_param(tmp_path):
+    with pytest.raises(DataError, match=r"data.path 'nope.csv': file not found"):
+        resolve_files("nope.csv", tmp_path)
+
+
+def test_parquet_and_csv_read_alike(tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("x,c\n1.5,a\n,b\n2.5,\n")
+    frame = read_file(csv)
+    frame.to_parquet(tmp_path / "d.parquet")
+    again = read_file(tmp_path / "d.parquet")
+    assert frame.isna().sum().to_dict() == again.isna().sum().to_dict() == {"x": 1, "c": 1}

@@ -1,0 +1,70 @@
+"""Parity tests: the ONNX model predicts like the scikit-learn pipeline, and the gate catches it when not."""
+
+import numpy as np
+import onnx
+import pytest
+
+from {{ cookiecutter.package_name }} import export
+from {{ cookiecutter.package_name }}.errors import GateError
+from {{ cookiecutter.package_name }}.runtime import compare
+from {{ cookiecutter.package_name }}.settings import ParitySettings, PathSettings
+
+pytestmark = pytest.mark.parity
+
+
+def test_onnx_matches_sklearn_on_the_test_split(trained):
+    settings, model = trained
+    onx = export.convert(settings, model.model, {"version": "test"})
+    result = export.parity(settings, model.model, onx.SerializeToString(), model.parts.X_test)
+    assert result.passed, export.describe_failure(result)
+    assert result.rows == len(model.parts.X_test)
+
+
+def test_onnx_takes_one_typed_input_per_raw_column(trained):
+    settings, model = trained
+    onx = export.convert(settings, model.model, {"version": "test"})
+    types = {i.name: i.type.tensor_type.elem_type for i in onx.graph.input}
+    expected = {c: onnx.TensorProto.FLOAT for c in settings.data.numeric_features}
+    expected |= {c: onnx.TensorProto.STRING for c in settings.data.categorical_features}
+    assert types == expected
+    opsets = {o.domain: o.version for o in onx.opset_import}
+    assert opsets[""] == settings.parity.target_opset
+    assert {p.key: p.value for p in onx.metadata_props}["version"] == "test"
+
+
+def test_gate_blocks_the_model_when_tolerance_is_exceeded(trained, tmp_path):
+    settings, model = trained
+    impossible = settings.model_copy(
+        update={
+            "parity": ParitySettings(target_opset=settings.parity.target_opset, atol=0.0, rtol=0.0),
+            "paths": PathSettings(artifacts=str(tmp_path)),
+        }
+    )
+    X = model.parts.X_test.copy()
+    # A model that differs from the trained one by construction: perturb every numeric input of the ONNX side.
+    onx = export.convert(impossible, model.model, {})
+    sess = export.session(onx.SerializeToString())
+    feed = {c: (X[[c]].to_numpy(np.float32) * 1.5) for c in settings.data.numeric_features}
+    feed |= {c: X[[c]].to_numpy(object) for c in settings.data.categorical_features}
+    drifted = export.onnx_outputs(settings.task, sess, feed)
+    result = compare(settings.task, export.sklearn_outputs(settings.task, model.model, X), drifted, 1e-4, 1e-5)
+    assert not result.passed
+    assert result.max_abs_diff > 1e-4
+
+
+def test_failed_gate_writes_no_model(trained, tmp_path, monkeypatch):
+    settings, model = trained
+    scratch = settings.model_copy(update={"paths": PathSettings(artifacts=str(tmp_path))})
+    monkeypatch.setattr(export, "compare", lambda *a, **k: compare(*a[:3], -1.0, 0.0))
+    with pytest.raises(GateError, match="parity gate failed"):
+        export.export(scratch, model.model, model.parts.X_test, {})
+    assert not (tmp_path / export.ONNX_FILE).exists()
+
+
+def test_compare_catches_a_probability_shift_and_label_flips():
+    reference = {"label": np.array(["a", "b"]), "value": np.array([[0.9, 0.1], [0.2, 0.8]])}
+    shifted = {"label": np.array(["a", "b"]), "value": np.array([[0.86, 0.14], [0.2, 0.8]])}
+    flipped = {"label": np.array(["a", "a"]), "value": reference["value"]}
+    assert compare("classification", reference, reference, 1e-4, 0).passed
+    assert not compare("classification", reference, shifted, 1e-4, 0).passed
+    assert compare("classification", reference, flipped, 1e-4, 0).label_mismatches == 1
