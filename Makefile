@@ -9,9 +9,10 @@ TOOLS := $(CURDIR)/.tools
 UV := $(TOOLS)/bin/uv
 UV_SPEC := uv>=0.9,<0.14
 DEMO := build/demo
-# Interpreters are never downloaded; bytecode is compiled on install so imports stay fast.
+# Interpreters are never downloaded. Python caches bytecode as it imports (a cold import of
+# scikit-learn without it takes seconds), so a PYTHONDONTWRITEBYTECODE from the caller is dropped.
 export UV_PYTHON_DOWNLOADS := never
-export UV_COMPILE_BYTECODE := 1
+unexport PYTHONDONTWRITEBYTECODE
 export UV := $(UV)
 # Tests run in parallel; FAST=1 bakes fewer combinations and runs one project end to end.
 PYTEST_ARGS ?= -n auto

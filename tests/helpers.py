@@ -46,6 +46,7 @@ def is_valid(combo: dict[str, str]) -> bool:
 
 def run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "UV": uv_binary(), "UV_PYTHON_DOWNLOADS": "never", **(env or {})}
+    full_env.pop("PYTHONDONTWRITEBYTECODE", None)  # let Python cache bytecode: cold imports cost seconds
     return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
 
 

@@ -107,8 +107,9 @@ def test_every_metric_renders_valid_params(tmp_path, metric):
     assert isinstance(params["quality"]["slice_threshold"], int | float)
 
 
-def test_every_python_file_compiles_and_passes_ruff(bakes):
-    projects = [project for _, project in bakes.values()]
+def test_every_python_file_compiles_and_passes_ruff(bakes, tmp_path):
+    longest = "a" * 30 + "-" + "b" * 33  # the longest accepted slug: lines that name the package still fit
+    projects = [project for _, project in bakes.values()] + [bake(tmp_path, project_name="x", project_slug=longest)]
     for project in projects:
         for path in project.rglob("*.py"):
             py_compile.compile(str(path), doraise=True)

@@ -14,7 +14,11 @@ import pytest
 from {{ cookiecutter.package_name }} import evaluate, train
 from {{ cookiecutter.package_name }}.errors import StageOrderError
 from {{ cookiecutter.package_name }}.pipeline import Trained
-from {{ cookiecutter.package_name }}.settings import PathSettings, Settings, load_settings
+from {{ cookiecutter.package_name }}.settings import (
+    PathSettings,
+    Settings,
+    load_settings,
+)
 from {{ cookiecutter.package_name }}.validate import validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,12 @@ COMMANDS = (
 
 
 def cli(*args, cwd=PROJECT_ROOT):
-    return subprocess.run([sys.executable, "-m", "{{ cookiecutter.package_name }}", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_help_lists_every_subcommand():

@@ -1,6 +1,12 @@
 import pytest
 
-from {{ cookiecutter.package_name }}.data import fingerprint, read_file, read_table, resolve_files, sha256_file
+from {{ cookiecutter.package_name }}.data import (
+    fingerprint,
+    read_file,
+    read_table,
+    resolve_files,
+    sha256_file,
+)
 from {{ cookiecutter.package_name }}.errors import DataError
 
 

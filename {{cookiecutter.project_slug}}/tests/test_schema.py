@@ -4,7 +4,12 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.errors import DataValidationError
-from {{ cookiecutter.package_name }}.schema import load_schema_model, schema_from_yaml, schema_yaml, validate_frame
+from {{ cookiecutter.package_name }}.schema import (
+    load_schema_model,
+    schema_from_yaml,
+    schema_yaml,
+    validate_frame,
+)
 
 pytestmark = pytest.mark.data
 

@@ -8,6 +8,7 @@ looked like, which is a starting point for what the data must look like.
 
 from __future__ import annotations
 
+import json
 import keyword
 import math
 import re
@@ -59,6 +60,8 @@ def plan_column(name: str, series: pd.Series, target: str, task: str) -> ColumnP
         integral = bool((present == present.round()).all())
         dtype = "int" if integral and not nullable else "float"
         low, high = _bounds(present)
+        if dtype == "int":
+            low, high = math.floor(low), math.ceil(high)
         if is_target and task == "classification":
             if not integral or present.nunique() > MAX_CATEGORIES:
                 raise DataError(
@@ -114,10 +117,32 @@ def _attribute(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _literal(value) -> str:
+    """A Python literal in the formatter's style (double quotes)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def _field_lines(attr: str, annotation: str, args: list[tuple[str, object]]) -> list[str]:
+    """One field, exploded one argument per line with trailing commas, so ruff format leaves it as is."""
+    if not args:
+        return [f"    {attr}: Series[{annotation}] = pa.Field()"]
+    lines = [f"    {attr}: Series[{annotation}] = pa.Field("]
+    for key, value in args:
+        if isinstance(value, list):
+            lines.append(f"        {key}=[")
+            lines += [f"            {_literal(v)}," for v in value]
+            lines.append("        ],")
+        else:
+            lines.append(f"        {key}={_literal(value)},")
+    lines.append("    )")
+    return lines
+
+
 def render_module(plans: list[ColumnPlan], source: str) -> str:
-    annotations = {"float": "float", "int": "int", "str": "str", "bool": "bool"}
     lines = [
-        f'"""Data contract inferred by `infer-schema` from {source!r}.',
+        f'"""Data contract inferred by `infer-schema` from {_literal(source)[1:-1]}.',
         "",
         "A starting point: review the ranges and categories, tighten what you know,",
         "and widen what valid data may exceed. Numeric ranges are the observed range",
@@ -133,13 +158,13 @@ def render_module(plans: list[ColumnPlan], source: str) -> str:
     taken: set[str] = set()
     for p in plans:
         attr = _attribute(p.name, taken)
-        args = [f"{k}={v!r}" for k, v in p.checks.items()]
+        args: list[tuple[str, object]] = list(p.checks.items())
         if p.nullable:
-            args.append("nullable=True")
+            args.append(("nullable", True))
         if attr != p.name:
-            args.append(f"alias={p.name!r}")
-        comment = f"  # {p.role}" + (f": {p.reason}" if p.reason else "")
-        lines.append(f"    {attr}: Series[{annotations[p.dtype]}] = pa.Field({', '.join(args)}){comment}")
+            args.append(("alias", p.name))
+        lines.append(f"    # {p.role}" + (f": {p.reason}" if p.reason else ""))
+        lines += _field_lines(attr, p.dtype, args)
     lines += ["", "    class Config:", "        strict = True", "        coerce = True", ""]
     return "\n".join(lines)
 

@@ -1,0 +1,177 @@
+"""Install baked projects and run what their README tells users to run: pipelines, tests, every make target."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import FAST, bake, cli, explain, make, run
+
+pytestmark = pytest.mark.slow
+
+OWN_DATA_SCRIPT = Path(__file__).parent / "own_data.py"
+TASK_MODELS = [(t, m) for t in ("classification", "regression") for m in ("random_forest", "linear", "gradient_boosting")]
+if FAST:
+    TASK_MODELS = [("classification", "random_forest"), ("regression", "gradient_boosting")]
+
+
+def bundle_of(project: Path) -> Path:
+    bundles = [p for p in (project / "dist").iterdir() if p.is_dir()]
+    assert len(bundles) == 1, bundles
+    return bundles[0]
+
+
+@pytest.mark.parametrize(("task", "model"), TASK_MODELS, ids=lambda v: v)
+def test_pipeline_and_project_tests_pass_for_each_task_and_model(tmp_path, task, model):
+    project = bake(tmp_path, task=task, model=model)
+    for target in ("install", "pipeline", "test"):
+        done = make(project, target)
+        assert done.returncode == 0, f"make {target}\n{explain(done)}"
+    bundle = bundle_of(project)
+    assert bundle.name == "my-ml-project-0.1.0"
+    done = cli(project, "verify", str(bundle))
+    assert done.returncode == 0, explain(done)
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert metrics["task"] == task and metrics["model"] == model and metrics["gates"]["passed"]
+    parity = json.loads((bundle / "parity.json").read_text())
+    assert parity["passed"] and parity["label_mismatches"] == 0
+
+
+def tree_digest(project: Path) -> dict[str, str]:
+    skip = {".venv", "artifacts", "dist", ".pytest_cache", ".ruff_cache", "__pycache__"}
+    return {
+        str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in project.rglob("*")
+        if p.is_file() and not skip & set(p.relative_to(project).parts)
+    }
+
+
+def test_every_make_target_a_user_is_told_about_works(installed_default):
+    project = installed_default
+    readme = (project / "README.md").read_text()
+    done = make(project, "help")
+    assert done.returncode == 0
+    listed = set(re.findall(r"make ([a-z-]+)", done.stdout))
+    told = set(re.findall(r"make ([a-z-]+)", readme)) | listed
+    expected = {"install", "lint", "format", "test", "test-data", "test-quality", "validate", "train", "evaluate",
+                "export", "bundle", "verify", "pipeline", "report", "clean", "help"}
+    assert listed == expected - {"help"} | {"help"}
+    assert told <= expected, f"README mentions targets that do not exist: {told - expected}"
+
+    before = tree_digest(project)
+    ran = {"help", "install"}
+    for target in ("lint", "format", "test-data", "validate", "train", "evaluate", "export", "bundle", "verify",
+                   "report", "test-quality"):
+        done = make(project, target)
+        assert done.returncode == 0, f"make {target}\n{explain(done)}"
+        ran.add(target)
+    assert tree_digest(project) == before, "make format changed a freshly generated project"
+    report = make(project, "report").stdout
+    assert "| quality gate | measured | required | passed |" in report
+    assert (project / "artifacts" / "model.onnx").is_file() and bundle_of(project).is_dir()
+    done = make(project, "clean")
+    assert done.returncode == 0 and not (project / "artifacts").exists() and not (project / "dist").exists()
+    ran.add("clean")
+    ran |= {"test", "pipeline"}  # run for every task and model by the test above
+    assert ran == expected
+
+
+def test_predict_scores_incoming_data_from_a_bundle(installed_default, tmp_path):
+    project = installed_default
+    done = make(project, "pipeline")
+    assert done.returncode == 0, explain(done)
+    out = tmp_path / "scored.csv"
+    done = cli(project, "predict", "--bundle", str(bundle_of(project)), "--input",
+               "data/incoming/penguins_2009.csv", "--output", str(out))
+    assert done.returncode == 0, explain(done)
+    assert "scored 120 rows" in done.stdout
+    assert out.read_text().splitlines()[0].endswith("prediction,probability_Adelie,probability_Chinstrap,probability_Gentoo")
+
+
+BAD_DATA = {
+    "missing column": (lambda rows: [",".join(r.split(",")[:-1]) for r in rows], "column_in_dataframe"),
+    "wrong type": (lambda rows: rows[:1] + [rows[1].replace("39.1", "heavy")] + rows[2:], "heavy"),
+    "out of range": (lambda rows: rows[:1] + [rows[1].replace(",181,", ",999,")] + rows[2:], "flipper_length_mm"),
+    "unknown category": (lambda rows: rows[:1] + [rows[1].replace("Torgersen", "Atlantis")] + rows[2:], "Atlantis"),
+    "empty file": (lambda rows: [], "empty"),
+    "truncated file": (lambda rows: rows[:50] + [rows[50][:12]], "truncated"),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_data_project(tmp_path_factory) -> Path:
+    project = bake(tmp_path_factory.mktemp("bad"))
+    done = make(project, "install")
+    assert done.returncode == 0, explain(done)
+    return project
+
+
+@pytest.mark.parametrize("case", list(BAD_DATA))
+def test_bad_data_stops_validate_and_pipeline_before_any_model(bad_data_project, case):
+    project = bad_data_project
+    shutil.rmtree(project / "artifacts", ignore_errors=True)
+    shutil.rmtree(project / "dist", ignore_errors=True)
+    data = project / "data" / "raw" / "penguins.csv"
+    original = data.read_text()
+    transform, expected = BAD_DATA[case]
+    rows = original.splitlines()
+    try:
+        data.write_text("\n".join(transform(rows)) + ("\n" if case != "truncated file" and rows else ""))
+        if case == "empty file":
+            data.write_text("")
+        for command in ("validate", "pipeline"):
+            done = cli(project, command)
+            assert done.returncode == 1, explain(done)
+            assert expected in done.stderr, explain(done)
+            assert "Traceback" not in done.stderr
+        if case not in ("empty file", "truncated file"):
+            assert "row(s)" in done.stderr and "column" in done.stderr
+        assert not (project / "artifacts" / "model.joblib").exists()
+        assert not (project / "dist").exists()
+    finally:
+        data.write_text(original)
+
+
+@pytest.mark.parametrize(
+    ("task", "kind", "target", "suffix"),
+    [("classification", "binary", "churned", ".csv"), ("classification", "multiclass", "tier", ".parquet"),
+     ("regression", "regression", "spend", ".csv")],
+    ids=["binary-csv", "multiclass-parquet", "regression-csv"],
+)
+def test_infer_schema_makes_the_project_train_on_your_own_data(tmp_path, task, kind, target, suffix):
+    project = bake(tmp_path / "bake", task=task)
+    done = make(project, "install")
+    assert done.returncode == 0, explain(done)
+    path = project / "data" / "raw" / f"customers{suffix}"
+    done = run([str(project / ".venv" / "bin" / "python"), str(OWN_DATA_SCRIPT), kind, str(path)], cwd=project)
+    assert done.returncode == 0, explain(done)
+    params_before = (project / "params.yaml").read_text()
+
+    done = cli(project, "infer-schema", str(path), "--target", target)
+    assert done.returncode == 0, explain(done)
+    assert "customer id: str -> ignored" in done.stdout
+    schema = (project / "src" / "my_ml_project" / "schemas" / "customers.py").read_text()
+    assert 'alias="customer id"' in schema and "class Schema(pa.DataFrameModel)" in schema
+    params = (project / "params.yaml").read_text()
+    assert f"path: data/raw/customers{suffix}" in params and f"target: {target}" in params
+    assert "schema: customers" in params
+    # comments survive the edit
+    assert [line for line in params_before.splitlines() if line.lstrip().startswith("#")] == [
+        line for line in params.splitlines() if line.lstrip().startswith("#")
+    ]
+
+    done = make(project, "lint")
+    assert done.returncode == 0, f"the generated schema module must pass the project's own lint\n{explain(done)}"
+    done = make(project, "pipeline")
+    assert done.returncode == 0, f"make pipeline on own data\n{explain(done)}"
+    lineage = json.loads((bundle_of(project) / "lineage.json").read_text())
+    assert lineage["data"]["files"][0]["path"] == f"data/raw/customers{suffix}"
+    signature = json.loads((bundle_of(project) / "signature.json").read_text())
+    assert {i["name"] for i in signature["inputs"]} == {"x1", "x2", "visits", "colour"}
+
+    done = cli(project, "infer-schema", str(path), "--target", target)
+    assert done.returncode == 1 and "already exists" in done.stderr
