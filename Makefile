@@ -47,7 +47,13 @@ lint: install ## ruff on hooks and tests
 	$(UV) run --locked ruff format --check hooks tests
 
 lock: install ## re-lock the generated project's dependencies into the template's uv.lock
-	$(UV) run --locked python tests/relock.py
+	rm -rf build/.lock
+	$(UV) run --locked cookiecutter --no-input --output-dir build/.lock .
+	cd build/.lock/my-ml-project && $(UV) lock
+	sed 's/^name = "my-ml-project"$$/name = "{{ cookiecutter.project_slug }}"/' build/.lock/my-ml-project/uv.lock \
+		> '{{cookiecutter.project_slug}}/uv.lock'
+	rm -rf build/.lock
+	@git diff --stat -- '{{cookiecutter.project_slug}}/uv.lock' 2>/dev/null || true
 
 clean: ## remove build output and caches (keeps .tools and .venv)
 	rm -rf build .pytest_cache .ruff_cache

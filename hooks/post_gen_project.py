@@ -70,7 +70,7 @@ def next_steps(answers: dict) -> str:
 
 
 def main() -> int:
-    answers = json.loads(r'''{{ cookiecutter | tojson }}''')
+    answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
     remove_disabled(root, answers)
     write_json_atomically(root / ".cookiecutter.json", recorded_answers(answers))

@@ -8,6 +8,7 @@ cookiecutter then deletes the half-made project directory.
 
 from __future__ import annotations
 
+import itertools
 import json
 import keyword
 import math
@@ -35,8 +36,20 @@ METRICS = {
 # Packages the generated project imports: a package of the same name would shadow them.
 DEPENDENCY_MODULES = frozenset(
     {
-        "numpy", "pandas", "pandera", "sklearn", "skl2onnx", "onnx", "onnxruntime",
-        "pydantic", "ruamel", "matplotlib", "pyarrow", "joblib", "scipy", "pytest",
+        "numpy",
+        "pandas",
+        "pandera",
+        "sklearn",
+        "skl2onnx",
+        "onnx",
+        "onnxruntime",
+        "pydantic",
+        "ruamel",
+        "matplotlib",
+        "pyarrow",
+        "joblib",
+        "scipy",
+        "pytest",
     }
 )
 
@@ -49,9 +62,16 @@ CRON_FIELDS = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day of month", 1, 31, {}),
-    ("month", 1, 12, {m: i + 1 for i, m in enumerate(
-        "jan feb mar apr may jun jul aug sep oct nov dec".split())}),
-    ("day of week", 0, 6, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}),
+    (
+        "month",
+        1,
+        12,
+        {
+            m: i + 1
+            for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])
+        },
+    ),
+    ("day of week", 0, 6, {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}),
 )
 MIN_CRON_INTERVAL_MINUTES = 5
 
@@ -77,7 +97,8 @@ def _single_line(field: str, value: object, *, max_len: int = 200) -> str:
 def check_slug(value: object) -> None:
     if not isinstance(value, str) or not SLUG_RE.match(value) or len(value) > 64:
         raise AnswerError(
-            "project_slug", value,
+            "project_slug",
+            value,
             "lowercase ASCII letters and digits in words joined by single hyphens, starting with a letter, "
             "at most 64 characters (e.g. churn-model)",
         )
@@ -103,7 +124,8 @@ def check_email(value: object) -> None:
 def check_github_owner(value: object) -> None:
     if not isinstance(value, str) or not GITHUB_OWNER_RE.match(value):
         raise AnswerError(
-            "github_owner", value,
+            "github_owner",
+            value,
             "a GitHub user or organisation name: letters, digits and single hyphens, at most 39 characters",
         )
 
@@ -150,16 +172,19 @@ def check_cron(value: object) -> None:
     if not isinstance(value, str) or len(value.split()) != 5:
         raise AnswerError("retrain_cron", value, form)
     fields = value.split()
-    sets = [_cron_values(name, low, high, names, text)
-            for (name, low, high, names), text in zip(CRON_FIELDS, fields, strict=True)]
+    sets = [
+        _cron_values(name, low, high, names, text)
+        for (name, low, high, names), text in zip(CRON_FIELDS, fields, strict=True)
+    ]
     minutes = sorted(sets[0])
-    gaps = [b - a for a, b in zip(minutes, minutes[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(minutes)]
     hours = sets[1]
     if any((h + 1) % 24 in hours for h in hours):  # consecutive hours: the gap wraps around the hour
         gaps.append(60 - minutes[-1] + minutes[0])
     if gaps and min(gaps) < MIN_CRON_INTERVAL_MINUTES:
         raise AnswerError(
-            "retrain_cron", value,
+            "retrain_cron",
+            value,
             f"GitHub runs schedules at most every {MIN_CRON_INTERVAL_MINUTES} minutes; "
             f"{form} with minutes at least {MIN_CRON_INTERVAL_MINUTES} apart",
         )
@@ -181,7 +206,8 @@ def check_metric(task: object, metric: object, threshold: object) -> None:
     if not ok:
         upper = f"at most {high:g}" if bounded and metric != "r2" else "below 1" if bounded else "finite"
         raise AnswerError(
-            "metric_threshold", threshold,
+            "metric_threshold",
+            threshold,
             f"a number above {low:g} and {upper} for {metric} "
             f"({'higher' if metric not in ('rmse', 'mae') else 'lower'} is better)",
         )
@@ -203,7 +229,7 @@ def validate(answers: dict) -> None:
 
 
 def main() -> int:
-    answers = json.loads(r'''{{ cookiecutter | tojson }}''')
+    answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     try:
         validate(answers)
     except AnswerError as error:

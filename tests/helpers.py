@@ -13,10 +13,14 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 CHOICES = {
-    k: v for k, v in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
+    k: v
+    for k, v in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
     if isinstance(v, list) and not k.startswith("_")
 }
-METRICS = {"classification": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"), "regression": ("r2", "rmse", "mae")}
+METRICS = {
+    "classification": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"),
+    "regression": ("r2", "rmse", "mae"),
+}
 FAST = os.environ.get("FAST") == "1"
 
 

@@ -14,17 +14,56 @@ import yaml
 from helpers import CHOICES, FAST, METRICS, bake, valid_combinations
 
 COMMON = {
-    ".cookiecutter.json", ".gitignore", ".python-version", "Makefile", "README.md", "params.yaml",
-    "pyproject.toml", "uv.lock", "data/README.md", "data/raw/penguins.csv", "data/incoming/penguins_2009.csv",
-    "tests/__init__.py", "tests/conftest.py", "tests/test_bundle.py", "tests/test_cli.py", "tests/test_data.py",
-    "tests/test_export.py", "tests/test_infer_schema.py", "tests/test_model_quality.py", "tests/test_predict.py",
-    "tests/test_schema.py", "tests/test_settings.py", "tests/test_train.py",
+    ".cookiecutter.json",
+    ".gitignore",
+    ".python-version",
+    "Makefile",
+    "README.md",
+    "params.yaml",
+    "pyproject.toml",
+    "uv.lock",
+    "data/README.md",
+    "data/raw/penguins.csv",
+    "data/incoming/penguins_2009.csv",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/test_bundle.py",
+    "tests/test_cli.py",
+    "tests/test_data.py",
+    "tests/test_export.py",
+    "tests/test_infer_schema.py",
+    "tests/test_model_quality.py",
+    "tests/test_predict.py",
+    "tests/test_schema.py",
+    "tests/test_settings.py",
+    "tests/test_train.py",
+    "tests/test_fsutil.py",
 }
 PACKAGE_FILES = {
-    "__init__.py", "__main__.py", "bundle.py", "cli.py", "console.py", "data.py", "errors.py", "evaluate.py",
-    "export.py", "features.py", "fsutil.py", "infer_schema.py", "model_card.py", "pipeline.py", "predict.py",
-    "provenance.py", "runtime.py", "schema.py", "schemas/__init__.py", "schemas/penguins.py", "settings.py",
-    "signature.py", "train.py", "validate.py",
+    "__init__.py",
+    "__main__.py",
+    "bundle.py",
+    "cli.py",
+    "console.py",
+    "data.py",
+    "errors.py",
+    "evaluate.py",
+    "export.py",
+    "features.py",
+    "fsutil.py",
+    "infer_schema.py",
+    "model_card.py",
+    "pipeline.py",
+    "predict.py",
+    "provenance.py",
+    "runtime.py",
+    "schema.py",
+    "schemas/__init__.py",
+    "schemas/penguins.py",
+    "settings.py",
+    "signature.py",
+    "train.py",
+    "validate.py",
 }
 JINJA_MARKERS = ("{{", "}}", "{%", "%}", "{#")
 
@@ -65,7 +104,7 @@ def bakes(tmp_path_factory) -> dict[str, tuple[dict, Path]]:
 
 @pytest.mark.parametrize("combo", COMBOS, ids=combo_id)
 def test_bake_has_exact_files_and_no_template_leftovers(bakes, combo):
-    answers, project = bakes[combo_id(combo)]
+    _answers, project = bakes[combo_id(combo)]
     files = {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()}
     assert files == expected_files(combo)
     for path in project.rglob("*"):
@@ -119,6 +158,7 @@ def test_every_python_file_compiles_and_passes_ruff(bakes, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     done = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", *map(str, projects)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -14,7 +14,9 @@ from helpers import FAST, bake, cli, explain, make, run
 pytestmark = pytest.mark.slow
 
 OWN_DATA_SCRIPT = Path(__file__).parent / "own_data.py"
-TASK_MODELS = [(t, m) for t in ("classification", "regression") for m in ("random_forest", "linear", "gradient_boosting")]
+TASK_MODELS = [
+    (t, m) for t in ("classification", "regression") for m in ("random_forest", "linear", "gradient_boosting")
+]
 if FAST:
     TASK_MODELS = [("classification", "random_forest"), ("regression", "gradient_boosting")]
 
@@ -57,15 +59,42 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     assert done.returncode == 0
     listed = set(re.findall(r"make ([a-z-]+)", done.stdout))
     told = set(re.findall(r"make ([a-z-]+)", readme)) | listed
-    expected = {"install", "lint", "format", "test", "test-data", "test-quality", "validate", "train", "evaluate",
-                "export", "bundle", "verify", "pipeline", "report", "clean", "help"}
+    expected = {
+        "install",
+        "lint",
+        "format",
+        "test",
+        "test-data",
+        "test-quality",
+        "validate",
+        "train",
+        "evaluate",
+        "export",
+        "bundle",
+        "verify",
+        "pipeline",
+        "report",
+        "clean",
+        "help",
+    }
     assert listed == expected - {"help"} | {"help"}
     assert told <= expected, f"README mentions targets that do not exist: {told - expected}"
 
     before = tree_digest(project)
     ran = {"help", "install"}
-    for target in ("lint", "format", "test-data", "validate", "train", "evaluate", "export", "bundle", "verify",
-                   "report", "test-quality"):
+    for target in (
+        "lint",
+        "format",
+        "test-data",
+        "validate",
+        "train",
+        "evaluate",
+        "export",
+        "bundle",
+        "verify",
+        "report",
+        "test-quality",
+    ):
         done = make(project, target)
         assert done.returncode == 0, f"make {target}\n{explain(done)}"
         ran.add(target)
@@ -85,20 +114,32 @@ def test_predict_scores_incoming_data_from_a_bundle(installed_default, tmp_path)
     done = make(project, "pipeline")
     assert done.returncode == 0, explain(done)
     out = tmp_path / "scored.csv"
-    done = cli(project, "predict", "--bundle", str(bundle_of(project)), "--input",
-               "data/incoming/penguins_2009.csv", "--output", str(out))
+    done = cli(
+        project,
+        "predict",
+        "--bundle",
+        str(bundle_of(project)),
+        "--input",
+        "data/incoming/penguins_2009.csv",
+        "--output",
+        str(out),
+    )
     assert done.returncode == 0, explain(done)
     assert "scored 120 rows" in done.stdout
-    assert out.read_text().splitlines()[0].endswith("prediction,probability_Adelie,probability_Chinstrap,probability_Gentoo")
+    assert (
+        out.read_text()
+        .splitlines()[0]
+        .endswith("prediction,probability_Adelie,probability_Chinstrap,probability_Gentoo")
+    )
 
 
 BAD_DATA = {
     "missing column": (lambda rows: [",".join(r.split(",")[:-1]) for r in rows], "column_in_dataframe"),
-    "wrong type": (lambda rows: rows[:1] + [rows[1].replace("39.1", "heavy")] + rows[2:], "heavy"),
-    "out of range": (lambda rows: rows[:1] + [rows[1].replace(",181,", ",999,")] + rows[2:], "flipper_length_mm"),
-    "unknown category": (lambda rows: rows[:1] + [rows[1].replace("Torgersen", "Atlantis")] + rows[2:], "Atlantis"),
+    "wrong type": (lambda rows: [*rows[:1], rows[1].replace("39.1", "heavy"), *rows[2:]], "heavy"),
+    "out of range": (lambda rows: [*rows[:1], rows[1].replace(",181,", ",999,"), *rows[2:]], "flipper_length_mm"),
+    "unknown category": (lambda rows: [*rows[:1], rows[1].replace("Torgersen", "Atlantis"), *rows[2:]], "Atlantis"),
     "empty file": (lambda rows: [], "empty"),
-    "truncated file": (lambda rows: rows[:50] + [rows[50][:12]], "truncated"),
+    "truncated file": (lambda rows: [*rows[:50], rows[50][:12]], "truncated"),
 }
 
 
@@ -138,8 +179,11 @@ def test_bad_data_stops_validate_and_pipeline_before_any_model(bad_data_project,
 
 @pytest.mark.parametrize(
     ("task", "kind", "target", "suffix"),
-    [("classification", "binary", "churned", ".csv"), ("classification", "multiclass", "tier", ".parquet"),
-     ("regression", "regression", "spend", ".csv")],
+    [
+        ("classification", "binary", "churned", ".csv"),
+        ("classification", "multiclass", "tier", ".parquet"),
+        ("regression", "regression", "spend", ".csv"),
+    ],
     ids=["binary-csv", "multiclass-parquet", "regression-csv"],
 )
 def test_infer_schema_makes_the_project_train_on_your_own_data(tmp_path, task, kind, target, suffix):

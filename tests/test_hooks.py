@@ -73,10 +73,20 @@ def test_validate_names_the_field_and_the_accepted_form(answers, field, fragment
 
 def defaults() -> dict:
     return {
-        "project_name": "My ML Project", "project_slug": "my-ml-project", "package_name": "my_ml_project",
-        "description": "d", "author_name": "A", "author_email": "a@example.com", "github_owner": "octo-org",
-        "python_version": "3.11", "task": "classification", "model": "random_forest", "primary_metric": "f1_macro",
-        "metric_threshold": "0.9", "retrain_cron": "17 3 * * 1", "license": "MIT",
+        "project_name": "My ML Project",
+        "project_slug": "my-ml-project",
+        "package_name": "my_ml_project",
+        "description": "d",
+        "author_name": "A",
+        "author_email": "a@example.com",
+        "github_owner": "octo-org",
+        "python_version": "3.11",
+        "task": "classification",
+        "model": "random_forest",
+        "primary_metric": "f1_macro",
+        "metric_threshold": "0.9",
+        "retrain_cron": "17 3 * * 1",
+        "license": "MIT",
     }
 
 
@@ -116,8 +126,14 @@ def test_hostile_answer_fails_with_its_message_and_leaves_nothing(tmp_path, capf
 def test_quotes_backslashes_and_unicode_in_free_text_are_escaped(tmp_path):
     name = 'Zoë\'s "Quoted" \\ Model'
     description = 'Predicts "things" with a backslash \\ and an apostrophe \' and ünïcode'
-    project = bake(tmp_path, project_name=name, project_slug="zoe-model", description=description,
-                   author_name='O\'Brien "Bob" \\', author_email="bob@example.org")
+    project = bake(
+        tmp_path,
+        project_name=name,
+        project_slug="zoe-model",
+        description=description,
+        author_name='O\'Brien "Bob" \\',
+        author_email="bob@example.org",
+    )
     meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     assert meta["description"] == description
     assert meta["authors"] == [{"name": 'O\'Brien "Bob" \\', "email": "bob@example.org"}]
@@ -137,5 +153,7 @@ def test_post_gen_removes_only_what_an_option_disables(tmp_path):
 
 
 def test_recorded_answers_leave_out_machine_paths():
-    recorded = post.recorded_answers({"task": "regression", "_output_dir": "/home/me", "__prompts__": {}, "_template": "gh:x/y"})
+    recorded = post.recorded_answers(
+        {"task": "regression", "_output_dir": "/home/me", "__prompts__": {}, "_template": "gh:x/y"}
+    )
     assert recorded == {"task": "regression", "_template": "gh:x/y"}

@@ -1,0 +1,55 @@
+"""The template repository's own make targets, run in a copy of the repository as a new user would."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import TEMPLATE, explain, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    copy = tmp_path_factory.mktemp("checkout") / "template"
+    shutil.copytree(TEMPLATE, copy, ignore=shutil.ignore_patterns(".venv", ".tools", "build", ".git", "__pycache__"))
+    os.symlink(TEMPLATE / ".tools", copy / ".tools")  # the bootstrapped uv; installing it again only costs time
+    return copy
+
+
+def test_help_lists_the_targets(checkout):
+    done = run(["make", "help"], cwd=checkout)
+    assert done.returncode == 0
+    assert set(re.findall(r"make ([a-z-]+)", done.stdout)) == {
+        "help",
+        "install",
+        "demo",
+        "test",
+        "test-fast",
+        "lint",
+        "lock",
+        "clean",
+    }
+
+
+def test_demo_bakes_installs_and_runs_the_pipeline(checkout):
+    done = run(["make", "demo"], cwd=checkout)
+    assert done.returncode == 0, explain(done)
+    bundle = checkout / "build" / "demo" / "dist" / "my-ml-project-0.1.0"
+    assert f"Bundle: {bundle}/" in done.stdout
+    assert "| quality gate | measured | required | passed |" in done.stdout
+    assert (bundle / "SHA256SUMS").is_file()
+
+
+def test_lint_lock_and_clean(checkout):
+    lock = checkout / "{{cookiecutter.project_slug}}" / "uv.lock"
+    before = lock.read_text()
+    for target in ("lint", "lock", "clean"):
+        done = run(["make", target], cwd=checkout)
+        assert done.returncode == 0, f"make {target}\n{explain(done)}"
+    assert lock.read_text() == before, "re-locking unchanged dependencies must not change the lock"
+    assert not (checkout / "build").exists()
