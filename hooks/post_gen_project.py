@@ -1,7 +1,8 @@
 """Finish the generated project.
 
 Removes only what an option disables, records the answers in `.cookiecutter.json`
-(so the project can be regenerated or updated later) and prints the next commands.
+as a cookiecutter replay file (so `cookiecutter --replay-file .cookiecutter.json TEMPLATE`
+regenerates or updates the project later) and prints the next commands.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
     remove_disabled(root, answers)
-    write_json_atomically(root / ".cookiecutter.json", recorded_answers(answers))
+    write_json_atomically(root / ".cookiecutter.json", {"cookiecutter": recorded_answers(answers)})
     print(next_steps(answers))
     return 0
 

@@ -63,7 +63,7 @@ def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def package_name(project: Path) -> str:
-    return json.loads((project / ".cookiecutter.json").read_text())["package_name"]
+    return json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]["package_name"]
 
 
 def explain(done: subprocess.CompletedProcess) -> str:

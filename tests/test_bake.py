@@ -128,7 +128,7 @@ def test_bake_is_consistent_with_its_answers(bakes, combo):
     assert params["quality"]["primary_metric"] == answers["primary_metric"]
     assert params["quality"]["threshold"] == float(answers["metric_threshold"])
     assert params["data"]["target"] == ("species" if combo["task"] == "classification" else "body_mass_g")
-    recorded = json.loads((project / ".cookiecutter.json").read_text())
+    recorded = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
     assert {k: recorded[k] for k in answers} == answers
     assert "_output_dir" not in recorded
     lock = tomllib.loads((project / "uv.lock").read_text())

@@ -137,7 +137,7 @@ def test_quotes_backslashes_and_unicode_in_free_text_are_escaped(tmp_path):
     meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
     assert meta["description"] == description
     assert meta["authors"] == [{"name": 'O\'Brien "Bob" \\', "email": "bob@example.org"}]
-    answers = json.loads((project / ".cookiecutter.json").read_text())
+    answers = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
     assert answers["project_name"] == name
     compile((project / "src" / "zoe_model" / "__init__.py").read_text(), "__init__.py", "exec")
 
@@ -157,3 +157,17 @@ def test_recorded_answers_leave_out_machine_paths():
         {"task": "regression", "_output_dir": "/home/me", "__prompts__": {}, "_template": "gh:x/y"}
     )
     assert recorded == {"task": "regression", "_template": "gh:x/y"}
+
+
+def test_recorded_answers_regenerate_the_same_project(tmp_path):
+    from cookiecutter.main import cookiecutter
+
+    first = bake(tmp_path / "first", task="regression", model="linear", primary_metric="mae", metric_threshold="300")
+    second_dir = tmp_path / "second"
+    cookiecutter(str(TEMPLATE), replay=str(first / ".cookiecutter.json"), output_dir=str(second_dir))
+    second = second_dir / first.name
+
+    def tree(root):
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert tree(first) == tree(second)
