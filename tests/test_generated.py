@@ -219,3 +219,39 @@ def test_infer_schema_makes_the_project_train_on_your_own_data(tmp_path, task, k
 
     done = cli(project, "infer-schema", str(path), "--target", target)
     assert done.returncode == 1 and "already exists" in done.stderr
+
+
+def test_registry_commands_publish_fetch_compare_and_version(installed_default, tmp_path):
+    """The release loop a user runs by hand with a folder registry: publish, list, download, lineage, diff, next-version."""
+    project = installed_default
+    done = make(project, "pipeline")
+    assert done.returncode == 0, explain(done)
+    registry = tmp_path / "registry"
+    url = ["--url", str(registry)]
+    for args in (["publish", *url], ["list", *url]):
+        done = cli(project, *args)
+        assert done.returncode == 0, explain(done)
+    assert done.stdout.strip() == "0.1.0"
+    done = cli(project, "download", "--version", "latest", "--dest", str(tmp_path / "cache"), *url)
+    assert done.returncode == 0 and (tmp_path / "cache" / "0.1.0" / "SHA256SUMS").is_file(), explain(done)
+    done = cli(project, "lineage", str(tmp_path / "cache" / "0.1.0"))
+    assert done.returncode == 0 and "data/raw/penguins.csv" in done.stdout, explain(done)
+
+    # retrain on the incoming batch too: new data, same signature -> a minor bump
+    params = project / "params.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original.replace("path: data/raw/penguins.csv", "path: data/**/*.csv"))
+        done = make(project, "pipeline")
+        assert done.returncode == 0, explain(done)
+        done = cli(project, "diff", "0.1.0", "dist/my-ml-project-0.1.0", *url)
+        assert done.returncode == 0, explain(done)
+        assert "+ data/incoming/penguins_2009.csv" in done.stdout and "required bump: minor" in done.stdout
+        done = cli(project, "next-version", *url)
+        assert done.returncode == 0 and done.stdout.strip() == "0.2.0", explain(done)
+        done = cli(project, "next-version", "--check", "v0.1.1", *url)
+        assert done.returncode == 1 and "need a minor bump" in done.stderr, explain(done)
+    finally:
+        params.write_text(original)
+    done = cli(project, "publish", *url)
+    assert done.returncode == 1 and "already exists" in done.stderr, "a published version is never overwritten"

@@ -4,7 +4,8 @@ import subprocess
 
 import pytest
 
-from {{ cookiecutter.package_name }}.bundle import CHECKSUMS, verify
+from {{ cookiecutter.package_name }}.bundle import verify
+from {{ cookiecutter.package_name }}.checksums import CHECKSUMS
 from {{ cookiecutter.package_name }}.errors import VerificationError
 
 EXPECTED = {

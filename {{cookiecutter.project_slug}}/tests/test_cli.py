@@ -14,6 +14,12 @@ COMMANDS = (
     "infer-schema",
     "pipeline",
     "report",
+    "lineage",
+    "diff",
+    "next-version",
+    "download",
+    "list",
+    "publish",
 )
 
 

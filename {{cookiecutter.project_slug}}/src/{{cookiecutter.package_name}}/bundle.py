@@ -17,34 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fsutil
+from . import checksums, fsutil
+from .checksums import CHECKSUMS
 from .errors import GateError, StageOrderError, VerificationError
+from .predict import SUPPORTED_BUNDLE_FORMAT
 
-CHECKSUMS = "SHA256SUMS"
 EXAMPLE_ROWS = 20
-BUNDLE_FORMAT = 1
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256sums(folder: Path) -> str:
-    """`sha256sum` output for every file in the folder (sorted), so `sha256sum -c SHA256SUMS` works too."""
-    lines = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != CHECKSUMS):
-        lines.append(f"{sha256_bytes(path.read_bytes())}  {path.name}\n")
-    return "".join(lines)
-
-
-def parse_sha256sums(text: str) -> dict[str, str]:
-    entries = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        digest, sep, name = line.partition("  ")
-        if not sep or len(digest) != 64 or not name or "/" in name:
-            raise VerificationError(f"{CHECKSUMS} line {number} is not '<sha256>  <file name>': {line!r}")
-        entries[name.lstrip("*")] = digest.lower()
-    return entries
 
 
 def write_tarball(folder: Path, target: Path) -> Path:
@@ -106,7 +88,7 @@ def build(settings, validated) -> Path:
     signature = _signature(settings, metrics)
     example = _input_example(settings, validated.frame, model_bytes)
     lineage = {
-        "bundle_format": BUNDLE_FORMAT,
+        "bundle_format": SUPPORTED_BUNDLE_FORMAT,
         "name": name,
         "version": version,
         "git": git_state(root),
@@ -135,7 +117,7 @@ def build(settings, validated) -> Path:
             (staging / plot.name).write_bytes(plot.read_bytes())
         card = render_model_card(settings, name, version, metrics, signature, lineage, [p.name for p in plots])
         (staging / "model_card.md").write_text(card)
-        (staging / CHECKSUMS).write_text(sha256sums(staging))
+        (staging / CHECKSUMS).write_text(checksums.render(staging))
         verify(staging)
     write_tarball(target, dist / f"{bundle_name}.tar.gz")
     return target
@@ -198,18 +180,7 @@ def verify(folder: Path) -> dict:
     folder = Path(folder)
     if not folder.is_dir():
         raise VerificationError(f"{folder}: not a bundle folder")
-    sums_path = folder / CHECKSUMS
-    if not sums_path.is_file():
-        raise VerificationError(f"{folder}: {CHECKSUMS} is missing, so nothing in this bundle can be trusted")
-    expected = parse_sha256sums(sums_path.read_text(encoding="utf-8"))
-    present = {p.name for p in folder.iterdir() if p.is_file() and p.name != CHECKSUMS}
-    for name in sorted(set(expected) - present):
-        raise VerificationError(f"{folder / name}: listed in {CHECKSUMS} but missing")
-    for name in sorted(present - set(expected)):
-        raise VerificationError(f"{folder / name}: not listed in {CHECKSUMS} (unexpected file)")
-    for name, digest in sorted(expected.items()):
-        if sha256_bytes((folder / name).read_bytes()) != digest:
-            raise VerificationError(f"{folder / name}: checksum mismatch (the file changed after the bundle was made)")
+    expected = checksums.verify_folder(folder)
     try:
         onnx.checker.check_model(str(folder / "model.onnx"), full_check=True)
     except Exception as error:  # onnx raises several exception types

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from .errors import PipelineError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=__package__,
-        description="Validate, train, evaluate, export (with the parity gate), bundle, verify and serve the model.",
+        description="Validate, train, evaluate, export (with the parity gate), bundle, verify, release and serve the model.",
     )
     parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -34,18 +35,122 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--target", required=True, help="column to predict")
     infer.add_argument("--name", help="schema module name (default: from the file name)")
     infer.add_argument("--force", action="store_true", help="replace an existing schema module of that name")
+
+    lineage = sub.add_parser("lineage", help="print which code, data, params and environment made a bundle")
+    lineage.add_argument("bundle", nargs="?", help="bundle folder or released version (default: this version's bundle)")
+    lineage.add_argument("--json", action="store_true", help="print lineage.json as is")
+    diff = sub.add_parser("diff", help="compare two bundles or releases: params, data, metrics, signature")
+    diff.add_argument("old", help="bundle folder or released version (vX.Y.Z, latest)")
+    diff.add_argument("new", help="bundle folder or released version")
+    diff.add_argument("--json", action="store_true", help="machine-readable output")
+    nxt = sub.add_parser("next-version", help="the next semantic version for a bundle, from the previous release")
+    nxt.add_argument("--bundle", help="the new bundle folder (default: this version's bundle in dist/)")
+    nxt.add_argument("--previous", help="previous bundle folder or version (default: the latest release)")
+    nxt.add_argument("--check", metavar="TAG", help="exit 1 if TAG understates the required bump")
+    download = sub.add_parser("download", help="fetch a released bundle, verify SHA256SUMS, cache it by version")
+    download.add_argument("--version", default="latest", help="latest (default) or X.Y.Z / vX.Y.Z")
+    download.add_argument("--dest", type=Path, help="cache folder (default: ~/.cache/<package>/registry)")
+    listing = sub.add_parser("list", help="the released versions, oldest first")
+    publish = sub.add_parser("publish", help="copy a verified bundle into an fsspec registry as <url>/<version>/")
+    publish.add_argument("bundle", nargs="?", help="bundle folder (default: this version's bundle in dist/)")
+    for command in (lineage, diff, nxt, download, listing, publish):
+        command.add_argument("--repo", help="GitHub OWNER/NAME (default: registry.github_repo in params.yaml)")
+        command.add_argument("--url", help="fsspec registry URL (default: registry.url in params.yaml)")
     return parser
 
 
-def _default_bundle(params: Path) -> Path:
-    from .provenance import project_version
+def _settings(args: argparse.Namespace):
     from .settings import load_settings
 
-    settings = load_settings(params)
+    return load_settings(args.params)
+
+
+def _default_bundle(args: argparse.Namespace) -> Path:
     import tomllib
 
+    from .provenance import project_version
+
+    settings = _settings(args)
     name = tomllib.loads((settings.root / "pyproject.toml").read_text())["project"]["name"]
     return settings.dist_dir / f"{name}-{project_version(settings.root)}"
+
+
+def _backend(args: argparse.Namespace):
+    from .registry import backend_for
+
+    repo, url = getattr(args, "repo", None), getattr(args, "url", None)
+    if not repo and not url and args.params.is_file():
+        registry = _settings(args).registry
+        repo, url = registry.github_repo, registry.url
+    return backend_for(repo, url)
+
+
+def _cache(args: argparse.Namespace) -> Path:
+    from .registry import default_cache_dir
+
+    return getattr(args, "dest", None) or default_cache_dir(__package__)
+
+
+def _bundle_or_release(args: argparse.Namespace, ref: str | None) -> Path:
+    """A bundle folder given as a path, or a released version fetched (and verified) from the registry."""
+    if ref is None:
+        return _default_bundle(args)
+    if Path(ref).is_dir():
+        return Path(ref)
+    return _backend(args).fetch(ref, _cache(args))
+
+
+def run_registry_command(args: argparse.Namespace) -> int:
+    from . import versioning
+    from .console import say
+    from .registry import FolderRegistry, RegistryError
+
+    if args.command == "lineage":
+        folder = _bundle_or_release(args, args.bundle)
+        say((folder / "lineage.json").read_text().rstrip() if args.json else versioning.format_lineage(folder))
+    elif args.command == "diff":
+        changes = versioning.diff(
+            versioning.read_bundle(_bundle_or_release(args, args.old)),
+            versioning.read_bundle(_bundle_or_release(args, args.new)),
+        )
+        say(json.dumps(changes, indent=2) if args.json else versioning.format_diff(changes))
+    elif args.command == "next-version":
+        new = versioning.read_bundle(_bundle_or_release(args, args.bundle))
+        try:
+            previous_folder = _bundle_or_release(args, args.previous or "latest")
+        except RegistryError as error:
+            if args.previous or "no published" not in str(error):
+                raise
+            version = new["lineage"]["version"]
+            say(version)
+            print(f"next-version: no release yet; the first release is the project version {version}", file=sys.stderr)
+            return 0
+        previous = versioning.read_bundle(previous_folder)
+        kind, reasons = versioning.required_bump(versioning.diff(previous, new))
+        old_version = previous["lineage"]["version"]
+        if args.check:
+            versioning.check_tag(old_version, args.check, kind)
+        say(versioning.bump(old_version, kind))
+        print(f"next-version: {kind} bump from {old_version}: {'; '.join(reasons)}", file=sys.stderr)
+    elif args.command == "download":
+        folder = _backend(args).fetch(args.version, _cache(args))
+        say(f"download: verified {folder}")
+    elif args.command == "list":
+        for version in _backend(args).versions():
+            say(version)
+    elif args.command == "publish":
+        backend = _backend(args)
+        if not isinstance(backend, FolderRegistry):
+            raise RegistryError(
+                "publish writes to an fsspec registry (--url); GitHub releases are made by the release workflow"
+            )
+        from .pipeline import run_verify
+
+        folder = _bundle_or_release(args, args.bundle)
+        run_verify(folder)
+        version = json.loads((folder / "lineage.json").read_text())["version"]
+        say(f"publish: {folder} -> {backend.publish(folder, version)}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,12 +164,12 @@ def run(args: argparse.Namespace) -> int:
         say(f"predict: scored {rows} rows with {args.bundle} -> {args.output}")
         return 0
     if args.command == "verify":
-        pipeline.run_verify(args.bundle or _default_bundle(args.params))
+        pipeline.run_verify(args.bundle or _default_bundle(args))
         return 0
+    if args.command in ("lineage", "diff", "next-version", "download", "list", "publish"):
+        return run_registry_command(args)
 
-    from .settings import load_settings
-
-    settings = load_settings(args.params)
+    settings = _settings(args)
     if args.command == "infer-schema":
         from .infer_schema import infer_schema
 

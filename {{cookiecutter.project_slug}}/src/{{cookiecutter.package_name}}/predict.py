@@ -51,11 +51,25 @@ def input_schema(schema_text: str, features: list[str]):
     return narrowed
 
 
+SUPPORTED_BUNDLE_FORMAT = 1  # the newest bundle layout this runtime understands
+
+
+def check_bundle_format(folder: Path) -> None:
+    lineage = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
+    found = lineage.get("bundle_format")
+    if not isinstance(found, int) or found > SUPPORTED_BUNDLE_FORMAT:
+        raise VerificationError(
+            f"{folder}: bundle format {found!r} is newer than this runtime supports ({SUPPORTED_BUNDLE_FORMAT}); "
+            "upgrade the package that loads it"
+        )
+
+
 def load_bundle(folder: str | Path) -> LoadedBundle:
     folder = Path(folder)
-    for name in ("model.onnx", "signature.json", "schema.yaml"):
+    for name in ("model.onnx", "signature.json", "schema.yaml", "lineage.json"):
         if not (folder / name).is_file():
             raise VerificationError(f"{folder}: {name} is missing; is this a bundle folder (dist/<project>-<version>)?")
+    check_bundle_format(folder)
     signature = json.loads((folder / "signature.json").read_text(encoding="utf-8"))
     features = [i["name"] for i in signature["inputs"]]
     schema = input_schema((folder / "schema.yaml").read_text(encoding="utf-8"), features)

@@ -100,6 +100,11 @@ class ParitySettings(Strict):
     rtol: float = Field(1e-5, ge=0, description="relative tolerance for probabilities / predictions")
 
 
+class RegistrySettings(Strict):
+    github_repo: str | None = Field(None, description="OWNER/NAME whose GitHub Releases hold the bundles")
+    url: str | None = Field(None, description="fsspec URL of a registry laid out as <url>/<version>/")
+
+
 class PathSettings(Strict):
     artifacts: str = "artifacts"
     dist: str = "dist"
@@ -113,6 +118,7 @@ class Settings(Strict):
     quality: QualitySettings
     parity: ParitySettings
     paths: PathSettings = PathSettings()
+    registry: RegistrySettings = RegistrySettings()
 
     # set by load_settings; not part of params.yaml
     root: Path = Field(Path("."), exclude=True)
@@ -142,9 +148,9 @@ class Settings(Strict):
     def as_params(self) -> dict:
         """The params that shape the model and its gates (defaults filled in), JSON-ready.
 
-        Output locations (`paths`) are left out: moving the artifacts folder does not change the model.
+        Output locations (`paths`, `registry`) are left out: where files go does not change the model.
         """
-        return self.model_dump(mode="json", by_alias=True, exclude={"root", "paths"})
+        return self.model_dump(mode="json", by_alias=True, exclude={"root", "paths", "registry"})
 
     def params_hash(self) -> str:
         canonical = json.dumps(self.as_params(), sort_keys=True, separators=(",", ":"))

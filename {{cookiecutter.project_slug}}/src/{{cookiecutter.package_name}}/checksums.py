@@ -1,0 +1,53 @@
+"""SHA256SUMS exactly as `sha256sum` writes it (`<hex>  <name>`), and checking a folder against it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from .errors import VerificationError
+
+CHECKSUMS = "SHA256SUMS"
+
+
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def render(folder: Path) -> str:
+    """Checksum lines for every file in the folder (sorted), so `sha256sum -c SHA256SUMS` works too."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != CHECKSUMS)
+    return "".join(f"{sha256_file(p)}  {p.name}\n" for p in files)
+
+
+def parse(text: str, source: str) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        digest, sep, name = line.partition("  ")
+        name = name.removeprefix("*")
+        if not sep or not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not name or "/" in name or name.startswith("."):
+            raise VerificationError(f"{source}: {CHECKSUMS} line {number} is not '<sha256>  <file name>': {line!r}")
+        entries[name] = digest.lower()
+    if not entries:
+        raise VerificationError(f"{source}: {CHECKSUMS} lists no files")
+    return entries
+
+
+def verify_folder(folder: Path, source: str | None = None) -> dict[str, str]:
+    """Every listed file is present with its digest and nothing unlisted is there; the first problem names the file."""
+    source = source or str(folder)
+    sums = folder / CHECKSUMS
+    if not sums.is_file():
+        raise VerificationError(f"{source}: {CHECKSUMS} is missing, so nothing in it can be trusted")
+    expected = parse(sums.read_text(encoding="utf-8"), source)
+    present = {p.name for p in folder.iterdir() if p.name != CHECKSUMS}
+    for name in sorted(set(expected) - present):
+        raise VerificationError(f"{source}: {name}: listed in {CHECKSUMS} but missing")
+    for name in sorted(present - set(expected)):
+        raise VerificationError(f"{source}: {name}: not listed in {CHECKSUMS} (unexpected file)")
+    for name, digest in sorted(expected.items()):
+        if sha256_file(folder / name) != digest:
+            raise VerificationError(f"{source}: {name}: checksum mismatch (the file changed after the bundle was made)")
+    return expected

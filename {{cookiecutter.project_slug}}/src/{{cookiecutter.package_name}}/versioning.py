@@ -1,0 +1,221 @@
+"""Comparing bundles and choosing the next semantic version of the model.
+
+- major: the ONNX input/output signature or the schema's columns or types changed (it breaks consumers);
+- minor: the model was retrained on other data (the data fingerprint changed);
+- patch: anything else (params, code, environment).
+
+Reads only the JSON/YAML files of a bundle; imports neither scikit-learn nor skl2onnx.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from .registry import RegistryError, normalize_version, parse_version
+
+BUMPS = ("patch", "minor", "major")
+
+
+def read_bundle(folder: Path) -> dict:
+    folder = Path(folder)
+    missing = [n for n in ("lineage.json", "signature.json", "schema.yaml") if not (folder / n).is_file()]
+    if missing:
+        raise RegistryError(f"{folder}: not a bundle folder (missing {', '.join(missing)})")
+    return {
+        "lineage": json.loads((folder / "lineage.json").read_text(encoding="utf-8")),
+        "signature": json.loads((folder / "signature.json").read_text(encoding="utf-8")),
+        "schema": schema_columns((folder / "schema.yaml").read_text(encoding="utf-8")),
+        "metrics": json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        if (folder / "metrics.json").is_file()
+        else {},
+    }
+
+
+def schema_columns(schema_yaml: str) -> dict[str, dict]:
+    """Column -> {dtype, nullable} from a pandera YAML schema, without importing pandera."""
+    document = yaml.safe_load(schema_yaml) or {}
+    return {
+        name: {"dtype": (spec or {}).get("dtype"), "nullable": bool((spec or {}).get("nullable", False))}
+        for name, spec in (document.get("columns") or {}).items()
+    }
+
+
+def _signature_shape(signature: dict) -> dict:
+    return {
+        "task": signature.get("task"),
+        "target": signature.get("target"),
+        "inputs": [(i["name"], i["onnx_type"]) for i in signature.get("inputs", [])],
+        "outputs": [o["name"] for o in signature.get("outputs", [])],
+    }
+
+
+def diff(old: dict, new: dict) -> dict:
+    """What changed between two bundles (as returned by read_bundle)."""
+    lo, ln = old["lineage"], new["lineage"]
+    params_old, params_new = _flatten(lo.get("params", {})), _flatten(ln.get("params", {}))
+    params = {
+        key: {"old": params_old.get(key), "new": params_new.get(key)}
+        for key in sorted(set(params_old) | set(params_new))
+        if params_old.get(key) != params_new.get(key)
+    }
+    files_old = {f["path"]: f for f in lo["data"]["files"]}
+    files_new = {f["path"]: f for f in ln["data"]["files"]}
+    data = {
+        "changed": lo["data"]["fingerprint"] != ln["data"]["fingerprint"],
+        "rows": {"old": lo["data"]["rows"], "new": ln["data"]["rows"]},
+        "added": sorted(set(files_new) - set(files_old)),
+        "removed": sorted(set(files_old) - set(files_new)),
+        "modified": sorted(
+            {
+                p: {"old_rows": files_old[p]["rows"], "new_rows": files_new[p]["rows"]}
+                for p in set(files_old) & set(files_new)
+                if files_old[p]["sha256"] != files_new[p]["sha256"]
+            }.items()
+        ),
+    }
+    metrics_old = lo.get("metrics", {}).get("test", {})
+    metrics_new = ln.get("metrics", {}).get("test", {})
+    metrics = {
+        name: {
+            "old": metrics_old.get(name),
+            "new": metrics_new.get(name),
+            "delta": None
+            if metrics_old.get(name) is None or metrics_new.get(name) is None
+            else metrics_new[name] - metrics_old[name],
+        }
+        for name in sorted(set(metrics_old) | set(metrics_new))
+    }
+    sig_old, sig_new = _signature_shape(old["signature"]), _signature_shape(new["signature"])
+    signature_changes = {k: {"old": sig_old[k], "new": sig_new[k]} for k in sig_old if sig_old[k] != sig_new[k]}
+    schema_changes = {
+        column: {"old": old["schema"].get(column), "new": new["schema"].get(column)}
+        for column in sorted(set(old["schema"]) | set(new["schema"]))
+        if old["schema"].get(column) != new["schema"].get(column)
+    }
+    return {
+        "versions": {"old": lo.get("version"), "new": ln.get("version")},
+        "params": params,
+        "data": data,
+        "metrics": metrics,
+        "signature": signature_changes,
+        "schema": schema_changes,
+        "model": {
+            "old_sha256": lo["model"]["sha256"],
+            "new_sha256": ln["model"]["sha256"],
+            "identical": lo["model"]["sha256"] == ln["model"]["sha256"],
+        },
+        "environment": {
+            k: {"old": lo["environment"]["packages"].get(k), "new": ln["environment"]["packages"].get(k)}
+            for k in sorted(set(lo["environment"]["packages"]) | set(ln["environment"]["packages"]))
+            if lo["environment"]["packages"].get(k) != ln["environment"]["packages"].get(k)
+        },
+    }
+
+
+def required_bump(changes: dict) -> tuple[str, list[str]]:
+    """The smallest honest bump for these changes, and why."""
+    if changes["signature"] or any(
+        c["old"] is None or c["new"] is None or c["old"]["dtype"] != c["new"]["dtype"]
+        for c in changes["schema"].values()
+    ):
+        reasons = [f"signature {k} changed" for k in changes["signature"]]
+        reasons += [f"schema column {c!r} added, removed or retyped" for c in changes["schema"]]
+        return "major", reasons
+    if changes["data"]["changed"]:
+        return "minor", ["retrained on other data (the data fingerprint changed)"]
+    return "patch", ["same data and signature; params, code or environment changed"]
+
+
+def bump(version: str, kind: str) -> str:
+    major, minor, patch = parse_version(version)
+    if kind == "major":
+        return f"{major + 1}.0.0"
+    if kind == "minor":
+        return f"{major}.{minor + 1}.0"
+    return f"{major}.{minor}.{patch + 1}"
+
+
+def check_tag(previous: str, tag: str, kind: str) -> None:
+    """Refuse a tag that is not above the previous version or understates the required bump."""
+    old, new = parse_version(previous), parse_version(tag)
+    if new <= old:
+        raise RegistryError(f"{tag} is not above the previous release {normalize_version(previous)}")
+    given = "major" if new[0] > old[0] else "minor" if new[1] > old[1] else "patch"
+    if BUMPS.index(given) < BUMPS.index(kind):
+        raise RegistryError(
+            f"{tag} is a {given} bump, but the changes since {normalize_version(previous)} need a {kind} bump: "
+            f"use {bump(previous, kind)} or higher"
+        )
+
+
+def _flatten(mapping: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def format_diff(changes: dict) -> str:
+    v = changes["versions"]
+    lines = [f"diff {v['old']} -> {v['new']}"]
+    kind, reasons = required_bump(changes)
+    lines.append(f"  required bump: {kind} ({'; '.join(reasons)})")
+    data = changes["data"]
+    if data["changed"]:
+        lines.append(f"  data: changed, rows {data['rows']['old']} -> {data['rows']['new']}")
+        lines += [f"    + {p}" for p in data["added"]]
+        lines += [f"    - {p}" for p in data["removed"]]
+        lines += [f"    ~ {p} (rows {r['old_rows']} -> {r['new_rows']})" for p, r in data["modified"]]
+    else:
+        lines.append("  data: unchanged")
+    if changes["params"]:
+        lines.append("  params:")
+        lines += [f"    {k}: {c['old']!r} -> {c['new']!r}" for k, c in changes["params"].items()]
+    else:
+        lines.append("  params: unchanged")
+    for name, c in changes["signature"].items():
+        lines.append(f"  signature {name}: {c['old']} -> {c['new']}")
+    for column, c in changes["schema"].items():
+        lines.append(f"  schema {column}: {c['old']} -> {c['new']}")
+    lines.append("  metrics (test):")
+    for name, c in changes["metrics"].items():
+        delta = "" if c["delta"] is None else f" ({c['delta']:+.4f})"
+        lines.append(f"    {name}: {c['old']} -> {c['new']}{delta}")
+    model = changes["model"]
+    lines.append(
+        "  model.onnx: identical bytes"
+        if model["identical"]
+        else f"  model.onnx: different bytes ({model['old_sha256'][:12]} -> {model['new_sha256'][:12]})"
+    )
+    for name, c in changes["environment"].items():
+        lines.append(f"  environment {name}: {c['old']} -> {c['new']}")
+    return "\n".join(lines)
+
+
+def format_lineage(folder: Path) -> str:
+    lineage = json.loads((Path(folder) / "lineage.json").read_text(encoding="utf-8"))
+    git = lineage["git"]
+    env = lineage["environment"]
+    lines = [
+        f"{lineage['name']} {lineage['version']}  (bundle format {lineage['bundle_format']})",
+        f"  code:    git {git['commit']}" + (" + uncommitted changes" if git["dirty"] else ""),
+        f"  data:    {lineage['data']['rows']} rows, fingerprint {lineage['data']['fingerprint']}",
+    ]
+    lines += [f"           {f['path']}: {f['rows']} rows, sha256 {f['sha256']}" for f in lineage["data"]["files"]]
+    lines += [
+        f"  schema:  {lineage['schema']['name']} (sha256 {lineage['schema']['sha256']})",
+        f"  params:  hash {lineage['params_hash']}, seed {lineage['seed']}, model {lineage['params']['model']['type']}",
+        f"  env:     python {env['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in env["packages"].items())
+        + f", uv.lock {(lineage.get('lock_sha256') or 'none')[:12]}",
+        f"  metrics: {lineage['metrics']['primary_metric']} = {lineage['metrics']['test'][lineage['metrics']['primary_metric']]}",
+        f"  model:   model.onnx sha256 {lineage['model']['sha256']} (opset {lineage['model']['opset']})",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""A stand-in for the GitHub REST API's releases endpoints, on loopback, for the registry tests.
+
+It answers only what the registry client is documented to call, in the documented shapes:
+`GET /repos/{owner}/{repo}/releases/latest`, `.../releases/tags/{tag}`, `.../releases`,
+and `.../releases/assets/{id}` with `Accept: application/octet-stream`, which answers 302 to
+a second server standing in for the asset storage host. Anything else gets a 500 and is
+recorded in `unexpected`, which the tests assert is empty: a client change cannot pass silently.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+class GitHubStandIn:
+    def __init__(self, owner_repo: str) -> None:
+        self.repo = owner_repo
+        self.releases: dict[str, dict[str, bytes]] = {}  # tag -> asset name -> bytes
+        self.latest: str | None = None
+        self.rate_limited = False
+        self.truncate: set[str] = set()  # asset names whose download breaks off halfway
+        self.unexpected: list[str] = []
+        self.requests: list[tuple[str, dict]] = []  # (path, headers) seen by the API host
+        self.storage_requests: list[tuple[str, dict]] = []  # (path, headers) seen by the storage host
+        self._ids: dict[int, tuple[str, str]] = {}
+        self.api = self._serve(self._api_handler())
+        self.storage = self._serve(self._storage_handler())
+        self.api_url = f"http://127.0.0.1:{self.api.server_address[1]}"
+        # a different host name for the storage server, as GitHub's assets live on another host
+        self.storage_url = f"http://localhost:{self.storage.server_address[1]}"
+
+    def publish(self, tag: str, folder: Path, *, latest: bool = True, skip: tuple[str, ...] = ()) -> None:
+        self.releases[tag] = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name not in skip}
+        if latest:
+            self.latest = tag
+
+    def close(self) -> None:
+        for server in (self.api, self.storage):
+            server.shutdown()
+            server.server_close()
+
+    def _serve(self, handler) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    def _assets(self, tag: str) -> list[dict]:
+        assets = []
+        for name, data in self.releases[tag].items():
+            asset_id = len(self._ids) + 1
+            for known_id, known in self._ids.items():
+                if known == (tag, name):
+                    asset_id = known_id
+            self._ids[asset_id] = (tag, name)
+            assets.append(
+                {
+                    "id": asset_id,
+                    "name": name,
+                    "size": len(data),
+                    "content_type": "application/octet-stream",
+                    "url": f"{self.api_url}/repos/{self.repo}/releases/assets/{asset_id}",
+                    "browser_download_url": f"https://github.com/{self.repo}/releases/download/{tag}/{name}",
+                }
+            )
+        return assets
+
+    def _release(self, tag: str) -> dict:
+        return {"tag_name": tag, "name": tag, "draft": False, "prerelease": False, "assets": self._assets(tag)}
+
+    def _api_handler(self):
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def _json(self, status: int, body: object, headers: dict | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                standin.requests.append((self.path, dict(self.headers)))
+                prefix = f"/repos/{standin.repo}/releases"
+                if standin.rate_limited:
+                    return self._json(
+                        403,
+                        {"message": "API rate limit exceeded for 127.0.0.1."},
+                        {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1767225600"},
+                    )
+                if self.headers.get("X-GitHub-Api-Version") != "2022-11-28":
+                    return self._unexpected("missing X-GitHub-Api-Version header")
+                if self.path == f"{prefix}/latest":
+                    if standin.latest is None:
+                        return self._json(404, {"message": "Not Found"})
+                    return self._json(200, standin._release(standin.latest))
+                if self.path.startswith(f"{prefix}/tags/"):
+                    tag = self.path.removeprefix(f"{prefix}/tags/")
+                    if tag not in standin.releases:
+                        return self._json(404, {"message": "Not Found"})
+                    return self._json(200, standin._release(tag))
+                if self.path == f"{prefix}?per_page=100":
+                    return self._json(200, [standin._release(t) for t in reversed(list(standin.releases))])
+                if self.path.startswith(f"{prefix}/assets/"):
+                    if self.headers.get("Accept") != "application/octet-stream":
+                        return self._unexpected("asset requested without Accept: application/octet-stream")
+                    asset_id = int(self.path.rsplit("/", 1)[1])
+                    self.send_response(302)
+                    self.send_header("Location", f"{standin.storage_url}/blob/{asset_id}?sig=signed")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                return self._unexpected("no such endpoint")
+
+            def _unexpected(self, why: str) -> None:
+                standin.unexpected.append(f"GET {self.path}: {why}")
+                self._json(500, {"message": f"stand-in does not understand: {why}"})
+
+        return Handler
+
+    def _storage_handler(self):
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                standin.storage_requests.append((self.path, dict(self.headers)))
+                path, _, query = self.path.partition("?")
+                if not path.startswith("/blob/") or query != "sig=signed":
+                    standin.unexpected.append(f"storage GET {self.path}")
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                tag, name = standin._ids[int(path.removeprefix("/blob/"))]
+                data = standin.releases[tag][name]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if name in standin.truncate:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)  # the network fails halfway
+                    return
+                self.wfile.write(data)
+
+        return Handler

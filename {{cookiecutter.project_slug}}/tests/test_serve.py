@@ -1,0 +1,55 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.errors import (
+    DataValidationError,
+    VerificationError,
+)
+from {{ cookiecutter.package_name }}.registry import FolderRegistry
+from {{ cookiecutter.package_name }}.serve import load_model
+
+
+def test_load_model_from_a_registry_scores_raw_rows(bundle_dir, settings, validated, tmp_path):
+    FolderRegistry(str(tmp_path / "registry")).publish(bundle_dir, "0.1.0")
+    model = load_model("latest", url=str(tmp_path / "registry"), cache_dir=tmp_path / "cache")
+    assert model.version == "0.1.0"
+    rows = validated.frame[list(settings.data.features)].head(5)
+    scored = model.predict(rows)
+    assert len(scored) == 5 and scored["prediction"].notna().all()
+    with pytest.raises(DataValidationError):
+        model.predict(rows.drop(columns=[settings.data.features[0]]))
+
+
+def test_a_newer_bundle_format_is_refused(bundle_dir, tmp_path):
+    newer = tmp_path / "newer"
+    shutil.copytree(bundle_dir, newer)
+    lineage = json.loads((newer / "lineage.json").read_text())
+    lineage["bundle_format"] = 99
+    (newer / "lineage.json").write_text(json.dumps(lineage))
+    with pytest.raises(VerificationError, match=r"bundle format 99 is newer than this runtime supports"):
+        load_model(path=newer)
+
+
+def test_load_model_imports_neither_scikit_learn_nor_skl2onnx(bundle_dir):
+    code = (
+        "import sys\n"
+        "from {{ cookiecutter.package_name }}.serve import load_model\n"
+        f"model = load_model(path={str(bundle_dir)!r})\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skl2onnx'))\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_model_schema_is_the_bundled_contract(bundle_dir, settings):
+    model = load_model(path=bundle_dir)
+    assert set(model.schema.columns) == set(settings.data.features)
+    assert isinstance(
+        model.predict(pd.DataFrame(json.loads((bundle_dir / "input_example.json").read_text())["rows"])), pd.DataFrame
+    )

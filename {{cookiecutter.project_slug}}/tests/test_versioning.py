@@ -1,0 +1,120 @@
+"""Lineage, diff and semantic versions of bundles; reproducible builds."""
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }} import versioning
+from {{ cookiecutter.package_name }}.pipeline import run_pipeline
+from {{ cookiecutter.package_name }}.registry import RegistryError
+from {{ cookiecutter.package_name }}.settings import DataSettings, PathSettings
+
+
+@pytest.fixture(scope="module")
+def second_build(settings, tmp_path_factory):
+    """The same code, data, params and seed built again, elsewhere."""
+    scratch = tmp_path_factory.mktemp("again")
+    return run_pipeline(
+        settings.model_copy(
+            update={"paths": PathSettings(artifacts=str(scratch / "artifacts"), dist=str(scratch / "dist"))}
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def retrained(settings, tmp_path_factory):
+    """Retrained on the training data plus the incoming batch: new data, same signature."""
+    scratch = tmp_path_factory.mktemp("retrained")
+    data = settings.data.model_dump(by_alias=True)
+    data["path"] = "data/**/*.csv"
+    return run_pipeline(
+        settings.model_copy(
+            update={
+                "data": DataSettings.model_validate(data),
+                "paths": PathSettings(artifacts=str(scratch / "artifacts"), dist=str(scratch / "dist")),
+            }
+        )
+    )
+
+
+def edited(bundle_dir, tmp_path, name, change):
+    copy = tmp_path / name
+    shutil.copytree(bundle_dir, copy)
+    change(copy)
+    return versioning.read_bundle(copy)
+
+
+def test_same_inputs_give_a_byte_identical_model(bundle_dir, second_build):
+    assert (bundle_dir / "model.onnx").read_bytes() == (second_build / "model.onnx").read_bytes()
+    changes = versioning.diff(versioning.read_bundle(bundle_dir), versioning.read_bundle(second_build))
+    assert changes["model"]["identical"] and not changes["params"] and not changes["data"]["changed"]
+    assert versioning.required_bump(changes)[0] == "patch"
+
+
+def test_new_data_is_a_minor_bump_and_diff_names_the_files(bundle_dir, retrained):
+    changes = versioning.diff(versioning.read_bundle(bundle_dir), versioning.read_bundle(retrained))
+    assert changes["data"]["changed"]
+    assert changes["data"]["added"] == ["data/incoming/penguins_2009.csv"]
+    assert changes["data"]["rows"]["new"] == changes["data"]["rows"]["old"] + 120
+    assert changes["params"] == {"data.path": {"old": "data/raw/penguins.csv", "new": "data/**/*.csv"}}
+    assert not changes["model"]["identical"]
+    assert versioning.required_bump(changes)[0] == "minor"
+    text = versioning.format_diff(changes)
+    assert "+ data/incoming/penguins_2009.csv" in text and "required bump: minor" in text
+
+
+def test_signature_or_schema_type_change_is_major(bundle_dir, tmp_path):
+    base = versioning.read_bundle(bundle_dir)
+
+    def drop_input(folder):
+        signature = json.loads((folder / "signature.json").read_text())
+        signature["inputs"] = signature["inputs"][1:]
+        (folder / "signature.json").write_text(json.dumps(signature))
+
+    def retype_column(folder):
+        schema = yaml.safe_load((folder / "schema.yaml").read_text())
+        column = next(iter(schema["columns"]))
+        schema["columns"][column]["dtype"] = "int64"
+        (folder / "schema.yaml").write_text(yaml.safe_dump(schema))
+
+    for name, change in (("signature", drop_input), ("schema", retype_column)):
+        kind, reasons = versioning.required_bump(versioning.diff(base, edited(bundle_dir, tmp_path, name, change)))
+        assert kind == "major", name
+        assert reasons
+
+
+@pytest.mark.parametrize(
+    ("previous", "kind", "expected"),
+    [("0.1.0", "patch", "0.1.1"), ("0.1.3", "minor", "0.2.0"), ("1.4.2", "major", "2.0.0")],
+)
+def test_bump(previous, kind, expected):
+    assert versioning.bump(previous, kind) == expected
+
+
+def test_a_tag_that_understates_a_breaking_change_is_refused():
+    versioning.check_tag("0.1.0", "v1.0.0", "major")
+    versioning.check_tag("0.1.0", "v0.2.0", "minor")
+    versioning.check_tag("0.1.0", "v1.0.0", "patch")  # overstating is allowed
+    with pytest.raises(
+        RegistryError, match=r"is a minor bump, but the changes since 0.1.0 need a major bump: use 1.0.0"
+    ):
+        versioning.check_tag("0.1.0", "v0.2.0", "major")
+    with pytest.raises(RegistryError, match=r"not above the previous release"):
+        versioning.check_tag("0.2.0", "v0.1.9", "patch")
+
+
+def test_lineage_reads_well(bundle_dir):
+    text = versioning.format_lineage(bundle_dir)
+    for fragment in (
+        "code:",
+        "data:",
+        "data/raw/penguins.csv",
+        "schema:",
+        "params:",
+        "env:",
+        "scikit-learn",
+        "model.onnx sha256",
+    ):
+        assert fragment in text
