@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,6 +21,19 @@ REMOVED_BY_OPTION: dict[str, dict[str, tuple[str, ...]]] = {
 
 # Answers that describe the baking machine, not the project: never recorded.
 UNRECORDED_KEYS = frozenset({"_output_dir", "_repo_dir", "_checkout"})
+
+
+# Jinja's `tojson` writes characters outside the Basic Multilingual Plane (emoji) as JSON surrogate
+# pairs, which TOML rejects; TOML spells them as one \UXXXXXXXX escape.
+SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE)
+
+
+def toml_escapes(text: str) -> str:
+    def combine(match: re.Match) -> str:
+        high, low = int(match.group(1), 16), int(match.group(2), 16)
+        return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08X}"
+
+    return SURROGATE_PAIR.sub(combine, text)
 
 
 def paths_to_remove(answers: dict) -> list[str]:
@@ -74,6 +88,8 @@ def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
     remove_disabled(root, answers)
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(toml_escapes(pyproject.read_text(encoding="utf-8")), encoding="utf-8")
     write_json_atomically(root / ".cookiecutter.json", {"cookiecutter": recorded_answers(answers)})
     print(next_steps(answers))
     return 0

@@ -33,25 +33,71 @@ METRICS = {
     "mae": ("regression", 0.0, math.inf),
 }
 
-# Packages the generated project imports: a package of the same name would shadow them.
+# Top-level modules installed in the generated project's environment (uv.lock): a package of the
+# same name would shadow them. The template's tests check this list against a real installation.
 DEPENDENCY_MODULES = frozenset(
-    {
+    [
+        "annotated_types",
+        "coloredlogs",
+        "contourpy",
+        "cycler",
+        "dateutil",
+        "flatbuffers",
+        "fontTools",
+        "fsspec",
+        "google",
+        "humanfriendly",
+        "iniconfig",
+        "joblib",
+        "kiwisolver",
+        "matplotlib",
+        "ml_dtypes",
+        "mpmath",
+        "mypy_extensions",
         "numpy",
-        "pandas",
-        "pandera",
-        "sklearn",
-        "skl2onnx",
         "onnx",
         "onnxruntime",
-        "pydantic",
-        "ruamel",
-        "matplotlib",
+        "packaging",
+        "pandas",
+        "pandera",
+        "pil",
+        "PIL",
+        "pluggy",
+        "protobuf",
         "pyarrow",
-        "joblib",
-        "scipy",
+        "pydantic",
+        "pydantic_core",
+        "pygments",
+        "pylab",
+        "pyparsing",
         "pytest",
-    }
+        "_pytest",
+        "py",
+        "pytz",
+        "ruamel",
+        "ruff",
+        "scipy",
+        "six",
+        "skl2onnx",
+        "sklearn",
+        "sympy",
+        "threadpoolctl",
+        "typeguard",
+        "typing_extensions",
+        "typing_inspect",
+        "typing_inspection",
+        "tzdata",
+        "yaml",
+        "_yaml",
+        "onnxconverter_common",
+        "isympy",
+        "mpl_toolkits",
+        "cloudpickle",
+        "narwhals",
+    ]
 )
+# Names the generated project uses for itself: the tests package and pytest's conftest.
+PROJECT_MODULES = frozenset({"tests", "conftest"})
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -114,6 +160,8 @@ def check_package_name(value: object) -> None:
         raise AnswerError("package_name", value, f"{form}; it must not shadow the standard-library module {value!r}")
     if value in DEPENDENCY_MODULES:
         raise AnswerError("package_name", value, f"{form}; it must not shadow the dependency {value!r}")
+    if value in PROJECT_MODULES:
+        raise AnswerError("package_name", value, f"{form}; {value!r} is taken by the project's own tests")
 
 
 def check_email(value: object) -> None:
@@ -195,10 +243,8 @@ def check_metric(task: object, metric: object, threshold: object) -> None:
     if metric not in METRICS or METRICS[metric][0] != task:
         raise AnswerError("primary_metric", metric, f"for task {task!r} choose one of {', '.join(for_task)}")
     _, low, high = METRICS[metric]
-    try:
-        value = float(str(threshold))
-    except ValueError:
-        value = math.nan
+    text = str(threshold).strip()
+    value = float(text) if re.fullmatch(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+", text) else math.nan
     bounded = high != math.inf
     ok = math.isfinite(value) and low < value and (value <= high if bounded else True)
     if metric == "r2":

@@ -22,6 +22,7 @@ def own_data(kind: str, n: int = 400, seed: int = 7) -> pd.DataFrame:
             "x2": x2.round(3),
             "visits": rng.integers(0, 20, n),
             "colour": colour,
+            "größe (cm)": rng.normal(170, 10, n).round(1),
         }
     )
     if kind == "binary":

@@ -215,7 +215,7 @@ def test_infer_schema_makes_the_project_train_on_your_own_data(tmp_path, task, k
     lineage = json.loads((bundle_of(project) / "lineage.json").read_text())
     assert lineage["data"]["files"][0]["path"] == f"data/raw/customers{suffix}"
     signature = json.loads((bundle_of(project) / "signature.json").read_text())
-    assert {i["name"] for i in signature["inputs"]} == {"x1", "x2", "visits", "colour"}
+    assert {i["name"] for i in signature["inputs"]} == {"x1", "x2", "visits", "colour", "größe (cm)"}
 
     done = cli(project, "infer-schema", str(path), "--target", target)
     assert done.returncode == 1 and "already exists" in done.stderr
@@ -255,3 +255,22 @@ def test_registry_commands_publish_fetch_compare_and_version(installed_default, 
         params.write_text(original)
     done = cli(project, "publish", *url)
     assert done.returncode == 1 and "already exists" in done.stderr, "a published version is never overwritten"
+
+
+def test_hook_refuses_every_module_the_project_installs(installed_default):
+    """A package named like any installed top-level module would shadow it: the hook's list must cover them all."""
+    from test_hooks import pre
+
+    code = "import importlib.metadata as m, json; print(json.dumps(sorted(m.packages_distributions())))"
+    done = run([str(installed_default / ".venv" / "bin" / "python"), "-c", code], cwd=installed_default)
+    assert done.returncode == 0, explain(done)
+    own = {"my_ml_project"}
+    installed = {m for m in json.loads(done.stdout) if m.isidentifier() and m.lower() == m} - own
+    accepted = []
+    for module in sorted(installed):
+        try:
+            pre.check_package_name(module)
+            accepted.append(module)
+        except pre.AnswerError:
+            pass
+    assert accepted == [], f"add these to DEPENDENCY_MODULES in hooks/pre_gen_project.py: {accepted}"

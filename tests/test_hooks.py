@@ -32,6 +32,8 @@ post = load_hook("post_gen_project")
         ({"package_name": "match"}, "package_name", "keyword"),
         ({"package_name": "json"}, "package_name", "standard-library module 'json'"),
         ({"package_name": "sklearn"}, "package_name", "dependency 'sklearn'"),
+        ({"package_name": "yaml"}, "package_name", "dependency 'yaml'"),
+        ({"package_name": "tests"}, "package_name", "taken by the project's own tests"),
         ({"package_name": "2fast"}, "package_name", "Python identifier"),
         ({"package_name": "caf\u00e9"}, "package_name", "Python identifier"),
         ({"package_name": "a\\b"}, "package_name", "Python identifier"),
@@ -57,6 +59,7 @@ post = load_hook("post_gen_project")
         ({"metric_threshold": "0"}, "metric_threshold", "above 0"),
         ({"metric_threshold": "nan"}, "metric_threshold", "a number"),
         ({"metric_threshold": "high"}, "metric_threshold", "a number"),
+        ({"metric_threshold": "\u0660.\u0669"}, "metric_threshold", "a number"),  # Arabic-Indic digits
         ({"primary_metric": "roc_auc", "metric_threshold": "0.4"}, "metric_threshold", "above 0.5"),
         ({"task": "regression", "primary_metric": "r2", "metric_threshold": "1"}, "metric_threshold", "below 1"),
         ({"task": "regression", "primary_metric": "rmse", "metric_threshold": "-3"}, "metric_threshold", "above 0"),
@@ -125,7 +128,7 @@ def test_hostile_answer_fails_with_its_message_and_leaves_nothing(tmp_path, capf
 
 def test_quotes_backslashes_and_unicode_in_free_text_are_escaped(tmp_path):
     name = 'Zoë\'s "Quoted" \\ Model'
-    description = 'Predicts "things" with a backslash \\ and an apostrophe \' and ünïcode'
+    description = 'Predicts "things" 🐧 with a backslash \\ and an apostrophe \' and ünïcode'
     project = bake(
         tmp_path,
         project_name=name,

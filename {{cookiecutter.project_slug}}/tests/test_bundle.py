@@ -75,3 +75,42 @@ def test_missing_checksums_and_unlisted_files_are_refused(copy):
     (copy / CHECKSUMS).unlink()
     with pytest.raises(VerificationError, match="SHA256SUMS is missing"):
         verify(copy)
+
+
+def test_binary_mode_checksum_lines_are_accepted(copy):
+    sums = copy / CHECKSUMS
+    sums.write_text(sums.read_text().replace("  ", " *"))
+    verify(copy)
+
+
+def test_unreadable_checksums_and_missing_bundle_files_are_refused(copy):
+    from {{ cookiecutter.package_name }}.checksums import render
+
+    (copy / "input_example.json").unlink()
+    (copy / CHECKSUMS).write_text(render(copy))
+    with pytest.raises(VerificationError, match=r"input_example\.json: missing from the bundle"):
+        verify(copy)
+    (copy / CHECKSUMS).write_bytes(b"\xff\xfe not text")
+    with pytest.raises(VerificationError, match="not text"):
+        verify(copy)
+
+
+def test_a_retrained_model_never_ships_the_previous_onnx(settings, tmp_path):
+    from {{ cookiecutter.package_name }} import bundle
+    from {{ cookiecutter.package_name }}.errors import GateError, StageOrderError
+    from {{ cookiecutter.package_name }}.pipeline import (
+        run_evaluate,
+        run_pipeline,
+        run_train,
+    )
+    from {{ cookiecutter.package_name }}.settings import PathSettings
+
+    isolated = settings.model_copy(
+        update={"paths": PathSettings(artifacts=str(tmp_path / "artifacts"), dist=str(tmp_path / "dist"))}
+    )
+    run_pipeline(isolated)
+    reseeded = isolated.model_copy(update={"seed": isolated.seed + 1})
+    trained = run_train(reseeded)
+    run_evaluate(reseeded, trained)
+    with pytest.raises((StageOrderError, GateError), match="export"):
+        bundle.build(reseeded, trained.validated)

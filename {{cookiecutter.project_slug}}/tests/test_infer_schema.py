@@ -64,3 +64,37 @@ def test_regression_target_and_task_mismatch(tmp_path):
         plan(frame, "class", "regression")
     with pytest.raises(DataError, match="not a column"):
         plan(frame, "nope", "regression")
+
+
+def test_awkward_column_names_become_valid_fields(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "validate": [1.0, 2.0, 3.0],
+            "größe (cm)": [1.5, 2.5, 3.5],
+            "it's": ["a", "b", "a"],
+            "class": ["x", "y", "x"],
+        }
+    )
+    schema = load_module(tmp_path, render_module(plan(frame, "class", "classification"), "odd.csv"))
+    validated = schema.validate(frame, lazy=True)
+    assert list(validated.columns) == list(frame.columns)
+
+
+def test_unusable_targets_and_values_are_clear_errors():
+    frame = mixed_frame()
+    frame["empty"] = None
+    with pytest.raises(DataError, match="has no values"):
+        plan(frame, "empty", "classification")
+    frame = mixed_frame()
+    frame.loc[3, "amount"] = np.inf
+    with pytest.raises(DataError, match="infinite values"):
+        plan(frame, "class", "classification")
+
+
+def test_true_false_target_is_a_binary_class(tmp_path):
+    frame = mixed_frame()
+    frame["flag"] = frame["level"] > 0
+    plans = plan(frame, "flag", "classification")
+    target = next(p for p in plans if p.role == "target")
+    assert target.checks == {"isin": [False, True]}
+    load_module(tmp_path, render_module(plans, "flags.csv")).validate(frame, lazy=True)

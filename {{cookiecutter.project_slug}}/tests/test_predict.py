@@ -42,3 +42,11 @@ def test_predict_does_not_import_scikit_learn(bundle_dir, settings, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "o.parquet").is_file()
+
+
+def test_output_that_is_a_folder_is_a_clear_error(bundle_dir, settings, tmp_path):
+    from {{ cookiecutter.package_name }}.errors import DataError
+
+    incoming = sorted((settings.root / settings.data.incoming).glob("*.csv"))[0]
+    with pytest.raises(DataError, match="is a folder"):
+        predict(bundle_dir, incoming, tmp_path)

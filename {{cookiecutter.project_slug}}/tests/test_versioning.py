@@ -58,7 +58,8 @@ def test_new_data_is_a_minor_bump_and_diff_names_the_files(bundle_dir, retrained
     assert changes["data"]["changed"]
     assert changes["data"]["added"] == ["data/incoming/penguins_2009.csv"]
     assert changes["data"]["rows"]["new"] == changes["data"]["rows"]["old"] + 120
-    assert changes["params"] == {"data.path": {"old": "data/raw/penguins.csv", "new": "data/**/*.csv"}}
+    path_change = {"old": "data/raw/penguins.csv", "new": "data/**/*.csv"}
+    assert changes["params"] == {"data.path": path_change}
     assert not changes["model"]["identical"]
     assert versioning.required_bump(changes)[0] == "minor"
     text = versioning.format_diff(changes)

@@ -23,6 +23,16 @@ from .errors import GateError, StageOrderError, VerificationError
 from .predict import SUPPORTED_BUNDLE_FORMAT
 
 EXAMPLE_ROWS = 20
+REQUIRED_FILES = (
+    "model.onnx",
+    "metrics.json",
+    "parity.json",
+    "schema.yaml",
+    "signature.json",
+    "input_example.json",
+    "lineage.json",
+    "model_card.md",
+)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -65,10 +75,10 @@ def build(settings, validated) -> Path:
     train_record = _load_json(art / TRAIN_RECORD, "training record", "run `train` first (or `pipeline`).")
     metrics = _load_json(art / METRICS_FILE, "metrics", "run `evaluate` first (or `pipeline`).")
     parity = _load_json(art / PARITY_FILE, "parity record", "run `export` first (or `pipeline`).")
-    for name, record in (("training", train_record), ("metrics", metrics)):
+    for name, record in (("training", train_record), ("metrics", metrics), ("parity", parity)):
         if (
             record.get("params_hash") != settings.params_hash()
-            or record["data"]["fingerprint"] != validated.snapshot["fingerprint"]
+            or record.get("data", {}).get("fingerprint") != validated.snapshot["fingerprint"]
         ):
             raise StageOrderError(f"the {name} record is stale (params or data changed); run `pipeline` again.")
     if not metrics["gates"]["passed"]:
@@ -180,18 +190,21 @@ def verify(folder: Path) -> dict:
     folder = Path(folder)
     if not folder.is_dir():
         raise VerificationError(f"{folder}: not a bundle folder")
-    expected = checksums.verify_folder(folder)
+    expected = checksums.verify_folder(folder, required=REQUIRED_FILES)
     try:
         onnx.checker.check_model(str(folder / "model.onnx"), full_check=True)
     except Exception as error:  # onnx raises several exception types
         raise VerificationError(f"{folder / 'model.onnx'}: not a valid ONNX model: {error}") from None
     loaded = load_bundle(folder)
-    example = json.loads((folder / "input_example.json").read_text())
+    try:
+        example = json.loads((folder / "input_example.json").read_text(encoding="utf-8"))
+        example_rows, tolerance = example["rows"], example["tolerance"]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise VerificationError(f"{folder / 'input_example.json'}: malformed ({error})") from None
     import pandas as pd
 
-    frame = loaded.validate_input(pd.DataFrame(example["rows"]), source="input_example.json")
+    frame = loaded.validate_input(pd.DataFrame(example_rows), source="input_example.json")
     outputs = run_model(loaded, frame)
-    tolerance = example["tolerance"]
     result = compare(loaded.signature["task"], example["expected"], outputs, tolerance["atol"], tolerance["rtol"])
     if not result.passed:
         raise VerificationError(

@@ -25,9 +25,10 @@ def render(folder: Path) -> str:
 def parse(text: str, source: str) -> dict[str, str]:
     entries: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        digest, sep, name = line.partition("  ")
-        name = name.removeprefix("*")
-        if not sep or not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not name or "/" in name or name.startswith("."):
+        # `<64 hex> <mode><name>`, mode ' ' (text) or '*' (binary), as sha256sum writes and reads it
+        digest, sep, name = line[:64], line[64:65], line[66:]
+        valid_mode = line[65:66] in (" ", "*")
+        if sep != " " or not valid_mode or not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not name or "/" in name:
             raise VerificationError(f"{source}: {CHECKSUMS} line {number} is not '<sha256>  <file name>': {line!r}")
         entries[name] = digest.lower()
     if not entries:
@@ -35,13 +36,20 @@ def parse(text: str, source: str) -> dict[str, str]:
     return entries
 
 
-def verify_folder(folder: Path, source: str | None = None) -> dict[str, str]:
+def verify_folder(folder: Path, source: str | None = None, required: tuple[str, ...] = ()) -> dict[str, str]:
     """Every listed file is present with its digest and nothing unlisted is there; the first problem names the file."""
     source = source or str(folder)
     sums = folder / CHECKSUMS
     if not sums.is_file():
         raise VerificationError(f"{source}: {CHECKSUMS} is missing, so nothing in it can be trusted")
-    expected = parse(sums.read_text(encoding="utf-8"), source)
+    try:
+        text = sums.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise VerificationError(f"{source}: {CHECKSUMS} is not text (not UTF-8)") from None
+    expected = parse(text, source)
+    for name in required:
+        if name not in expected:
+            raise VerificationError(f"{source}: {name}: missing from the bundle (every bundle has it)")
     present = {p.name for p in folder.iterdir() if p.name != CHECKSUMS}
     for name in sorted(set(expected) - present):
         raise VerificationError(f"{source}: {name}: listed in {CHECKSUMS} but missing")

@@ -176,7 +176,7 @@ def permutation_importance(settings: Settings, model: Pipeline, parts: Split) ->
         X = X.sample(IMPORTANCE_MAX_ROWS, random_state=settings.seed)
         y = y.loc[X.index]
     scorer = SCORERS[settings.quality.primary_metric]
-    if scorer == "roc_auc_ovr" and y.nunique() == 2:
+    if scorer == "roc_auc_ovr" and len(model.classes_) == 2:
         scorer = "roc_auc"
     result = sk_permutation_importance(model, X, y, scoring=scorer, n_repeats=5, random_state=settings.seed)
     return {c: float(v) for c, v in zip(X.columns, result.importances_mean, strict=True)}

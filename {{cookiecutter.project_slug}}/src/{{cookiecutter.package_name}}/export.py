@@ -72,13 +72,21 @@ def describe_failure(result: ParityResult) -> str:
     )
 
 
-def export(settings: Settings, pipeline: Pipeline, X_test: pd.DataFrame, metadata: dict[str, str]) -> ParityResult:
+def export(
+    settings: Settings, pipeline: Pipeline, X_test: pd.DataFrame, metadata: dict[str, str], data_fingerprint: str = ""
+) -> ParityResult:
     """Convert, check, run the parity gate, and only then write model.onnx and parity.json."""
     model = convert(settings, pipeline, metadata)
     model_bytes = model.SerializeToString()
     result = parity(settings, pipeline, model_bytes, X_test)
     out = settings.artifacts_dir
-    record = {**result.as_dict(), "split": "test", "onnx_sha256": _sha256(model_bytes)}
+    record = {
+        **result.as_dict(),
+        "split": "test",
+        "onnx_sha256": _sha256(model_bytes),
+        "params_hash": settings.params_hash(),
+        "data": {"fingerprint": data_fingerprint},
+    }
     if not result.passed:
         (out / ONNX_FILE).unlink(missing_ok=True)
         fsutil.write_json(out / PARITY_FILE, record)

@@ -15,7 +15,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 
 from . import fsutil
 from .data import read_file
@@ -25,6 +27,8 @@ from .settings import Settings
 MAX_CATEGORIES = 50  # a text column with more distinct values is treated as an identifier, not a feature
 RANGE_MARGIN = 0.1  # numeric bounds are the observed range widened by this share of its span
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# attribute names a DataFrameModel field must not take (they would hide the model's own methods)
+RESERVED = frozenset(dir(pa.DataFrameModel)) | {"Config", "Schema"}
 
 
 @dataclass
@@ -53,10 +57,17 @@ def plan_column(name: str, series: pd.Series, target: str, task: str) -> ColumnP
     present = series.dropna()
     is_target = name == target
     if present.empty:
+        if is_target:
+            raise DataError(f"target {name!r} has no values: every row is missing it")
         return ColumnPlan(name, "str", True, role="ignored", reason="every value is missing")
     if pd.api.types.is_bool_dtype(series):
-        return ColumnPlan(name, "bool", nullable, role="target" if is_target else "categorical")
+        if is_target and task == "regression":
+            raise DataError(f"target {name!r} is true/false, but this project's task is regression.")
+        checks = {"isin": sorted({bool(v) for v in present})} if is_target else {}
+        return ColumnPlan(name, "bool", nullable, checks, role="target" if is_target else "categorical")
     if pd.api.types.is_numeric_dtype(series):
+        if not np.isfinite(present.to_numpy(dtype=float)).all():
+            raise DataError(f"column {name!r} holds infinite values; replace them (or drop the column) first")
         integral = bool((present == present.round()).all())
         dtype = "int" if integral and not nullable else "float"
         low, high = _bounds(present)
@@ -108,7 +119,7 @@ def _attribute(name: str, taken: set[str]) -> str:
     base = re.sub(r"\W+", "_", name.strip().lower()).strip("_") or "column"
     if base[0].isdigit():
         base = f"col_{base}"
-    if keyword.iskeyword(base) or base in {"Config", "Schema"} or base.startswith("_"):
+    if keyword.iskeyword(base) or base in RESERVED or base.startswith("_"):
         base = f"{base}_"
     candidate, n = base, 2
     while candidate in taken:

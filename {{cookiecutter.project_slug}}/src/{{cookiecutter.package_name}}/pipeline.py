@@ -127,7 +127,11 @@ def run_export(settings: Settings, trained: Trained | None = None, metrics: dict
         metrics = json.loads((settings.artifacts_dir / evaluate.METRICS_FILE).read_text())
     with step(f"convert to ONNX (opset {settings.parity.target_opset}) and run the parity gate"):
         result = export.export(
-            settings, trained.model, trained.parts.X_test, export_metadata(settings, trained, metrics)
+            settings,
+            trained.model,
+            trained.parts.X_test,
+            export_metadata(settings, trained, metrics),
+            trained.validated.snapshot["fingerprint"],
         )
     say(
         f"export: parity gate passed on {result.rows} test rows (largest difference {result.max_abs_diff:.2g}, "

@@ -55,8 +55,11 @@ SUPPORTED_BUNDLE_FORMAT = 1  # the newest bundle layout this runtime understands
 
 
 def check_bundle_format(folder: Path) -> None:
-    lineage = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
-    found = lineage.get("bundle_format")
+    try:
+        lineage = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise VerificationError(f"{folder / 'lineage.json'}: not valid JSON ({error})") from None
+    found = lineage.get("bundle_format") if isinstance(lineage, dict) else None
     if not isinstance(found, int) or found > SUPPORTED_BUNDLE_FORMAT:
         raise VerificationError(
             f"{folder}: bundle format {found!r} is newer than this runtime supports ({SUPPORTED_BUNDLE_FORMAT}); "
@@ -110,6 +113,8 @@ def read_input(path: Path) -> pd.DataFrame:
 
 def write_output(frame: pd.DataFrame, path: Path) -> None:
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a file name ending in .csv or .parquet")
     if suffix not in (".csv", ".parquet", ".pq"):
         raise DataError(f"{path}: unsupported output type; use .csv or .parquet")
     with fsutil.atomic_path(path) as tmp:

@@ -45,9 +45,7 @@ def compare(task: str, reference: dict, candidate: dict, atol: float, rtol: floa
     excess = diff - (atol + rtol * np.abs(ref_values))
     mismatches = 0
     if task == "classification":
-        mismatches = int(
-            np.sum(np.asarray(reference["label"]).astype(str) != np.asarray(candidate["label"]).astype(str))
-        )
+        mismatches = int(np.sum(_labels(reference["label"]) != _labels(candidate["label"])))
     rows = len(ref_values)
     finite = bool(np.all(np.isfinite(got_values)))
     worst = float(excess.max()) if rows else 0.0
@@ -63,8 +61,21 @@ def compare(task: str, reference: dict, candidate: dict, atol: float, rtol: floa
 
 
 def onnx_outputs(task: str, sess, feed: dict[str, np.ndarray]) -> dict:
+    """Run the graph. `feed` maps each raw column, in signature order, to its (n, 1) array; the graph's
+    inputs come in the same order (skl2onnx renames columns whose names are not identifiers)."""
+    inputs = [i.name for i in sess.get_inputs()]
+    if len(inputs) != len(feed):
+        raise GateError(f"the ONNX model takes {len(inputs)} inputs but {len(feed)} columns were given")
     names = [o.name for o in sess.get_outputs()]
-    outputs = dict(zip(names, sess.run(None, feed), strict=True))
+    outputs = dict(zip(names, sess.run(None, dict(zip(inputs, feed.values(), strict=True))), strict=True))
     if task == "classification":
         return {"label": outputs["label"].reshape(-1), "value": outputs["probabilities"]}
     return {"value": outputs["variable"].reshape(-1)}
+
+
+def _labels(values) -> np.ndarray:
+    """Class labels in a comparable form: numbers as float64 (1 == 1.0), anything else as text."""
+    array = np.asarray(values).reshape(-1)
+    if array.dtype.kind in "iufb":
+        return array.astype(np.float64)
+    return array.astype(str)

@@ -18,6 +18,7 @@ from .signature import model_frame
 
 MODEL_FILE = "model.joblib"
 TRAIN_RECORD = "train.json"
+DOWNSTREAM = ("metrics.json", "model.onnx", "parity.json")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ def split(settings: Settings, frame: pd.DataFrame) -> Split:
             f"only {len(labelled)} row(s) have a value in the target column {data.target!r}; need at least 10."
         )
     y = labelled[data.target]
+    if settings.task == "classification" and y.dtype.kind == "f" and (y == y.round()).all():
+        y = y.astype("int64")  # a class column read as float because of missing values: 1.0 -> 1
     stratify = None
     if settings.task == "classification":
         counts = y.value_counts()
@@ -50,9 +53,15 @@ def split(settings: Settings, frame: pd.DataFrame) -> Split:
         if counts.min() >= 2:
             stratify = y
     X = model_frame(labelled, data.numeric_features, data.categorical_features)
-    train_idx, test_idx = train_test_split(
-        np.arange(len(labelled)), test_size=data.test_size, random_state=settings.seed, stratify=stratify
-    )
+    try:
+        train_idx, test_idx = train_test_split(
+            np.arange(len(labelled)), test_size=data.test_size, random_state=settings.seed, stratify=stratify
+        )
+    except ValueError as error:
+        raise DataError(
+            f"cannot split {len(labelled)} labelled rows with data.test_size {data.test_size}: {error}. "
+            "Use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)."
+        ) from None
     return Split(
         X.iloc[train_idx],
         X.iloc[test_idx],
@@ -74,6 +83,8 @@ def save(settings: Settings, pipeline: Pipeline, parts: Split, snapshot: dict) -
 
     out = settings.artifacts_dir
     out.mkdir(parents=True, exist_ok=True)
+    for stale in DOWNSTREAM:  # results of the previous model must not pass for this one's
+        (out / stale).unlink(missing_ok=True)
     with fsutil.atomic_path(out / MODEL_FILE) as tmp:
         joblib.dump(pipeline, tmp)
     record = {
