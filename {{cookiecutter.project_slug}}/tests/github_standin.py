@@ -1,9 +1,11 @@
 """A stand-in for the GitHub REST API's releases endpoints, on loopback, for the registry tests.
 
 It answers only what the registry client is documented to call, in the documented shapes:
-`GET /repos/{owner}/{repo}/releases/latest`, `.../releases/tags/{tag}`, `.../releases`,
-and `.../releases/assets/{id}` with `Accept: application/octet-stream`, which answers 302 to
-a second server standing in for the asset storage host. Anything else gets a 500 and is
+`GET /repos/{owner}/{repo}`, `.../releases/latest`, `.../releases/tags/{tag}`, `.../releases`
+(paged: `per_page` at most 100, default 30, a `Link: rel="next"` header), and
+`.../releases/assets/{id}` with `Accept: application/octet-stream`, which answers 302 to a
+second server standing in for the asset storage host. Other repositories are 404, as GitHub
+answers for a repository that does not exist or that the token cannot read. Anything else gets a 500 and is
 recorded in `unexpected`, which the tests assert is empty: a client change cannot pass silently.
 """
 
@@ -22,6 +24,7 @@ class GitHubStandIn:
         self.latest: str | None = None
         self.rate_limited = False
         self.truncate: set[str] = set()  # asset names whose download breaks off halfway
+        self.break_json = False  # API answers break off halfway
         self.unexpected: list[str] = []
         self.requests: list[tuple[str, dict]] = []  # (path, headers) seen by the API host
         self.storage_requests: list[tuple[str, dict]] = []  # (path, headers) seen by the storage host
@@ -85,6 +88,11 @@ class GitHubStandIn:
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
                 self.end_headers()
+                if standin.break_json and status == 200:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
                 self.wfile.write(data)
 
             def do_GET(self):
@@ -98,6 +106,12 @@ class GitHubStandIn:
                     )
                 if self.headers.get("X-GitHub-Api-Version") != "2022-11-28":
                     return self._unexpected("missing X-GitHub-Api-Version header")
+                if not self.path.startswith(f"/repos/{standin.repo}/") and self.path != f"/repos/{standin.repo}":
+                    if self.path.startswith("/repos/"):
+                        return self._json(404, {"message": "Not Found"})
+                    return self._unexpected("no such endpoint")
+                if self.path == f"/repos/{standin.repo}":
+                    return self._json(200, {"full_name": standin.repo, "private": False})
                 if self.path == f"{prefix}/latest":
                     if standin.latest is None:
                         return self._json(404, {"message": "Not Found"})
@@ -107,8 +121,8 @@ class GitHubStandIn:
                     if tag not in standin.releases:
                         return self._json(404, {"message": "Not Found"})
                     return self._json(200, standin._release(tag))
-                if self.path == f"{prefix}?per_page=100":
-                    return self._json(200, [standin._release(t) for t in reversed(list(standin.releases))])
+                if self.path.startswith(f"{prefix}?"):
+                    return self._page(prefix)
                 if self.path.startswith(f"{prefix}/assets/"):
                     if self.headers.get("Accept") != "application/octet-stream":
                         return self._unexpected("asset requested without Accept: application/octet-stream")
@@ -119,6 +133,18 @@ class GitHubStandIn:
                     self.end_headers()
                     return None
                 return self._unexpected("no such endpoint")
+
+            def _page(self, prefix: str) -> None:
+                query = dict(part.split("=", 1) for part in self.path.split("?", 1)[1].split("&"))
+                if set(query) - {"per_page", "page"}:
+                    return self._unexpected(f"unknown query parameters {sorted(query)}")
+                per_page, page = min(int(query.get("per_page", 30)), 100), int(query.get("page", 1))
+                tags = list(reversed(list(standin.releases)))  # newest first, as GitHub lists them
+                chunk = tags[(page - 1) * per_page : page * per_page]
+                headers = {}
+                if page * per_page < len(tags):
+                    headers["Link"] = f'<{standin.api_url}{prefix}?per_page={per_page}&page={page + 1}>; rel="next"'
+                return self._json(200, [standin._release(t) for t in chunk], headers)
 
             def _unexpected(self, why: str) -> None:
                 standin.unexpected.append(f"GET {self.path}: {why}")

@@ -160,3 +160,92 @@ def test_full_disk_in_the_cache_leaves_no_partial_file(bundle_dir, tmp_path, mon
 def test_versions_must_be_semantic(bad):
     with pytest.raises(RegistryError, match=r"is not a version"):
         registry.normalize_version(bad)
+
+
+def test_tags_without_a_v_are_found(github, bundle_dir, tmp_path):
+    github.publish("0.2.0", bundle_dir)
+    assert GitHubReleases(REPO).fetch("latest", tmp_path).name == "0.2.0"
+
+
+def test_a_wrong_repository_is_not_mistaken_for_no_release(github, tmp_path):
+    with pytest.raises(RegistryError, match=r"repository octo-org/typo not found, or not readable"):
+        GitHubReleases("octo-org/typo").fetch("latest", tmp_path)
+
+
+def test_versions_follow_every_page(github, bundle_dir):
+    for minor in range(2, 152):  # v0.1.0 is already there: 151 releases, two pages of 100
+        github.publish(f"v0.{minor}.0", bundle_dir)
+    versions = GitHubReleases(REPO).versions()
+    assert len(versions) == 151 and versions[-1] == "0.151.0"
+
+
+def test_an_api_answer_that_breaks_off_is_a_clear_error(github, tmp_path):
+    github.break_json = True
+    with pytest.raises(RegistryError, match="broke off or is not JSON"):
+        GitHubReleases(REPO).fetch("latest", tmp_path)
+
+
+def test_checksums_that_are_not_text_are_refused(github, bundle_dir, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle_dir, broken)
+    (broken / "SHA256SUMS").write_bytes(b"\xff\xfe" + (broken / "SHA256SUMS").read_bytes())
+    github.publish("v0.4.0", broken)
+    with pytest.raises(VerificationError, match="not text"):
+        GitHubReleases(REPO).fetch("0.4.0", tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_concurrent_downloads_of_one_version_all_succeed(bundle_dir, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(bundle_dir, "0.1.0")
+    with ThreadPoolExecutor(6) as pool:
+        folders = list(pool.map(lambda _: reg.fetch("0.1.0", tmp_path / "cache"), range(6)))
+    assert {str(f) for f in folders} == {str(tmp_path / "cache" / "0.1.0")}
+    assert leftovers(tmp_path / "cache") == ["0.1.0"]
+    assert same_files(folders[0], bundle_dir)
+
+
+def test_the_cache_keeps_registries_apart(bundle_dir, tmp_path):
+    from {{ cookiecutter.package_name }}.serve import load_model
+
+    staging, production = FolderRegistry(str(tmp_path / "staging")), FolderRegistry(str(tmp_path / "production"))
+    staging.publish(bundle_dir, "0.1.0")
+    other = tmp_path / "other"
+    shutil.copytree(bundle_dir, other)
+    (other / "model_card.md").write_text("another model\n")
+    from {{ cookiecutter.package_name }}.checksums import render
+
+    (other / "SHA256SUMS").write_text(render(other))
+    production.publish(other, "0.1.0")
+    assert staging.cache_key != production.cache_key
+    cache = tmp_path / "cache"
+    a = staging.fetch("0.1.0", cache / staging.cache_key)
+    b = production.fetch("0.1.0", cache / production.cache_key)
+    assert (a / "model_card.md").read_text() != (b / "model_card.md").read_text()
+    assert load_model("0.1.0", url=str(tmp_path / "production"), cache_dir=None).version == "0.1.0"
+
+
+def test_concurrent_publishes_leave_one_complete_version(bundle_dir, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    reg = FolderRegistry(str(tmp_path / "registry"))
+
+    def attempt(_):
+        try:
+            reg.publish(bundle_dir, "0.5.0")
+            return "published"
+        except RegistryError:
+            return "refused"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(attempt, range(4)))
+    assert outcomes.count("published") == 1
+    assert reg.versions() == ["0.5.0"]
+    assert same_files(reg.fetch("0.5.0", tmp_path / "cache"), bundle_dir)
+
+
+def test_publishing_somewhere_unwritable_is_a_clear_error(bundle_dir):
+    with pytest.raises(RegistryError, match="cannot publish to /dev/null/registry"):
+        FolderRegistry("/dev/null/registry").publish(bundle_dir, "0.1.0")

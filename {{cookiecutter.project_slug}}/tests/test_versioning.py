@@ -119,3 +119,37 @@ def test_lineage_reads_well(bundle_dir):
         "model.onnx sha256",
     ):
         assert fragment in text
+
+
+def test_a_stricter_schema_is_major_and_a_looser_one_is_not(bundle_dir, tmp_path, settings):
+    base = versioning.read_bundle(bundle_dir)
+    column = next(c for c, spec in base["schema"].items() if spec["nullable"] and "isin" in spec)  # e.g. sex
+
+    def edit_column(change):
+        def apply(folder):
+            schema = yaml.safe_load((folder / "schema.yaml").read_text())
+            change(schema["columns"][column])
+            (folder / "schema.yaml").write_text(yaml.safe_dump(schema))
+
+        return apply
+
+    stricter = {
+        "fewer values": edit_column(lambda c: c.update(isin=c["isin"][:1])),
+        "no missing values": edit_column(lambda c: c.update(nullable=False)),
+    }
+    for name, change in stricter.items():
+        changes = versioning.diff(base, edited(bundle_dir, tmp_path, name.replace(" ", "-"), change))
+        assert versioning.required_bump(changes)[0] == "major", name
+    looser = edit_column(lambda c: c.update(isin=[*c["isin"], "Elsewhere"], nullable=True))
+    changes = versioning.diff(base, edited(bundle_dir, tmp_path, "looser", looser))
+    assert changes["schema"] and versioning.required_bump(changes)[0] == "patch"
+
+
+def test_a_folder_that_is_not_a_bundle_is_a_clear_error(tmp_path):
+    from {{ cookiecutter.package_name }}.errors import VerificationError
+
+    with pytest.raises(VerificationError, match=r"lineage\.json: missing"):
+        versioning.read_bundle(tmp_path)
+    (tmp_path / "lineage.json").write_text('{"bundle_format": 1, "trunc')
+    with pytest.raises(VerificationError, match="not valid JSON"):
+        versioning.format_lineage(tmp_path)

@@ -19,8 +19,8 @@ import numpy as np
 
 from . import checksums, fsutil
 from .checksums import CHECKSUMS
+from .compat import SUPPORTED_BUNDLE_FORMAT
 from .errors import GateError, StageOrderError, VerificationError
-from .predict import SUPPORTED_BUNDLE_FORMAT
 
 EXAMPLE_ROWS = 20
 REQUIRED_FILES = (

@@ -28,12 +28,21 @@ def parse(text: str, source: str) -> dict[str, str]:
         # `<64 hex> <mode><name>`, mode ' ' (text) or '*' (binary), as sha256sum writes and reads it
         digest, sep, name = line[:64], line[64:65], line[66:]
         valid_mode = line[65:66] in (" ", "*")
-        if sep != " " or not valid_mode or not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not name or "/" in name:
+        plain_name = bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+        if sep != " " or not valid_mode or not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not plain_name:
             raise VerificationError(f"{source}: {CHECKSUMS} line {number} is not '<sha256>  <file name>': {line!r}")
         entries[name] = digest.lower()
     if not entries:
         raise VerificationError(f"{source}: {CHECKSUMS} lists no files")
     return entries
+
+
+def read(path: Path, source: str) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise VerificationError(f"{source}: {CHECKSUMS} is not text (not UTF-8)") from None
+    return parse(text, source)
 
 
 def verify_folder(folder: Path, source: str | None = None, required: tuple[str, ...] = ()) -> dict[str, str]:
@@ -42,11 +51,7 @@ def verify_folder(folder: Path, source: str | None = None, required: tuple[str, 
     sums = folder / CHECKSUMS
     if not sums.is_file():
         raise VerificationError(f"{source}: {CHECKSUMS} is missing, so nothing in it can be trusted")
-    try:
-        text = sums.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise VerificationError(f"{source}: {CHECKSUMS} is not text (not UTF-8)") from None
-    expected = parse(text, source)
+    expected = read(sums, source)
     for name in required:
         if name not in expected:
             raise VerificationError(f"{source}: {name}: missing from the bundle (every bundle has it)")

@@ -85,10 +85,13 @@ def _backend(args: argparse.Namespace):
     return backend_for(repo, url)
 
 
-def _cache(args: argparse.Namespace) -> Path:
+def _fetch(args: argparse.Namespace, version: str) -> Path:
+    """A released version, verified, from the cache (--dest, or one folder per registry in ~/.cache)."""
     from .registry import default_cache_dir
 
-    return getattr(args, "dest", None) or default_cache_dir(__package__)
+    backend = _backend(args)
+    cache = getattr(args, "dest", None) or default_cache_dir(__package__) / backend.cache_key
+    return backend.fetch(version, cache)
 
 
 def _bundle_or_release(args: argparse.Namespace, ref: str | None) -> Path:
@@ -97,7 +100,7 @@ def _bundle_or_release(args: argparse.Namespace, ref: str | None) -> Path:
         return _default_bundle(args)
     if Path(ref).is_dir():
         return Path(ref)
-    return _backend(args).fetch(ref, _cache(args))
+    return _fetch(args, ref)
 
 
 def run_registry_command(args: argparse.Namespace) -> int:
@@ -122,6 +125,10 @@ def run_registry_command(args: argparse.Namespace) -> int:
             if args.previous or "no published" not in str(error):
                 raise
             version = new["lineage"]["version"]
+            if args.check and versioning.normalize_version(args.check) != version:
+                raise RegistryError(
+                    f"{args.check} is not the project version {version} of this first release"
+                ) from None
             say(version)
             print(f"next-version: no release yet; the first release is the project version {version}", file=sys.stderr)
             return 0
@@ -133,7 +140,7 @@ def run_registry_command(args: argparse.Namespace) -> int:
         say(versioning.bump(old_version, kind))
         print(f"next-version: {kind} bump from {old_version}: {'; '.join(reasons)}", file=sys.stderr)
     elif args.command == "download":
-        folder = _backend(args).fetch(args.version, _cache(args))
+        folder = _fetch(args, args.version)
         say(f"download: verified {folder}")
     elif args.command == "list":
         for version in _backend(args).versions():

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import fsutil
+from .compat import check_bundle_format, read_json
 from .errors import DataError, VerificationError
 from .runtime import onnx_outputs, session
 from .schema import schema_from_yaml, validate_frame
@@ -51,29 +52,13 @@ def input_schema(schema_text: str, features: list[str]):
     return narrowed
 
 
-SUPPORTED_BUNDLE_FORMAT = 1  # the newest bundle layout this runtime understands
-
-
-def check_bundle_format(folder: Path) -> None:
-    try:
-        lineage = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise VerificationError(f"{folder / 'lineage.json'}: not valid JSON ({error})") from None
-    found = lineage.get("bundle_format") if isinstance(lineage, dict) else None
-    if not isinstance(found, int) or found > SUPPORTED_BUNDLE_FORMAT:
-        raise VerificationError(
-            f"{folder}: bundle format {found!r} is newer than this runtime supports ({SUPPORTED_BUNDLE_FORMAT}); "
-            "upgrade the package that loads it"
-        )
-
-
 def load_bundle(folder: str | Path) -> LoadedBundle:
     folder = Path(folder)
     for name in ("model.onnx", "signature.json", "schema.yaml", "lineage.json"):
         if not (folder / name).is_file():
             raise VerificationError(f"{folder}: {name} is missing; is this a bundle folder (dist/<project>-<version>)?")
     check_bundle_format(folder)
-    signature = json.loads((folder / "signature.json").read_text(encoding="utf-8"))
+    signature = read_json(folder / "signature.json")
     features = [i["name"] for i in signature["inputs"]]
     schema = input_schema((folder / "schema.yaml").read_text(encoding="utf-8"), features)
     sess = session((folder / "model.onnx").read_bytes())

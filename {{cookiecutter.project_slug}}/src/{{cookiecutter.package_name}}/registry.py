@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
+import http.client
 import json
 import os
 import re
@@ -28,12 +30,15 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import checksums
 from .checksums import CHECKSUMS, verify_folder
-from .checksums import parse as parse_checksums
+from .compat import check_bundle_format
 from .errors import PipelineError, VerificationError
 
 VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 CHUNK = 1 << 20
+PAGE_SIZE = 100  # the GitHub API's largest page
+NETWORK_ERRORS = (OSError, urllib.error.URLError, http.client.HTTPException, ValueError)
 DEFAULT_API_URL = "https://api.github.com"
 TIMEOUT_SECONDS = 60
 
@@ -61,7 +66,10 @@ def default_cache_dir(project: str) -> Path:
 
 @contextlib.contextmanager
 def _staging(cache: Path, version: str) -> Iterator[Path]:
-    """A temporary folder in the cache that becomes <cache>/<version> only if the block succeeds."""
+    """A temporary folder in the cache that becomes <cache>/<version> only if the block succeeds.
+
+    If another download of the same version finished first, its (verified) folder is kept.
+    """
     try:
         cache.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=cache))
@@ -69,10 +77,12 @@ def _staging(cache: Path, version: str) -> Iterator[Path]:
         raise RegistryError(f"cannot write to the cache folder {cache}: {error.strerror or error}") from None
     try:
         yield staging
-        target = cache / version
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        try:
+            os.rename(staging, cache / version)
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            verify_folder(cache / version, f"cached {version}")  # a concurrent download got there first
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise RegistryError(
@@ -106,6 +116,12 @@ class Backend:
 
     name = "registry"
 
+    @property
+    def cache_key(self) -> str:
+        """A folder name that keeps versions of different registries apart in one cache."""
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip("_")[:60]
+        return f"{readable}-{hashlib.sha256(self.name.encode()).hexdigest()[:8]}"
+
     def versions(self) -> list[str]:
         raise NotImplementedError
 
@@ -125,12 +141,14 @@ class Backend:
         if target.is_dir():
             try:
                 verify_folder(target, f"cached {self.name} {resolved}")
+                check_bundle_format(target)
                 return target
             except VerificationError:
                 shutil.rmtree(target, ignore_errors=True)  # a corrupted cache entry is fetched again
         with _staging(cache, resolved) as staging:
             self._download_files(resolved, staging)
             verify_folder(staging, f"{self.name} {resolved}")
+            check_bundle_format(staging)
         return target
 
 
@@ -154,7 +172,7 @@ class GitHubReleases(Backend):
             return self._opener.open(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_SECONDS)
         except urllib.error.HTTPError as error:
             raise self._http_error(error, url) from None
-        except (urllib.error.URLError, OSError) as error:
+        except NETWORK_ERRORS as error:
             reason = getattr(error, "reason", error)
             raise RegistryError(f"cannot reach {url}: {reason}. Check the network or GITHUB_API_URL.") from None
 
@@ -175,42 +193,67 @@ class GitHubReleases(Backend):
             return RegistryError(f"not found on GitHub: {url}")
         return RegistryError(f"GitHub answered {error.code} for {url}; try again later")
 
-    def _json(self, path: str) -> object:
-        with self._request(f"{self.api_url}{path}", "application/vnd.github+json") as response:
+    def _get(self, url: str) -> tuple[object, str | None]:
+        """JSON body and the URL of the next page (from the Link header), for one API call."""
+        with self._request(url, "application/vnd.github+json") as response:
             try:
-                return json.loads(response.read())
-            except ValueError:
-                raise RegistryError(f"GitHub answered {path} with something that is not JSON") from None
+                body = json.loads(response.read())
+            except NETWORK_ERRORS as error:
+                raise RegistryError(
+                    f"GitHub's answer to {url} broke off or is not JSON ({error!r}); try again"
+                ) from None
+            links = response.headers.get("Link") or ""
+        match = re.search(r'<([^>]+)>;\s*rel="next"', links)
+        return body, match.group(1) if match else None
 
-    def _release(self, version: str) -> dict:
+    def _json(self, path: str) -> object:
+        return self._get(f"{self.api_url}{path}")[0]
+
+    def _not_found(self, what: str) -> RegistryError:
+        """A 404 means no such release only if the repository itself can be seen."""
         try:
-            release = self._json(f"/repos/{self.repo}/releases/tags/v{version}")
+            self._json(f"/repos/{self.repo}")
         except RegistryError as error:
             if "not found" in str(error):
-                raise RegistryError(
-                    f"{self.repo} has no release v{version}. `list` shows the versions there are."
-                ) from None
-            raise
-        if not isinstance(release, dict) or "assets" not in release:
-            raise RegistryError(f"GitHub answered the release v{version} of {self.repo} without an asset list")
-        return release
+                return RegistryError(
+                    f"repository {self.repo} not found, or not readable with the current token "
+                    "(private repositories need GH_TOKEN or GITHUB_TOKEN)"
+                )
+            return error
+        return RegistryError(what)
+
+    def _release(self, version: str) -> dict:
+        for tag in (f"v{version}", version):
+            try:
+                release = self._json(f"/repos/{self.repo}/releases/tags/{tag}")
+            except RegistryError as error:
+                if "not found" in str(error):
+                    continue
+                raise
+            if not isinstance(release, dict) or not isinstance(release.get("assets"), list):
+                raise RegistryError(f"GitHub answered the release {tag} of {self.repo} without an asset list")
+            return release
+        raise self._not_found(f"{self.repo} has no release v{version}. `list` shows the versions there are.")
 
     def versions(self) -> list[str]:
-        releases = self._json(f"/repos/{self.repo}/releases?per_page=100")
-        found = []
-        for release in releases if isinstance(releases, list) else []:
-            with contextlib.suppress(RegistryError):
-                found.append(normalize_version(release.get("tag_name", "")))
-        return sorted(found, key=parse_version)
+        found, url = [], f"{self.api_url}/repos/{self.repo}/releases?per_page={PAGE_SIZE}"
+        while url:
+            releases, url = self._get(url)
+            for release in releases if isinstance(releases, list) else []:
+                with contextlib.suppress(RegistryError):
+                    found.append(normalize_version(str(release.get("tag_name", ""))))
+        return sorted(set(found), key=parse_version)
 
     def latest(self) -> str:
         try:
             release = self._json(f"/repos/{self.repo}/releases/latest")
         except RegistryError as error:
             if "not found" in str(error):
-                raise RegistryError(f"{self.repo} has no published release yet") from None
+                raise self._not_found(f"{self.repo} has no published release yet") from None
             raise
-        return normalize_version(release["tag_name"])
+        if not isinstance(release, dict) or "tag_name" not in release:
+            raise RegistryError(f"GitHub answered the latest release of {self.repo} without a tag name")
+        return normalize_version(str(release["tag_name"]))
 
     def _download_files(self, version: str, folder: Path) -> None:
         release = self._release(version)
@@ -218,7 +261,7 @@ class GitHubReleases(Backend):
         if CHECKSUMS not in assets:
             raise RegistryError(f"{self.repo} release v{version} has no {CHECKSUMS} asset, so it cannot be trusted")
         self._download_asset(assets[CHECKSUMS], folder / CHECKSUMS)
-        listed = parse_checksums((folder / CHECKSUMS).read_text(encoding="utf-8"), f"{self.name} v{version}")
+        listed = checksums.read(folder / CHECKSUMS, f"{self.name} {version}")
         for name in sorted(listed):
             if name not in assets:
                 raise RegistryError(f"{self.repo} release v{version}: {name} is listed in {CHECKSUMS} but not attached")
@@ -227,7 +270,8 @@ class GitHubReleases(Backend):
     def _download_asset(self, asset: dict, target: Path) -> None:
         with self._request(asset["url"], "application/octet-stream") as response:
             size = response.headers.get("Content-Length")
-            _copy_stream(response, target, int(size) if size and size.isdigit() else asset.get("size"), asset["name"])
+            expected = int(size) if size and size.isdigit() else asset.get("size")
+            _copy_stream(response, target, expected if isinstance(expected, int) else None, asset["name"])
 
 
 class _StripAuthOnRedirect(urllib.request.HTTPRedirectHandler):
@@ -281,20 +325,46 @@ class FolderRegistry(Backend):
                 _copy_stream(source, folder / name, entry.get("size"), name)
 
     def publish(self, bundle: Path, version: str) -> str:
-        """Copy a verified bundle to <root>/<version>/; refuses to overwrite a published version."""
+        """Copy a verified bundle to <root>/<version>/; refuses to overwrite a published version.
+
+        On a local disk the copy is staged under a unique name and renamed into place (atomic; of two
+        concurrent publishes one wins, the other is refused). On object stores, SHA256SUMS is written
+        last, and a version without it is never fetched.
+        """
         version = normalize_version(version)
         verify_folder(bundle, str(bundle))
         remote = f"{self.root}/{version}"
-        if self.fs.exists(remote):
-            raise RegistryError(f"{self.url}/{version} already exists; publish a new version instead of overwriting")
-        staging = f"{self.root}/.{version}.partial"
-        if self.fs.exists(staging):
-            self.fs.rm(staging, recursive=True)
-        self.fs.makedirs(staging, exist_ok=True)
-        for path in sorted(bundle.iterdir()):
-            self.fs.put_file(str(path), f"{staging}/{path.name}")
-        self.fs.mv(staging, remote, recursive=True)
+        try:
+            if self.fs.exists(remote):
+                raise RegistryError(
+                    f"{self.url}/{version} already exists; publish a new version instead of overwriting"
+                )
+            files = sorted(bundle.iterdir(), key=lambda p: p.name == CHECKSUMS)  # SHA256SUMS last
+            if _is_local(self.fs):
+                Path(self.root).mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=self.root))
+                try:
+                    for path in files:
+                        shutil.copyfile(path, staging / path.name)
+                    os.rename(staging, remote)
+                except OSError as error:
+                    if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                        raise RegistryError(f"{self.url}/{version} was published meanwhile; not overwritten") from None
+                    raise
+                finally:
+                    shutil.rmtree(staging, ignore_errors=True)
+            else:
+                self.fs.makedirs(remote, exist_ok=True)
+                for path in files:
+                    self.fs.put_file(str(path), f"{remote}/{path.name}")
+        except OSError as error:
+            raise RegistryError(f"cannot publish to {self.url}: {error.strerror or error}") from None
         return f"{self.url}/{version}"
+
+
+def _is_local(fs) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocol or "local" in protocol
 
 
 def backend_for(repo: str | None, url: str | None) -> Backend:

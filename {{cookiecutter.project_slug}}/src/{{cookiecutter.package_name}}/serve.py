@@ -9,12 +9,12 @@ Imports neither scikit-learn nor skl2onnx: a service needs onnxruntime, pandas a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from .compat import check_bundle_format
 from .predict import LoadedBundle, load_bundle, predictions_frame, run_model
 from .registry import backend_for, default_cache_dir
 
@@ -54,8 +54,7 @@ def load_model(
         folder = Path(path)
     else:
         backend = backend_for(repo, url)
-        cache = Path(cache_dir) if cache_dir else default_cache_dir(__package__)
+        cache = Path(cache_dir) if cache_dir else default_cache_dir(__package__) / backend.cache_key
         folder = backend.fetch(version, cache)
     bundle = load_bundle(folder)
-    lineage = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
-    return Model(bundle, lineage["version"])
+    return Model(bundle, str(check_bundle_format(folder).get("version")))

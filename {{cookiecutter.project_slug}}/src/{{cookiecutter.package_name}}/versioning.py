@@ -9,11 +9,12 @@ Reads only the JSON/YAML files of a bundle; imports neither scikit-learn nor skl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
 
+from .compat import check_bundle_format, read_json
+from .errors import VerificationError
 from .registry import RegistryError, normalize_version, parse_version
 
 BUMPS = ("patch", "minor", "major")
@@ -21,26 +22,55 @@ BUMPS = ("patch", "minor", "major")
 
 def read_bundle(folder: Path) -> dict:
     folder = Path(folder)
-    missing = [n for n in ("lineage.json", "signature.json", "schema.yaml") if not (folder / n).is_file()]
-    if missing:
-        raise RegistryError(f"{folder}: not a bundle folder (missing {', '.join(missing)})")
+    if not folder.is_dir():
+        raise VerificationError(f"{folder}: not a bundle folder")
+    lineage = check_bundle_format(folder)
+    try:
+        schema = schema_columns((folder / "schema.yaml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VerificationError(f"{folder / 'schema.yaml'}: missing; is {folder} a bundle folder?") from None
+    except (UnicodeDecodeError, yaml.YAMLError, AttributeError) as error:
+        raise VerificationError(f"{folder / 'schema.yaml'}: not a pandera YAML schema ({error})") from None
     return {
-        "lineage": json.loads((folder / "lineage.json").read_text(encoding="utf-8")),
-        "signature": json.loads((folder / "signature.json").read_text(encoding="utf-8")),
-        "schema": schema_columns((folder / "schema.yaml").read_text(encoding="utf-8")),
-        "metrics": json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-        if (folder / "metrics.json").is_file()
-        else {},
+        "lineage": lineage,
+        "signature": read_json(folder / "signature.json"),
+        "schema": schema,
+        "metrics": read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else {},
     }
 
 
 def schema_columns(schema_yaml: str) -> dict[str, dict]:
-    """Column -> {dtype, nullable} from a pandera YAML schema, without importing pandera."""
+    """Column -> its full contract (dtype, nullable, checks) from a pandera YAML schema, without pandera."""
     document = yaml.safe_load(schema_yaml) or {}
-    return {
-        name: {"dtype": (spec or {}).get("dtype"), "nullable": bool((spec or {}).get("nullable", False))}
-        for name, spec in (document.get("columns") or {}).items()
-    }
+    columns = {}
+    for name, spec in (document.get("columns") or {}).items():
+        spec = dict(spec or {})
+        spec["nullable"] = bool(spec.get("nullable", False))
+        columns[name] = spec
+    return columns
+
+
+def breaks_consumers(old: dict | None, new: dict | None) -> str | None:
+    """Why a column's new contract rejects input the old one accepted (None when it does not)."""
+    if old is None:
+        return "added (consumers do not send it)"
+    if new is None:
+        return "removed"
+    if old.get("dtype") != new.get("dtype"):
+        return f"type {old.get('dtype')} -> {new.get('dtype')}"
+    if old["nullable"] and not new["nullable"]:
+        return "no longer accepts missing values"
+    old_allowed, new_allowed = old.get("isin"), new.get("isin")
+    if new_allowed is not None and (old_allowed is None or not set(old_allowed) <= set(new_allowed)):
+        return "accepts fewer values"
+    for bound, tighter in (
+        ("greater_than_or_equal_to", lambda o, n: n > o),
+        ("less_than_or_equal_to", lambda o, n: n < o),
+    ):
+        o, n = old.get(bound), new.get(bound)
+        if n is not None and (o is None or tighter(o, n)):
+            return f"narrower range ({bound} {o} -> {n})"
+    return None
 
 
 def _signature_shape(signature: dict) -> dict:
@@ -97,6 +127,7 @@ def diff(old: dict, new: dict) -> dict:
     }
     return {
         "versions": {"old": lo.get("version"), "new": ln.get("version")},
+        "target": sig_new["target"],
         "params": params,
         "data": data,
         "metrics": metrics,
@@ -117,12 +148,15 @@ def diff(old: dict, new: dict) -> dict:
 
 def required_bump(changes: dict) -> tuple[str, list[str]]:
     """The smallest honest bump for these changes, and why."""
-    if changes["signature"] or any(
-        c["old"] is None or c["new"] is None or c["old"]["dtype"] != c["new"]["dtype"]
-        for c in changes["schema"].values()
-    ):
-        reasons = [f"signature {k} changed" for k in changes["signature"]]
-        reasons += [f"schema column {c!r} added, removed or retyped" for c in changes["schema"]]
+    reasons = [f"signature {k} changed" for k in changes["signature"]]
+    for column, change in changes["schema"].items():
+        why = breaks_consumers(change["old"], change["new"])
+        classes_changed = change["old"] and change["new"] and change["old"].get("isin") != change["new"].get("isin")
+        if column == changes.get("target") and classes_changed:
+            why = "the set of classes changed (the probability outputs change)"
+        if why:
+            reasons.append(f"schema column {column!r}: {why}")
+    if reasons:
         return "major", reasons
     if changes["data"]["changed"]:
         return "minor", ["retrained on other data (the data fingerprint changed)"]
@@ -200,7 +234,7 @@ def format_diff(changes: dict) -> str:
 
 
 def format_lineage(folder: Path) -> str:
-    lineage = json.loads((Path(folder) / "lineage.json").read_text(encoding="utf-8"))
+    lineage = check_bundle_format(Path(folder))
     git = lineage["git"]
     env = lineage["environment"]
     lines = [
