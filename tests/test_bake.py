@@ -66,6 +66,7 @@ PACKAGE_FILES = {
     "versioning.py",
     "serve.py",
     "checksums.py",
+    "bench.py",
     "compat.py",
     "schemas/__init__.py",
     "schemas/penguins.py",

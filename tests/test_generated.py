@@ -74,6 +74,7 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "verify",
         "pipeline",
         "report",
+        "bench",
         "clean",
         "help",
     }
@@ -99,6 +100,11 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         assert done.returncode == 0, f"make {target}\n{explain(done)}"
         ran.add(target)
     assert tree_digest(project) == before, "make format changed a freshly generated project"
+    done = make(project, "bench", env={"BENCH_ARGS": "--rows 1,100 --validation-rows 20000 --budget 0.1"})
+    assert done.returncode == 0, f"make bench\n{explain(done)}"
+    assert "| single row, median |" in done.stdout and "million rows/s" in done.stdout
+    assert json.loads((project / "artifacts" / "bench.json").read_text())["serving"]["batches"][1]["rows"] == 100
+    ran.add("bench")
     report = make(project, "report").stdout
     assert "| quality gate | measured | required | passed |" in report
     assert (project / "artifacts" / "model.onnx").is_file() and bundle_of(project).is_dir()

@@ -20,6 +20,7 @@ COMMANDS = (
     "download",
     "list",
     "publish",
+    "bench",
 )
 
 

@@ -24,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("bundle", help="write the checksummed release bundle to dist/")
     sub.add_parser("pipeline", help="validate -> train -> evaluate -> export -> bundle -> verify")
     sub.add_parser("report", help="print the last metrics and quality gates as markdown tables")
+    bench = sub.add_parser(
+        "bench", help="serving speed (onnxruntime vs scikit-learn), validation and hashing throughput"
+    )
+    bench.add_argument("--rows", default="1,100,10000,100000", help="batch sizes, comma-separated")
+    bench.add_argument(
+        "--validation-rows", type=int, default=1_000_000, help="rows for the validation and hashing runs"
+    )
+    bench.add_argument("--budget", type=float, default=3.0, help="seconds spent timing each figure (default 3)")
     verify = sub.add_parser("verify", help="re-check a bundle's checksums, model, schema and example predictions")
     verify.add_argument("bundle", nargs="?", type=Path, help="bundle folder (default: this version's bundle in dist/)")
     predict = sub.add_parser("predict", help="score a CSV/Parquet file with a bundle (onnxruntime only)")
@@ -177,6 +185,16 @@ def run(args: argparse.Namespace) -> int:
         return run_registry_command(args)
 
     settings = _settings(args)
+    if args.command == "bench":
+        from .bench import format_report, run_bench
+        from .data import read_table, resolve_files
+
+        sizes = [int(n) for n in args.rows.split(",") if n.strip()]
+        raw, _ = read_table(resolve_files(settings.data.path, settings.root))  # as a consumer's data arrives
+        report = run_bench(settings, raw, sizes, args.validation_rows, args.budget)
+        say(format_report(report))
+        say(f"bench: results in {settings.artifacts_dir / 'bench.json'}")
+        return 0
     if args.command == "infer-schema":
         from .infer_schema import infer_schema
 

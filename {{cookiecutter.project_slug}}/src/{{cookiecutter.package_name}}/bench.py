@@ -1,0 +1,170 @@
+"""`bench`: what this project's own model costs to serve and to check, measured side by side.
+
+- serving: the exported ONNX model in onnxruntime against the scikit-learn Pipeline it came
+  from, on the raw columns a consumer sends: single-row latency (median, p99) and the time per
+  batch of 1, 100, 10 000 and 100 000 rows, reported as ratios (sklearn time / onnx time);
+- validation throughput: the pandera contract on a large resample of the data as read from its
+  files (rows per second);
+- fingerprinting: hashing a data file against `sha256sum` on the same file.
+
+Absolute times on a shared machine are noisy; the ratios measured in one run are the figures to read.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import fsutil
+from .errors import StageOrderError
+from .settings import Settings
+
+BENCH_FILE = "bench.json"
+
+
+def _timed(call, budget: float, minimum: int, maximum: int) -> list[float]:
+    """Run `call` until the budget is spent (at least `minimum`, at most `maximum` times); seconds per call."""
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < maximum and (len(times) < minimum or time.perf_counter() - started < budget):
+        begin = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - begin)
+    return times
+
+
+def resample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    index = np.random.default_rng(seed).integers(0, len(frame), rows)
+    return frame.iloc[index].reset_index(drop=True)
+
+
+def serving(settings: Settings, frame: pd.DataFrame, batch_sizes: list[int], budget: float) -> dict:
+    import joblib
+
+    from .export import ONNX_FILE
+    from .runtime import onnx_outputs, session
+    from .signature import model_frame, onnx_feed
+    from .train import MODEL_FILE
+
+    art = settings.artifacts_dir
+    if not (art / MODEL_FILE).is_file() or not (art / ONNX_FILE).is_file():
+        raise StageOrderError(f"no trained and exported model in {art}; run `pipeline` first.")
+    model = joblib.load(art / MODEL_FILE)
+    sess = session((art / ONNX_FILE).read_bytes())
+    numeric, categorical = settings.data.numeric_features, settings.data.categorical_features
+    sk_call = model.predict_proba if settings.task == "classification" else model.predict
+
+    def onnx_call(X: pd.DataFrame):
+        return onnx_outputs(settings.task, sess, onnx_feed(X, numeric, categorical))
+
+    rows = resample(frame, max(batch_sizes), settings.seed)
+    X_all = model_frame(rows, numeric, categorical)
+    singles = [X_all.iloc[[i]] for i in range(min(200, len(X_all)))]
+    single = {}
+    for engine, call in (("onnx", onnx_call), ("sklearn", sk_call)):
+        position = iter(range(10**9))
+        times = _timed(
+            lambda call=call, position=position: call(singles[next(position) % len(singles)]), budget, 20, 1000
+        )
+        single[engine] = {
+            "calls": len(times),
+            "median_ms": statistics.median(times) * 1e3,
+            "p99_ms": float(np.percentile(times, 99)) * 1e3,
+        }
+    single["ratio_median"] = single["sklearn"]["median_ms"] / single["onnx"]["median_ms"]
+    batches = []
+    for size in batch_sizes:
+        X = X_all.iloc[:size]
+        entry = {"rows": size}
+        for engine, call in (("onnx", onnx_call), ("sklearn", sk_call)):
+            best = min(_timed(lambda call=call, X=X: call(X), budget, 3, 200))
+            entry[f"{engine}_ms"] = best * 1e3
+            entry[f"{engine}_rows_per_s"] = size / best
+        entry["ratio"] = entry["sklearn_ms"] / entry["onnx_ms"]
+        batches.append(entry)
+    return {"single_row": single, "batches": batches}
+
+
+def validation(settings: Settings, frame: pd.DataFrame, rows: int) -> dict:
+    from .schema import load_schema_model, validate_frame
+
+    big = resample(frame, rows, settings.seed)
+    model = load_schema_model(settings.data.schema_name)
+    seconds = min(_timed(lambda: validate_frame(big, model, "bench"), 0.0, 2, 2))
+    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
+
+
+def fingerprinting(frame: pd.DataFrame, rows: int, seed: int) -> dict:
+    from .data import sha256_file
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "data.csv"
+        resample(frame, rows, seed).to_csv(path, index=False)
+        ours = min(_timed(lambda: sha256_file(path), 0.0, 3, 3))
+        result = {"bytes": path.stat().st_size, "ours_s": ours}
+        tool = shutil.which("sha256sum")
+        if tool:
+            reference = min(
+                _timed(lambda: subprocess.run([tool, str(path)], capture_output=True, check=True), 0.0, 3, 3)
+            )
+            result |= {"sha256sum_s": reference, "ratio": reference / ours}
+    return result
+
+
+def run_bench(
+    settings: Settings, frame: pd.DataFrame, batch_sizes: list[int], validation_rows: int, budget: float = 3.0
+) -> dict:
+    import onnxruntime
+
+    report = {
+        "machine": {"python": platform.python_version(), "cpus": _cpus(), "onnxruntime": onnxruntime.__version__},
+        "model": settings.model.type,
+        "task": settings.task,
+        "serving": serving(settings, frame, batch_sizes, budget),
+        "validation": validation(settings, frame, validation_rows),
+        "fingerprint": fingerprinting(frame, validation_rows, settings.seed),
+    }
+    fsutil.write_json(settings.artifacts_dir / BENCH_FILE, report)
+    return report
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def format_report(report: dict) -> str:
+    s = report["serving"]
+    single = s["single_row"]
+    lines = [
+        f"### {report['model']} ({report['task']}), {report['machine']['cpus']} CPU(s)",
+        "",
+        "| figure | onnxruntime | scikit-learn | ratio (sklearn / onnx) |",
+        "|---|---|---|---|",
+        f"| single row, median | {single['onnx']['median_ms']:.3f} ms | {single['sklearn']['median_ms']:.3f} ms "
+        f"| {single['ratio_median']:.1f}x |",
+        f"| single row, p99 | {single['onnx']['p99_ms']:.3f} ms | {single['sklearn']['p99_ms']:.3f} ms "
+        f"| {single['sklearn']['p99_ms'] / single['onnx']['p99_ms']:.1f}x |",
+    ]
+    for b in s["batches"]:
+        lines.append(
+            f"| batch of {b['rows']:,} rows | {b['onnx_ms']:.2f} ms ({b['onnx_rows_per_s']:,.0f} rows/s) "
+            f"| {b['sklearn_ms']:.2f} ms ({b['sklearn_rows_per_s']:,.0f} rows/s) | {b['ratio']:.2f}x |"
+        )
+    v, f = report["validation"], report["fingerprint"]
+    lines += [
+        "",
+        f"Validation: {v['rows']:,} rows in {v['seconds']:.2f} s = {v['rows_per_s'] / 1e6:.2f} million rows/s.",
+        f"Fingerprint: {f['bytes'] / 1e6:.1f} MB hashed in {f['ours_s']:.3f} s"
+        + (f"; sha256sum {f['sha256sum_s']:.3f} s (ratio {f['ratio']:.2f})." if "ratio" in f else "."),
+    ]
+    return "\n".join(lines)
