@@ -78,7 +78,7 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "clean",
         "help",
     }
-    assert listed == expected - {"help"} | {"help"}
+    assert listed == expected
     assert told <= expected, f"README mentions targets that do not exist: {told - expected}"
 
     before = tree_digest(project)
@@ -93,7 +93,6 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "export",
         "bundle",
         "verify",
-        "report",
         "test-quality",
     ):
         done = make(project, target)
@@ -105,8 +104,9 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     assert "| single row, median |" in done.stdout and "million rows/s" in done.stdout
     assert json.loads((project / "artifacts" / "bench.json").read_text())["serving"]["batches"][1]["rows"] == 100
     ran.add("bench")
-    report = make(project, "report").stdout
-    assert "| quality gate | measured | required | passed |" in report
+    done = make(project, "report")
+    assert done.returncode == 0 and "| quality gate | measured | required | passed |" in done.stdout
+    ran.add("report")
     assert (project / "artifacts" / "model.onnx").is_file() and bundle_of(project).is_dir()
     done = make(project, "clean")
     assert done.returncode == 0 and not (project / "artifacts").exists() and not (project / "dist").exists()

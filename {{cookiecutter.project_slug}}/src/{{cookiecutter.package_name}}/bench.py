@@ -103,7 +103,7 @@ def validation(settings: Settings, frame: pd.DataFrame, rows: int) -> dict:
 
 
 def fingerprinting(frame: pd.DataFrame, rows: int, seed: int) -> dict:
-    from .data import sha256_file
+    from .checksums import sha256_file
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "data.csv"

@@ -9,7 +9,6 @@ leaves no half bundle. `verify` needs only onnx, onnxruntime and pandera.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import tarfile
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checksums, fsutil
-from .checksums import CHECKSUMS
+from .checksums import CHECKSUMS, sha256_bytes
 from .compat import SUPPORTED_BUNDLE_FORMAT
 from .errors import GateError, StageOrderError, VerificationError
 
@@ -33,10 +32,6 @@ REQUIRED_FILES = (
     "lineage.json",
     "model_card.md",
 )
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def write_tarball(folder: Path, target: Path) -> Path:
@@ -67,7 +62,7 @@ def build(settings, validated) -> Path:
     from .evaluate import METRICS_FILE, PLOTS_DIR, failed_gates
     from .export import ONNX_FILE, PARITY_FILE
     from .model_card import render_model_card
-    from .provenance import environment, git_state, project_version
+    from .provenance import bundle_name, environment, git_state, project_name, project_version
     from .schema import load_schema_model, schema_yaml
     from .train import TRAIN_RECORD
 
@@ -92,8 +87,7 @@ def build(settings, validated) -> Path:
 
     root = settings.root
     version = project_version(root)
-    name = _project_name(root)
-    bundle_name = f"{name}-{version}"
+    name = project_name(root)
     schema_text = schema_yaml(load_schema_model(settings.data.schema_name))
     signature = _signature(settings, metrics)
     example = _input_example(settings, validated.frame, model_bytes)
@@ -114,7 +108,7 @@ def build(settings, validated) -> Path:
     }
     plots = sorted((art / PLOTS_DIR).glob("*.png"))
     dist = settings.dist_dir
-    target = dist / bundle_name
+    target = dist / bundle_name(root)
     with fsutil.atomic_dir(target) as staging:
         (staging / ONNX_FILE).write_bytes(model_bytes)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -129,14 +123,8 @@ def build(settings, validated) -> Path:
         (staging / "model_card.md").write_text(card)
         (staging / CHECKSUMS).write_text(checksums.render(staging))
         verify(staging)
-    write_tarball(target, dist / f"{bundle_name}.tar.gz")
+    write_tarball(target, dist / f"{target.name}.tar.gz")
     return target
-
-
-def _project_name(root: Path) -> str:
-    import tomllib
-
-    return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
 
 
 def _lock_hash(root: Path) -> str | None:

@@ -74,13 +74,10 @@ def _settings(args: argparse.Namespace):
 
 
 def _default_bundle(args: argparse.Namespace) -> Path:
-    import tomllib
-
-    from .provenance import project_version
+    from .provenance import bundle_name
 
     settings = _settings(args)
-    name = tomllib.loads((settings.root / "pyproject.toml").read_text())["project"]["name"]
-    return settings.dist_dir / f"{name}-{project_version(settings.root)}"
+    return settings.dist_dir / bundle_name(settings.root)
 
 
 def _backend(args: argparse.Namespace):

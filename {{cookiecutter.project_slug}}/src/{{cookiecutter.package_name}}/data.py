@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .checksums import sha256_file
 from .errors import DataError
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -84,11 +85,6 @@ def read_table(files: list[Path]) -> tuple[pd.DataFrame, list[int]]:
         )
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return frame, [len(f) for f in frames]
-
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def fingerprint(files: list[Path], rows: list[int], root: Path) -> dict:

@@ -12,6 +12,7 @@ import onnx
 import pandas as pd
 
 from . import fsutil
+from .checksums import sha256_bytes
 from .errors import GateError
 from .runtime import ParityResult, compare, onnx_outputs, session
 from .settings import Settings
@@ -83,7 +84,7 @@ def export(
     record = {
         **result.as_dict(),
         "split": "test",
-        "onnx_sha256": _sha256(model_bytes),
+        "onnx_sha256": sha256_bytes(model_bytes),
         "params_hash": settings.params_hash(),
         "data": {"fingerprint": data_fingerprint},
     }
@@ -94,9 +95,3 @@ def export(
     fsutil.write_json(out / PARITY_FILE, record)
     fsutil.write_bytes(out / ONNX_FILE, model_bytes)
     return result
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()

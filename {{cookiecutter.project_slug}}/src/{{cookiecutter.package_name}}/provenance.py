@@ -22,6 +22,15 @@ def project_version(root: Path) -> str:
         return __version__
 
 
+def project_name(root: Path) -> str:
+    return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+
+
+def bundle_name(root: Path) -> str:
+    """`<project name>-<version>`: the bundle folder in dist/ and the tarball's stem."""
+    return f"{project_name(root)}-{project_version(root)}"
+
+
 def git_state(root: Path) -> dict:
     """The commit and whether the work tree had uncommitted changes; unknown outside a git repository."""
 
