@@ -7,6 +7,9 @@ It answers only what the registry client is documented to call, in the documente
 second server standing in for the asset storage host. Other repositories are 404, as GitHub
 answers for a repository that does not exist or that the token cannot read. Anything else gets a 500 and is
 recorded in `unexpected`, which the tests assert is empty: a client change cannot pass silently.
+
+With `folder`, the releases are read on every request from `<folder>/<tag>/release.json` and
+`<folder>/<tag>/assets/` (as the template's `gh` stand-in writes them), newest `created` last.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from pathlib import Path
 
 
 class GitHubStandIn:
-    def __init__(self, owner_repo: str) -> None:
+    def __init__(self, owner_repo: str, folder: Path | None = None) -> None:
         self.repo = owner_repo
+        self.folder = folder
         self.releases: dict[str, dict[str, bytes]] = {}  # tag -> asset name -> bytes
         self.latest: str | None = None
         self.rate_limited = False
@@ -39,6 +43,20 @@ class GitHubStandIn:
         self.releases[tag] = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name not in skip}
         if latest:
             self.latest = tag
+
+    def _sync(self) -> None:
+        """Reload the releases from `folder` (when given), oldest first; the newest is the latest."""
+        if self.folder is None:
+            return
+        found = []
+        for record in self.folder.glob("*/release.json"):
+            release = json.loads(record.read_text(encoding="utf-8"))
+            assets = record.parent / "assets"
+            found.append(
+                (release["created"], release["tag"], {n: (assets / n).read_bytes() for n in release["assets"]})
+            )
+        self.releases = {tag: assets for _, tag, assets in sorted(found)}
+        self.latest = next(reversed(self.releases), None)
 
     def close(self) -> None:
         for server in (self.api, self.storage):
@@ -97,6 +115,7 @@ class GitHubStandIn:
 
             def do_GET(self):
                 standin.requests.append((self.path, dict(self.headers)))
+                standin._sync()
                 prefix = f"/repos/{standin.repo}/releases"
                 if standin.rate_limited:
                     return self._json(

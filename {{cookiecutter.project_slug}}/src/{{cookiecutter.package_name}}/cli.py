@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -23,7 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("export", help="convert to ONNX and run the parity gate against scikit-learn")
     sub.add_parser("bundle", help="write the checksummed release bundle to dist/")
     sub.add_parser("pipeline", help="validate -> train -> evaluate -> export -> bundle -> verify")
-    sub.add_parser("report", help="print the last metrics and quality gates as markdown tables")
+    report = sub.add_parser("report", help="print the last metrics and quality gates as markdown tables")
+    report.add_argument(
+        "--against", metavar="REF", help="also compare with a bundle folder or release (latest, vX.Y.Z)"
+    )
+    report.add_argument("--append", metavar="PATH", type=Path, help="append the report to PATH (a CI job summary)")
     bench = sub.add_parser(
         "bench", help="serving speed (onnxruntime vs scikit-learn), validation and hashing throughput"
     )
@@ -61,7 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="the released versions, oldest first")
     publish = sub.add_parser("publish", help="copy a verified bundle into an fsspec registry as <url>/<version>/")
     publish.add_argument("bundle", nargs="?", help="bundle folder (default: this version's bundle in dist/)")
-    for command in (lineage, diff, nxt, download, listing, publish):
+    release = sub.add_parser("release", help="check, then publish this bundle as a GitHub Release with `gh`")
+    release.add_argument("--tag", required=True, help="the git tag to release, v<project version>")
+    release.add_argument("--bundle", type=Path, help="bundle folder (default: this version's bundle in dist/)")
+    release.add_argument("--dry-run", action="store_true", help="run every check and print the plan; publish nothing")
+    release.add_argument(
+        "--preflight",
+        action="store_true",
+        help="only the checks that need no bundle (tag, repository, existing release)",
+    )
+    for command in (lineage, diff, nxt, download, listing, publish, report, release):
         command.add_argument("--repo", help="GitHub OWNER/NAME (default: registry.github_repo in params.yaml)")
         command.add_argument("--url", help="fsspec registry URL (default: registry.url in params.yaml)")
     return parser
@@ -106,6 +120,26 @@ def _bundle_or_release(args: argparse.Namespace, ref: str | None) -> Path:
     if Path(ref).is_dir():
         return Path(ref)
     return _fetch(args, ref)
+
+
+def _comparison(args: argparse.Namespace) -> tuple[str, dict] | str:
+    """(label, metrics) of the bundle or release to compare with, or a note saying why there is none.
+
+    The report informs and never blocks: a registry that cannot be read becomes a visible note.
+    """
+    from .registry import RegistryError
+
+    try:
+        folder = _bundle_or_release(args, args.against)
+        lineage = json.loads((folder / "lineage.json").read_text(encoding="utf-8"))
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except RegistryError as error:
+        if "no published release" in str(error):
+            return "No published release yet: nothing to compare with."
+        print(f"report: no comparison: {error}", file=sys.stderr)
+        return f"Comparison with {args.against} unavailable: {error}"
+    label = f"release v{lineage['version']}" if not Path(args.against).is_dir() else str(args.against)
+    return label, metrics
 
 
 def run_registry_command(args: argparse.Namespace) -> int:
@@ -182,6 +216,30 @@ def run(args: argparse.Namespace) -> int:
         return run_registry_command(args)
 
     settings = _settings(args)
+    if args.command == "report":
+        compared = _comparison(args) if args.against else None
+        pipeline.run_report(settings, compared, args.append)
+        return 0
+    if args.command == "release":
+        from . import release
+
+        repo = args.repo or settings.registry.github_repo
+        if args.preflight:
+            from .provenance import project_version
+
+            version = project_version(settings.root)
+            release.preflight(version, args.tag, repo)
+            say(f"release: {args.tag} can be released to {repo} (version {version}, no release of it yet)")
+            return 0
+        bundle = args.bundle or _default_bundle(args)
+        plan = release.plan(bundle, args.tag, repo)
+        say(plan.describe())
+        if args.dry_run:
+            say("release: dry run, nothing published. Would run: " + shlex.join(plan.command()))
+            return 0
+        release.publish(plan)
+        say(f"release: published {plan.tag} to {plan.repo}")
+        return 0
     if args.command == "bench":
         from .bench import format_report, run_bench
         from .data import read_table, resolve_files

@@ -38,6 +38,23 @@ def metrics_table(metrics: dict, slice_min_rows: int) -> list[str]:
     return lines
 
 
+def comparison_table(metrics: dict, other: dict, label: str) -> list[str]:
+    """Markdown: test metrics of this run next to another model's (e.g. the latest release)."""
+    primary = metrics["primary_metric"]
+    lines = [f"| metric (test) | {label} | this run | change |", "|---|---|---|---|"]
+    for metric, value in metrics["test"].items():
+        old = other.get("test", {}).get(metric)
+        if not isinstance(old, int | float) or not isinstance(value, int | float):
+            change = "n/a"
+        else:
+            delta = value - old
+            better = delta < 0 if metric in LOWER_IS_BETTER else delta > 0
+            change = f"{delta:+.4f}" + ("" if delta == 0 else " (better)" if better else " (worse)")
+        name = f"**{metric}**" if metric == primary else metric
+        lines.append(f"| {name} | {_fmt(old)} | {_fmt(value)} | {change} |")
+    return lines
+
+
 def _mark(passed: bool) -> str:
     return "yes" if passed else "**NO**"
 

@@ -161,10 +161,14 @@ def run_verify(folder: Path) -> dict:
     return report
 
 
-def run_report(settings: Settings) -> str:
-    """The last evaluation as markdown tables (metrics and quality gates), for terminals and CI job summaries."""
+def run_report(settings: Settings, compared: tuple[str, dict] | str | None = None, append: Path | None = None) -> str:
+    """The last evaluation as markdown tables (metrics and quality gates), for terminals and CI job summaries.
+
+    `compared` is (label, metrics of another bundle) to add a comparison table, or a note saying
+    why there is none; `append` also appends the report to that file ($GITHUB_STEP_SUMMARY).
+    """
     from . import evaluate
-    from .model_card import metrics_table
+    from .model_card import comparison_table, metrics_table
 
     path = settings.artifacts_dir / evaluate.METRICS_FILE
     if not path.is_file():
@@ -172,10 +176,21 @@ def run_report(settings: Settings) -> str:
 
         raise StageOrderError(f"no metrics at {_rel(settings, path)}; run `evaluate` first (or `pipeline`).")
     metrics = json.loads(path.read_text())
-    text = "\n".join(
-        [f"### {metrics['model']} ({metrics['task']})", "", *metrics_table(metrics, settings.quality.slice_min_rows)]
-    )
+    lines = [
+        f"### {metrics['model']} ({metrics['task']})",
+        "",
+        *metrics_table(metrics, settings.quality.slice_min_rows),
+    ]
+    if isinstance(compared, tuple):
+        label, other = compared
+        lines += ["", f"#### Compared with {label}", "", *comparison_table(metrics, other, label)]
+    elif compared:
+        lines += ["", compared]
+    text = "\n".join(lines)
     say(text)
+    if append is not None:
+        with append.open("a", encoding="utf-8") as summary:
+            summary.write(text + "\n\n")
     return text
 
 

@@ -222,6 +222,16 @@ class GitHubReleases(Backend):
             return error
         return RegistryError(what)
 
+    def has_release(self, version: str) -> bool:
+        """Whether a release tagged v<version> (or <version>) exists, drafts and pre-releases included."""
+        try:
+            self._release(version)
+        except RegistryError as error:
+            if "has no release" in str(error):
+                return False
+            raise
+        return True
+
     def _release(self, version: str) -> dict:
         for tag in (f"v{version}", version):
             try:
