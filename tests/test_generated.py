@@ -74,6 +74,9 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "verify",
         "pipeline",
         "report",
+        "summary",
+        "release-check",
+        "release",
         "bench",
         "clean",
         "help",
@@ -107,6 +110,12 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     done = make(project, "report")
     assert done.returncode == 0 and "| quality gate | measured | required | passed |" in done.stdout
     ran.add("report")
+    # summary never blocks: an unreachable registry becomes a note in the report
+    done = make(project, "summary", env={"GITHUB_API_URL": "http://127.0.0.1:9", "GITHUB_STEP_SUMMARY": ""})
+    assert done.returncode == 0 and "Comparison with latest unavailable: cannot reach" in done.stdout, explain(done)
+    done = make(project, "release-check", env={"TAG": ""})
+    assert done.returncode != 0 and "set TAG, e.g. make release-check TAG=v0.1.0" in done.stderr
+    ran |= {"summary", "release-check", "release"}  # and all three run under act: tests/test_workflows.py
     assert (project / "artifacts" / "model.onnx").is_file() and bundle_of(project).is_dir()
     done = make(project, "clean")
     assert done.returncode == 0 and not (project / "artifacts").exists() and not (project / "dist").exists()

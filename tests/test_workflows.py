@@ -1,0 +1,319 @@
+"""The generated project's GitHub Actions workflows: checked statically, then executed offline under act.
+
+Static: zizmor (zero findings, default persona, offline), the GitHub workflow and Dependabot JSON
+schemas, shellcheck on every `run:` script, and the rules the template promises (SHA pins with a
+version comment, `permissions: {}` then least grants per job, timeouts, concurrency, no
+credentials persisted, no expression inside `run:`, every step a `make` target).
+
+Executed: each case runs the real workflow files with act in host mode, marketplace actions and
+`gh` replaced by the stand-ins in tests/standins (see tests/workflows.py), the GitHub API by the
+generated project's loopback stand-in. What would have been published is read from their state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import TEMPLATE, bake, explain, run
+from workflows import Actions, git, init_repo, repository
+
+pytestmark = pytest.mark.slow
+
+REPO = "your-github-user-or-org/my-ml-project"
+BIN = Path(sys.executable).parent
+GENERATED_WORKFLOWS = ("ci.yml", "release.yml", "retrain.yml")
+
+
+def tool(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / name), *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def workflow(project: Path, name: str) -> dict:
+    # PyYAML reads the key `on` as True
+    return yaml.safe_load((project / ".github" / "workflows" / name).read_text())
+
+
+def steps_of(doc: dict):
+    for job_id, job in doc["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, step
+
+
+@pytest.fixture(scope="module")
+def baked(tmp_path_factory) -> Path:
+    return bake(tmp_path_factory.mktemp("workflows"), retrain_cron="*/30 6-18 * * mon-fri")
+
+
+# --- static checks -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["generated", "template"])
+def test_zizmor_reports_zero_findings(baked, where):
+    root = baked if where == "generated" else TEMPLATE
+    done = tool("zizmor", "--offline", "--no-progress", ".github", cwd=root)
+    assert done.returncode == 0 and "No findings to report" in done.stdout + done.stderr, explain(done)
+
+
+def test_workflows_and_dependabot_match_the_github_schemas(baked):
+    workflows = sorted(str(p) for p in (baked / ".github" / "workflows").glob("*.yml"))
+    assert [Path(p).name for p in workflows] == sorted(GENERATED_WORKFLOWS)
+    template = sorted(str(p) for p in (TEMPLATE / ".github" / "workflows").glob("*.yml"))
+    done = tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows, *template, cwd=baked)
+    assert done.returncode == 0, explain(done)
+    for root in (baked, TEMPLATE):
+        done = tool("check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml", cwd=root)
+        assert done.returncode == 0, explain(done)
+
+
+def test_run_scripts_pass_shellcheck_and_hold_no_expressions(baked, tmp_path):
+    scripts = []
+    for root, names in ((baked, GENERATED_WORKFLOWS), (TEMPLATE, ("template-ci.yml",))):
+        for name in names:
+            for job_id, step in steps_of(workflow(root, name)):
+                if "run" in step:
+                    assert "${{" not in step["run"], f"{name} {job_id}: pass values to run: through env:"
+                    script = tmp_path / f"{name}-{job_id}-{len(scripts)}.sh"
+                    script.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + step["run"])
+                    scripts.append(str(script))
+    assert len(scripts) > 10
+    done = tool("shellcheck", "--severity=style", *scripts, cwd=tmp_path)
+    assert done.returncode == 0, explain(done)
+
+
+def test_workflow_rules_the_template_promises(baked):
+    makefile = (baked / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z-]+):.*## ", makefile, re.MULTILINE))
+    for root, names in ((baked, GENERATED_WORKFLOWS), (TEMPLATE, ("template-ci.yml",))):
+        for name in names:
+            text = (root / ".github" / "workflows" / name).read_text()
+            doc = yaml.safe_load(text)
+            assert doc["permissions"] == {}, f"{name}: permissions: {{}} at the top"
+            assert "concurrency" in doc, f"{name}: a concurrency group"
+            for line in text.splitlines():
+                if "uses:" in line and not line.strip().startswith("#"):
+                    assert re.search(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*$", line), (
+                        f"{name}: pin to a full commit SHA with the version in a comment: {line.strip()}"
+                    )
+            for job_id, job in doc["jobs"].items():
+                assert "timeout-minutes" in job, f"{name} {job_id}: timeout-minutes"
+                assert "permissions" in job, f"{name} {job_id}: an explicit (least) grant"
+            for job_id, step in steps_of(doc):
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, f"{name} {job_id}: persist-credentials"
+                if "run" in step and root == baked and job_id != "ci-passed":
+                    command = step["run"].strip()
+                    assert re.fullmatch(r"make [a-z-]+", command), f"{name} {job_id}: one make target per step"
+                    assert command.split()[1] in targets, f"{name}: `{command}` is not a target of the Makefile"
+    # a publishing workflow never restores a cache
+    for name in ("release.yml", "retrain.yml"):
+        for _, step in steps_of(workflow(baked, name)):
+            if step.get("uses", "").startswith("astral-sh/setup-uv@"):
+                assert step["with"]["enable-cache"] is False
+    # superseded CI runs on branches are cancelled; retraining and releases never are
+    assert "default_branch" in str(workflow(baked, "ci.yml")["concurrency"]["cancel-in-progress"])
+    for name in ("release.yml", "retrain.yml"):
+        assert workflow(baked, name)["concurrency"]["cancel-in-progress"] is False
+
+
+def test_only_the_cron_is_rendered_into_the_workflows(baked):
+    retrain = workflow(baked, "retrain.yml")
+    assert retrain[True]["schedule"] == [{"cron": "*/30 6-18 * * mon-fri"}]
+    assert "workflow_dispatch" in retrain[True]
+    for name in GENERATED_WORKFLOWS:
+        text = (baked / ".github" / "workflows" / name).read_text()
+        assert "${{ github" in text or "${{ inputs" in text or "${{ matrix" in text, name
+        assert "{%" not in text and "cookiecutter" not in text, f"{name}: Jinja left in the workflow"
+    release = workflow(baked, "release.yml")
+    assert release[True]["push"] == {"tags": ["v*.*.*"]} and "workflow_call" in release[True]
+
+
+# --- executed under act ----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def project(tmp_path) -> Path:
+    project = bake(tmp_path / "bake")
+    init_repo(project, REPO)
+    return project
+
+
+@pytest.fixture()
+def actions(project, tmp_path):
+    sys.path.insert(0, str(project / "tests"))
+    try:
+        from github_standin import GitHubStandIn
+    finally:
+        sys.path.remove(str(project / "tests"))
+    api = GitHubStandIn(REPO, tmp_path / "act" / "state" / "releases" / REPO)
+    yield Actions(project, tmp_path / "act", env={"GITHUB_API_URL": api.api_url})
+    api.close()
+    assert api.unexpected == [], "the registry client made requests the GitHub API does not document"
+
+
+def push(ref: str) -> dict:
+    return {"ref": ref, "repository": repository(REPO)}
+
+
+def bundle_files(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def verify_with(installed: Path, bundle: Path) -> subprocess.CompletedProcess:
+    return run([str(installed / ".venv" / "bin" / "python"), "-m", "my_ml_project", "verify", str(bundle)], installed)
+
+
+PIPELINE_STEPS = [
+    "make install",
+    "make validate",
+    "make train",
+    "make evaluate",
+    "make test-quality",
+    "make export",
+    "make bundle",
+    "make verify",
+    "make summary",
+]
+
+
+def test_push_to_main_runs_ci_green_and_uploads_the_bundle(actions, installed_default):
+    result = actions.run("push", "ci.yml", push("refs/heads/main"))
+    assert result.ok, result.explain()
+    passed = result.steps("Success")
+    for target in ("make lint", "make test", *PIPELINE_STEPS):
+        assert target in passed, f"{target} did not run green\n{result.explain()}"
+    order = [s for s in passed if s in PIPELINE_STEPS[1:]]  # `make install` runs in both jobs
+    assert order == PIPELINE_STEPS[1:], order
+    assert "every job passed" in passed
+    setups = [a for a in result.jsonl("actions.jsonl") if a["action"] == "astral-sh/setup-uv"]
+    assert {a["job"]: a["inputs"].get("python-version") for a in setups} == {"test": "3.11", "pipeline": None}
+    artifact = actions.state / "artifacts" / "bundle"
+    bundle = artifact / "my-ml-project-0.1.0"
+    assert (artifact / "my-ml-project-0.1.0.tar.gz").is_file() and (bundle / "SHA256SUMS").is_file()
+    done = verify_with(installed_default, bundle)
+    assert done.returncode == 0, explain(done)
+    summary = result.summary()
+    assert "| quality gate | measured | required | passed |" in summary and "| f1_macro on test |" in summary
+    assert "No published release yet" in summary
+    assert result.jsonl("gh_calls.jsonl") == []
+
+
+def test_pull_request_from_a_fork_runs_ci_green_with_no_write_step(actions):
+    payload = {
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "head": {
+                "ref": "feature",
+                "sha": "0" * 40,
+                "repo": {"full_name": "fork-owner/my-ml-project", "fork": True},
+            },
+            "base": {"ref": "main", "repo": repository(REPO)},
+        },
+        "repository": repository(REPO),
+    }
+    result = actions.run("pull_request", "ci.yml", payload)
+    assert result.ok, result.explain()
+    assert "make test" in result.steps("Success") and "make verify" in result.steps("Success")
+    assert result.jsonl("gh_calls.jsonl") == [], "a pull request must not call gh"
+    assert not (actions.state / "attestation.jsonl").exists(), "a pull request must not attest"
+    assert {a["action"] for a in result.jsonl("actions.jsonl")} == {"astral-sh/setup-uv", "actions/upload-artifact"}
+    assert not actions.releases.exists()
+
+
+def test_a_bad_data_commit_turns_ci_red_at_validate_and_uploads_nothing(actions, project):
+    data = project / "data" / "raw" / "penguins.csv"
+    lines = data.read_text().splitlines()
+    lines[1] = lines[1].replace("Adelie", "Dodo", 1)  # a species the schema does not know
+    data.write_text("\n".join(lines) + "\n")
+    git(project, "commit", "--quiet", "-am", "Add a bad row")
+    result = actions.run("push", "ci.yml", push("refs/heads/main"))
+    assert not result.ok
+    assert "make validate" in result.steps("Failure"), result.explain()
+    assert "make install" in result.steps("Success")
+    for later in PIPELINE_STEPS[2:]:
+        assert later not in result.steps("Success"), f"{later} ran after validate failed"
+    assert "Dodo" in result.output and "species" in result.output, "the failure report names the value and column"
+    assert not (actions.state / "artifacts").exists(), "no bundle is uploaded from a red run"
+    assert "every job passed" in result.steps("Failure")
+
+
+def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, project, installed_default, tmp_path):
+    git(project, "tag", "v0.1.0")
+    result = actions.run("push", "release.yml", push("refs/tags/v0.1.0"))
+    assert result.ok, result.explain()
+    published = actions.releases / REPO / "v0.1.0"
+    record = json.loads((published / "release.json").read_text())
+    calls = result.jsonl("gh_calls.jsonl")
+    assert len(calls) == 1 and calls[0]["args"][:3] == ["release", "create", "v0.1.0"] and calls[0]["exit"] == 0
+    assert "--verify-tag" in calls[0]["args"]
+    bundle_names = {
+        "SHA256SUMS",
+        "model.onnx",
+        "metrics.json",
+        "parity.json",
+        "schema.yaml",
+        "signature.json",
+        "input_example.json",
+        "lineage.json",
+        "model_card.md",
+        "confusion_matrix.png",
+        "feature_importance.png",
+    }
+    assert set(record["assets"]) == bundle_names | {"my-ml-project-0.1.0.tar.gz"}
+    assets = published / "assets"
+    assert record["notes"] == (assets / "model_card.md").read_text()
+    attested = result.jsonl("attestation.jsonl")
+    assert [s["name"] for a in attested for s in a["subjects"]] == ["model.onnx"]
+    assert attested[0]["subjects"][0]["sha256"] == hashlib.sha256((assets / "model.onnx").read_bytes()).hexdigest()
+    # what was published downloads through the registry client and passes verify
+    download = run(
+        [
+            str(installed_default / ".venv" / "bin" / "python"),
+            "-m",
+            "my_ml_project",
+            "download",
+            "--version",
+            "v0.1.0",
+            "--repo",
+            REPO,
+            "--dest",
+            str(tmp_path / "cache"),
+        ],
+        installed_default,
+        env={"GITHUB_API_URL": actions.env["GITHUB_API_URL"]},
+    )
+    assert download.returncode == 0, explain(download)
+    done = verify_with(installed_default, tmp_path / "cache" / "0.1.0")
+    assert done.returncode == 0, explain(done)
+    before = bundle_files(assets)
+
+    # the same tag again: refused before publishing, nothing overwritten
+    again = actions.run("push", "release.yml", push("refs/tags/v0.1.0"))
+    assert not again.ok and "make release-check" in again.steps("Failure"), again.explain()
+    assert "already has a release v0.1.0; releases are never overwritten" in again.output
+    assert "make pipeline" not in again.steps("Success"), "a refused tag fails before the pipeline runs"
+    assert again.jsonl("gh_calls.jsonl") == [] and again.jsonl("attestation.jsonl") == []
+    assert bundle_files(assets) == before
+
+    # a tag that is not the project version: refused before publishing
+    git(project, "tag", "v9.9.9")
+    wrong = actions.run("push", "release.yml", push("refs/tags/v9.9.9"))
+    assert not wrong.ok and "make release-check" in wrong.steps("Failure"), wrong.explain()
+    assert "tag v9.9.9 does not match the project version 0.1.0" in wrong.output
+    assert wrong.jsonl("gh_calls.jsonl") == [] and "make pipeline" not in wrong.steps("Success")
+    assert sorted(p.name for p in (actions.releases / REPO).iterdir()) == ["v0.1.0"]
+
+    # a manual retraining run is green and compares itself with the release it may replace
+    retrain = actions.run("workflow_dispatch", "retrain.yml", {"inputs": {}, "repository": repository(REPO)})
+    assert retrain.ok, retrain.explain()
+    assert "make pipeline" in retrain.steps("Success") and "make summary" in retrain.steps("Success")
+    assert "#### Compared with release v0.1.0" in retrain.summary()
+    assert (actions.state / "artifacts" / "retrain-bundle" / "my-ml-project-0.1.0" / "SHA256SUMS").is_file()
+    assert retrain.jsonl("gh_calls.jsonl") == []
