@@ -147,8 +147,15 @@ class Actions:
             *[item for key, value in self.env.items() for item in ("--env", f"{key}={value}")],
             *self.flags,
         ]
-        done = subprocess.run(
-            command, cwd=self.project, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        done = subprocess.run(  # no stdin: act never stops to ask for a default image
+            command,
+            cwd=self.project,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         return Run(done, self.state)
 
