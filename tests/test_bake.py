@@ -25,7 +25,11 @@ COMMON = {
     "uv.lock",
     "data/README.md",
     "data/raw/penguins.csv",
-    "data/incoming/penguins_2009.csv",
+    "data/samples/penguins_2009.csv",
+    "data/incoming/README.md",
+    "data/batches/2010_unchanged.csv",
+    "data/batches/2011_recalibrated.csv",
+    "data/batches/2012_corrupted.csv",
     "tests/__init__.py",
     "tests/conftest.py",
     "tests/test_bundle.py",
@@ -44,6 +48,8 @@ COMMON = {
     "tests/test_serve.py",
     "tests/test_versioning.py",
     "tests/test_release.py",
+    "tests/test_monitor.py",
+    "tests/test_retrain.py",
     ".github/dependabot.yml",
     ".github/workflows/ci.yml",
     ".github/workflows/release.yml",
@@ -81,6 +87,10 @@ PACKAGE_FILES = {
     "train.py",
     "validate.py",
     "release.py",
+    "monitor.py",
+    "retrain.py",
+    "issues.py",
+    "demo.py",
 }
 JINJA_MARKERS = ("{{", "}}", "{%", "%}", "{#")
 

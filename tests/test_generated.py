@@ -77,6 +77,10 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "summary",
         "release-check",
         "release",
+        "retrain",
+        "retrain-issue",
+        "retrain-demo",
+        "keepalive",
         "bench",
         "clean",
         "help",
@@ -116,6 +120,16 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     done = make(project, "release-check", env={"TAG": ""})
     assert done.returncode != 0 and "set TAG, e.g. make release-check TAG=v0.1.0" in done.stderr
     ran |= {"summary", "release-check", "release"}  # and all three run under act: tests/test_workflows.py
+    done = make(project, "retrain-demo")
+    assert done.returncode == 0, f"make retrain-demo\n{explain(done)}"
+    table = done.stdout[done.stdout.index("| batch | outcome | champion after |") :]
+    for row in ("2010_unchanged.csv | no-retrain | v0.1.0", "2011_recalibrated.csv | promote | v0.2.0"):
+        assert row in table, table
+    assert "2012_corrupted.csv | refused | v0.2.0" in table
+    ran.add("retrain-demo")
+    done = make(project, "keepalive")
+    assert done.returncode == 0 and "keepalive: not a git repository" in done.stdout, explain(done)
+    ran |= {"keepalive", "retrain", "retrain-issue"}  # retrain and retrain-issue run under act
     assert (project / "artifacts" / "model.onnx").is_file() and bundle_of(project).is_dir()
     done = make(project, "clean")
     assert done.returncode == 0 and not (project / "artifacts").exists() and not (project / "dist").exists()
@@ -135,7 +149,7 @@ def test_predict_scores_incoming_data_from_a_bundle(installed_default, tmp_path)
         "--bundle",
         str(bundle_of(project)),
         "--input",
-        "data/incoming/penguins_2009.csv",
+        "data/samples/penguins_2009.csv",
         "--output",
         str(out),
     )
@@ -252,16 +266,17 @@ def test_registry_commands_publish_fetch_compare_and_version(installed_default, 
     done = cli(project, "lineage", str(tmp_path / "cache" / "0.1.0"))
     assert done.returncode == 0 and "data/raw/penguins.csv" in done.stdout, explain(done)
 
-    # retrain on the incoming batch too: new data, same signature -> a minor bump
+    # retrain on the 2009 season too: new data, same signature -> a minor bump
     params = project / "params.yaml"
     original = params.read_text()
     try:
-        params.write_text(original.replace("path: data/raw/penguins.csv", "path: data/**/*.csv"))
+        both = "path: [data/raw/penguins.csv, data/samples/penguins_2009.csv]"
+        params.write_text(original.replace("path: data/raw/penguins.csv", both))
         done = make(project, "pipeline")
         assert done.returncode == 0, explain(done)
         done = cli(project, "diff", "0.1.0", "dist/my-ml-project-0.1.0", *url)
         assert done.returncode == 0, explain(done)
-        assert "+ data/incoming/penguins_2009.csv" in done.stdout and "required bump: minor" in done.stdout
+        assert "+ data/samples/penguins_2009.csv" in done.stdout and "required bump: minor" in done.stdout
         done = cli(project, "next-version", *url)
         assert done.returncode == 0 and done.stdout.strip() == "0.2.0", explain(done)
         done = cli(project, "next-version", "--check", "v0.1.1", *url)

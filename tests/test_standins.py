@@ -67,7 +67,7 @@ def test_upload_artifact_standin_copies_files_and_refuses_a_second_upload(tmp_pa
     (dist / "model.onnx").write_bytes(b"onnx")
     done = action("actions/upload-artifact", {"name": "bundle", "path": "dist/"}, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "state" / "artifacts" / "bundle" / "model.onnx").read_bytes() == b"onnx"
+    assert (tmp_path / "state" / "artifacts" / "bundle" / "b" / "model.onnx").read_bytes() == b"onnx"
     again = action("actions/upload-artifact", {"name": "bundle", "path": "dist/"}, tmp_path)
     assert again.returncode == 1 and "already exists" in again.stderr
 

@@ -21,14 +21,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import TEMPLATE, bake, explain, run
-from workflows import Actions, git, init_repo, repository
+from helpers import TEMPLATE, bake, explain, make, run
+from workflows import STANDINS, Actions, git, init_repo, repository
 
 pytestmark = pytest.mark.slow
 
 REPO = "your-github-user-or-org/my-ml-project"
 BIN = Path(sys.executable).parent
 GENERATED_WORKFLOWS = ("ci.yml", "release.yml", "retrain.yml")
+CRON = "*/30 6-18 * * mon-fri"
 
 
 def tool(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -48,7 +49,7 @@ def steps_of(doc: dict):
 
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory) -> Path:
-    return bake(tmp_path_factory.mktemp("workflows"), retrain_cron="*/30 6-18 * * mon-fri")
+    return bake(tmp_path_factory.mktemp("workflows"), retrain_cron=CRON)
 
 
 # --- static checks -------------------------------------------------------------------------------
@@ -97,12 +98,13 @@ def test_workflow_rules_the_template_promises(baked):
             assert doc["permissions"] == {}, f"{name}: permissions: {{}} at the top"
             assert "concurrency" in doc, f"{name}: a concurrency group"
             for line in text.splitlines():
-                if "uses:" in line and not line.strip().startswith("#"):
+                if "uses:" in line and not line.strip().startswith("#") and "uses: ./" not in line:
                     assert re.search(r"uses: [\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*$", line), (
                         f"{name}: pin to a full commit SHA with the version in a comment: {line.strip()}"
                     )
             for job_id, job in doc["jobs"].items():
-                assert "timeout-minutes" in job, f"{name} {job_id}: timeout-minutes"
+                # a job that calls a reusable workflow cannot set one; the called jobs do
+                assert "timeout-minutes" in job or "uses" in job, f"{name} {job_id}: timeout-minutes"
                 assert "permissions" in job, f"{name} {job_id}: an explicit (least) grant"
             for job_id, step in steps_of(doc):
                 if step.get("uses", "").startswith("actions/checkout@"):
@@ -124,7 +126,7 @@ def test_workflow_rules_the_template_promises(baked):
 
 def test_only_the_cron_is_rendered_into_the_workflows(baked):
     retrain = workflow(baked, "retrain.yml")
-    assert retrain[True]["schedule"] == [{"cron": "*/30 6-18 * * mon-fri"}]
+    assert retrain[True]["schedule"] == [{"cron": CRON}]
     assert "workflow_dispatch" in retrain[True]
     for name in GENERATED_WORKFLOWS:
         text = (baked / ".github" / "workflows" / name).read_text()
@@ -317,3 +319,81 @@ def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, proj
     assert "#### Compared with release v0.1.0" in retrain.summary()
     assert (actions.state / "artifacts" / "retrain-bundle" / "my-ml-project-0.1.0" / "SHA256SUMS").is_file()
     assert retrain.jsonl("gh_calls.jsonl") == []
+
+
+def publish_champion(actions: Actions, installed: Path) -> None:
+    """v0.1.0 of the default project, released through the gh stand-in as the tag workflow would."""
+    done = make(installed, "pipeline")
+    assert done.returncode == 0, explain(done)
+    bundle = installed / "dist" / "my-ml-project-0.1.0"
+    files = [str(p) for p in sorted(bundle.iterdir())] + [f"{bundle}.tar.gz"]
+    gh = [str(STANDINS / "bin" / "gh"), "release", "create", "v0.1.0", *files, "--repo", REPO]
+    done = run(
+        [*gh, "--notes-file", str(bundle / "model_card.md")],
+        installed,
+        env={"STANDINS_STATE": str(actions.state), "GH_TOKEN": "t"},
+    )
+    assert done.returncode == 0, explain(done)
+
+
+def add_batch(project: Path, name: str) -> None:
+    (project / "data" / "incoming" / name).write_bytes((project / "data" / "batches" / name).read_bytes())
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", f"New batch {name}")
+
+
+def released(actions: Actions) -> list[str]:
+    return sorted(p.name for p in (actions.releases / REPO).iterdir())
+
+
+def issues(actions: Actions) -> list[dict]:
+    path = actions.state / "issues" / f"{REPO}.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actions, project, installed_default):
+    publish_champion(actions, installed_default)
+    schedule = {"schedule": CRON, "repository": repository(REPO)}
+
+    # a batch on which the champion degrades: retrained, compared, released as the next minor version
+    add_batch(project, "2011_recalibrated.csv")
+    result = actions.run("schedule", "retrain.yml", schedule)
+    assert result.ok, result.explain()
+    assert released(actions) == ["v0.1.0", "v0.2.0"]
+    assets = actions.releases / REPO / "v0.2.0" / "assets"
+    lineage = json.loads((assets / "lineage.json").read_text())
+    assert lineage["version"] == "0.2.0"
+    assert "data/incoming/2011_recalibrated.csv" in [f["path"] for f in lineage["data"]["files"]]
+    summary = result.summary()
+    assert "## Retraining: promote" in summary and "### Champion versus challenger" in summary
+    assert "| bill_length_mm | numeric |" in summary
+    calls = [c["args"][:3] for c in result.jsonl("gh_calls.jsonl")]
+    assert ["api", "--method", "POST"] in calls and ["release", "create", "v0.2.0"] in calls
+    assert [s["name"] for a in result.jsonl("attestation.jsonl") for s in a["subjects"]] == ["model.onnx"]
+    assert issues(actions) == []
+
+    # the same data again: nothing new, nothing published
+    again = actions.run("schedule", "retrain.yml", schedule)
+    assert again.ok, again.explain()
+    assert "## Retraining: nothing-new" in again.summary()
+    assert released(actions) == ["v0.1.0", "v0.2.0"]
+    assert not [
+        c for c in again.jsonl("gh_calls.jsonl") if c["args"][:2] in (["release", "create"], ["issue", "create"])
+    ]
+
+    # corrupted rows: the run fails, nothing is released, one issue carries the quarantine report
+    add_batch(project, "2012_corrupted.csv")
+    refused = actions.run("schedule", "retrain.yml", schedule)
+    assert not refused.ok and "make retrain" in refused.steps("Failure"), refused.explain()
+    assert "make retrain-issue" in refused.steps("Success")
+    assert released(actions) == ["v0.1.0", "v0.2.0"]
+    [issue] = issues(actions)
+    assert issue["labels"] == ["model-health"] and "Atlantis" in issue["body"] and issue["comments"] == []
+    assert (actions.state / "artifacts" / "retrain-report" / "quarantine.json").is_file()
+    assert not (actions.state / "artifacts" / "challenger").exists()
+
+    # failing again: the same issue gets a comment, no second issue
+    still = actions.run("schedule", "retrain.yml", schedule)
+    assert not still.ok
+    [issue] = issues(actions)
+    assert len(issue["comments"]) == 1 and "Atlantis" in issue["comments"][0]

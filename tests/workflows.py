@@ -144,6 +144,8 @@ class Actions:
             f"STANDINS_STATE={self.state}",
             "--env",
             f"STANDINS_UV={uv_binary()}",
+            "--env",  # releases of one repository differ between test runs: no shared download cache
+            f"MODEL_REGISTRY_CACHE={self.work / 'registry-cache'}",
             *[item for key, value in self.env.items() for item in ("--env", f"{key}={value}")],
             *self.flags,
         ]

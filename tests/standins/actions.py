@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -143,12 +144,53 @@ def upload_artifact(inputs: dict[str, str]) -> dict:
         if inputs.get("overwrite") != "true":
             raise Refused(f"an artifact named {name!r} already exists in this run (set overwrite: true to replace it)")
         shutil.rmtree(target)
-    root = Path(os.path.commonpath([f.parent for f in files]))
+    root = _search_root(inputs["path"])
     for file in files:
         destination = target / file.relative_to(root)
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(file, destination)
     return {"name": name, "files": sorted(str(f.relative_to(root)) for f in files)}
+
+
+def download_artifact(inputs: dict[str, str]) -> dict:
+    """actions/download-artifact v5, by name: copy $STANDINS_STATE/artifacts/<name>/ into `path`."""
+    known = {
+        "name": None,
+        "path": None,
+        "pattern": None,
+        "merge-multiple": BOOLEAN,
+        "github-token": None,
+        "repository": None,
+        "run-id": None,
+        "artifact-ids": None,
+    }
+    _check("actions/download-artifact", inputs, known, {"name"})
+    for unsupported in ("pattern", "merge-multiple", "github-token", "repository", "run-id", "artifact-ids"):
+        if unsupported in inputs:
+            raise Refused(
+                f"download-artifact stand-in only downloads one artifact of this run by name, not {unsupported}"
+            )
+    source = _state() / "artifacts" / inputs["name"]
+    if not source.is_dir():
+        raise Refused(f"Artifact not found for name: {inputs['name']}")
+    target = _workspace() / inputs.get("path", ".")
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    for file in files:
+        destination = target / file.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, destination)
+    return {"name": inputs["name"], "files": [str(f.relative_to(source)) for f in files]}
+
+
+def _search_root(patterns: str) -> Path:
+    """The least common ancestor of the search paths (a glob's part before its first wildcard), as upload-artifact."""
+    bases = []
+    for pattern in filter(None, (p.strip() for p in patterns.splitlines())):
+        parts = Path(pattern).parts
+        plain = [p for p in itertools.takewhile(lambda part: not glob.has_magic(part), parts)]
+        base = _workspace().joinpath(*plain)
+        bases.append(base if base.is_dir() or len(plain) < len(parts) else base.parent)
+    return Path(os.path.commonpath(bases))
 
 
 def _hidden(path: Path) -> bool:
@@ -188,6 +230,7 @@ ACTIONS = {
     "actions/checkout": checkout,
     "astral-sh/setup-uv": setup_uv,
     "actions/upload-artifact": upload_artifact,
+    "actions/download-artifact": download_artifact,
     "actions/attest-build-provenance": attest_build_provenance,
 }
 

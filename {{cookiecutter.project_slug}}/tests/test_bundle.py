@@ -17,6 +17,7 @@ EXPECTED = {
     "input_example.json",
     "lineage.json",
     "model_card.md",
+    "reference.json",
     "feature_importance.png",
     CHECKSUMS,
 }

@@ -9,7 +9,7 @@ from {{ cookiecutter.package_name }}.predict import predict
 
 
 def test_predict_scores_new_data(bundle_dir, settings, tmp_path):
-    incoming = sorted((settings.root / settings.data.incoming).glob("*.csv"))[0]
+    incoming = sorted((settings.root / "data" / "samples").glob("*.csv"))[0]
     out = tmp_path / "scored.csv"
     rows = predict(bundle_dir, incoming, out)
     scored = pd.read_csv(out)
@@ -31,7 +31,7 @@ def test_predict_rejects_input_that_breaks_the_schema(bundle_dir, settings, tmp_
 
 
 def test_predict_does_not_import_scikit_learn(bundle_dir, settings, tmp_path):
-    incoming = sorted((settings.root / settings.data.incoming).glob("*.csv"))[0]
+    incoming = sorted((settings.root / "data" / "samples").glob("*.csv"))[0]
     code = (
         "import sys\n"
         "from {{ cookiecutter.package_name }}.predict import predict\n"
@@ -47,6 +47,6 @@ def test_predict_does_not_import_scikit_learn(bundle_dir, settings, tmp_path):
 def test_output_that_is_a_folder_is_a_clear_error(bundle_dir, settings, tmp_path):
     from {{ cookiecutter.package_name }}.errors import DataError
 
-    incoming = sorted((settings.root / settings.data.incoming).glob("*.csv"))[0]
+    incoming = sorted((settings.root / "data" / "samples").glob("*.csv"))[0]
     with pytest.raises(DataError, match="is a folder"):
         predict(bundle_dir, incoming, tmp_path)

@@ -35,13 +35,19 @@ def test_shipped_data_passes(validated, settings):
     assert set(settings.data.features) <= set(validated.frame.columns)
 
 
-def test_incoming_batches_pass(settings, schema):
+def test_sample_and_demo_batches_pass_except_the_corrupted_one(settings, schema):
     from {{ cookiecutter.package_name }}.data import read_file
 
-    batches = sorted((settings.root / settings.data.incoming).glob("*.csv"))
-    assert batches, "the sample data ships at least one new-data batch"
+    data = settings.root / "data"
+    batches = sorted([*(data / "samples").glob("*.csv"), *(data / "batches").glob("*.csv")])
+    assert len(batches) == 4, "the sample data ships the 2009 season and three demo batches"
     for batch in batches:
-        validate_frame(read_file(batch), schema, batch.name)
+        if "corrupted" in batch.name:
+            error = failures(schema, read_file(batch))
+            for expected in ("Atlantis", "Emperor", "eighteen", "-4200", "2150"):
+                assert expected in str(error), expected
+        else:
+            validate_frame(read_file(batch), schema, batch.name)
 
 
 def test_missing_column_is_reported(schema, good, settings):

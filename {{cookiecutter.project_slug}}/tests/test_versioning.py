@@ -25,10 +25,10 @@ def second_build(settings, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def retrained(settings, tmp_path_factory):
-    """Retrained on the training data plus the incoming batch: new data, same signature."""
+    """Retrained on the training data plus the 2009 season: new data, same signature."""
     scratch = tmp_path_factory.mktemp("retrained")
     data = settings.data.model_dump(by_alias=True)
-    data["path"] = "data/**/*.csv"
+    data["path"] = ["data/raw/penguins.csv", "data/samples/penguins_2009.csv"]
     return run_pipeline(
         settings.model_copy(
             update={
@@ -56,14 +56,14 @@ def test_same_inputs_give_a_byte_identical_model(bundle_dir, second_build):
 def test_new_data_is_a_minor_bump_and_diff_names_the_files(bundle_dir, retrained):
     changes = versioning.diff(versioning.read_bundle(bundle_dir), versioning.read_bundle(retrained))
     assert changes["data"]["changed"]
-    assert changes["data"]["added"] == ["data/incoming/penguins_2009.csv"]
+    assert changes["data"]["added"] == ["data/samples/penguins_2009.csv"]
     assert changes["data"]["rows"]["new"] == changes["data"]["rows"]["old"] + 120
-    path_change = {"old": "data/raw/penguins.csv", "new": "data/**/*.csv"}
+    path_change = {"old": "data/raw/penguins.csv", "new": ["data/raw/penguins.csv", "data/samples/penguins_2009.csv"]}
     assert changes["params"] == {"data.path": path_change}
     assert not changes["model"]["identical"]
     assert versioning.required_bump(changes)[0] == "minor"
     text = versioning.format_diff(changes)
-    assert "+ data/incoming/penguins_2009.csv" in text and "required bump: minor" in text
+    assert "+ data/samples/penguins_2009.csv" in text and "required bump: minor" in text
 
 
 def test_signature_or_schema_type_change_is_major(bundle_dir, tmp_path):

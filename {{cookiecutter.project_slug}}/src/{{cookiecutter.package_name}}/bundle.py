@@ -22,6 +22,7 @@ from .compat import SUPPORTED_BUNDLE_FORMAT
 from .errors import GateError, StageOrderError, VerificationError
 
 EXAMPLE_ROWS = 20
+REFERENCE_FILE = "reference.json"  # training-data statistics that drift is measured against
 REQUIRED_FILES = (
     "model.onnx",
     "metrics.json",
@@ -62,7 +63,8 @@ def build(settings, validated) -> Path:
     from .evaluate import METRICS_FILE, PLOTS_DIR, failed_gates
     from .export import ONNX_FILE, PARITY_FILE
     from .model_card import render_model_card
-    from .provenance import bundle_name, environment, git_state, project_name, project_version
+    from .monitor import reference_stats
+    from .provenance import environment, git_state, project_name
     from .schema import load_schema_model, schema_yaml
     from .train import TRAIN_RECORD
 
@@ -86,7 +88,7 @@ def build(settings, validated) -> Path:
         raise StageOrderError("model.onnx is not the model the parity gate checked; run `export` again.")
 
     root = settings.root
-    version = project_version(root)
+    version = settings.version()
     name = project_name(root)
     schema_text = schema_yaml(load_schema_model(settings.data.schema_name))
     signature = _signature(settings, metrics)
@@ -108,7 +110,7 @@ def build(settings, validated) -> Path:
     }
     plots = sorted((art / PLOTS_DIR).glob("*.png"))
     dist = settings.dist_dir
-    target = dist / bundle_name(root)
+    target = dist / f"{name}-{version}"
     with fsutil.atomic_dir(target) as staging:
         (staging / ONNX_FILE).write_bytes(model_bytes)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -117,6 +119,10 @@ def build(settings, validated) -> Path:
         (staging / "signature.json").write_text(json.dumps(signature, indent=2) + "\n")
         (staging / "input_example.json").write_text(json.dumps(example, indent=2) + "\n")
         (staging / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True) + "\n")
+        reference = reference_stats(
+            validated.frame, settings.data.numeric_features, settings.data.categorical_features, settings.seed
+        )
+        (staging / REFERENCE_FILE).write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
         for plot in plots:
             (staging / plot.name).write_bytes(plot.read_bytes())
         card = render_model_card(settings, name, version, metrics, signature, lineage, [p.name for p in plots])

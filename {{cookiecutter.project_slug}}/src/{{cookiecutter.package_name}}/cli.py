@@ -66,16 +66,38 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="the released versions, oldest first")
     publish = sub.add_parser("publish", help="copy a verified bundle into an fsspec registry as <url>/<version>/")
     publish.add_argument("bundle", nargs="?", help="bundle folder (default: this version's bundle in dist/)")
+    retrain = sub.add_parser(
+        "retrain", help="the loop: ingest new batches, validate, monitor drift, decide, retrain, champion vs challenger"
+    )
+    retrain.add_argument("--force", action="store_true", help="train a challenger even without drift")
+    retrain.add_argument(
+        "--publish", action="store_true", help="publish a winning challenger to the fsspec registry (--url)"
+    )
+    retrain.add_argument(
+        "--outputs", type=Path, metavar="PATH", help="append outcome=, version=, bundle= (GITHUB_OUTPUT)"
+    )
+    retrain.add_argument("--append", type=Path, metavar="PATH", help="append the report to PATH (a CI job summary)")
+    retrain_issue = sub.add_parser(
+        "retrain-issue",
+        help="open or comment on the one labelled issue when the last loop refused or kept the champion",
+    )
+    sub.add_parser("retrain-demo", help="play data/batches/ through the loop against a local registry")
+    sub.add_parser("keepalive", help="warn when GitHub is about to pause the schedule (60 days without a commit)")
     release = sub.add_parser("release", help="check, then publish this bundle as a GitHub Release with `gh`")
     release.add_argument("--tag", required=True, help="the git tag to release, v<project version>")
-    release.add_argument("--bundle", type=Path, help="bundle folder (default: this version's bundle in dist/)")
+    release.add_argument("--bundle", type=Path, help="bundle folder (default: dist/<project>-<version of the tag>)")
     release.add_argument("--dry-run", action="store_true", help="run every check and print the plan; publish nothing")
     release.add_argument(
         "--preflight",
         action="store_true",
         help="only the checks that need no bundle (tag, repository, existing release)",
     )
-    for command in (lineage, diff, nxt, download, listing, publish, report, release):
+    release.add_argument(
+        "--create-tag",
+        action="store_true",
+        help="create the tag on GitHub at $GITHUB_SHA if it does not exist (gh api)",
+    )
+    for command in (lineage, diff, nxt, download, listing, publish, report, release, retrain, retrain_issue):
         command.add_argument("--repo", help="GitHub OWNER/NAME (default: registry.github_repo in params.yaml)")
         command.add_argument("--url", help="fsspec registry URL (default: registry.url in params.yaml)")
     return parser
@@ -102,6 +124,18 @@ def _backend(args: argparse.Namespace):
         registry = _settings(args).registry
         repo, url = registry.github_repo, registry.url
     return backend_for(repo, url)
+
+
+def _tagged_bundle(settings, tag: str) -> Path:
+    """dist/<project>-<version of the tag>: the bundle a release of that tag publishes."""
+    from .provenance import project_name
+    from .registry import RegistryError, normalize_version
+
+    try:
+        version = normalize_version(tag)
+    except RegistryError:
+        version = tag  # the release checks name the bad tag
+    return settings.dist_dir / f"{project_name(settings.root)}-{version}"
 
 
 def _fetch(args: argparse.Namespace, version: str) -> Path:
@@ -140,6 +174,59 @@ def _comparison(args: argparse.Namespace) -> tuple[str, dict] | str:
         return f"Comparison with {args.against} unavailable: {error}"
     label = f"release v{lineage['version']}" if not Path(args.against).is_dir() else str(args.against)
     return label, metrics
+
+
+def run_retrain(args: argparse.Namespace, settings) -> int:
+    from . import retrain
+    from .console import say
+    from .registry import FolderRegistry, RegistryError
+
+    backend = _backend(args)
+    try:
+        version = backend.latest()
+    except RegistryError as error:
+        if "no published release" not in str(error):
+            raise
+        champion = version = None
+    else:
+        champion = _fetch(args, version)
+    loop = retrain.run_loop(settings, champion, version, force=args.force)
+    text = (retrain.state_dir(settings) / retrain.REPORT_FILE).read_text(encoding="utf-8")
+    say(text)
+    bundle = loop.challenger.get("bundle", "")
+    if args.outputs:
+        with args.outputs.open("a", encoding="utf-8") as outputs:
+            shown = Path(bundle).relative_to(settings.root) if bundle else ""
+            outputs.write(f"outcome={loop.outcome}\nversion={loop.challenger.get('version', '')}\nbundle={shown}\n")
+    if args.append:
+        with args.append.open("a", encoding="utf-8") as summary:
+            summary.write(text + "\n")
+    if loop.outcome == "promote" and args.publish:
+        if not isinstance(backend, FolderRegistry):
+            raise RegistryError("--publish writes to an fsspec registry (--url); on GitHub the workflow releases it")
+        say(f"retrain: published {backend.publish(Path(bundle), loop.challenger['version'])}")
+    if loop.outcome == "refused":
+        print("error: new data breaks the schema; rows are listed in the quarantine report above", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_retrain_issue(args: argparse.Namespace, settings) -> int:
+    from . import issues, retrain
+    from .console import say
+
+    state = retrain.state_dir(settings)
+    loop_file = state / retrain.LOOP_FILE
+    if not loop_file.is_file():
+        say("retrain-issue: no loop has run here (no artifacts/retrain/loop.json): nothing to report")
+        return 0
+    outcome = json.loads(loop_file.read_text(encoding="utf-8"))["outcome"]
+    if outcome not in ("refused", "keep-champion", ""):
+        say(f"retrain-issue: outcome {outcome!r} needs no one's attention: no issue touched")
+        return 0
+    repo = args.repo or settings.registry.github_repo
+    say(f"retrain-issue: {issues.report(repo, settings.retrain.issue_label, state / retrain.REPORT_FILE)}")
+    return 0
 
 
 def run_registry_command(args: argparse.Namespace) -> int:
@@ -220,18 +307,39 @@ def run(args: argparse.Namespace) -> int:
         compared = _comparison(args) if args.against else None
         pipeline.run_report(settings, compared, args.append)
         return 0
+    if args.command == "retrain":
+        return run_retrain(args, settings)
+    if args.command == "retrain-issue":
+        return run_retrain_issue(args, settings)
+    if args.command == "retrain-demo":
+        from .demo import run_demo
+
+        run_demo(settings)
+        return 0
+    if args.command == "keepalive":
+        from .provenance import keepalive
+
+        say(keepalive(settings.root))
+        return 0
     if args.command == "release":
         from . import release
 
         repo = args.repo or settings.registry.github_repo
+        bundle = args.bundle or _tagged_bundle(settings, args.tag)
         if args.preflight:
             from .provenance import project_version
 
-            version = project_version(settings.root)
+            # the version being released: a bundle made elsewhere (retraining) says it; else pyproject.toml
+            lineage = bundle / "lineage.json"
+            version = (
+                json.loads(lineage.read_text())["version"] if lineage.is_file() else project_version(settings.root)
+            )
             release.preflight(version, args.tag, repo)
             say(f"release: {args.tag} can be released to {repo} (version {version}, no release of it yet)")
             return 0
-        bundle = args.bundle or _default_bundle(args)
+        if args.create_tag:
+            say(f"release: {release.create_tag(repo, args.tag)}")
+            return 0
         plan = release.plan(bundle, args.tag, repo)
         say(plan.describe())
         if args.dry_run:

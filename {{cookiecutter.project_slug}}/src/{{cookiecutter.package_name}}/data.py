@@ -25,8 +25,14 @@ class FileFingerprint:
     rows: int
 
 
-def resolve_files(pattern: str, root: Path) -> list[Path]:
-    """The files a path or glob in params.yaml names, sorted, or a DataError saying what was looked for."""
+def resolve_files(patterns: str | tuple[str, ...] | list[str], root: Path) -> list[Path]:
+    """The files that data.path (a path, a glob, or a list of them) names, in order, or a DataError."""
+    if not isinstance(patterns, str):
+        files = [f for pattern in patterns for f in resolve_files(pattern, root)]
+        if len(set(files)) != len(files):
+            raise DataError(f"data.path {list(patterns)}: a file is named twice")
+        return files
+    pattern = patterns
     candidate = Path(pattern)
     full = candidate if candidate.is_absolute() else root / candidate
     if any(ch in pattern for ch in "*?["):

@@ -32,7 +32,9 @@ def _rel(settings: Settings, path: Path) -> str:
 def run_validate(settings: Settings) -> ValidatedData:
     from .validate import validate
 
-    with step(f"validate {settings.data.path} against schema {settings.data.schema_name!r}"):
+    path = settings.data.path
+    shown = path if isinstance(path, str) else ", ".join(path)
+    with step(f"validate {shown} against schema {settings.data.schema_name!r}"):
         validated = validate(settings)
     snap = validated.snapshot
     say(
@@ -98,11 +100,11 @@ def run_evaluate(settings: Settings, trained: Trained | None = None) -> dict:
 
 
 def export_metadata(settings: Settings, trained: Trained, metrics: dict | None) -> dict[str, str]:
-    from .provenance import git_state, project_version
+    from .provenance import git_state
 
     git = git_state(settings.root)
     meta = {
-        "version": project_version(settings.root),
+        "version": settings.version(),
         "git_commit": git["commit"],
         "git_dirty": str(git["dirty"]).lower(),
         "data_fingerprint": trained.validated.snapshot["fingerprint"],

@@ -56,3 +56,26 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {"python": platform.python_version(), "packages": versions}
+
+
+SCHEDULE_PAUSE_DAYS = 60  # GitHub disables scheduled workflows in repositories without activity this long
+WARN_DAYS = 45
+
+
+def keepalive(root: Path, now: float | None = None) -> str:
+    """A line about the schedule: a GitHub `::warning::` when the last commit is WARN_DAYS old or more."""
+    import subprocess
+    import time
+
+    done = subprocess.run(["git", "log", "-1", "--format=%ct"], cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        return "keepalive: not a git repository with commits: nothing to check"
+    days = int(((now or time.time()) - int(done.stdout.strip())) // 86400)
+    left = SCHEDULE_PAUSE_DAYS - days
+    if days >= WARN_DAYS:
+        return (
+            f"::warning title=Schedule about to pause::the last commit is {days} days old; GitHub pauses scheduled "
+            f"workflows after {SCHEDULE_PAUSE_DAYS} days without activity (about {max(left, 0)} days left). "
+            "Push a commit, or re-enable the retrain workflow in the Actions tab once it is paused."
+        )
+    return f"keepalive: last commit {days} days ago; the schedule stays active for about {left} more days"

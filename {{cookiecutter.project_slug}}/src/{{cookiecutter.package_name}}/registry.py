@@ -60,6 +60,9 @@ def normalize_version(text: str) -> str:
 
 
 def default_cache_dir(project: str) -> Path:
+    """$MODEL_REGISTRY_CACHE, else <XDG cache>/<project>/registry."""
+    if os.environ.get("MODEL_REGISTRY_CACHE"):
+        return Path(os.environ["MODEL_REGISTRY_CACHE"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / project / "registry"
 

@@ -135,6 +135,28 @@ def publish(release: ReleasePlan) -> None:
         )
 
 
+def create_tag(repo: str, tag: str, sha: str | None = None) -> str:
+    """Create the tag on GitHub at `sha` ($GITHUB_SHA) unless it exists; `gh release create --verify-tag` needs it."""
+    sha = sha or os.environ.get("GITHUB_SHA")
+    if not sha:
+        raise ReleaseError("set GITHUB_SHA to the commit the tag should point at (Actions sets it)")
+    if shutil.which("gh") is None:
+        raise ReleaseError("the GitHub CLI `gh` is not on PATH: install it (https://cli.github.com) to create tags")
+    found = subprocess.run(["gh", "api", f"repos/{repo}/git/ref/tags/{tag}"], capture_output=True, text=True)
+    if found.returncode == 0:
+        return f"tag {tag} already exists in {repo}"
+    if "HTTP 404" not in found.stderr:
+        raise ReleaseError(f"cannot look up the tag {tag} in {repo}: {found.stderr.strip()}")
+    made = subprocess.run(
+        ["gh", "api", "--method", "POST", f"repos/{repo}/git/refs", "-f", f"ref=refs/tags/{tag}", "-f", f"sha={sha}"],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        raise ReleaseError(f"cannot create the tag {tag} in {repo}: {made.stderr.strip()}")
+    return f"created tag {tag} at {sha[:12]} in {repo}"
+
+
 def _tarball(bundle: Path) -> Path:
     tarball = bundle.with_name(f"{bundle.name}.tar.gz")
     if not tarball.is_file():

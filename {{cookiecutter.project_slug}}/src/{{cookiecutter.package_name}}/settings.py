@@ -26,13 +26,14 @@ class Strict(BaseModel):
 
 
 class DataSettings(Strict):
-    path: str = Field(description="CSV or Parquet file (or a glob of them), relative to params.yaml")
+    path: str | tuple[str, ...] = Field(
+        description="CSV or Parquet file, a glob of them, or a list of files and globs, relative to params.yaml"
+    )
     schema_name: str = Field(alias="schema", description="module in the package's schemas/ folder")
     target: str
     numeric_features: tuple[str, ...] = ()
     categorical_features: tuple[str, ...] = ()
     test_size: float = Field(gt=0.0, lt=1.0)
-    incoming: str = Field("data/incoming", description="folder where new data batches arrive")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -105,6 +106,21 @@ class RegistrySettings(Strict):
     url: str | None = Field(None, description="fsspec URL of a registry laid out as <url>/<version>/")
 
 
+class RetrainSettings(Strict):
+    source: str = Field("data/incoming/*.csv", description="new data batches: a glob, or an fsspec URL with a glob")
+    window: Literal["all"] | Annotated[int, Field(ge=1)] = Field(
+        "all", description="the challenger trains on data.path plus every batch (all) or the last N batches"
+    )
+    psi_threshold: float = Field(0.25, gt=0, description="a feature drifts at this population stability index")
+    ks_pvalue: float = Field(0.01, gt=0, lt=1, description="a numeric feature drifts below this KS-test p-value")
+    min_drifted_features: int = Field(1, ge=1, description="retrain when at least this many features drift")
+    max_metric_drop: float = Field(
+        0.05, ge=0, description="retrain when the champion's metric on new labelled data is this much worse"
+    )
+    promotion_margin: float = Field(0.01, ge=0, description="the challenger must beat the champion by this much")
+    issue_label: str = Field("model-health", min_length=1, description="label of the one issue the loop keeps")
+
+
 class PathSettings(Strict):
     artifacts: str = "artifacts"
     dist: str = "dist"
@@ -119,9 +135,12 @@ class Settings(Strict):
     parity: ParitySettings
     paths: PathSettings = PathSettings()
     registry: RegistrySettings = RegistrySettings()
+    retrain: RetrainSettings = RetrainSettings()
 
     # set by load_settings; not part of params.yaml
     root: Path = Field(Path("."), exclude=True)
+    # set by retraining: the challenger's version (the next minor of the champion); else pyproject's
+    model_version: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> Settings:
@@ -148,9 +167,18 @@ class Settings(Strict):
     def as_params(self) -> dict:
         """The params that shape the model and its gates (defaults filled in), JSON-ready.
 
-        Output locations (`paths`, `registry`) are left out: where files go does not change the model.
+        Output locations (`paths`, `registry`) and the retraining policy (`retrain`) are left out:
+        they do not change the model.
         """
-        return self.model_dump(mode="json", by_alias=True, exclude={"root", "paths", "registry"})
+        return self.model_dump(
+            mode="json", by_alias=True, exclude={"root", "model_version", "paths", "registry", "retrain"}
+        )
+
+    def version(self) -> str:
+        """The version a bundle built now gets: the retraining override, else pyproject.toml's."""
+        from .provenance import project_version
+
+        return self.model_version or project_version(self.root)
 
     def params_hash(self) -> str:
         canonical = json.dumps(self.as_params(), sort_keys=True, separators=(",", ":"))

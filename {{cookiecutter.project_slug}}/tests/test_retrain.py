@@ -1,0 +1,120 @@
+"""Every outcome of the retraining loop, on the demo batches in data/batches/."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import retrain
+from {{ cookiecutter.package_name }}.settings import PathSettings
+
+
+@pytest.fixture()
+def loop_settings(settings, tmp_path):
+    def make(*batches: str, **retrain_params):
+        incoming = tmp_path / "incoming"
+        incoming.mkdir(exist_ok=True)
+        for name in batches:
+            shutil.copy(settings.root / "data" / "batches" / name, incoming / name)
+        return settings.model_copy(
+            update={
+                "paths": PathSettings(artifacts=str(tmp_path / "artifacts"), dist=str(tmp_path / "dist")),
+                "retrain": settings.retrain.model_copy(update={"source": str(incoming / "*.csv"), **retrain_params}),
+            }
+        )
+
+    return make
+
+
+def written(settings) -> dict:
+    return json.loads((retrain.state_dir(settings) / retrain.LOOP_FILE).read_text())
+
+
+def test_no_champion_publishes_nothing(loop_settings):
+    s = loop_settings("2011_recalibrated.csv")
+    loop = retrain.run_loop(s, None, None)
+    assert loop.outcome == "no-champion" and written(s)["outcome"] == "no-champion"
+
+
+def test_data_the_champion_was_trained_on_is_not_new(settings, bundle_dir, tmp_path):
+    s = settings.model_copy(
+        update={
+            "paths": PathSettings(artifacts=str(tmp_path / "a"), dist=str(tmp_path / "d")),
+            "retrain": settings.retrain.model_copy(update={"source": "data/raw/*.csv"}),
+        }
+    )
+    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
+    assert loop.outcome == "nothing-new" and loop.batches and not loop.new
+
+
+def test_corrupted_rows_are_quarantined_and_nothing_is_trained(loop_settings, bundle_dir):
+    s = loop_settings("2012_corrupted.csv")
+    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
+    assert loop.outcome == "refused" and not loop.challenger
+    quarantine = json.loads((retrain.state_dir(s) / retrain.QUARANTINE_FILE).read_text())
+    text = json.dumps(quarantine)
+    for bad in ("Atlantis", "Emperor", "eighteen"):
+        assert bad in text
+    report = (retrain.state_dir(s) / retrain.REPORT_FILE).read_text()
+    assert "### Quarantine" in report and "| island |" in report
+
+
+def test_an_unchanged_batch_does_not_retrain(loop_settings, bundle_dir):
+    s = loop_settings("2010_unchanged.csv")
+    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
+    assert loop.outcome == "no-retrain", loop.reasons
+    assert loop.drift and not any(d["drifted"] for d in loop.drift)
+    assert (retrain.state_dir(s) / "plots" / f"drift_{s.data.numeric_features[0]}.png").is_file()
+
+
+def test_a_degrading_batch_trains_a_challenger_that_wins(loop_settings, bundle_dir):
+    s = loop_settings("2010_unchanged.csv", "2011_recalibrated.csv")
+    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
+    assert loop.outcome == "promote", (loop.reasons, loop.scores)
+    assert any("drifted" in r for r in loop.reasons)
+    assert loop.challenger["version"] == "0.2.0"
+    lineage = json.loads((Path(loop.challenger["bundle"]) / "lineage.json").read_text())
+    assert lineage["version"] == "0.2.0"
+    assert [f["path"].rsplit("/", 1)[-1] for f in lineage["data"]["files"]][-1] == "2011_recalibrated.csv"
+    assert loop.scores["rows"] > 0 and loop.scores["gain"] >= s.retrain.promotion_margin
+
+
+def test_a_forced_challenger_that_does_not_win_keeps_the_champion(loop_settings, bundle_dir):
+    s = loop_settings("2010_unchanged.csv", promotion_margin=0.5)
+    loop = retrain.run_loop(s, bundle_dir, "0.1.0", force=True)
+    assert loop.outcome == "keep-champion" and "forced by the caller" in loop.reasons
+    report = (retrain.state_dir(s) / retrain.REPORT_FILE).read_text()
+    assert "### Champion versus challenger" in report and "promotion needs at least 0.5" in report
+
+
+def test_the_window_takes_the_last_batches(loop_settings):
+    s = loop_settings(window=1)
+    loop = retrain.Loop(batches=[{"path": "a.csv"}, {"path": "b.csv"}])
+    assert retrain.window(s, loop) == (s.data.path, "b.csv")
+    assert retrain.window(loop_settings(), loop) == (s.data.path, "a.csv", "b.csv")
+
+
+def test_the_issue_is_opened_once_then_commented(tmp_path, monkeypatch):
+    from {{ cookiecutter.package_name }} import issues
+
+    log, state = tmp_path / "calls.txt", tmp_path / "open.txt"
+    gh = tmp_path / "gh"
+    script = """#!/bin/sh
+echo "$*" >> LOG
+if [ "$1 $2" = "issue list" ]; then if [ -f STATE ]; then echo '[NUMBER]'; else echo '[]'; fi; fi
+if [ "$1 $2" = "issue create" ]; then touch STATE; echo https://github.com/o/r/issues/7; fi
+"""
+    number = json.dumps(dict(number=7))
+    gh.write_text(script.replace("LOG", str(log)).replace("STATE", str(state)).replace("NUMBER", number))
+    gh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("GH_TOKEN", "t")
+    body = tmp_path / "report.md"
+    body.write_text("report")
+    assert issues.report("o/r", "model-health", body) == "opened https://github.com/o/r/issues/7"
+    assert issues.report("o/r", "model-health", body) == "commented on #7"
+    calls = log.read_text().splitlines()
+    opened = [["label", "create"], ["issue", "list"], ["issue", "create"]]
+    commented = [["label", "create"], ["issue", "list"], ["issue", "comment"]]
+    assert [c.split()[:2] for c in calls] == [*opened, *commented]
