@@ -73,6 +73,7 @@ def test_a_degrading_batch_trains_a_challenger_that_wins(loop_settings, bundle_d
     loop = retrain.run_loop(s, bundle_dir, "0.1.0")
     assert loop.outcome == "promote", (loop.reasons, loop.scores)
     assert any("drifted" in r for r in loop.reasons)
+    assert any(f"the champion's {s.quality.primary_metric} fell from" in r for r in loop.reasons), loop.reasons
     assert loop.challenger["version"] == "0.2.0"
     lineage = json.loads((Path(loop.challenger["bundle"]) / "lineage.json").read_text())
     assert lineage["version"] == "0.2.0"
@@ -118,3 +119,20 @@ if [ "$1 $2" = "issue create" ]; then touch STATE; echo https://github.com/o/r/i
     opened = [["label", "create"], ["issue", "list"], ["issue", "create"]]
     commented = [["label", "create"], ["issue", "list"], ["issue", "comment"]]
     assert [c.split()[:2] for c in calls] == [*opened, *commented]
+
+
+def test_keepalive_warns_before_github_pauses_the_schedule(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    from {{ cookiecutter.package_name }}.provenance import keepalive
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e.x"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e.x"}
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=tmp_path, check=True, env=env)
+    now = time.time()
+    assert "stays active for about 60 more days" in keepalive(tmp_path, now)
+    warning = keepalive(tmp_path, now + 50 * 86400)
+    assert warning.startswith("::warning") and "50 days old" in warning and "about 10 days left" in warning

@@ -60,20 +60,21 @@ def psi(reference: list[float] | np.ndarray, new: list[float] | np.ndarray) -> f
 def reference_stats(frame: pd.DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...], seed: int) -> dict:
     """What a later batch is compared with; stored in the bundle as reference.json."""
     rng = np.random.default_rng(seed)
-    stats: dict = {"rows": len(frame), "numeric": {}, "categorical": {}}
+    numeric_stats: dict[str, dict] = {}
+    categorical_stats: dict[str, dict] = {}
     for column in numeric:
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         edges = numeric_edges(values)
         clean = values[~np.isnan(values)]
         sample = rng.choice(clean, size=min(SAMPLE_SIZE, clean.size), replace=False) if clean.size else clean
-        stats["numeric"][column] = {
+        numeric_stats[column] = {
             "edges": edges,
             "shares": bin_shares(values, edges),
             "sample": sorted(float(v) for v in sample),
         }
     for column in categorical:
-        stats["categorical"][column] = {"shares": category_shares(frame[column])}
-    return stats
+        categorical_stats[column] = {"shares": category_shares(frame[column])}
+    return {"rows": len(frame), "numeric": numeric_stats, "categorical": categorical_stats}
 
 
 @dataclass(frozen=True)
