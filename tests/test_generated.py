@@ -76,6 +76,7 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "report",
         "summary",
         "release-check",
+        "release-tag",
         "release",
         "retrain",
         "retrain-issue",
@@ -119,7 +120,7 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     assert done.returncode == 0 and "Comparison with latest unavailable: cannot reach" in done.stdout, explain(done)
     done = make(project, "release-check", env={"TAG": ""})
     assert done.returncode != 0 and "set TAG, e.g. make release-check TAG=v0.1.0" in done.stderr
-    ran |= {"summary", "release-check", "release"}  # and all three run under act: tests/test_workflows.py
+    ran |= {"summary", "release-check", "release-tag", "release"}  # and all run under act: tests/test_workflows.py
     done = make(project, "retrain-demo")
     assert done.returncode == 0, f"make retrain-demo\n{explain(done)}"
     table = done.stdout[done.stdout.index("| batch | outcome | champion after |") :]

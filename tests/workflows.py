@@ -110,7 +110,7 @@ class Actions:
     def releases(self) -> Path:
         return self.state / "releases"
 
-    def run(self, event: str, workflow: str, payload: dict, *, timeout: int = 900) -> Run:
+    def run(self, event: str, workflow: str, payload: dict, *, job: str | None = None, timeout: int = 900) -> Run:
         event_file = self.work / f"event-{event}.json"
         event_file.write_text(json.dumps(payload))
         for log in ("actions.jsonl", "gh_calls.jsonl", "attestation.jsonl"):
@@ -148,6 +148,7 @@ class Actions:
             f"MODEL_REGISTRY_CACHE={self.work / 'registry-cache'}",
             *[item for key, value in self.env.items() for item in ("--env", f"{key}={value}")],
             *self.flags,
+            *(["--job", job] if job else []),
         ]
         done = subprocess.run(  # no stdin: act never stops to ask for a default image
             command,

@@ -1,5 +1,6 @@
 """Every outcome of the retraining loop, on the demo batches in data/batches/."""
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }} import retrain
+from {{ cookiecutter.package_name }}.errors import DataError
 from {{ cookiecutter.package_name }}.settings import PathSettings
 
 
@@ -60,6 +62,18 @@ def test_corrupted_rows_are_quarantined_and_nothing_is_trained(loop_settings, bu
     assert "### Quarantine" in report and "| island |" in report
 
 
+def test_an_fsspec_source_is_snapshotted_before_use(loop_settings, bundle_dir, tmp_path):
+    local = loop_settings("2010_unchanged.csv")
+    s = local.model_copy(
+        update={"retrain": local.retrain.model_copy(update={"source": f"file://{tmp_path / 'incoming'}/*.csv"})}
+    )
+    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
+    assert loop.outcome == "no-retrain", loop.reasons
+    snapshot = retrain.state_dir(s) / "snapshot" / str(tmp_path / "incoming" / "2010_unchanged.csv").lstrip("/")
+    assert snapshot.read_bytes() == (tmp_path / "incoming" / "2010_unchanged.csv").read_bytes()
+    assert loop.batches[0]["sha256"] == hashlib.sha256(snapshot.read_bytes()).hexdigest()
+
+
 def test_an_unchanged_batch_does_not_retrain(loop_settings, bundle_dir):
     s = loop_settings("2010_unchanged.csv")
     loop = retrain.run_loop(s, bundle_dir, "0.1.0")
@@ -79,6 +93,15 @@ def test_a_degrading_batch_trains_a_challenger_that_wins(loop_settings, bundle_d
     assert lineage["version"] == "0.2.0"
     assert [f["path"].rsplit("/", 1)[-1] for f in lineage["data"]["files"]][-1] == "2011_recalibrated.csv"
     assert loop.scores["rows"] > 0 and loop.scores["gain"] >= s.retrain.promotion_margin
+    assert sorted(lineage["retrain"]["batches_seen"]) == sorted(b["sha256"] for b in loop.batches)
+
+    # the promoted challenger is the champion now: every batch it saw is old news, even outside a window of 1
+    again = retrain.run_loop(
+        s.model_copy(update={"retrain": s.retrain.model_copy(update={"window": 1})}),
+        Path(loop.challenger["bundle"]),
+        "0.2.0",
+    )
+    assert again.outcome == "nothing-new", again.reasons
 
 
 def test_a_forced_challenger_that_does_not_win_keeps_the_champion(loop_settings, bundle_dir):
@@ -87,6 +110,22 @@ def test_a_forced_challenger_that_does_not_win_keeps_the_champion(loop_settings,
     assert loop.outcome == "keep-champion" and "forced by the caller" in loop.reasons
     report = (retrain.state_dir(s) / retrain.REPORT_FILE).read_text()
     assert "### Champion versus challenger" in report and "promotion needs at least 0.5" in report
+
+
+def test_columns_in_another_order_are_the_same_data_and_an_unreadable_batch_stops_the_loop(
+    loop_settings, bundle_dir, tmp_path
+):
+    import pandas as pd
+
+    s = loop_settings()
+    batch = pd.read_csv(s.root / "data" / "batches" / "2010_unchanged.csv")
+    batch[list(reversed(batch.columns))].to_csv(tmp_path / "incoming" / "a_reordered.csv", index=False)
+    assert retrain.run_loop(s, bundle_dir, "0.1.0").outcome == "no-retrain"
+    (tmp_path / "incoming" / "b_empty.csv").write_bytes(b"")
+    with pytest.raises(DataError, match="the file is empty"):
+        retrain.run_loop(s, bundle_dir, "0.1.0")
+    assert written(s)["outcome"] == "error" and "b_empty.csv" in written(s)["reasons"][0]
+    assert "The loop stopped with an error" in (retrain.state_dir(s) / retrain.REPORT_FILE).read_text()
 
 
 def test_the_window_takes_the_last_batches(loop_settings):

@@ -107,6 +107,7 @@ def build(settings, validated) -> Path:
         "lock_sha256": _lock_hash(root),
         "metrics": {"primary_metric": metrics["primary_metric"], "test": metrics["test"]},
         "model": {"file": ONNX_FILE, "sha256": sha256_bytes(model_bytes), "opset": settings.parity.target_opset},
+        **(settings.lineage_extra or {}),
     }
     plots = sorted((art / PLOTS_DIR).glob("*.png"))
     dist = settings.dist_dir

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -196,7 +197,7 @@ def run_retrain(args: argparse.Namespace, settings) -> int:
     bundle = loop.challenger.get("bundle", "")
     if args.outputs:
         with args.outputs.open("a", encoding="utf-8") as outputs:
-            shown = Path(bundle).relative_to(settings.root) if bundle else ""
+            shown = os.path.relpath(bundle, settings.root) if bundle else ""
             outputs.write(f"outcome={loop.outcome}\nversion={loop.challenger.get('version', '')}\nbundle={shown}\n")
     if args.append:
         with args.append.open("a", encoding="utf-8") as summary:
@@ -221,10 +222,12 @@ def run_retrain_issue(args: argparse.Namespace, settings) -> int:
         say("retrain-issue: no loop has run here (no artifacts/retrain/loop.json): nothing to report")
         return 0
     outcome = json.loads(loop_file.read_text(encoding="utf-8"))["outcome"]
-    if outcome not in ("refused", "keep-champion", ""):
+    if outcome not in ("refused", "keep-champion", "error", ""):
         say(f"retrain-issue: outcome {outcome!r} needs no one's attention: no issue touched")
         return 0
     repo = args.repo or settings.registry.github_repo
+    if not repo:
+        raise issues.IssueError("no repository for the issue: set registry.github_repo in params.yaml or pass --repo")
     say(f"retrain-issue: {issues.report(repo, settings.retrain.issue_label, state / retrain.REPORT_FILE)}")
     return 0
 
@@ -337,7 +340,8 @@ def run(args: argparse.Namespace) -> int:
             release.preflight(version, args.tag, repo)
             say(f"release: {args.tag} can be released to {repo} (version {version}, no release of it yet)")
             return 0
-        if args.create_tag:
+        if args.create_tag:  # every check of the release first, so a refused release leaves no tag behind
+            say(release.plan(bundle, args.tag, repo).describe())
             say(f"release: {release.create_tag(repo, args.tag)}")
             return 0
         plan = release.plan(bundle, args.tag, repo)

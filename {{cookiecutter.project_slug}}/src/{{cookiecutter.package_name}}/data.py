@@ -29,8 +29,12 @@ def resolve_files(patterns: str | tuple[str, ...] | list[str], root: Path) -> li
     """The files that data.path (a path, a glob, or a list of them) names, in order, or a DataError."""
     if not isinstance(patterns, str):
         files = [f for pattern in patterns for f in resolve_files(pattern, root)]
-        if len(set(files)) != len(files):
-            raise DataError(f"data.path {list(patterns)}: a file is named twice")
+        twice = sorted({str(f) for f in files if files.count(f) > 1})
+        if twice:
+            raise DataError(
+                f"data.path {list(patterns)} names {twice} more than once: remove the overlap "
+                "(retraining adds retrain.source batches to data.path, so data.path must not match them)"
+            )
         return files
     pattern = patterns
     candidate = Path(pattern)
@@ -85,10 +89,11 @@ def read_table(files: list[Path]) -> tuple[pd.DataFrame, list[int]]:
     """All files concatenated, and the row count of each."""
     frames = [read_file(f) for f in files]
     columns = [list(f.columns) for f in frames]
-    if any(c != columns[0] for c in columns):
+    if any(set(c) != set(columns[0]) for c in columns):
         raise DataError(
             f"the data files do not share one set of columns: {dict(zip(map(str, files), columns, strict=True))}"
         )
+    frames = [f[columns[0]] for f in frames]  # the same columns in another order are the same data
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return frame, [len(f) for f in frames]
 

@@ -19,7 +19,7 @@ DEMO_DIR = "retrain-demo"
 
 def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
     from .pipeline import run_pipeline
-    from .registry import FolderRegistry, default_cache_dir
+    from .registry import FolderRegistry
     from .retrain import run_loop
 
     batches = sorted((settings.root / "data" / "batches").glob("*.csv"))
@@ -44,7 +44,7 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
     champion = run_pipeline(demo)
     version = champion.name.rsplit("-", 1)[1]
     say(f"retrain-demo: champion v{version} published to {registry.publish(champion, version)}")
-    cache = default_cache_dir(__package__) / registry.cache_key
+    cache = work / "cache"  # the demo's registry is new on every run: so is its download cache
     played = []
     for batch in batches:
         say(f"\nretrain-demo: a new batch arrives: {batch.name}")

@@ -144,7 +144,13 @@ def create_tag(repo: str, tag: str, sha: str | None = None) -> str:
         raise ReleaseError("the GitHub CLI `gh` is not on PATH: install it (https://cli.github.com) to create tags")
     found = subprocess.run(["gh", "api", f"repos/{repo}/git/ref/tags/{tag}"], capture_output=True, text=True)
     if found.returncode == 0:
-        return f"tag {tag} already exists in {repo}"
+        points_at = json.loads(found.stdout or "{}").get("object", {}).get("sha")
+        if points_at != sha:
+            raise ReleaseError(
+                f"tag {tag} already exists in {repo} on another commit ({str(points_at)[:12]}, not {sha[:12]}): "
+                "delete the stale tag or release the next version"
+            )
+        return f"tag {tag} already exists in {repo} on {sha[:12]}"
     if "HTTP 404" not in found.stderr:
         raise ReleaseError(f"cannot look up the tag {tag} in {repo}: {found.stderr.strip()}")
     made = subprocess.run(

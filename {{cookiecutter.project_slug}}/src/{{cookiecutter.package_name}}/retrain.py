@@ -38,7 +38,7 @@ STATE_DIR = "retrain"
 LOOP_FILE = "loop.json"
 REPORT_FILE = "report.md"
 QUARANTINE_FILE = "quarantine.json"
-OUTCOMES = ("nothing-new", "no-champion", "refused", "no-retrain", "keep-champion", "promote")
+OUTCOMES = ("nothing-new", "no-champion", "refused", "no-retrain", "keep-champion", "promote", "error")
 
 
 @dataclass
@@ -81,7 +81,7 @@ def find_batches(settings: Settings) -> list[Path]:
     snapshot = state_dir(settings) / "snapshot"
     found = []
     for remote in sorted(paths):
-        local = snapshot / Path(remote).name
+        local = snapshot / str(remote).lstrip("/")  # the remote layout, so equal names in two folders stay apart
         with fs.open(remote, "rb") as handle:
             fsutil.write_bytes(local, handle.read())
         found.append(local)
@@ -92,7 +92,10 @@ def ingest(settings: Settings, champion: Path, loop: Loop) -> None:
     from .data import read_table
 
     lineage = json.loads((champion / "lineage.json").read_text(encoding="utf-8"))
+    # what the champion trained on, and (for a retrained champion) every batch its loop had seen,
+    # so batches left out by `retrain.window` are not new again on every run
     known = {f["sha256"] for f in lineage["data"]["files"]}
+    known |= set(lineage.get("retrain", {}).get("batches_seen", []))
     for path in find_batches(settings):
         _, rows = read_table([path])
         digest = sha256_file(path)
@@ -261,11 +264,13 @@ def train_challenger(settings: Settings, loop: Loop, version: str) -> tuple[Sett
 
     scratch = state_dir(settings) / "challenger"
     shutil.rmtree(scratch, ignore_errors=True)
+    seen = {"champion": loop.champion, "batches_seen": sorted(b["sha256"] for b in loop.batches)}
     challenger = settings.model_copy(
         update={
             "data": settings.data.model_copy(update={"path": window(settings, loop)}),
             "paths": PathSettings(artifacts=str(scratch / "artifacts"), dist=str(scratch / "dist")),
             "model_version": version,
+            "lineage_extra": {"retrain": seen},
         }
     )
     say(f"retrain: challenger {version} on {', '.join(window(settings, loop))}")
@@ -312,6 +317,7 @@ def compare(settings: Settings, champion: Path, challenger_bundle: Path, held_ou
 
 def run_loop(settings: Settings, champion: Path | None, champion_version: str | None, force: bool = False) -> Loop:
     """One pass of the loop; writes loop.json and report.md whatever the outcome."""
+    from . import versioning
     from .versioning import bump
 
     loop = Loop(champion=champion_version)
@@ -344,8 +350,22 @@ def run_loop(settings: Settings, champion: Path | None, champion_version: str | 
         challenger, bundle = train_challenger(settings, loop, version)
         loop.challenger = {"version": version, "bundle": str(bundle)}
         held_out = held_out_new_rows(challenger, loop)
-        loop.outcome = "promote" if compare(settings, champion, bundle, held_out, loop) else "keep-champion"
+        wins = compare(settings, champion, bundle, held_out, loop)
+        kind, why = versioning.required_bump(
+            versioning.diff(versioning.read_bundle(champion), versioning.read_bundle(bundle))
+        )
+        if kind == "major":
+            loop.reasons.append(
+                "the challenger breaks consumers (" + "; ".join(why) + "): a major release is a person's decision, "
+                "so the loop releases only new data (minor); release it with a tag after review"
+            )
+            wins = False
+        loop.outcome = "promote" if wins else "keep-champion"
         return loop
+    except PipelineError as error:
+        loop.outcome = "error"
+        loop.reasons.append(str(error))
+        raise
     finally:
         fsutil.write_text(target / LOOP_FILE, json.dumps(loop.__dict__, indent=2, default=str) + "\n")
         fsutil.write_text(target / REPORT_FILE, report(settings, loop))
@@ -359,7 +379,8 @@ def report(settings: Settings, loop: Loop) -> str:
         "no-retrain": "New data, no drift: the champion stays.",
         "keep-champion": "The challenger did not beat the champion: nothing published.",
         "promote": f"The challenger {loop.challenger.get('version')} beats the champion: publish it.",
-    }.get(loop.outcome, "The loop stopped with an error.")
+        "error": "The loop stopped with an error: see below; nothing was published.",
+    }.get(loop.outcome, "The loop stopped with an unexpected error (see the run's log); nothing was published.")
     lines = [f"## Retraining: {loop.outcome or 'error'}", "", headline, ""]
     lines += [f"- {r}" for r in loop.reasons]
     lines += ["", f"Champion: {'v' + loop.champion if loop.champion else 'none'}", ""]

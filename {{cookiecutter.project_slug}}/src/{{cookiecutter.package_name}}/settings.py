@@ -141,6 +141,8 @@ class Settings(Strict):
     root: Path = Field(Path("."), exclude=True)
     # set by retraining: the challenger's version (the next minor of the champion); else pyproject's
     model_version: str | None = Field(None, exclude=True)
+    # set by retraining: extra lineage (the champion it challenged, the batches it had seen)
+    lineage_extra: dict | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> Settings:
@@ -171,7 +173,9 @@ class Settings(Strict):
         they do not change the model.
         """
         return self.model_dump(
-            mode="json", by_alias=True, exclude={"root", "model_version", "paths", "registry", "retrain"}
+            mode="json",
+            by_alias=True,
+            exclude={"root", "model_version", "lineage_extra", "paths", "registry", "retrain"},
         )
 
     def version(self) -> str:
