@@ -2,6 +2,7 @@
 
 A bundle is a versioned folder `dist/<project>-<version>/` plus a tarball of it:
 model.onnx, metrics.json, schema.yaml, signature.json, lineage.json, parity.json,
+reference.json (training-data statistics the drift monitor compares new data with),
 model_card.md, the plots, input_example.json and SHA256SUMS (as `sha256sum` writes it).
 It is built in a temporary folder and renamed into place, so an interrupted run
 leaves no half bundle. `verify` needs only onnx, onnxruntime and pandera.
