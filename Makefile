@@ -16,8 +16,9 @@ unexport PYTHONDONTWRITEBYTECODE
 export UV := $(UV)
 # Tests run in parallel; FAST=1 bakes fewer combinations and runs one project end to end.
 PYTEST_ARGS ?= -n auto
+BENCH_ARGS ?=
 
-.PHONY: help install demo test test-fast lint lock clean
+.PHONY: help install demo test test-fast bench lint lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,9 +43,12 @@ test: install ## the whole template test suite (bakes, hooks, generated pipeline
 test-fast: install ## a quicker subset for local runs
 	FAST=1 $(UV) run --locked pytest $(PYTEST_ARGS)
 
-lint: install ## ruff on hooks and tests
-	$(UV) run --locked ruff check hooks tests
-	$(UV) run --locked ruff format --check hooks tests
+bench: install ## bake each model option and measure: docs/benchmarks.md (BENCH_ARGS=--full adds 10M rows)
+	$(UV) run --locked python bench/run.py $(BENCH_ARGS)
+
+lint: install ## ruff on hooks, tests and bench
+	$(UV) run --locked ruff check hooks tests bench
+	$(UV) run --locked ruff format --check hooks tests bench
 
 lock: install ## re-lock the generated project's dependencies into the template's uv.lock
 	rm -rf build/.lock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ def test_help_lists_the_targets(checkout):
         "demo",
         "test",
         "test-fast",
+        "bench",
         "lint",
         "lock",
         "clean",
@@ -53,3 +55,26 @@ def test_lint_lock_and_clean(checkout):
         assert done.returncode == 0, f"make {target}\n{explain(done)}"
     assert lock.read_text() == before, "re-locking unchanged dependencies must not change the lock"
     assert not (checkout / "build").exists()
+
+
+def test_bench_writes_the_table_and_the_json(checkout, tmp_path):
+    out = tmp_path / "out"
+    args = f"--quick --out {out} --work {tmp_path / 'work'}"
+    done = run(["make", "bench", f"BENCH_ARGS={args}"], cwd=checkout)
+    assert done.returncode == 0, explain(done)
+    table = (out / "benchmarks.md").read_text()
+    report = json.loads((out / "benchmarks.json").read_text())
+    assert "| figure | ours | reference | ratio | goal | met |" in table
+    for figure in (
+        "single row, median",
+        "batch of 100 rows",
+        "validate 20,000 rows",
+        "fingerprint",
+        "pipeline overhead, 5,000 rows",
+        "validate 30,000 rows",
+        "time to first model",
+    ):
+        assert figure in table, figure
+    assert report["mode"] == "quick" and report["serving"]["linear"]["serving"]["batches"][1]["rows"] == 100
+    assert all(o["pipeline_s"] > 0 and o["bare_s"] > 0 for o in report["overhead"])
+    assert all(s["peak_mib"] > 0 for s in report["scale"])
