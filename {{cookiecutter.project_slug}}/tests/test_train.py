@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from {{ cookiecutter.package_name }} import train
 from {{ cookiecutter.package_name }}.signature import MISSING_CATEGORY, model_frame
@@ -29,3 +30,26 @@ def test_model_frame_types_inputs_as_the_onnx_graph_does():
     assert list(typed.columns) == ["n", "c"]
     assert typed["n"].dtype == np.float32 and np.isnan(typed["n"].iloc[1])
     assert typed["c"].tolist() == ["a", MISSING_CATEGORY]
+
+
+def test_metrics_on_label_codes_equal_scikit_learn_on_the_labels():
+    from sklearn import metrics as skm
+
+    from {{ cookiecutter.package_name }}.evaluate import classification_metrics
+
+    rng = np.random.default_rng(0)
+    classes = np.array(["Adelie", "Chinstrap", "Gentoo"], dtype=object)
+    y_true, y_pred = rng.choice(classes, 500), rng.choice(classes, 500)
+    proba = rng.dirichlet(np.ones(3), 500)
+    got = classification_metrics(y_true, y_pred, proba, classes)
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+    expected_auc = skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=list(classes))
+    assert got["roc_auc"] == pytest.approx(expected_auc)
+    binary = classes[:2]
+    y_true, y_pred = rng.choice(binary, 300), rng.choice(binary, 300)
+    proba = rng.dirichlet(np.ones(2), 300)
+    got = classification_metrics(y_true, y_pred, proba, binary)
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y_true, proba[:, 1]))
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
