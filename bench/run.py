@@ -151,36 +151,29 @@ def params_for(project: Path, data: Path, name: str) -> Path:
     return target
 
 
-def overhead(work: Path, sizes: list[int]) -> list[dict]:
+def scaled(work: Path, rows: int, purpose: str) -> tuple[Path, Path, list[str]]:
+    """The linear project, its data resampled to `rows` rows, and the project's CLI reading that data."""
     project = work / "linear" / "my-ml-project"
+    data = scaled_data(project, rows, work)
+    params = params_for(project, data, f"{purpose}-{rows}")
+    return project, data, [python_of(project), "-m", PACKAGE, "--params", str(params)]
+
+
+def overhead(work: Path, sizes: list[int]) -> list[dict]:
     results = []
     for rows in sizes:
-        data = scaled_data(project, rows, work)
-        params = params_for(project, data, f"overhead-{rows}")
-        ours, _ = run([python_of(project), "-m", PACKAGE, "--params", str(params), "pipeline"], project)
+        project, data, cli = scaled(work, rows, "overhead")
+        ours, _ = run([*cli, "pipeline"], project)
         bare, _ = run([python_of(project), "-c", BARE_SCRIPT, str(data)], project)
         results.append({"rows": rows, "pipeline_s": ours, "bare_s": bare, "ratio": ours / bare})
     return results
 
 
 def scale(work: Path, sizes: list[int]) -> list[dict]:
-    project = work / "linear" / "my-ml-project"
     results = []
     for rows in sizes:
-        data = scaled_data(project, rows, work)
-        params = params_for(project, data, f"scale-{rows}")
-        command = [
-            python_of(project),
-            "-c",
-            PEAK,
-            python_of(project),
-            "-m",
-            PACKAGE,
-            "--params",
-            str(params),
-            "validate",
-        ]
-        seconds, done = run(command, project)
+        project, data, cli = scaled(work, rows, "scale")
+        seconds, done = run([python_of(project), "-c", PEAK, *cli, "validate"], project)
         peak_kb = int(done.stdout.rsplit("PEAK_KB", 1)[1].split()[0])
         results.append({"rows": rows, "seconds": seconds, "peak_mib": peak_kb / 1024, "bytes": data.stat().st_size})
     return results

@@ -65,7 +65,7 @@ def build(settings, validated) -> Path:
     from .export import ONNX_FILE, PARITY_FILE
     from .model_card import render_model_card
     from .monitor import reference_stats
-    from .provenance import environment, git_state, project_name
+    from .provenance import bundle_name, environment, git_state, project_name
     from .schema import load_schema_model, schema_yaml
     from .train import TRAIN_RECORD
 
@@ -112,7 +112,7 @@ def build(settings, validated) -> Path:
     }
     plots = sorted((art / PLOTS_DIR).glob("*.png"))
     dist = settings.dist_dir
-    target = dist / f"{name}-{version}"
+    target = dist / bundle_name(root, version)
     with fsutil.atomic_dir(target) as staging:
         (staging / ONNX_FILE).write_bytes(model_bytes)
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

@@ -129,14 +129,14 @@ def _backend(args: argparse.Namespace):
 
 def _tagged_bundle(settings, tag: str) -> Path:
     """dist/<project>-<version of the tag>: the bundle a release of that tag publishes."""
-    from .provenance import project_name
+    from .provenance import bundle_name
     from .registry import RegistryError, normalize_version
 
     try:
         version = normalize_version(tag)
     except RegistryError:
         version = tag  # the release checks name the bad tag
-    return settings.dist_dir / f"{project_name(settings.root)}-{version}"
+    return settings.dist_dir / bundle_name(settings.root, version)
 
 
 def _fetch(args: argparse.Namespace, version: str) -> Path:

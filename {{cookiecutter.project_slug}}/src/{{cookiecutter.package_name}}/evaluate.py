@@ -236,7 +236,7 @@ def plot(settings: Settings, model: Pipeline, parts: Split, importance: dict[str
         )
         ax.set_title("Residuals vs predicted (test split)")
         name = "residuals.png"
-    written.append(_save(fig, out / name))
+    written.append(save_png(fig, out / name))
     plt.close(fig)
 
     ordered = sorted(importance.items(), key=lambda kv: kv[1])
@@ -245,12 +245,13 @@ def plot(settings: Settings, model: Pipeline, parts: Split, importance: dict[str
     ax.set_xlabel(f"how much worse {settings.quality.primary_metric} gets when the column is shuffled")
     ax.set_title("Permutation feature importance (test split)")
     fig.tight_layout()
-    written.append(_save(fig, out / "feature_importance.png"))
+    written.append(save_png(fig, out / "feature_importance.png"))
     plt.close(fig)
     return written
 
 
-def _save(fig, target: Path) -> Path:
+def save_png(fig, target: Path) -> Path:
+    """Write a figure as PNG atomically (no software tag, so reruns give the same bytes)."""
     with fsutil.atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
     return target

@@ -26,9 +26,9 @@ def project_name(root: Path) -> str:
     return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
 
 
-def bundle_name(root: Path) -> str:
-    """`<project name>-<version>`: the bundle folder in dist/ and the tarball's stem."""
-    return f"{project_name(root)}-{project_version(root)}"
+def bundle_name(root: Path, version: str | None = None) -> str:
+    """`<project name>-<version>` (default: pyproject's version): the bundle folder in dist/ and the tarball's stem."""
+    return f"{project_name(root)}-{version or project_version(root)}"
 
 
 def git_state(root: Path) -> dict:

@@ -180,6 +180,7 @@ def plot_drift(reference: dict, frame: pd.DataFrame, out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .evaluate import save_png
     from .monitor import MISSING, category_shares
 
     written = []
@@ -191,7 +192,9 @@ def plot_drift(reference: dict, frame: pd.DataFrame, out: Path) -> list[Path]:
         ax.hist(new, bins=bins, density=True, alpha=0.5, label="new data")
         ax.set_title(column)
         ax.legend(fontsize=7)
-        written.append(_save(fig, out / f"drift_{column}.png"))
+        fig.tight_layout()
+        written.append(save_png(fig, out / f"drift_{column}.png"))
+        plt.close(fig)
     for column, ref in reference["categorical"].items():
         new = category_shares(frame[column])
         labels = sorted(set(ref["shares"]) | set(new), key=lambda v: (v == MISSING, v))
@@ -202,21 +205,10 @@ def plot_drift(reference: dict, frame: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_xticks(x, labels, fontsize=7)
         ax.set_title(column)
         ax.legend(fontsize=7)
-        written.append(_save(fig, out / f"drift_{column}.png"))
+        fig.tight_layout()
+        written.append(save_png(fig, out / f"drift_{column}.png"))
+        plt.close(fig)
     return written
-
-
-def _save(fig, target: Path) -> Path:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    fsutil.write_bytes(target, buffer.getvalue())
-    return target
 
 
 # --- 4. decide -------------------------------------------------------------------------------------
