@@ -6,7 +6,8 @@ Bakes projects from this template, installs them from their lock file and measur
    `bench` command: onnxruntime against scikit-learn, pandera throughput, hashing against sha256sum);
 2. pipeline overhead: `pipeline` (validate, train, evaluate, export with parity, bundle, verify)
    against a bare script that only reads the same CSV, fits the same scikit-learn model and
-   predicts, both as fresh processes, on the sample data resampled with noise;
+   predicts, both as fresh processes (best of two runs each), on the sample data itself (the
+   fixed cost of starting and of each gate) and resampled with noise to larger sizes;
 3. scale: `validate` (read, contract, fingerprint) on 1 and 3 million rows (and 10 million with
    --full), wall time and peak memory;
 4. time to first model: bake, install (dependencies already in uv's cache), pipeline and verify.
@@ -159,14 +160,41 @@ def scaled(work: Path, rows: int, purpose: str) -> tuple[Path, Path, list[str]]:
     return project, data, [python_of(project), "-m", PACKAGE, "--params", str(params)]
 
 
-def overhead(work: Path, sizes: list[int]) -> list[dict]:
+def overhead(work: Path, sizes: list[int], repeats: int) -> list[dict]:
+    """`pipeline` against the bare script on the sample data (rows=344: the fixed cost) and on each size.
+
+    Each side runs `repeats` times, alternating, and keeps its fastest run: the shared machine
+    only ever adds time.
+    """
     results = []
-    for rows in sizes:
-        project, data, cli = scaled(work, rows, "overhead")
-        ours, _ = run([*cli, "pipeline"], project)
-        bare, _ = run([python_of(project), "-c", BARE_SCRIPT, str(data)], project)
-        results.append({"rows": rows, "pipeline_s": ours, "bare_s": bare, "ratio": ours / bare})
+    sample = work / "linear" / "my-ml-project" / "data" / "raw" / "penguins.csv"
+    for rows in [0, *sizes]:
+        project, data, cli = scaled(work, rows, "overhead") if rows else sampled(work, sample)
+        ours, bare = [], []
+        for _ in range(repeats):
+            ours.append(run([*cli, "pipeline"], project)[0])
+            bare.append(run([python_of(project), "-c", BARE_SCRIPT, str(data)], project)[0])
+        results.append(
+            {
+                "rows": rows or sample_rows(sample),
+                "sample": not rows,
+                "pipeline_s": min(ours),
+                "bare_s": min(bare),
+                "ratio": min(ours) / min(bare),
+                "runs": {"pipeline_s": ours, "bare_s": bare},
+            }
+        )
     return results
+
+
+def sampled(work: Path, sample: Path) -> tuple[Path, Path, list[str]]:
+    project = work / "linear" / "my-ml-project"
+    params = params_for(project, sample, "overhead-sample")
+    return project, sample, [python_of(project), "-m", PACKAGE, "--params", str(params)]
+
+
+def sample_rows(sample: Path) -> int:
+    return len(sample.read_text().splitlines()) - 1
 
 
 def scale(work: Path, sizes: list[int]) -> list[dict]:
@@ -242,6 +270,15 @@ def table(report: dict) -> str:
             ">= 3 M rows/s",
             v["rows_per_s"] >= 3e6,
         )
+        b = v["bad_data"]
+        row(
+            f"{model}: validate {b['rows']:,} rows, 1 % broken, full failure report",
+            f"{b['rows_per_s'] / 1e6:.2f} M rows/s, {b['failing_rows']:,} failures in {b['problems']} problems",
+            f"{v['rows_per_s'] / 1e6:.2f} M rows/s (good data)",
+            f"{b['rows_per_s'] / v['rows_per_s']:.2f}x",
+            "report",
+            True,
+        )
         f = r["fingerprint"]
         if "ratio" in f:
             row(
@@ -252,14 +289,30 @@ def table(report: dict) -> str:
                 ">= 0.9",
                 f["ratio"] >= 0.9,
             )
+    sized = [o for o in report["overhead"] if not o.get("sample")]
     for o in report["overhead"]:
+        fixed = o.get("sample")
         row(
-            f"pipeline overhead, {o['rows']:,} rows (linear)",
+            f"pipeline fixed cost, {o['rows']:,} rows (the sample data, linear)"
+            if fixed
+            else f"pipeline overhead, {o['rows']:,} rows (linear)",
             f"{o['pipeline_s']:.1f} s (pipeline)",
             f"{o['bare_s']:.1f} s (bare fit + predict)",
             f"{o['ratio']:.2f}x",
-            "<= 1.5x",
-            o["ratio"] <= 1.5,
+            "report" if fixed else "<= 1.5x",
+            fixed or o["ratio"] <= 1.5,
+        )
+    if len(sized) >= 2:
+        small, large = sized[0], sized[-1]
+        ours = large["pipeline_s"] - small["pipeline_s"]
+        bare = large["bare_s"] - small["bare_s"]
+        row(
+            f"pipeline time per extra row, {small['rows']:,} to {large['rows']:,} rows (linear)",
+            f"{ours:.1f} s more (pipeline)",
+            f"{bare:.1f} s more (bare fit + predict)",
+            f"{ours / bare:.2f}x",
+            "report",
+            True,
         )
     first = report["scale"][0] if report["scale"] else None
     for s in report["scale"]:
@@ -309,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: serving, validation and fingerprint ({model})", flush=True)
         report["serving"][model] = serving(args.work, model, rows, validation_rows, budget)
     print("bench: pipeline overhead", flush=True)
-    report["overhead"] = overhead(args.work, overhead_sizes)
+    report["overhead"] = overhead(args.work, overhead_sizes, 1 if args.quick else 2)
     print("bench: scale", flush=True)
     report["scale"] = scale(args.work, scale_sizes)
     report["seconds"] = time.perf_counter() - started

@@ -35,6 +35,7 @@ COMMON = {
     "tests/test_bundle.py",
     "tests/test_cli.py",
     "tests/test_data.py",
+    "tests/test_evaluate.py",
     "tests/test_export.py",
     "tests/test_infer_schema.py",
     "tests/test_model_quality.py",

@@ -20,6 +20,17 @@ def test_onnx_matches_sklearn_on_the_test_split(trained):
     assert result.rows == len(model.parts.X_test)
 
 
+def test_the_gate_compares_with_exactly_what_the_pipeline_predicts(trained):
+    settings, model = trained
+    X = model.parts.X_test
+    outputs = export.sklearn_outputs(settings, model.model, X)
+    if settings.task == "classification":
+        np.testing.assert_array_equal(outputs["label"], model.model.predict(X))
+        np.testing.assert_array_equal(outputs["value"], model.model.predict_proba(X))
+    else:
+        np.testing.assert_array_equal(outputs["value"], model.model.predict(X))
+
+
 def test_onnx_takes_one_typed_input_per_raw_column(trained):
     settings, model = trained
     onx = export.convert(settings, model.model, {"version": "test"})
@@ -47,7 +58,7 @@ def test_gate_blocks_the_model_when_tolerance_is_exceeded(trained, tmp_path):
     feed = {c: (X[[c]].to_numpy(np.float32) * 1.5) for c in settings.data.numeric_features}
     feed |= {c: X[[c]].to_numpy(object) for c in settings.data.categorical_features}
     drifted = export.onnx_outputs(settings.task, sess, feed)
-    result = compare(settings.task, export.sklearn_outputs(settings.task, model.model, X), drifted, 1e-4, 1e-5)
+    result = compare(settings.task, export.sklearn_outputs(settings, model.model, X), drifted, 1e-4, 1e-5)
     assert not result.passed
     assert result.max_abs_diff > 1e-4
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +20,10 @@ from .train import Split
 METRICS_FILE = "metrics.json"
 PLOTS_DIR = "plots"
 IMPORTANCE_MAX_ROWS = 5000
-SCORERS = {
-    "accuracy": "accuracy",
-    "balanced_accuracy": "balanced_accuracy",
-    "f1_macro": "f1_macro",
-    "roc_auc": "roc_auc_ovr",
-    "r2": "r2",
-    "rmse": "neg_root_mean_squared_error",
-    "mae": "neg_mean_absolute_error",
-}
+IMPORTANCE_REPEATS = 5
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
@@ -41,68 +34,131 @@ def _codes(labels, classes) -> np.ndarray:
     string labels that sorting is most of the evaluation time, on integers it is a blink.
     The metrics are the same: the mapping is one to one.
     """
-    return pd.Categorical(np.asarray(labels, dtype=object), categories=list(classes)).codes.astype(np.int64)
+    if isinstance(labels, pd.Series):
+        labels = labels.array  # Arrow strings encode without a detour through Python objects
+    elif not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":
+        labels = np.asarray(labels, dtype=object)
+    return pd.Index(list(classes), dtype=object).get_indexer(labels).astype(np.int64)
 
 
-def classification_metrics(y_true, y_pred, proba: np.ndarray | None, classes) -> dict[str, float | None]:
-    y_true, y_pred, classes = _codes(y_true, classes), _codes(y_pred, classes), list(range(len(classes)))
-    result = {
-        "accuracy": skm.accuracy_score(y_true, y_pred),
-        "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred) if np.unique(y_true).size > 1 else None,
-        "f1_macro": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
-        "roc_auc": None,
-    }
-    if proba is not None and np.unique(y_true).size > 1:
+def classification_metrics(
+    y_true, y_pred, proba: np.ndarray | None, classes, only: str | None = None
+) -> dict[str, float | None]:
+    """accuracy, balanced_accuracy, f1_macro and roc_auc (or just the metric `only`); None where undefined."""
+    y_true, y_pred, k = _codes(y_true, classes), _codes(y_pred, classes), len(classes)
+    several = np.unique(y_true).size > 1
+
+    def roc_auc() -> float | None:
+        if proba is None or not several:
+            return None
         try:
-            if len(classes) == 2:
-                result["roc_auc"] = skm.roc_auc_score(y_true, proba[:, 1])
-            else:
-                result["roc_auc"] = skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=list(classes))
+            if k == 2:
+                return skm.roc_auc_score(y_true, proba[:, 1])
+            return skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=list(range(k)))
         except ValueError:
-            result["roc_auc"] = None
-    return {k: _finite(v) if v is not None else None for k, v in result.items()}
+            return None
 
-
-def regression_metrics(y_true, y_pred) -> dict[str, float | None]:
-    return {
-        "r2": _finite(skm.r2_score(y_true, y_pred)) if len(y_true) > 1 else None,
-        "rmse": _finite(skm.root_mean_squared_error(y_true, y_pred)),
-        "mae": _finite(skm.mean_absolute_error(y_true, y_pred)),
+    compute = {
+        "accuracy": lambda: skm.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": lambda: skm.balanced_accuracy_score(y_true, y_pred) if several else None,
+        "f1_macro": lambda: skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+        "roc_auc": roc_auc,
     }
+    return {name: _finite(compute[name]()) for name in ([only] if only else compute)}
 
 
-def score(settings: Settings, model, X: pd.DataFrame, y: pd.Series) -> dict[str, float | None]:
-    """Every metric of the task; a metric a small slice cannot define (one class only) is None."""
+def regression_metrics(y_true, y_pred, only: str | None = None) -> dict[str, float | None]:
+    """r2, rmse and mae (or just the metric `only`); None where undefined."""
+    compute = {
+        "r2": lambda: skm.r2_score(y_true, y_pred) if len(y_true) > 1 else None,
+        "rmse": lambda: skm.root_mean_squared_error(y_true, y_pred),
+        "mae": lambda: skm.mean_absolute_error(y_true, y_pred),
+    }
+    return {name: _finite(compute[name]()) for name in ([only] if only else compute)}
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The model's outputs on some rows: the predicted label or value, and the class probabilities."""
+
+    label: np.ndarray
+    proba: np.ndarray | None  # classification only; columns in the order of the model's classes
+
+    def take(self, rows: np.ndarray) -> Predictions:
+        return Predictions(self.label[rows], None if self.proba is None else self.proba[rows])
+
+
+def predict(settings: Settings, model: Pipeline, X: pd.DataFrame, features: np.ndarray | None = None) -> Predictions:
+    """What `model.predict` (and `model.predict_proba`) return on X, with one pass through the preprocessing.
+
+    Calling both methods of the Pipeline would run the ColumnTransformer twice; on a million
+    rows of text categories that transform costs as much as the prediction itself.
+    `features` is X already preprocessed by the model's own steps (the training rows, as fitted).
+    """
+    features = model[:-1].transform(X) if features is None else features
+    estimator = model[-1]
+    if settings.task != "classification":
+        return Predictions(np.asarray(estimator.predict(features)).reshape(-1), None)
+    proba = estimator.predict_proba(features)
+    if hasattr(estimator, "decision_function"):
+        label = estimator.predict(features)  # margin models: scikit-learn's own decision rule
+    else:
+        label = estimator.classes_.take(proba.argmax(axis=1))  # forests: this is their predict
+    return Predictions(label, proba)
+
+
+def score(
+    settings: Settings, y_true, predicted: Predictions, classes=None, only: str | None = None
+) -> dict[str, float | None]:
+    """Every metric of the task (or just `only`); a metric a small slice cannot define (one class only) is None."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return _score(settings, model, X, y)
+        if settings.task == "classification":
+            return classification_metrics(y_true, predicted.label, predicted.proba, classes, only)
+        return regression_metrics(y_true, predicted.label, only)
 
 
-def _score(settings: Settings, model, X: pd.DataFrame, y: pd.Series) -> dict[str, float | None]:
-    pred = model.predict(X)
-    if settings.task == "classification":
-        return classification_metrics(y, pred, model.predict_proba(X), model.classes_)
-    return regression_metrics(y, pred)
+def coded(settings: Settings, y_true, predicted: Predictions, classes=None) -> tuple[np.ndarray, Predictions, list]:
+    """(truth, predictions, classes) with class labels replaced by their positions in `classes`.
+
+    Scoring many subsets of the same rows (slices, permutation copies) then maps labels to codes once.
+    """
+    if settings.task != "classification":
+        return np.asarray(y_true), predicted, classes
+    codes = list(range(len(classes)))
+    return _codes(y_true, classes), Predictions(_codes(predicted.label, classes), predicted.proba), codes
 
 
-def slice_metrics(settings: Settings, model: Pipeline, parts: Split) -> dict[str, dict[str, dict]]:
-    """Every metric for each value of each categorical feature on the test split."""
+def slice_metrics(settings: Settings, parts: Split, test: Predictions, classes=None) -> dict[str, dict[str, dict]]:
+    """Every metric for each value of each categorical feature on the test split (from the test predictions)."""
+    y_test, test, classes = coded(settings, parts.y_test, test, classes)
     result: dict[str, dict[str, dict]] = {}
     for column in settings.data.categorical_features:
         result[column] = {}
-        for value, index in parts.X_test.groupby(column, sort=True).groups.items():
-            rows = len(index)
+        codes, values = pd.factorize(parts.X_test[column].to_numpy(), sort=True)
+        for code, value in enumerate(values):
+            rows = np.flatnonzero(codes == code)
             value_name = "(missing)" if value == "" else str(value)
-            measured = score(settings, model, parts.X_test.loc[index], parts.y_test.loc[index])
-            result[column][value_name] = {"rows": rows, **measured}
+            measured = score(settings, y_test[rows], test.take(rows), classes)
+            result[column][value_name] = {"rows": len(rows), **measured}
     return result
 
 
-def baseline_model(settings: Settings, parts: Split):
+def baseline_predictions(settings: Settings, parts: Split, classes=None) -> Predictions:
+    """The trivial model's test predictions: the most frequent training class, or the training mean.
+
+    The dummy is fitted on integer class codes: it ignores the features, and sorting a million
+    string labels to find the most frequent one would cost seconds.
+    """
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
-    dummy = DummyClassifier(strategy="most_frequent") if settings.task == "classification" else DummyRegressor()
-    return dummy.fit(parts.X_train, parts.y_train)
+    train_rows, test_rows = np.zeros((len(parts.y_train), 1)), np.zeros((len(parts.y_test), 1))
+    if settings.task != "classification":
+        return Predictions(DummyRegressor().fit(train_rows, parts.y_train.to_numpy()).predict(test_rows), None)
+    dummy = DummyClassifier(strategy="most_frequent").fit(train_rows, _codes(parts.y_train, classes))
+    proba = np.zeros((len(test_rows), len(classes)))
+    proba[:, dummy.classes_] = dummy.predict_proba(test_rows)
+    return Predictions(np.asarray(classes, dtype=object)[dummy.predict(test_rows)], proba)
 
 
 def _better(metric: str, value: float | None, bar: float) -> bool:
@@ -179,41 +235,78 @@ def failed_gates(metrics: dict) -> list[str]:
     return lines
 
 
-def permutation_importance(settings: Settings, model: Pipeline, parts: Split) -> dict[str, float]:
-    from sklearn.inspection import permutation_importance as sk_permutation_importance
+def permutation_importance(settings: Settings, model: Pipeline, parts: Split, classes=None) -> dict[str, float | None]:
+    """How much worse the primary metric gets when one raw column is shuffled (mean of IMPORTANCE_REPEATS shuffles).
 
-    X, y = parts.X_test, parts.y_test
+    Measured on up to IMPORTANCE_MAX_ROWS test rows. Every shuffled copy goes through the model
+    in one call: on a few thousand rows the Pipeline's cost per call, not per row, is the time.
+    """
+    rng = np.random.default_rng(settings.seed)
+    X, y = parts.X_test, parts.y_test.to_numpy()
     if len(X) > IMPORTANCE_MAX_ROWS:
-        X = X.sample(IMPORTANCE_MAX_ROWS, random_state=settings.seed)
-        y = y.loc[X.index]
-    scorer = SCORERS[settings.quality.primary_metric]
-    if scorer == "roc_auc_ovr" and len(model.classes_) == 2:
-        scorer = "roc_auc"
-    result = sk_permutation_importance(model, X, y, scoring=scorer, n_repeats=5, random_state=settings.seed)
-    return {c: float(v) for c, v in zip(X.columns, result.importances_mean, strict=True)}
+        rows = np.sort(rng.choice(len(X), IMPORTANCE_MAX_ROWS, replace=False))
+        X, y = X.iloc[rows], y[rows]
+    n = len(X)
+    copies = [X]
+    for column in X.columns:
+        for _ in range(IMPORTANCE_REPEATS):
+            shuffled = X.copy()
+            shuffled[column] = X[column].to_numpy()[rng.permutation(n)]
+            copies.append(shuffled)
+    y, predicted, classes = coded(settings, y, predict(settings, model, pd.concat(copies, ignore_index=True)), classes)
+    metric = settings.quality.primary_metric
+
+    def measured(copy: int) -> float | None:
+        return score(settings, y, predicted.take(slice(copy * n, (copy + 1) * n)), classes, metric)[metric]
+
+    intact = measured(0)
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    importance: dict[str, float | None] = {}
+    for position, column in enumerate(X.columns):
+        drops = [measured(1 + position * IMPORTANCE_REPEATS + r) for r in range(IMPORTANCE_REPEATS)]
+        defined = [sign * (intact - d) for d in drops if d is not None and intact is not None]
+        importance[column] = float(np.mean(defined)) if defined else None
+    return importance
 
 
-def evaluate(settings: Settings, model: Pipeline, parts: Split) -> dict:
-    train = score(settings, model, parts.X_train, parts.y_train)
-    test = score(settings, model, parts.X_test, parts.y_test)
-    baseline = score(settings, baseline_model(settings, parts), parts.X_test, parts.y_test)
-    slices = slice_metrics(settings, model, parts)
+def evaluate(
+    settings: Settings,
+    model: Pipeline,
+    parts: Split,
+    test: Predictions | None = None,
+    train_features: np.ndarray | None = None,
+) -> dict:
+    """Train and test metrics, slices, the trivial baseline, permutation importance and the quality gates.
+
+    `test` is the model's predictions on the test split when the caller already has them (plots use
+    them too); `train_features` the training rows as the model's preprocessing turned them out in fit.
+    """
+    classes = list(model.classes_) if settings.task == "classification" else None
+    test = predict(settings, model, parts.X_test) if test is None else test
+    train_scores = score(settings, parts.y_train, predict(settings, model, parts.X_train, train_features), classes)
+    test_scores = score(settings, parts.y_test, test, classes)
+    baseline = score(settings, parts.y_test, baseline_predictions(settings, parts, classes), classes)
+    slices = slice_metrics(settings, parts, test, classes)
     return {
         "task": settings.task,
         "model": settings.model.type,
         "primary_metric": settings.quality.primary_metric,
         "higher_is_better": settings.quality.higher_is_better,
-        "train": train,
-        "test": test,
-        "baseline": {"strategy": "most_frequent" if settings.task == "classification" else "mean", "test": baseline},
+        "train": train_scores,
+        "test": test_scores,
+        "baseline": {
+            "strategy": "most_frequent" if settings.task == "classification" else "mean",
+            "test": baseline,
+        },
         "slices": slices,
         "rows": {"train": len(parts.X_train), "test": len(parts.X_test)},
-        "feature_importance": permutation_importance(settings, model, parts),
-        "gates": quality_gates(settings, test, slices, baseline),
+        "feature_importance": permutation_importance(settings, model, parts, classes),
+        "gates": quality_gates(settings, test_scores, slices, baseline),
     }
 
 
-def plot(settings: Settings, model: Pipeline, parts: Split, importance: dict[str, float], out: Path) -> list[Path]:
+def plot(settings: Settings, parts: Split, test: Predictions, importance: dict[str, float], out: Path) -> list[Path]:
+    """The confusion matrix (or residuals) of the test predictions, and the permutation importance."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -225,21 +318,21 @@ def plot(settings: Settings, model: Pipeline, parts: Split, importance: dict[str
     if settings.task == "classification":
         from sklearn.metrics import ConfusionMatrixDisplay
 
-        ConfusionMatrixDisplay.from_predictions(parts.y_test, model.predict(parts.X_test), ax=ax, colorbar=False)
+        classes = sorted(set(pd.unique(parts.y_test)) | set(pd.unique(test.label)))
+        matrix = skm.confusion_matrix(_codes(parts.y_test, classes), _codes(test.label, classes))
+        ConfusionMatrixDisplay(matrix, display_labels=classes).plot(ax=ax, colorbar=False)
         ax.set_title("Confusion matrix (test split)")
         name = "confusion_matrix.png"
     else:
         from sklearn.metrics import PredictionErrorDisplay
 
-        PredictionErrorDisplay.from_predictions(
-            parts.y_test, model.predict(parts.X_test), kind="residual_vs_predicted", ax=ax
-        )
+        PredictionErrorDisplay.from_predictions(parts.y_test, test.label, kind="residual_vs_predicted", ax=ax)
         ax.set_title("Residuals vs predicted (test split)")
         name = "residuals.png"
     written.append(save_png(fig, out / name))
     plt.close(fig)
 
-    ordered = sorted(importance.items(), key=lambda kv: kv[1])
+    ordered = sorted(((k, v or 0.0) for k, v in importance.items()), key=lambda kv: kv[1])  # None: undefined
     fig, ax = plt.subplots(figsize=(6, max(2.5, 0.4 * len(ordered) + 1)), dpi=100)
     ax.barh([k for k, _ in ordered], [v for _, v in ordered], color="#4477aa")
     ax.set_xlabel(f"how much worse {settings.quality.primary_metric} gets when the column is shuffled")

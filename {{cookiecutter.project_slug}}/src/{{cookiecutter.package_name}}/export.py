@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import onnx
 import pandas as pd
 
@@ -49,17 +50,21 @@ def convert(settings: Settings, pipeline: Pipeline, metadata: dict[str, str]) ->
     return model
 
 
-def sklearn_outputs(task: str, pipeline: Pipeline, X: pd.DataFrame) -> dict:
-    if task == "classification":
-        return {"label": pipeline.predict(X), "value": pipeline.predict_proba(X)}
-    return {"value": pipeline.predict(X).reshape(-1)}
+def sklearn_outputs(settings: Settings, pipeline: Pipeline, X: pd.DataFrame, predicted=None) -> dict:
+    """The Pipeline's predict (and predict_proba) on X; `predicted` is evaluate.predict's result when already made."""
+    from .evaluate import predict
+
+    predicted = predicted if predicted is not None else predict(settings, pipeline, X)
+    if settings.task == "classification":
+        return {"label": predicted.label, "value": predicted.proba}
+    return {"value": np.asarray(predicted.label).reshape(-1)}
 
 
-def parity(settings: Settings, pipeline: Pipeline, model_bytes: bytes, X: pd.DataFrame) -> ParityResult:
+def parity(settings: Settings, pipeline: Pipeline, model_bytes: bytes, X: pd.DataFrame, predicted=None) -> ParityResult:
     data = settings.data
     feed = onnx_feed(X, data.numeric_features, data.categorical_features)
     candidate = onnx_outputs(settings.task, session(model_bytes), feed)
-    reference = sklearn_outputs(settings.task, pipeline, X)
+    reference = sklearn_outputs(settings, pipeline, X, predicted)
     return compare(settings.task, reference, candidate, settings.parity.atol, settings.parity.rtol)
 
 
@@ -74,12 +79,20 @@ def describe_failure(result: ParityResult) -> str:
 
 
 def export(
-    settings: Settings, pipeline: Pipeline, X_test: pd.DataFrame, metadata: dict[str, str], data_fingerprint: str = ""
+    settings: Settings,
+    pipeline: Pipeline,
+    X_test: pd.DataFrame,
+    metadata: dict[str, str],
+    data_fingerprint: str = "",
+    predicted=None,
 ) -> ParityResult:
-    """Convert, check, run the parity gate, and only then write model.onnx and parity.json."""
+    """Convert, check, run the parity gate, and only then write model.onnx and parity.json.
+
+    `predicted` is the Pipeline's evaluate.Predictions on X_test when evaluation already made them.
+    """
     model = convert(settings, pipeline, metadata)
     model_bytes = model.SerializeToString()
-    result = parity(settings, pipeline, model_bytes, X_test)
+    result = parity(settings, pipeline, model_bytes, X_test, predicted)
     out = settings.artifacts_dir
     record = {
         **result.as_dict(),

@@ -20,6 +20,8 @@ class Trained:
     validated: ValidatedData
     model: object  # sklearn Pipeline
     parts: object  # train.Split
+    train_features: object = None  # the preprocessed training rows, when fitted in this process
+    test_predictions: object = None  # evaluate.Predictions on the test split, once evaluated
 
 
 def _rel(settings: Settings, path: Path) -> str:
@@ -52,12 +54,12 @@ def run_train(settings: Settings, validated: ValidatedData | None = None) -> Tra
     if parts.dropped_missing_target:
         say(f"train: skipped {parts.dropped_missing_target} row(s) without a value for {settings.data.target!r}")
     with step(f"fit {settings.model.type} on {len(parts.X_train)} rows"):
-        model = train.fit(settings, parts)
+        model, features = train.fit_with_features(settings, parts)
     path = train.save(settings, model, parts, validated.snapshot)
     say(
         f"train: {settings.model.type} fitted on {len(parts.X_train)} rows (seed {settings.seed}) -> {_rel(settings, path)}"
     )
-    return Trained(validated, model, parts)
+    return Trained(validated, model, parts, features)
 
 
 def _trained_from_disk(settings: Settings) -> Trained:
@@ -73,16 +75,14 @@ def run_evaluate(settings: Settings, trained: Trained | None = None) -> dict:
 
     trained = trained or _trained_from_disk(settings)
     with step("score train/test, slices, baseline and permutation importance"):
-        metrics = evaluate.evaluate(settings, trained.model, trained.parts)
+        test = evaluate.predict(settings, trained.model, trained.parts.X_test)
+        metrics = evaluate.evaluate(settings, trained.model, trained.parts, test, trained.train_features)
+        trained.test_predictions = test
     metrics["params_hash"] = settings.params_hash()
     metrics["data"] = {"fingerprint": trained.validated.snapshot["fingerprint"]}
     with step("plot"):
         plots = evaluate.plot(
-            settings,
-            trained.model,
-            trained.parts,
-            metrics["feature_importance"],
-            settings.artifacts_dir / evaluate.PLOTS_DIR,
+            settings, trained.parts, test, metrics["feature_importance"], settings.artifacts_dir / evaluate.PLOTS_DIR
         )
     path = evaluate.write(settings, metrics)
     primary = metrics["primary_metric"]
@@ -134,6 +134,7 @@ def run_export(settings: Settings, trained: Trained | None = None, metrics: dict
             trained.parts.X_test,
             export_metadata(settings, trained, metrics),
             trained.validated.snapshot["fingerprint"],
+            trained.test_predictions,
         )
     say(
         f"export: parity gate passed on {result.rows} test rows (largest difference {result.max_abs_diff:.2g}, "

@@ -23,11 +23,20 @@ def model_frame(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequen
         raise KeyError(f"missing feature column(s): {missing}")
     out = {}
     for column in numeric:
-        out[column] = pd.to_numeric(frame[column], errors="raise").astype(np.float32).to_numpy()
+        out[column] = pd.Series(pd.to_numeric(frame[column], errors="raise").astype(np.float32).to_numpy())
     for column in categorical:
-        values = frame[column].astype(object)
-        out[column] = np.where(values.isna(), MISSING_CATEGORY, values.astype(str)).astype(object)
-    return pd.DataFrame(out, index=frame.index)
+        values = frame[column]
+        if isinstance(values.dtype, pd.StringDtype):  # text as read and validated: only the gaps to fill
+            strings = values.fillna(MISSING_CATEGORY).to_numpy(dtype=object)
+        else:
+            values = values.astype(object)
+            strings = np.where(values.isna(), MISSING_CATEGORY, values.astype(str)).astype(object)
+        # object, not pandas' Arrow `str`: scikit-learn and onnxruntime take object arrays, and
+        # converting Arrow strings back on every transform would cost more than the transform
+        out[column] = pd.Series(strings, dtype=object)
+    typed = pd.DataFrame(out)
+    typed.index = frame.index
+    return typed
 
 
 def onnx_feed(features: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]) -> dict[str, np.ndarray]:

@@ -27,14 +27,21 @@ class Split:
     X_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
-    test_frame: pd.DataFrame  # the raw test rows (all columns), for slices
+    labelled: pd.DataFrame  # the rows with a target (all columns)
+    test_rows: np.ndarray  # positions of the test rows in `labelled`
     dropped_missing_target: int
+
+    @property
+    def test_frame(self) -> pd.DataFrame:
+        """The raw test rows (all columns)."""
+        return self.labelled.iloc[self.test_rows]
 
 
 def split(settings: Settings, frame: pd.DataFrame) -> Split:
     """Drop rows without a target, type the features, and split train/test reproducibly."""
     data = settings.data
-    labelled = frame[frame[data.target].notna()]
+    has_target = frame[data.target].notna()
+    labelled = frame if has_target.all() else frame[has_target]
     dropped = len(frame) - len(labelled)
     if len(labelled) < 10:
         raise DataError(
@@ -51,7 +58,8 @@ def split(settings: Settings, frame: pd.DataFrame) -> Split:
                 f"the target {data.target!r} has a single class ({counts.index[0]!r}); a classifier needs two or more."
             )
         if counts.min() >= 2:
-            stratify = y
+            # integer codes in sorted class order split exactly as the labels do, without sorting strings
+            stratify = pd.factorize(y, sort=True)[0]
     X = model_frame(labelled, data.numeric_features, data.categorical_features)
     try:
         train_idx, test_idx = train_test_split(
@@ -67,15 +75,26 @@ def split(settings: Settings, frame: pd.DataFrame) -> Split:
         X.iloc[test_idx],
         y.iloc[train_idx],
         y.iloc[test_idx],
-        labelled.iloc[test_idx],
+        labelled,
+        test_idx,
         dropped,
     )
 
 
 def fit(settings: Settings, parts: Split) -> Pipeline:
+    return fit_with_features(settings, parts)[0]
+
+
+def fit_with_features(settings: Settings, parts: Split) -> tuple[Pipeline, np.ndarray]:
+    """The fitted Pipeline, and the preprocessed training features the model was fitted on.
+
+    Fits step by step as Pipeline.fit does, keeping the features so that evaluation can score
+    the training rows without preprocessing them a second time.
+    """
     pipeline = build_pipeline(settings)
-    pipeline.fit(parts.X_train, parts.y_train)
-    return pipeline
+    features = pipeline[:-1].fit_transform(parts.X_train, parts.y_train)
+    pipeline[-1].fit(features, parts.y_train)
+    return pipeline, features
 
 
 def save(settings: Settings, pipeline: Pipeline, parts: Split, snapshot: dict) -> Path:
