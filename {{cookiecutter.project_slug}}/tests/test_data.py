@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.data import (
@@ -51,3 +52,5 @@ def test_parquet_and_csv_read_alike(tmp_path):
     frame.to_parquet(tmp_path / "d.parquet")
     again = read_file(tmp_path / "d.parquet")
     assert frame.isna().sum().to_dict() == again.isna().sum().to_dict() == {"x": 1, "c": 1}
+    # text stays pandas' Arrow-backed string dtype, which the contract coerces text to anyway
+    assert isinstance(frame["c"].dtype, pd.StringDtype) and isinstance(again["c"].dtype, pd.StringDtype)

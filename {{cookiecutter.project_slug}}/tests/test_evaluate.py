@@ -1,5 +1,7 @@
 """Evaluation computes each figure once from shared predictions; these tests check it against the plain way."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,3 +98,32 @@ def test_label_codes_accept_arrow_strings_objects_and_numbers():
     assert evaluate._codes(pd.Series(["b", "a", None, "z"], dtype="str"), ["a", "b"]).tolist() == [1, 0, -1, -1]
     assert evaluate._codes(np.array(["x", "a"], dtype=object), ["a", "x"]).tolist() == [1, 0]
     assert evaluate._codes(np.array([1, 2, 3]), [1, 2]).tolist() == [0, 1, -1]
+
+
+def test_counted_metrics_equal_scikit_learn_when_classes_are_missing_from_either_side():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        classes = np.array(["a", "b", "c", "d"][: rng.integers(2, 5)], dtype=object)
+        size = int(rng.integers(1, 40))
+        y_true = rng.choice(classes[: rng.integers(1, len(classes) + 1)], size)  # some classes never true
+        y_pred = rng.choice(classes[rng.integers(0, len(classes)) :], size)  # some never predicted
+        got = evaluate.classification_metrics(y_true, y_pred, None, classes)
+        assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-12)
+        expected_f1 = skm.f1_score(y_true, y_pred, average="macro", zero_division=0)
+        assert got["f1_macro"] == pytest.approx(expected_f1, abs=1e-12)
+        if len(set(y_true)) > 1:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
+                expected = skm.balanced_accuracy_score(y_true, y_pred)
+            assert got["balanced_accuracy"] == pytest.approx(expected, abs=1e-12)
+        else:
+            assert got["balanced_accuracy"] is None
+
+
+def test_an_unknown_true_label_is_scored_as_scikit_learn_scores_it():
+    classes = np.array(["a", "b"], dtype=object)
+    y_true = np.array(["a", "b", "new", "other", "a"], dtype=object)
+    y_pred = np.array(["a", "a", "b", "a", "a"], dtype=object)
+    got = evaluate.classification_metrics(y_true, y_pred, None, classes)
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))

@@ -65,3 +65,13 @@ def test_the_bundle_carries_reference_statistics(bundle_dir, settings):
     assert set(reference["categorical"]) == set(settings.data.categorical_features)
     for stats_ in reference["numeric"].values():
         assert sum(stats_["shares"]) == pytest.approx(1.0) and len(stats_["shares"]) == len(stats_["edges"]) + 2
+
+
+def test_category_shares_name_every_value_as_text_with_missing_and_sum_to_one():
+    from {{ cookiecutter.package_name }}.monitor import MISSING, category_shares
+
+    text = pd.Series(["b", "a", None, "a"], dtype="str")
+    assert category_shares(text) == {MISSING: 0.25, "a": 0.5, "b": 0.25}
+    mixed = pd.Series(["x", 1, "1", None], dtype=object)  # 1 and "1" read alike as text
+    assert category_shares(mixed) == {MISSING: 0.25, "1": 0.5, "x": 0.25}
+    assert sum(category_shares(pd.Series([1.0, 2.0, np.nan, 2.0])).values()) == pytest.approx(1.0)

@@ -34,10 +34,17 @@ def _codes(labels, classes) -> np.ndarray:
     string labels that sorting is most of the evaluation time, on integers it is a blink.
     The metrics are the same: the mapping is one to one.
     """
-    if isinstance(labels, pd.Series):
-        labels = labels.array  # Arrow strings encode without a detour through Python objects
-    elif not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu":
-        labels = np.asarray(labels, dtype=object)
+    if isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
+        return pd.Index(list(classes)).get_indexer(labels).astype(np.int64)  # integer hash table
+    if isinstance(labels, pd.Series) and isinstance(labels.dtype, pd.StringDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if all(isinstance(c, str) for c in classes):  # Arrow strings: encoded by Arrow, no Python objects
+            text = pa.array(labels)
+            found = pc.index_in(text, value_set=pa.array(list(classes), text.type))
+            return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    labels = np.asarray(labels, dtype=object)
     return pd.Index(list(classes), dtype=object).get_indexer(labels).astype(np.int64)
 
 
@@ -45,26 +52,75 @@ def classification_metrics(
     y_true, y_pred, proba: np.ndarray | None, classes, only: str | None = None
 ) -> dict[str, float | None]:
     """accuracy, balanced_accuracy, f1_macro and roc_auc (or just the metric `only`); None where undefined."""
-    y_true, y_pred, k = _codes(y_true, classes), _codes(y_pred, classes), len(classes)
-    several = np.unique(y_true).size > 1
-
-    def roc_auc() -> float | None:
-        if proba is None or not several:
-            return None
-        try:
-            if k == 2:
-                return skm.roc_auc_score(y_true, proba[:, 1])
-            return skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=list(range(k)))
-        except ValueError:
-            return None
-
+    k = len(classes)
+    true_codes, predicted_codes = _codes(y_true, classes), _codes(y_pred, classes)
+    if (true_codes < 0).any() or (predicted_codes < 0).any():
+        # labels the model does not know are classes of their own, each one, as for scikit-learn
+        unknown = pd.unique(
+            np.concatenate(
+                [
+                    np.asarray(y_true, dtype=object)[true_codes < 0],
+                    np.asarray(y_pred, dtype=object)[predicted_codes < 0],
+                ]
+            )
+        )
+        labels = [*classes, *unknown]
+        true_codes, predicted_codes = _codes(y_true, labels), _codes(y_pred, labels)
+    else:
+        labels = list(classes)
+    several = np.unique(true_codes).size > 1
+    counted = _counts(true_codes, predicted_codes, len(labels)) if len(true_codes) else {}
     compute = {
-        "accuracy": lambda: skm.accuracy_score(y_true, y_pred),
-        "balanced_accuracy": lambda: skm.balanced_accuracy_score(y_true, y_pred) if several else None,
-        "f1_macro": lambda: skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
-        "roc_auc": roc_auc,
+        "accuracy": lambda: counted.get("accuracy"),
+        "balanced_accuracy": lambda: counted.get("balanced_accuracy") if several else None,
+        "f1_macro": lambda: counted.get("f1_macro"),
+        "roc_auc": lambda: _roc_auc(true_codes, proba, k) if proba is not None and several else None,
     }
     return {name: _finite(compute[name]()) for name in ([only] if only else compute)}
+
+
+def _counts(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> dict[str, float]:
+    """accuracy, balanced accuracy and macro F1 (zero_division=0) as scikit-learn defines them,
+    from one confusion matrix of class codes 0..k-1 (scikit-learn sorts and checks the labels
+    again for each metric, which on a million rows costs more than the counting).
+
+    Like scikit-learn, balanced accuracy averages recall over the classes in the truth, and
+    macro F1 averages over the classes in the truth or the predictions.
+    """
+    matrix = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    hits = np.diag(matrix).astype(float)
+    truth, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
+    in_truth, seen = truth > 0, (truth + predicted) > 0
+    f1 = 2 * hits[seen] / (2 * hits[seen] + (predicted - hits)[seen] + (truth - hits)[seen])
+    return {
+        "accuracy": float(hits.sum() / len(y_true)),
+        "balanced_accuracy": float(np.mean(hits[in_truth] / truth[in_truth])),
+        "f1_macro": float(np.mean(f1)),
+    }
+
+
+def _roc_auc(y_codes: np.ndarray, proba: np.ndarray, k: int) -> float | None:
+    """ROC AUC as scikit-learn's roc_auc_score gives it: of class 1 for two classes, else the
+    macro average of one-vs-rest; None when some class is absent or a label is unknown.
+
+    Computed in its rank form (the Mann-Whitney U statistic, ties counting one half), which is
+    the same number as the area under the ROC curve, with one ranking per class instead of a
+    whole curve: half the time on a million rows.
+    """
+    from scipy.stats import rankdata
+
+    if (y_codes >= k).any():  # a true label the model does not know: scikit-learn refuses too
+        return None
+    areas = []
+    for positive in [1] if k == 2 else range(k):
+        is_positive = y_codes == positive
+        n_pos = int(is_positive.sum())
+        n_neg = len(y_codes) - n_pos
+        if n_pos == 0 or n_neg == 0:
+            return None
+        ranks = rankdata(proba[:, positive])
+        areas.append((ranks[is_positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(areas))
 
 
 def regression_metrics(y_true, y_pred, only: str | None = None) -> dict[str, float | None]:

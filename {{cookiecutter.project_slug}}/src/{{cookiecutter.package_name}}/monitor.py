@@ -46,8 +46,16 @@ def bin_shares(values: np.ndarray, edges: list[float]) -> list[float]:
 
 
 def category_shares(values: pd.Series) -> dict[str, float]:
-    labels = values.astype("object").where(values.notna(), MISSING).astype(str)
-    return {str(k): float(v) for k, v in labels.value_counts(normalize=True).sort_index().items()}
+    """Share of rows per category, as text (missing as MISSING), sorted by category.
+
+    Counts the column as it is and names the few distinct values afterwards: turning a million
+    values into text first would cost more than the counting.
+    """
+    shares: dict[str, float] = {}
+    for value, share in values.value_counts(dropna=False, normalize=True).items():
+        key = MISSING if pd.isna(value) else str(value)
+        shares[key] = shares.get(key, 0.0) + float(share)
+    return dict(sorted(shares.items()))
 
 
 def psi(reference: list[float] | np.ndarray, new: list[float] | np.ndarray) -> float:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 MISSING_CATEGORY = ""
+SMALL_BATCH = 64  # rows: up to this many, onnx_feed converts the whole frame at once
 
 
 def model_frame(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]) -> pd.DataFrame:
@@ -40,7 +41,18 @@ def model_frame(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequen
 
 
 def onnx_feed(features: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]) -> dict[str, np.ndarray]:
-    """One (n, 1) array per raw column, as the ONNX graph's inputs expect."""
+    """One (n, 1) array per raw column, as the ONNX graph's inputs expect.
+
+    A few rows (online serving) are converted in one call: picking a DataFrame's columns one by
+    one costs several times what the model takes to score a single row. Large batches convert
+    column by column, which keeps numbers numeric instead of boxing every value.
+    """
+    if len(features) <= SMALL_BATCH:
+        block = features.to_numpy(dtype=object)
+        where = {column: i for i, column in enumerate(features.columns)}
+        feed = {c: block[:, where[c] : where[c] + 1].astype(np.float32) for c in numeric}
+        feed.update({c: np.ascontiguousarray(block[:, where[c] : where[c] + 1]) for c in categorical})
+        return feed
     feed = {c: features[c].to_numpy(dtype=np.float32).reshape(-1, 1) for c in numeric}
     feed.update({c: features[c].to_numpy(dtype=object).reshape(-1, 1) for c in categorical})
     return feed
