@@ -67,8 +67,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random
 model = Pipeline([
     ("features", ColumnTransformer([
         ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-        ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value="__missing__"),
-                                      OneHotEncoder(handle_unknown="ignore")), categorical),
+        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),  # a missing value is a category
     ])),
     ("model", LogisticRegression(C=1.0, max_iter=1000, random_state=42)),
 ])

@@ -12,7 +12,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .settings import GradientBoostingParams, LinearParams, RandomForestParams, Settings
-from .signature import MISSING_CATEGORY
 
 
 def build_estimator(settings: Settings):
@@ -55,10 +54,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
     numeric_steps = [("impute", SimpleImputer(strategy="median"))]
     if isinstance(settings.model, LinearParams):
         numeric_steps.append(("scale", StandardScaler()))
-    categorical_steps = [
-        ("impute", SimpleImputer(missing_values=MISSING_CATEGORY, strategy="constant", fill_value="__missing__")),
-        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-    ]
+    # A missing category arrives as MISSING_CATEGORY (see signature.py) and is a category of its
+    # own: no imputer needed, which also spares the ONNX graph two string `Where` nodes per column.
+    categorical_steps = [("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]
     transformers = []
     if data.numeric_features:
         transformers.append(("numeric", Pipeline(numeric_steps), list(data.numeric_features)))
