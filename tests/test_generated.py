@@ -14,11 +14,18 @@ from helpers import FAST, bake, cli, explain, make, run
 pytestmark = pytest.mark.slow
 
 OWN_DATA_SCRIPT = Path(__file__).parent / "own_data.py"
+# Every task and model, each with another primary metric, so that every metric's gates, retraining
+# comparisons and tests run once (the metric changes what the generated tests check).
 TASK_MODELS = [
-    (t, m) for t in ("classification", "regression") for m in ("random_forest", "linear", "gradient_boosting")
+    ("classification", "random_forest", "roc_auc"),
+    ("classification", "linear", "accuracy"),
+    ("classification", "gradient_boosting", "balanced_accuracy"),
+    ("regression", "random_forest", "mae"),
+    ("regression", "linear", "r2"),
+    ("regression", "gradient_boosting", "rmse"),
 ]
 if FAST:
-    TASK_MODELS = [("classification", "random_forest"), ("regression", "gradient_boosting")]
+    TASK_MODELS = [TASK_MODELS[0], TASK_MODELS[-1]]
 
 
 def bundle_of(project: Path) -> Path:
@@ -27,9 +34,9 @@ def bundle_of(project: Path) -> Path:
     return bundles[0]
 
 
-@pytest.mark.parametrize(("task", "model"), TASK_MODELS, ids=lambda v: v)
-def test_pipeline_and_project_tests_pass_for_each_task_and_model(tmp_path, task, model):
-    project = bake(tmp_path, task=task, model=model)
+@pytest.mark.parametrize(("task", "model", "metric"), TASK_MODELS, ids=lambda v: v)
+def test_pipeline_and_project_tests_pass_for_each_task_and_model(tmp_path, task, model, metric):
+    project = bake(tmp_path, task=task, model=model, primary_metric=metric)
     for target in ("install", "pipeline", "test"):
         done = make(project, target)
         assert done.returncode == 0, f"make {target}\n{explain(done)}"
@@ -39,6 +46,7 @@ def test_pipeline_and_project_tests_pass_for_each_task_and_model(tmp_path, task,
     assert done.returncode == 0, explain(done)
     metrics = json.loads((bundle / "metrics.json").read_text())
     assert metrics["task"] == task and metrics["model"] == model and metrics["gates"]["passed"]
+    assert metrics["primary_metric"] == metric
     parity = json.loads((bundle / "parity.json").read_text())
     assert parity["passed"] and parity["label_mismatches"] == 0
 
