@@ -160,7 +160,7 @@ def scaled(work: Path, rows: int, purpose: str) -> tuple[Path, Path, list[str]]:
 
 
 def overhead(work: Path, sizes: list[int], repeats: int) -> list[dict]:
-    """`pipeline` against the bare script on the sample data (rows=344: the fixed cost) and on each size.
+    """`pipeline` against the bare script on the sample data (the fixed cost) and on each size.
 
     Each side runs `repeats` times, alternating, and keeps its fastest run: the shared machine
     only ever adds time.

@@ -127,3 +127,19 @@ def test_an_unknown_true_label_is_scored_as_scikit_learn_scores_it():
     got = evaluate.classification_metrics(y_true, y_pred, None, classes)
     assert got["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
     assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
+
+
+def test_slices_score_each_unknown_label_as_its_own_class():
+    from types import SimpleNamespace
+
+    classification = SimpleNamespace(task="classification")
+    y_true = pd.Series(["a", "b", "rare1", "rare2", "rare1", "a", "b"], dtype="str")
+    labels = np.array(["a", "a", "b", "a", "b", "a", "b"], dtype=object)
+    truth, predicted, codes = evaluate.coded(classification, y_true, evaluate.Predictions(labels, None), ["a", "b"])
+    rows = np.array([0, 2, 3, 4])  # one slice holding both unknown labels
+    got = evaluate.score(classification, truth[rows], predicted.take(rows), codes)
+    plain_true, plain_pred = y_true.to_numpy(dtype=object)[rows], labels[rows]
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(plain_true, plain_pred, average="macro", zero_division=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(plain_true, plain_pred))

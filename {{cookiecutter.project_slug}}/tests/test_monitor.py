@@ -75,3 +75,10 @@ def test_category_shares_name_every_value_as_text_with_missing_and_sum_to_one():
     mixed = pd.Series(["x", 1, "1", None], dtype=object)  # 1 and "1" read alike as text
     assert category_shares(mixed) == {MISSING: 0.25, "1": 0.5, "x": 0.25}
     assert sum(category_shares(pd.Series([1.0, 2.0, np.nan, 2.0])).values()) == pytest.approx(1.0)
+
+
+def test_category_shares_leave_out_unused_categories_of_a_pandas_categorical():
+    from {{ cookiecutter.package_name }}.monitor import category_shares
+
+    values = pd.Series(pd.Categorical(["a", "a", None], categories=["a", "b", "c"]))
+    assert category_shares(values) == {"(missing)": pytest.approx(1 / 3), "a": pytest.approx(2 / 3)}

@@ -77,9 +77,20 @@ def read_file(path: Path) -> pd.DataFrame:
         ) from None
     if table.num_rows == 0:
         raise DataError(f"{path}: has a header but no data rows.")
-    # Arrow strings stay pandas' Arrow-backed `str` dtype, the dtype the contract coerces text to:
-    # converting them to Python objects here made validation convert them back (half its time).
-    return table.to_pandas()
+    frame = table.to_pandas()
+    # Text stays pandas' Arrow-backed `str` dtype, the dtype the contract coerces text to:
+    # converting it to Python objects made validation convert it back (half its time). Other
+    # non-numeric columns (timestamps, dictionaries) become plain objects, so their text form
+    # does not depend on which values one file happens to hold.
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if not (
+            isinstance(dtype, pd.StringDtype)
+            or pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+        ):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
 
 
 def read_table(files: list[Path]) -> tuple[pd.DataFrame, list[int]]:

@@ -52,31 +52,31 @@ def classification_metrics(
     y_true, y_pred, proba: np.ndarray | None, classes, only: str | None = None
 ) -> dict[str, float | None]:
     """accuracy, balanced_accuracy, f1_macro and roc_auc (or just the metric `only`); None where undefined."""
-    k = len(classes)
-    true_codes, predicted_codes = _codes(y_true, classes), _codes(y_pred, classes)
-    if (true_codes < 0).any() or (predicted_codes < 0).any():
-        # labels the model does not know are classes of their own, each one, as for scikit-learn
-        unknown = pd.unique(
-            np.concatenate(
-                [
-                    np.asarray(y_true, dtype=object)[true_codes < 0],
-                    np.asarray(y_pred, dtype=object)[predicted_codes < 0],
-                ]
-            )
-        )
-        labels = [*classes, *unknown]
-        true_codes, predicted_codes = _codes(y_true, labels), _codes(y_pred, labels)
-    else:
-        labels = list(classes)
+    true_codes, predicted_codes, labels = _all_codes(y_true, y_pred, classes)
     several = np.unique(true_codes).size > 1
     counted = _counts(true_codes, predicted_codes, len(labels)) if len(true_codes) else {}
     compute = {
         "accuracy": lambda: counted.get("accuracy"),
         "balanced_accuracy": lambda: counted.get("balanced_accuracy") if several else None,
         "f1_macro": lambda: counted.get("f1_macro"),
-        "roc_auc": lambda: _roc_auc(true_codes, proba, k) if proba is not None and several else None,
+        "roc_auc": lambda: _roc_auc(true_codes, proba) if proba is not None and several else None,
     }
     return {name: _finite(compute[name]()) for name in ([only] if only else compute)}
+
+
+def _all_codes(y_true, y_pred, classes) -> tuple[np.ndarray, np.ndarray, list]:
+    """Codes of both label arrays, and the labels they index: the model's classes first, then each
+    label the model does not know as a class of its own (as scikit-learn's metrics count them)."""
+    true_codes, predicted_codes = _codes(y_true, classes), _codes(y_pred, classes)
+    if not ((true_codes < 0).any() or (predicted_codes < 0).any()):
+        return true_codes, predicted_codes, list(classes)
+    unknown = pd.unique(
+        np.concatenate(
+            [np.asarray(y_true, dtype=object)[true_codes < 0], np.asarray(y_pred, dtype=object)[predicted_codes < 0]]
+        )
+    )
+    labels = [*classes, *unknown]
+    return _codes(y_true, labels), _codes(y_pred, labels), labels
 
 
 def _counts(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> dict[str, float]:
@@ -99,7 +99,7 @@ def _counts(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> dict[str, float]:
     }
 
 
-def _roc_auc(y_codes: np.ndarray, proba: np.ndarray, k: int) -> float | None:
+def _roc_auc(y_codes: np.ndarray, proba: np.ndarray) -> float | None:
     """ROC AUC as scikit-learn's roc_auc_score gives it: of class 1 for two classes, else the
     macro average of one-vs-rest; None when some class is absent or a label is unknown.
 
@@ -109,6 +109,7 @@ def _roc_auc(y_codes: np.ndarray, proba: np.ndarray, k: int) -> float | None:
     """
     from scipy.stats import rankdata
 
+    k = proba.shape[1]  # the model's classes; codes from k up are labels it does not know
     if (y_codes >= k).any():  # a true label the model does not know: scikit-learn refuses too
         return None
     areas = []
@@ -181,8 +182,8 @@ def coded(settings: Settings, y_true, predicted: Predictions, classes=None) -> t
     """
     if settings.task != "classification":
         return np.asarray(y_true), predicted, classes
-    codes = list(range(len(classes)))
-    return _codes(y_true, classes), Predictions(_codes(predicted.label, classes), predicted.proba), codes
+    true_codes, predicted_codes, labels = _all_codes(y_true, predicted.label, classes)
+    return true_codes, Predictions(predicted_codes, predicted.proba), list(range(len(labels)))
 
 
 def slice_metrics(settings: Settings, parts: Split, test: Predictions, classes=None) -> dict[str, dict[str, dict]]:

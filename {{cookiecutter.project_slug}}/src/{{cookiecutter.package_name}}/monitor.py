@@ -53,6 +53,8 @@ def category_shares(values: pd.Series) -> dict[str, float]:
     """
     shares: dict[str, float] = {}
     for value, share in values.value_counts(dropna=False, normalize=True).items():
+        if share == 0:  # a pandas categorical lists its unused categories too
+            continue
         key = MISSING if pd.isna(value) else str(value)
         shares[key] = shares.get(key, 0.0) + float(share)
     return dict(sorted(shares.items()))
