@@ -132,7 +132,10 @@ def serving(work: Path, model: str, rows: str, validation_rows: int, budget: flo
     return json.loads((project / "artifacts" / "bench.json").read_text())
 
 
-def scaled_data(project: Path, rows: int, work: Path) -> Path:
+def scaled_data(project: Path, rows: int | None, work: Path) -> Path:
+    """The sample data resampled with noise to `rows` rows (None: the sample data itself)."""
+    if rows is None:
+        return project / "data" / "raw" / "penguins.csv"
     target = work / f"penguins_{rows}.csv"
     if not target.is_file():
         run([python_of(project), "-c", MAKE_DATA, "data/raw/penguins.csv", str(rows), str(target)], project)
@@ -151,11 +154,11 @@ def params_for(project: Path, data: Path, name: str) -> Path:
     return target
 
 
-def scaled(work: Path, rows: int, purpose: str) -> tuple[Path, Path, list[str]]:
-    """The linear project, its data resampled to `rows` rows, and the project's CLI reading that data."""
+def scaled(work: Path, rows: int | None, purpose: str) -> tuple[Path, Path, list[str]]:
+    """The linear project, its data resampled to `rows` rows (None: as shipped), and its CLI reading that data."""
     project = work / "linear" / "my-ml-project"
     data = scaled_data(project, rows, work)
-    params = params_for(project, data, f"{purpose}-{rows}")
+    params = params_for(project, data, f"{purpose}-{rows or 'sample'}")
     return project, data, [python_of(project), "-m", PACKAGE, "--params", str(params)]
 
 
@@ -166,17 +169,16 @@ def overhead(work: Path, sizes: list[int], repeats: int) -> list[dict]:
     only ever adds time.
     """
     results = []
-    sample = work / "linear" / "my-ml-project" / "data" / "raw" / "penguins.csv"
-    for rows in [0, *sizes]:
-        project, data, cli = scaled(work, rows, "overhead") if rows else sampled(work, sample)
+    for rows in [None, *sizes]:
+        project, data, cli = scaled(work, rows, "overhead")
         ours, bare = [], []
         for _ in range(repeats):
             ours.append(run([*cli, "pipeline"], project)[0])
             bare.append(run([python_of(project), "-c", BARE_SCRIPT, str(data)], project)[0])
         results.append(
             {
-                "rows": rows or sample_rows(sample),
-                "sample": not rows,
+                "rows": rows or len(data.read_text().splitlines()) - 1,
+                "sample": rows is None,
                 "pipeline_s": min(ours),
                 "bare_s": min(bare),
                 "ratio": min(ours) / min(bare),
@@ -184,16 +186,6 @@ def overhead(work: Path, sizes: list[int], repeats: int) -> list[dict]:
             }
         )
     return results
-
-
-def sampled(work: Path, sample: Path) -> tuple[Path, Path, list[str]]:
-    project = work / "linear" / "my-ml-project"
-    params = params_for(project, sample, "overhead-sample")
-    return project, sample, [python_of(project), "-m", PACKAGE, "--params", str(params)]
-
-
-def sample_rows(sample: Path) -> int:
-    return len(sample.read_text().splitlines()) - 1
 
 
 def scale(work: Path, sizes: list[int]) -> list[dict]:
