@@ -22,16 +22,6 @@ CHOICES = {
     "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
 }
 
-# metric -> (task, threshold must be above this, threshold must be at most this)
-METRICS = {
-    "accuracy": ("classification", 0.0, 1.0),
-    "balanced_accuracy": ("classification", 0.0, 1.0),
-    "f1_macro": ("classification", 0.0, 1.0),
-    "roc_auc": ("classification", 0.5, 1.0),
-    "r2": ("regression", 0.0, 1.0),
-    "rmse": ("regression", 0.0, math.inf),
-    "mae": ("regression", 0.0, math.inf),
-}
 
 # Top-level modules installed in the generated project's environment (uv.lock): a package of the
 # same name would shadow them. The template's tests check this list against a real installation.
@@ -238,11 +228,15 @@ def check_cron(value: object) -> None:
         )
 
 
-def check_metric(task: object, metric: object, threshold: object) -> None:
-    for_task = [m for m, (t, *_) in METRICS.items() if t == task]
-    if metric not in METRICS or METRICS[metric][0] != task:
+def check_metric(task: object, metric: object, threshold: object, metrics: dict) -> None:
+    """`metrics` is the template's `_metrics` table (cookiecutter.json): the generated package's
+    quality/metrics.py and params.yaml are rendered from the same table."""
+    for_task = [m for m, facts in metrics.items() if facts["task"] == task]
+    if metric not in metrics or metrics[metric]["task"] != task:
         raise AnswerError("primary_metric", metric, f"for task {task!r} choose one of {', '.join(for_task)}")
-    _, low, high = METRICS[metric]
+    facts = metrics[metric]
+    low = float(facts["threshold_above"])
+    high = math.inf if facts["threshold_at_most"] is None else float(facts["threshold_at_most"])
     text = str(threshold).strip()
     value = float(text) if re.fullmatch(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+", text) else math.nan
     bounded = high != math.inf
@@ -255,7 +249,7 @@ def check_metric(task: object, metric: object, threshold: object) -> None:
             "metric_threshold",
             threshold,
             f"a number above {low:g} and {upper} for {metric} "
-            f"({'higher' if metric not in ('rmse', 'mae') else 'lower'} is better)",
+            f"({facts['better']} is better)",
         )
 
 
@@ -270,7 +264,9 @@ def validate(answers: dict) -> None:
     check_package_name(answers.get("package_name"))
     check_email(answers.get("author_email"))
     check_github_owner(answers.get("github_owner"))
-    check_metric(answers.get("task"), answers.get("primary_metric"), answers.get("metric_threshold"))
+    check_metric(
+        answers.get("task"), answers.get("primary_metric"), answers.get("metric_threshold"), answers["_metrics"]
+    )
     check_cron(answers.get("retrain_cron"))
 
 

@@ -12,14 +12,12 @@ from pathlib import Path
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
-CHOICES = {
-    k: v
-    for k, v in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
-    if isinstance(v, list) and not k.startswith("_")
-}
+ANSWERS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+CHOICES = {k: v for k, v in ANSWERS.items() if isinstance(v, list) and not k.startswith("_")}
+# task -> its metrics, from the one table of metric facts (the hook and the generated package read it too)
 METRICS = {
-    "classification": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc"),
-    "regression": ("r2", "rmse", "mae"),
+    task: tuple(name for name, facts in ANSWERS["_metrics"].items() if facts["task"] == task)
+    for task in ("classification", "regression")
 }
 FAST = os.environ.get("FAST") == "1"
 

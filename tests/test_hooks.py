@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
-from helpers import TEMPLATE, bake
+from helpers import ANSWERS, TEMPLATE, bake
 
 
 def load_hook(name: str):
@@ -90,6 +90,7 @@ def defaults() -> dict:
         "metric_threshold": "0.9",
         "retrain_cron": "17 3 * * 1",
         "license": "MIT",
+        "_metrics": ANSWERS["_metrics"],  # cookiecutter passes the template's private table to the hook
     }
 
 

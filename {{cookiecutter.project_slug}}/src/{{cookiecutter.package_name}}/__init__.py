@@ -1,6 +1,13 @@
-"""The project's package: one module per pipeline stage, the CLI, and the ONNX runtime helpers."""
+"""The project's package. Its subpackages are the architecture (see the README's layout section):
+
+cli/ -> stages/ (validate, train, evaluate, export, bundle) with data/ and quality/ ->
+bundle/ (the release unit) -> runtime/ (scoring without scikit-learn) -> registry/ (releases) ->
+loop/ (the self-healing retraining loop); github/ is everything that talks to GitHub.
+"""
 
 from importlib import metadata
+
+PACKAGE = __name__  # the import name: schemas/ modules and the download cache folder are found by it
 
 try:
     __version__ = metadata.version("{{ cookiecutter.project_slug }}")

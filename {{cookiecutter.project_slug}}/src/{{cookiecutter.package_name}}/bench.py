@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import fsutil
 from .errors import StageOrderError
 from .settings import Settings
+from .utils import atomic
 
 BENCH_FILE = "bench.json"
 
@@ -49,16 +49,15 @@ def resample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
 def serving(settings: Settings, frame: pd.DataFrame, batch_sizes: list[int], budget: float) -> dict:
     import joblib
 
-    from .export import ONNX_FILE
-    from .runtime import onnx_outputs, session
-    from .signature import model_frame, onnx_feed
-    from .train import MODEL_FILE
+    from .bundle.layout import MODEL, TRAINED_MODEL
+    from .runtime.session import onnx_outputs, session
+    from .runtime.signature import model_frame, onnx_feed
 
     art = settings.artifacts_dir
-    if not (art / MODEL_FILE).is_file() or not (art / ONNX_FILE).is_file():
+    if not (art / TRAINED_MODEL).is_file() or not (art / MODEL).is_file():
         raise StageOrderError(f"no trained and exported model in {art}; run `pipeline` first.")
-    model = joblib.load(art / MODEL_FILE)
-    sess = session((art / ONNX_FILE).read_bytes())
+    model = joblib.load(art / TRAINED_MODEL)
+    sess = session((art / MODEL).read_bytes())
     numeric, categorical = settings.data.numeric_features, settings.data.categorical_features
     sk_call = model.predict_proba if settings.task == "classification" else model.predict
 
@@ -100,8 +99,8 @@ def validation(settings: Settings, frame: pd.DataFrame, rows: int) -> dict:
     missing value where the contract forbids one, so the figure includes building the full
     failure report (every failing row, grouped by column and check), as a user would see it.
     """
+    from .data.contract import load_schema_model, validate_frame
     from .errors import DataValidationError
-    from .schema import load_schema_model, validate_frame
 
     big = resample(frame, rows, settings.seed)
     model = load_schema_model(settings.data.schema_name)
@@ -150,7 +149,7 @@ def broken(frame: pd.DataFrame, model, seed: int) -> pd.DataFrame:
 
 
 def fingerprinting(frame: pd.DataFrame, rows: int, seed: int) -> dict:
-    from .checksums import sha256_file
+    from .utils.hashing import sha256_file
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "data.csv"
@@ -167,9 +166,19 @@ def fingerprinting(frame: pd.DataFrame, rows: int, seed: int) -> dict:
 
 
 def run_bench(
-    settings: Settings, frame: pd.DataFrame, batch_sizes: list[int], validation_rows: int, budget: float = 3.0
+    settings: Settings,
+    batch_sizes: list[int],
+    validation_rows: int,
+    budget: float = 3.0,
+    frame: pd.DataFrame | None = None,
 ) -> dict:
+    """Every figure on `frame` (default: the project's data as read from its files, as a consumer's data arrives)."""
     import onnxruntime
+
+    from .data.files import read_table, resolve_files
+
+    if frame is None:
+        frame, _ = read_table(resolve_files(settings.data.path, settings.root))
 
     report = {
         "machine": {"python": platform.python_version(), "cpus": _cpus(), "onnxruntime": onnxruntime.__version__},
@@ -179,7 +188,7 @@ def run_bench(
         "validation": validation(settings, frame, validation_rows),
         "fingerprint": fingerprinting(frame, validation_rows, settings.seed),
     }
-    fsutil.write_json(settings.artifacts_dir / BENCH_FILE, report)
+    atomic.write_json(settings.artifacts_dir / BENCH_FILE, report)
     return report
 
 

@@ -1,4 +1,23 @@
-"""Errors a user can act on. The CLI prints their message and exits non-zero, without a traceback."""
+"""Every error a user can act on, in one tree. The CLI prints the message and exits non-zero, without a traceback.
+
+Callers catch these by type; no code looks inside an error's message text.
+
+    PipelineError                  the message says what is wrong and how to fix it
+    ├── SettingsError              params.yaml is missing, malformed, or has an unknown or mistyped key
+    ├── DataError                  a data file cannot be read (missing, empty, truncated, wrong format)
+    │   └── DataValidationError    the data breaks its contract; carries the failure report
+    ├── StageOrderError            a stage needs an earlier stage's output that is missing or stale
+    ├── GateError                  a safeguard (quality threshold, parity tolerance) blocked the model
+    ├── VerificationError          a bundle does not match its checksums, model, schema or parity record
+    ├── RegistryError              a release cannot be found, fetched or trusted
+    │   ├── NoReleaseYet           the registry holds no published release at all
+    │   ├── ReleaseNotFound        the registry has no release of the version asked for
+    │   ├── RepositoryNotFound     the GitHub repository does not exist or is not readable with the token
+    │   └── NotFoundOnGitHub       the GitHub API answered 404 (the registry tells which of the above it means)
+    ├── ReleaseError               a release was refused before anything was published
+    └── GitHubError                a GitHub API call or `gh` command failed
+        └── IssueError             the model-health issue could not be found, opened or commented on
+"""
 
 
 class PipelineError(Exception):
@@ -15,8 +34,8 @@ class DataError(PipelineError):
     """A data file cannot be read (missing, empty, truncated, wrong format)."""
 
 
-class DataValidationError(PipelineError):
-    """The data breaks the schema; the message is the failure report."""
+class DataValidationError(DataError):
+    """The data breaks the schema; the message is the failure report, `report` its structured form."""
 
     def __init__(self, message: str, report: dict | None = None) -> None:
         super().__init__(message)
@@ -33,3 +52,35 @@ class GateError(PipelineError):
 
 class VerificationError(PipelineError):
     """A bundle does not match its checksums, model, schema or parity record."""
+
+
+class RegistryError(PipelineError):
+    """A release cannot be found, fetched or trusted; the message says which and why."""
+
+
+class NoReleaseYet(RegistryError):
+    """The registry exists but holds no published release: there is no champion to compare with."""
+
+
+class ReleaseNotFound(RegistryError):
+    """The registry has no release of the version asked for."""
+
+
+class RepositoryNotFound(RegistryError):
+    """The GitHub repository does not exist, or the token cannot read it."""
+
+
+class NotFoundOnGitHub(RegistryError):
+    """The GitHub API answered 404 for a URL; the registry client turns it into one of the errors above."""
+
+
+class ReleaseError(PipelineError):
+    """The release was refused before anything was published."""
+
+
+class GitHubError(PipelineError):
+    """A GitHub API call or `gh` command failed."""
+
+
+class IssueError(GitHubError):
+    """The model-health issue could not be found, opened or commented on."""

@@ -14,11 +14,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import SettingsError
+from .quality.metrics import for_task, lower_is_better
 
 Task = Literal["classification", "regression"]
-CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
-REGRESSION_METRICS = ("r2", "rmse", "mae")
-LOWER_IS_BETTER = frozenset({"rmse", "mae"})
 
 
 class Strict(BaseModel):
@@ -92,7 +90,7 @@ class QualitySettings(Strict):
 
     @property
     def higher_is_better(self) -> bool:
-        return self.primary_metric not in LOWER_IS_BETTER
+        return not lower_is_better(self.primary_metric)
 
 
 class ParitySettings(Strict):
@@ -146,7 +144,7 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> Settings:
-        allowed = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        allowed = for_task(self.task)
         for key in ("primary_metric", "slice_metric"):
             metric = getattr(self.quality, key)
             if metric not in allowed:
@@ -180,7 +178,7 @@ class Settings(Strict):
 
     def version(self) -> str:
         """The version a bundle built now gets: the retraining override, else pyproject.toml's."""
-        from .provenance import project_version
+        from .bundle.lineage import project_version
 
         return self.model_version or project_version(self.root)
 

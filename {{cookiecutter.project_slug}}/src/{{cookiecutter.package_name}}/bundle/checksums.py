@@ -1,0 +1,60 @@
+"""SHA256SUMS exactly as `sha256sum` writes it (`<hex>  <name>`), and checking a folder against it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import VerificationError
+from ..utils.hashing import sha256_file
+from .layout import CHECKSUMS
+
+
+def render(folder: Path) -> str:
+    """Checksum lines for every file in the folder (sorted), so `sha256sum -c SHA256SUMS` works too."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != CHECKSUMS)
+    return "".join(f"{sha256_file(p)}  {p.name}\n" for p in files)
+
+
+def parse(text: str, source: str) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        # `<64 hex> <mode><name>`, mode ' ' (text) or '*' (binary), as sha256sum writes and reads it
+        digest, sep, name = line[:64], line[64:65], line[66:]
+        valid_mode = line[65:66] in (" ", "*")
+        plain_name = bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+        if sep != " " or not valid_mode or not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not plain_name:
+            raise VerificationError(f"{source}: {CHECKSUMS} line {number} is not '<sha256>  <file name>': {line!r}")
+        entries[name] = digest.lower()
+    if not entries:
+        raise VerificationError(f"{source}: {CHECKSUMS} lists no files")
+    return entries
+
+
+def read(path: Path, source: str) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise VerificationError(f"{source}: {CHECKSUMS} is not text (not UTF-8)") from None
+    return parse(text, source)
+
+
+def verify_folder(folder: Path, source: str | None = None, required: tuple[str, ...] = ()) -> dict[str, str]:
+    """Every listed file is present with its digest and nothing unlisted is there; the first problem names the file."""
+    source = source or str(folder)
+    sums = folder / CHECKSUMS
+    if not sums.is_file():
+        raise VerificationError(f"{source}: {CHECKSUMS} is missing, so nothing in it can be trusted")
+    expected = read(sums, source)
+    for name in required:
+        if name not in expected:
+            raise VerificationError(f"{source}: {name}: missing from the bundle (every bundle has it)")
+    present = {p.name for p in folder.iterdir() if p.name != CHECKSUMS}
+    for name in sorted(set(expected) - present):
+        raise VerificationError(f"{source}: {name}: listed in {CHECKSUMS} but missing")
+    for name in sorted(present - set(expected)):
+        raise VerificationError(f"{source}: {name}: not listed in {CHECKSUMS} (unexpected file)")
+    for name, digest in sorted(expected.items()):
+        if sha256_file(folder / name) != digest:
+            raise VerificationError(f"{source}: {name}: checksum mismatch (the file changed after the bundle was made)")
+    return expected

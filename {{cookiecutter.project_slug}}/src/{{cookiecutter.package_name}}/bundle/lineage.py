@@ -1,0 +1,80 @@
+"""Where a model came from: project version, git state and library versions, and how lineage is printed."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+KEY_PACKAGES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "pandera", "pandas", "numpy")
+
+
+def project_version(root: Path) -> str:
+    """The version in pyproject.toml: the one number the bundle, the tag and the release share."""
+    pyproject = root / "pyproject.toml"
+    try:
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        from .. import __version__
+
+        return __version__
+
+
+def project_name(root: Path) -> str:
+    return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+
+
+def bundle_name(root: Path, version: str | None = None) -> str:
+    """`<project name>-<version>` (default: pyproject's version): the bundle folder in dist/ and the tarball's stem."""
+    return f"{project_name(root)}-{version or project_version(root)}"
+
+
+def git_state(root: Path) -> dict:
+    """The commit and whether the work tree had uncommitted changes; unknown outside a git repository."""
+
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": "unknown", "dirty": None}
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def environment() -> dict:
+    versions = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"python": platform.python_version(), "packages": versions}
+
+
+def format_lineage(lineage: dict) -> str:
+    """`lineage`: which code, data, params and environment made a bundle, one line each."""
+    git = lineage["git"]
+    env = lineage["environment"]
+    lines = [
+        f"{lineage['name']} {lineage['version']}  (bundle format {lineage['bundle_format']})",
+        f"  code:    git {git['commit']}" + (" + uncommitted changes" if git["dirty"] else ""),
+        f"  data:    {lineage['data']['rows']} rows, fingerprint {lineage['data']['fingerprint']}",
+    ]
+    lines += [f"           {f['path']}: {f['rows']} rows, sha256 {f['sha256']}" for f in lineage["data"]["files"]]
+    lines += [
+        f"  schema:  {lineage['schema']['name']} (sha256 {lineage['schema']['sha256']})",
+        f"  params:  hash {lineage['params_hash']}, seed {lineage['seed']}, model {lineage['params']['model']['type']}",
+        f"  env:     python {env['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in env["packages"].items())
+        + f", uv.lock {(lineage.get('lock_sha256') or 'none')[:12]}",
+        f"  metrics: {lineage['metrics']['primary_metric']} = {lineage['metrics']['test'][lineage['metrics']['primary_metric']]}",
+        f"  model:   model.onnx sha256 {lineage['model']['sha256']} (opset {lineage['model']['opset']})",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""The model card: what the model is for, what it was trained on, how good it is, and its limits."""
+
+from __future__ import annotations
+
+from ..reports.tables import metrics_table
+
+
+def render_model_card(
+    settings, name: str, version: str, metrics: dict, signature: dict, lineage: dict, plots: list[str]
+) -> str:
+    primary = metrics["primary_metric"]
+    direction = "higher" if metrics["higher_is_better"] else "lower"
+    lines = [
+        f"# Model card: {name} {version}",
+        "",
+        "## Intended use",
+        f"Predicts `{signature['target']}` ({settings.task}) from the raw columns listed under *Inputs*. "
+        "Use it on data that matches the bundled schema (`schema.yaml`); `predict` refuses data that does not.",
+        "",
+        "## Data",
+        f"- Snapshot fingerprint: `{lineage['data']['fingerprint']}` ({lineage['data']['rows']} rows)",
+    ]
+    lines += [f"- `{f['path']}`: {f['rows']} rows, sha256 `{f['sha256']}`" for f in lineage["data"]["files"]]
+    lines += [
+        f"- Split: {metrics['rows']['train']} training rows, {metrics['rows']['test']} test rows (seed {settings.seed})",
+        f"- Git commit: `{lineage['git']['commit']}`" + (" (uncommitted changes)" if lineage["git"]["dirty"] else ""),
+        "",
+        "## Metrics",
+        f"Primary metric: **{primary}** ({direction} is better).",
+        "",
+    ]
+    lines += metrics_table(metrics, settings.quality.slice_min_rows)
+    lines += ["", "## Inputs", "| column | kind | ONNX type |", "|---|---|---|"]
+    lines += [f"| {i['name']} | {i['kind']} | {i['onnx_type']} [N, 1] |" for i in signature["inputs"]]
+    lines += ["", "Missing values: NaN for numeric inputs, an empty string for categorical inputs.", "", "## Outputs"]
+    lines += [f"- `{o['name']}`: {o['meaning']}" for o in signature["outputs"]]
+    if plots:
+        lines += ["", "## Plots"] + [f"![{p}]({p})" for p in plots]
+    lines += [
+        "",
+        "## Limitations",
+        "- Measured on a held-out split of the same snapshot; performance on newer data can drift.",
+        f"- Categories not seen in training are ignored by the one-hot encoder; slices with fewer than "
+        f"{settings.quality.slice_min_rows} test rows are reported but not gated.",
+        "- The model was checked for parity between scikit-learn and ONNX Runtime on the test split "
+        f"(atol {settings.parity.atol:g}, rtol {settings.parity.rtol:g}); see `parity.json`.",
+        "",
+    ]
+    return "\n".join(lines)

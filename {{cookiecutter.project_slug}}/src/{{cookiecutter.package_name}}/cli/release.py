@@ -1,0 +1,54 @@
+"""The `release` command: preflight, tag creation, and publishing a bundle as a GitHub Release with `gh`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..utils.console import say
+from .context import Context
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
+    release = sub.add_parser("release", help="check, then publish this bundle as a GitHub Release with `gh`")
+    release.add_argument("--tag", required=True, help="the git tag to release, v<project version>")
+    release.add_argument("--bundle", type=Path, help="bundle folder (default: dist/<project>-<version of the tag>)")
+    release.add_argument("--dry-run", action="store_true", help="run every check and print the plan; publish nothing")
+    release.add_argument(
+        "--preflight",
+        action="store_true",
+        help="only the checks that need no bundle (tag, repository, existing release)",
+    )
+    release.add_argument(
+        "--create-tag",
+        action="store_true",
+        help="create the tag on GitHub at $GITHUB_SHA if it does not exist (gh api)",
+    )
+    return [release]
+
+
+def release(ctx: Context) -> int:
+    from ..bundle.lineage import project_name, project_version
+    from ..registry import release as registry_release
+
+    args, settings = ctx.args, ctx.settings
+    repo = args.repo or settings.registry.github_repo
+    bundle = args.bundle or registry_release.tagged_bundle(settings.dist_dir, project_name(settings.root), args.tag)
+    if args.preflight:
+        version = registry_release.release_version(bundle, project_version(settings.root))
+        registry_release.preflight(version, args.tag, repo)
+        say(f"release: {args.tag} can be released to {repo} (version {version}, no release of it yet)")
+        return 0
+    plan = registry_release.plan(bundle, args.tag, repo)  # every check first: a refusal leaves no tag behind
+    say(plan.describe())
+    if args.create_tag:
+        say(f"release: {registry_release.create_tag(repo, args.tag)}")
+    elif args.dry_run:
+        say("release: dry run, nothing published. Would run: " + plan.shell_command())
+    else:
+        registry_release.publish(plan)
+        say(f"release: published {plan.tag} to {plan.repo}")
+    return 0
+
+
+COMMANDS = {"release": release}

@@ -1,0 +1,144 @@
+"""The pipeline's commands: validate, train, evaluate, export, bundle, pipeline, verify, predict, report,
+infer-schema and bench."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import RegistryError
+from ..utils.console import note, say
+from .context import Context
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("validate", help="check the data against its pandera schema")
+    sub.add_parser("train", help="validate, then fit the model (deterministic, seed from params)")
+    sub.add_parser("evaluate", help="metrics.json (train/test, slices, baseline), plots, quality gate")
+    sub.add_parser("export", help="convert to ONNX and run the parity gate against scikit-learn")
+    sub.add_parser("bundle", help="write the checksummed release bundle to dist/")
+    sub.add_parser("pipeline", help="validate -> train -> evaluate -> export -> bundle -> verify")
+    report = sub.add_parser("report", help="print the last metrics and quality gates as markdown tables")
+    report.add_argument(
+        "--against", metavar="REF", help="also compare with a bundle folder or release (latest, vX.Y.Z)"
+    )
+    report.add_argument("--append", metavar="PATH", type=Path, help="append the report to PATH (a CI job summary)")
+    bench = sub.add_parser(
+        "bench", help="serving speed (onnxruntime vs scikit-learn), validation and hashing throughput"
+    )
+    bench.add_argument("--rows", default="1,100,10000,100000", help="batch sizes, comma-separated")
+    bench.add_argument(
+        "--validation-rows", type=int, default=1_000_000, help="rows for the validation and hashing runs"
+    )
+    bench.add_argument("--budget", type=float, default=3.0, help="seconds spent timing each figure (default 3)")
+    verify = sub.add_parser("verify", help="re-check a bundle's checksums, model, schema and example predictions")
+    verify.add_argument("bundle", nargs="?", type=Path, help="bundle folder (default: this version's bundle in dist/)")
+    predict = sub.add_parser("predict", help="score a CSV/Parquet file with a bundle (onnxruntime only)")
+    predict.add_argument("--bundle", required=True, type=Path, help="bundle folder")
+    predict.add_argument("--input", required=True, type=Path, help="CSV or Parquet file with the input columns")
+    predict.add_argument("--output", required=True, type=Path, help="where to write predictions (.csv or .parquet)")
+    infer = sub.add_parser("infer-schema", help="write a schema for your own data and point params.yaml at it")
+    infer.add_argument("path", type=Path, help="CSV or Parquet file")
+    infer.add_argument("--target", required=True, help="column to predict")
+    infer.add_argument("--name", help="schema module name (default: from the file name)")
+    infer.add_argument("--force", action="store_true", help="replace an existing schema module of that name")
+
+
+def stage(ctx: Context) -> int:
+    from ..stages import pipeline
+
+    run = {
+        "validate": pipeline.run_validate,
+        "train": pipeline.run_train,
+        "evaluate": pipeline.run_evaluate,
+        "export": pipeline.run_export,
+        "bundle": pipeline.run_bundle,
+        "pipeline": pipeline.run_pipeline,
+    }[ctx.args.command]
+    run(ctx.settings)
+    return 0
+
+
+def verify(ctx: Context) -> int:
+    from ..stages.pipeline import run_verify
+
+    run_verify(ctx.args.bundle or ctx.default_bundle())
+    return 0
+
+
+def predict(ctx: Context) -> int:
+    from ..runtime.scoring import predict as score_file
+
+    rows = score_file(ctx.args.bundle, ctx.args.input, ctx.args.output)
+    say(f"predict: scored {rows} rows with {ctx.args.bundle} -> {ctx.args.output}")
+    return 0
+
+
+def _comparison(ctx: Context) -> tuple[str, dict] | str:
+    """(label, metrics) of the bundle or release to compare with, or a note saying why there is none.
+
+    The report informs and never blocks: a registry that cannot be read becomes a visible note.
+    """
+    from ..errors import NoReleaseYet
+
+    ref = ctx.args.against
+    try:
+        other = ctx.bundle(ref)
+    except NoReleaseYet:
+        return "No published release yet: nothing to compare with."
+    except RegistryError as error:
+        note(f"report: no comparison: {error}")
+        return f"Comparison with {ref} unavailable: {error}"
+    label = str(ref) if Path(ref).is_dir() else f"release v{other.version}"
+    return label, other.metrics
+
+
+def report(ctx: Context) -> int:
+    from ..github.actions import append_summary
+    from ..reports.tables import report_markdown
+    from ..stages.pipeline import read_metrics
+
+    metrics = read_metrics(ctx.settings)
+    compared = _comparison(ctx) if ctx.args.against else None
+    text = report_markdown(metrics, ctx.settings.quality.slice_min_rows, compared)
+    say(text)
+    if ctx.args.append:
+        append_summary(ctx.args.append, text)
+    return 0
+
+
+def infer_schema(ctx: Context) -> int:
+    from ..data.infer import infer_schema as infer
+
+    args = ctx.args
+    module, plans = infer(ctx.settings, args.params, args.path, args.target, args.name, args.force)
+    say(f"infer-schema: wrote {module}")
+    for p in plans:
+        say(
+            f"  {p.name}: {p.dtype}{' (nullable)' if p.nullable else ''} -> {p.role}{': ' + p.reason if p.reason else ''}"
+        )
+    say(
+        f"infer-schema: updated {args.params} (data.path, data.schema, data.target, features). "
+        "Review the schema and the quality thresholds, then run `make pipeline`."
+    )
+    return 0
+
+
+def bench(ctx: Context) -> int:
+    from ..bench import format_report, run_bench
+
+    sizes = [int(n) for n in ctx.args.rows.split(",") if n.strip()]
+    report = run_bench(ctx.settings, sizes, ctx.args.validation_rows, ctx.args.budget)
+    say(format_report(report))
+    say(f"bench: results in {ctx.settings.artifacts_dir / 'bench.json'}")
+    return 0
+
+
+COMMANDS = {
+    **dict.fromkeys(("validate", "train", "evaluate", "export", "bundle", "pipeline"), stage),
+    "verify": verify,
+    "predict": predict,
+    "report": report,
+    "infer-schema": infer_schema,
+    "bench": bench,
+}

@@ -1,0 +1,95 @@
+"""Reading the data: CSV or Parquet files named by a path, a glob or a list of them, with clear errors."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataError
+
+SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
+# Spellings of "missing" accepted in CSV files (besides an empty field).
+NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+
+
+def resolve_files(patterns: str | tuple[str, ...] | list[str], root: Path) -> list[Path]:
+    """The files that data.path (a path, a glob, or a list of them) names, in order, or a DataError."""
+    if not isinstance(patterns, str):
+        files = [f for pattern in patterns for f in resolve_files(pattern, root)]
+        twice = sorted({str(f) for f in files if files.count(f) > 1})
+        if twice:
+            raise DataError(
+                f"data.path {list(patterns)} names {twice} more than once: remove the overlap "
+                "(retraining adds retrain.source batches to data.path, so data.path must not match them)"
+            )
+        return files
+    pattern = patterns
+    candidate = Path(pattern)
+    full = candidate if candidate.is_absolute() else root / candidate
+    if any(ch in pattern for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
+        if not files:
+            raise DataError(f"data.path {pattern!r}: no file matches this pattern (looked under {root}).")
+    else:
+        if not full.is_file():
+            raise DataError(f"data.path {pattern!r}: file not found at {full}. Fix data.path in params.yaml.")
+        files = [full]
+    bad = [f.name for f in files if f.suffix.lower() not in SUPPORTED_SUFFIXES]
+    if bad:
+        raise DataError(f"data.path: unsupported file type {bad}; use CSV (.csv) or Parquet (.parquet).")
+    return files
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    """One CSV or Parquet file as a DataFrame; empty, truncated or malformed files raise DataError."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes). Expected a header row and data rows.")
+    try:
+        if path.suffix.lower() == ".csv":
+            table = pacsv.read_csv(
+                path,
+                convert_options=pacsv.ConvertOptions(null_values=NA_VALUES, strings_can_be_null=True),
+            )
+        else:
+            table = pq.read_table(path)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
+        detail = str(error).splitlines()[0]
+        raise DataError(
+            f"{path}: cannot be read as {path.suffix.lstrip('.').upper()} ({detail}). "
+            "The file may be truncated or malformed: every row needs as many fields as the header."
+        ) from None
+    if table.num_rows == 0:
+        raise DataError(f"{path}: has a header but no data rows.")
+    frame = table.to_pandas()
+    # Text stays pandas' Arrow-backed `str` dtype, the dtype the contract coerces text to:
+    # converting it to Python objects made validation convert it back (half its time). Other
+    # non-numeric columns (timestamps, dictionaries) become plain objects, so their text form
+    # does not depend on which values one file happens to hold.
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if not (
+            isinstance(dtype, pd.StringDtype)
+            or pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+        ):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def read_table(files: list[Path]) -> tuple[pd.DataFrame, list[int]]:
+    """All files concatenated, and the row count of each."""
+    frames = [read_file(f) for f in files]
+    columns = [list(f.columns) for f in frames]
+    if any(set(c) != set(columns[0]) for c in columns):
+        raise DataError(
+            f"the data files do not share one set of columns: {dict(zip(map(str, files), columns, strict=True))}"
+        )
+    frames = [f[columns[0]] for f in frames]  # the same columns in another order are the same data
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return frame, [len(f) for f in frames]

@@ -1,0 +1,142 @@
+"""Drift statistics between the data a model was trained on and a new batch.
+
+`reference_stats` summarises the training data when the bundle is built (`reference.json`):
+for each numeric feature the decile bin edges, the share of rows per bin, the missing share and
+a sample of values; for each categorical feature the share of every category (missing included).
+`feature_drift` compares a new batch with it:
+
+- population stability index (PSI) over the bins or categories, missing values as their own
+  bucket: sum((new - ref) * ln(new / ref)), shares floored at 1e-4 so an empty bucket is finite;
+- for numeric features, the two-sample Kolmogorov-Smirnov test (scipy) of the reference sample
+  against the new values.
+
+A feature drifts when its PSI reaches `retrain.psi_threshold` or its KS p-value falls below
+`retrain.ks_pvalue`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+BINS = 10
+FLOOR = 1e-4
+MISSING = "(missing)"
+SAMPLE_SIZE = 5000
+
+
+def numeric_edges(values: np.ndarray, bins: int = BINS) -> list[float]:
+    """Interior bin edges at the quantiles of the values (duplicates dropped)."""
+    clean = values[~np.isnan(values)]
+    if clean.size == 0:
+        return []
+    quantiles = np.quantile(clean, np.linspace(0, 1, bins + 1)[1:-1])
+    return sorted({float(q) for q in quantiles})
+
+
+def bin_shares(values: np.ndarray, edges: list[float]) -> list[float]:
+    """Share of rows per bin (len(edges) + 1 bins), then the missing share: sums to 1."""
+    values = np.asarray(values, dtype=float)
+    missing = np.isnan(values)
+    counts = np.bincount(np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1)
+    total = max(values.size, 1)
+    return [*(counts / total).tolist(), float(missing.sum() / total)]
+
+
+def category_shares(values: pd.Series) -> dict[str, float]:
+    """Share of rows per category, as text (missing as MISSING), sorted by category.
+
+    Counts the column as it is and names the few distinct values afterwards: turning a million
+    values into text first would cost more than the counting.
+    """
+    shares: dict[str, float] = {}
+    for value, share in values.value_counts(dropna=False, normalize=True).items():
+        if share == 0:  # a pandas categorical lists its unused categories too
+            continue
+        key = MISSING if pd.isna(value) else str(value)
+        shares[key] = shares.get(key, 0.0) + float(share)
+    return dict(sorted(shares.items()))
+
+
+def psi(reference: list[float] | np.ndarray, new: list[float] | np.ndarray) -> float:
+    """Population stability index of two share vectors over the same buckets."""
+    ref = np.maximum(np.asarray(reference, dtype=float), FLOOR)
+    cur = np.maximum(np.asarray(new, dtype=float), FLOOR)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def reference_stats(frame: pd.DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...], seed: int) -> dict:
+    """What a later batch is compared with; stored in the bundle as reference.json."""
+    rng = np.random.default_rng(seed)
+    numeric_stats: dict[str, dict] = {}
+    categorical_stats: dict[str, dict] = {}
+    for column in numeric:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        edges = numeric_edges(values)
+        clean = values[~np.isnan(values)]
+        sample = rng.choice(clean, size=min(SAMPLE_SIZE, clean.size), replace=False) if clean.size else clean
+        numeric_stats[column] = {
+            "edges": edges,
+            "shares": bin_shares(values, edges),
+            "sample": sorted(float(v) for v in sample),
+        }
+    for column in categorical:
+        categorical_stats[column] = {"shares": category_shares(frame[column])}
+    return {"rows": len(frame), "numeric": numeric_stats, "categorical": categorical_stats}
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    kind: str  # numeric | categorical
+    psi: float
+    ks_statistic: float | None
+    ks_pvalue: float | None
+    drifted: bool
+    reasons: tuple[str, ...]
+
+
+def feature_drift(reference: dict, frame: pd.DataFrame, psi_threshold: float, ks_pvalue: float) -> list[FeatureDrift]:
+    """Drift of every feature in the reference statistics, numeric then categorical."""
+    from scipy import stats as scipy_stats
+
+    found = []
+    for column, ref in reference["numeric"].items():
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        value = psi(ref["shares"], bin_shares(values, ref["edges"]))
+        clean = values[~np.isnan(values)]
+        statistic = pvalue = None
+        if clean.size and ref["sample"]:
+            test = scipy_stats.ks_2samp(np.asarray(ref["sample"]), clean)
+            statistic, pvalue = float(test.statistic), float(test.pvalue)
+        reasons = []
+        if value >= psi_threshold:
+            reasons.append(f"PSI {value:.3f} >= {psi_threshold}")
+        if pvalue is not None and pvalue < ks_pvalue:
+            reasons.append(f"KS p-value {pvalue:.2g} < {ks_pvalue}")
+        found.append(FeatureDrift(column, "numeric", value, statistic, pvalue, bool(reasons), tuple(reasons)))
+    for column, ref in reference["categorical"].items():
+        new = category_shares(frame[column])
+        buckets = sorted(set(ref["shares"]) | set(new))
+        value = psi([ref["shares"].get(b, 0.0) for b in buckets], [new.get(b, 0.0) for b in buckets])
+        reasons = [f"PSI {value:.3f} >= {psi_threshold}"] if value >= psi_threshold else []
+        unseen = sorted(set(new) - set(ref["shares"]))
+        if unseen:
+            reasons.append(f"categories not seen in training: {unseen}")
+        found.append(FeatureDrift(column, "categorical", value, None, None, bool(reasons), tuple(reasons)))
+    return found
+
+
+def drift_table(drifts: list[FeatureDrift]) -> list[str]:
+    lines = ["| feature | kind | PSI | KS statistic | KS p-value | drifted |", "|---|---|---|---|---|---|"]
+    for d in drifts:
+        ks = (f"{d.ks_statistic:.3f}", f"{d.ks_pvalue:.3g}") if d.ks_pvalue is not None else ("n/a", "n/a")
+        mark = f"**yes**: {'; '.join(d.reasons)}" if d.drifted else "no"
+        lines.append(f"| {d.feature} | {d.kind} | {d.psi:.3f} | {ks[0]} | {ks[1]} | {mark} |")
+    return lines
+
+
+def as_dicts(drifts: list[FeatureDrift]) -> list[dict]:
+    return [asdict(d) for d in drifts]

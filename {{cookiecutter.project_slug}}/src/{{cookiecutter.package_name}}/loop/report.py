@@ -1,0 +1,89 @@
+"""What one run of the loop found and decided, as `loop.json` (for machines) and `report.md` (for people:
+the job summary and the model-health issue)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..reports.tables import fmt
+from .challenger import Scores
+from .drift import FeatureDrift, drift_table
+from .ingest import Batch
+from .outcome import Outcome
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    champion: str | None  # the champion's version
+    outcome: Outcome
+    reasons: tuple[str, ...] = ()
+    batches: tuple[Batch, ...] = ()
+    quarantine: tuple[dict, ...] = ()
+    drift: tuple[FeatureDrift, ...] = ()
+    champion_metric_on_new: float | None = None
+    scores: Scores | None = None
+    challenger_version: str | None = None
+    challenger_bundle: str | None = None  # its folder, when the pipeline built one
+
+    @property
+    def new(self) -> tuple[Batch, ...]:
+        return tuple(b for b in self.batches if b.new)
+
+    def as_json(self) -> dict[str, Any]:
+        challenger = {}
+        if self.challenger_version:
+            challenger = {"version": self.challenger_version, "bundle": self.challenger_bundle or ""}
+        return {
+            "champion": self.champion,
+            "outcome": str(self.outcome),
+            "reasons": list(self.reasons),
+            "batches": [dataclasses.asdict(b) for b in self.batches],
+            "quarantine": list(self.quarantine),
+            "drift": [dataclasses.asdict(d) for d in self.drift],
+            "champion_metric_on_new": self.champion_metric_on_new,
+            "scores": self.scores.as_dict() if self.scores else {},
+            "challenger": challenger,
+        }
+
+
+def quarantine_markdown(quarantine: tuple[dict, ...]) -> list[str]:
+    lines = ["| batch | column | check | rows | examples |", "|---|---|---|---|---|"]
+    for report in quarantine:
+        for item in report["failures"]:
+            examples = "; ".join(f"row {e['row']}: {e['value']!r}" for e in item["examples"])
+            lines.append(f"| {report['source']} | {item['column']} | {item['check']} | {item['rows']} | {examples} |")
+    return lines
+
+
+def report_markdown(result: LoopResult, primary_metric: str) -> str:
+    lines = [f"## Retraining: {result.outcome}", "", result.outcome.headline(result.challenger_version), ""]
+    lines += [f"- {r}" for r in result.reasons]
+    lines += ["", f"Champion: {'v' + result.champion if result.champion else 'none'}", ""]
+    if result.batches:
+        lines += ["| batch | rows | sha256 | new |", "|---|---|---|---|"]
+        lines += [f"| {b.path} | {b.rows} | {b.sha256[:12]} | {'yes' if b.new else 'no'} |" for b in result.batches]
+        lines.append("")
+    if result.quarantine:
+        lines += ["### Quarantine", "", *quarantine_markdown(result.quarantine), ""]
+    if result.drift:
+        lines += ["### Drift against the champion's training data", ""]
+        lines += drift_table(list(result.drift))
+        metric = result.champion_metric_on_new
+        shown = "n/a (no labels)" if metric is None else f"{metric:.4f}"
+        lines += ["", f"Champion's {primary_metric} on the new labelled rows: {shown}", ""]
+    if result.scores:
+        s = result.scores
+        lines += [
+            f"### Champion versus challenger ({s.metric} on {s.rows} held-out new rows)",
+            "",
+            "| model | score |",
+            "|---|---|",
+            f"| champion v{result.champion} | {fmt(s.champion)} |",
+            f"| challenger v{result.challenger_version} | {fmt(s.challenger)} |",
+            "",
+            f"Gain {fmt(s.gain)}; promotion needs at least {s.margin}.",
+            "",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""The self-healing loop: ingest -> validate -> monitor -> decide -> retrain -> champion versus challenger.
+
+Every run writes what it found to `artifacts/retrain/` (`loop.json`, `report.md`, drift plots,
+`quarantine.json` for rejected rows), so a run explains itself in a job summary or a terminal.
+
+1. ingest (`ingest.py`): the batches `retrain.source` names, fingerprinted; a batch the champion
+   was trained on is not new. Nothing new: the run ends, publishing nothing.
+2. validate (`ingest.py`): each new batch against the schema; failing rows go to the quarantine
+   report and the run stops (outcome `refused`).
+3. monitor (`monitor.py`): drift of every feature against the champion's `reference.json`, and
+   the champion's primary metric on the new labelled rows.
+4. decide (`decide.py`): retrain on drift, on a fallen metric, or when forced.
+5. retrain (`challenger.py`): the whole pipeline (every gate) on data.path plus the window of
+   batches, as the next minor version of the champion.
+6. champion versus challenger (`challenger.py`): both scored on the challenger's held-out rows
+   that come from the new batches; `promote` only when the challenger wins by the margin.
+
+Each step returns a frozen value; `run_loop` assembles them into one `LoopResult`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .. import PACKAGE
+from ..bundle.reader import Bundle, open_bundle
+from ..errors import PipelineError, RegistryError
+from ..registry.base import Backend, default_cache_dir
+from ..registry.diff import diff, required_bump
+from ..registry.versions import bump
+from ..settings import Settings
+from ..utils import atomic
+from ..utils.console import say
+from .challenger import Scores, compare, held_out_new_rows, train_challenger
+from .decide import reasons_to_retrain
+from .drift import FeatureDrift
+from .ingest import Batch, ingest, validate_batches
+from .monitor import monitor
+from .outcome import Outcome
+from .report import LoopResult, report_markdown
+
+STATE_DIR = "retrain"
+LOOP_FILE = "loop.json"
+REPORT_FILE = "report.md"
+QUARANTINE_FILE = "quarantine.json"
+
+
+def state_dir(settings: Settings) -> Path:
+    return settings.artifacts_dir / STATE_DIR
+
+
+def find_champion(backend: Backend, cache: Path) -> Bundle | None:
+    """The latest release, verified, or None when the registry holds no release yet."""
+    version = backend.latest_or_none()
+    return None if version is None else backend.fetch(version, cache)
+
+
+def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -> LoopResult:
+    """One pass of the loop; writes loop.json and report.md whatever the outcome."""
+    target = state_dir(settings)
+    for stale in (LOOP_FILE, REPORT_FILE, QUARANTINE_FILE):
+        (target / stale).unlink(missing_ok=True)
+    shutil.rmtree(target / "plots", ignore_errors=True)
+
+    batches: tuple[Batch, ...] = ()
+    drift: tuple[FeatureDrift, ...] = ()
+    metric: float | None = None
+    scores: Scores | None = None
+    challenger: tuple[str | None, str | None] = (None, None)
+    reasons: tuple[str, ...] = ()
+
+    def ended(outcome: Outcome, *why: str, quarantine: tuple[dict, ...] = ()) -> LoopResult:
+        result = LoopResult(
+            champion=champion.version if champion else None,
+            outcome=outcome,
+            reasons=(*reasons, *why),
+            batches=batches,
+            quarantine=quarantine,
+            drift=drift,
+            champion_metric_on_new=metric,
+            scores=scores,
+            challenger_version=challenger[0],
+            challenger_bundle=challenger[1],
+        )
+        atomic.write_text(target / LOOP_FILE, json.dumps(result.as_json(), indent=2, default=str) + "\n")
+        atomic.write_text(target / REPORT_FILE, report_markdown(result, settings.quality.primary_metric))
+        return result
+
+    try:
+        if champion is None:
+            return ended(Outcome.NO_CHAMPION, "no published release yet: release a first model with a tag (see README)")
+        batches = ingest(settings, champion, target / "snapshot")
+        if not any(b.new for b in batches):
+            return ended(
+                Outcome.NOTHING_NEW, f"no batch under {settings.retrain.source} that the champion was not trained on"
+            )
+        frame, quarantine = validate_batches(settings, batches)
+        if quarantine:
+            atomic.write_text(target / QUARANTINE_FILE, json.dumps(list(quarantine), indent=2) + "\n")
+            return ended(
+                Outcome.REFUSED,
+                "new data breaks the schema: see the quarantine report; nothing was trained",
+                quarantine=quarantine,
+            )
+        monitoring = monitor(settings, champion, frame, target / "plots")
+        drift, metric = monitoring.drift, monitoring.champion_metric
+        reasons = reasons_to_retrain(settings, champion, monitoring, force)
+        if not reasons:
+            return ended(Outcome.NO_RETRAIN, "no drift beyond the thresholds and the champion still performs")
+        version = bump(champion.version, "minor")
+        challenger = (version, None)
+        challenger_settings, verified = train_challenger(settings, champion, batches, version, target / "challenger")
+        challenger = (version, str(verified.bundle.folder))
+        scores = compare(settings, champion, verified.bundle, held_out_new_rows(challenger_settings, batches))
+        kind, why = required_bump(diff(champion, verified.bundle))
+        if kind == "major":
+            return ended(
+                Outcome.KEEP_CHAMPION,
+                "the challenger breaks consumers (" + "; ".join(why) + "): a major release is a person's decision, "
+                "so the loop releases only new data (minor); release it with a tag after review",
+            )
+        return ended(Outcome.PROMOTE if scores.challenger_wins else Outcome.KEEP_CHAMPION)
+    except PipelineError as error:
+        ended(Outcome.ERROR, str(error))
+        raise
+    except Exception as error:
+        ended(Outcome.ERROR, f"unexpected error ({type(error).__name__}): see the run's log")
+        raise
+
+
+def retrain(
+    settings: Settings, backend: Backend, cache: Path | None = None, force: bool = False, publish: bool = False
+) -> LoopResult:
+    """`retrain`: find the champion in the registry, run the loop, and publish a winner to an fsspec registry."""
+    from ..registry.folder import FolderRegistry
+
+    if publish and not isinstance(backend, FolderRegistry):
+        raise RegistryError("--publish writes to an fsspec registry (--url); on GitHub the workflow releases it")
+    champion = find_champion(backend, cache or default_cache_dir(PACKAGE) / backend.cache_key)
+    result = run_loop(settings, champion, force=force)
+    if result.outcome is Outcome.PROMOTE and publish and result.challenger_bundle:
+        assert isinstance(backend, FolderRegistry)
+        say(f"retrain: published {backend.publish(open_bundle(result.challenger_bundle))}")
+    return result
+
+
+def step_outputs(settings: Settings, result: LoopResult) -> dict[str, str]:
+    """outcome=, version=, bundle= for the workflow's later jobs (the bundle relative to the project)."""
+    bundle = result.challenger_bundle or ""
+    shown = os.path.relpath(bundle, settings.root) if bundle else ""
+    return {"outcome": str(result.outcome), "version": result.challenger_version or "", "bundle": shown}
+
+
+def last_outcome(settings: Settings) -> Outcome | None:
+    """The outcome the last loop here recorded in loop.json, or None when no loop has run."""
+    path = state_dir(settings) / LOOP_FILE
+    if not path.is_file():
+        return None
+    recorded = json.loads(path.read_text(encoding="utf-8")).get("outcome")
+    try:
+        return Outcome(recorded)
+    except ValueError:
+        return Outcome.ERROR  # an unreadable record is news for a person too

@@ -1,0 +1,106 @@
+"""The registry's common part: fetching a version into the cache, verified, and where the cache is.
+
+`fetch` downloads into a temporary folder inside the cache, opens it as a bundle (checksums,
+layout, model hashes) and only then renames the folder to `<cache>/<version>/`: a failure of
+any kind leaves no partial file behind. Imports neither scikit-learn nor skl2onnx.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..bundle.reader import Bundle, open_bundle
+from ..errors import NoReleaseYet, RegistryError, VerificationError
+from .versions import normalize_version
+
+
+def default_cache_dir(project: str) -> Path:
+    """$MODEL_REGISTRY_CACHE, else <XDG cache>/<project>/registry."""
+    if os.environ.get("MODEL_REGISTRY_CACHE"):
+        return Path(os.environ["MODEL_REGISTRY_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / project / "registry"
+
+
+@contextlib.contextmanager
+def _staging(cache: Path, version: str) -> Iterator[Path]:
+    """A temporary folder in the cache that becomes <cache>/<version> only if the block succeeds.
+
+    If another download of the same version finished first, its (verified) folder is kept.
+    """
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=cache))
+    except OSError as error:
+        raise RegistryError(f"cannot write to the cache folder {cache}: {error.strerror or error}") from None
+    try:
+        yield staging
+        try:
+            os.rename(staging, cache / version)
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            open_bundle(cache / version, f"cached {version}")  # a concurrent download got there first
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise RegistryError(
+                f"the cache folder {cache} is full (no space left on device); nothing was kept"
+            ) from None
+        raise RegistryError(f"cannot write to the cache folder {cache}: {error.strerror or error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class Backend:
+    """Where releases live. Subclasses implement `versions`, `latest` and `_download_files`."""
+
+    name = "registry"
+
+    @property
+    def cache_key(self) -> str:
+        """A folder name that keeps versions of different registries apart in one cache."""
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip("_")[:60]
+        return f"{readable}-{hashlib.sha256(self.name.encode()).hexdigest()[:8]}"
+
+    def versions(self) -> list[str]:
+        raise NotImplementedError
+
+    def latest(self) -> str:
+        """The newest published version; NoReleaseYet when there is none."""
+        raise NotImplementedError
+
+    def _download_files(self, version: str, folder: Path) -> None:
+        raise NotImplementedError
+
+    def resolve(self, version: str) -> str:
+        return self.latest() if version == "latest" else normalize_version(version)
+
+    def fetch(self, version: str, cache: Path) -> Bundle:
+        """The verified bundle of a version in `<cache>/<version>/`, downloading it if not cached."""
+        resolved = self.resolve(version)
+        target = cache / resolved
+        if target.is_dir():
+            try:
+                return open_bundle(target, f"cached {self.name} {resolved}")
+            except VerificationError:
+                shutil.rmtree(target, ignore_errors=True)  # a corrupted cache entry is fetched again
+        with _staging(cache, resolved) as staging:
+            self._download_files(resolved, staging)
+            bundle = open_bundle(staging, f"{self.name} {resolved}")
+        return dataclasses.replace(bundle, folder=target)
+
+    def latest_or_none(self) -> str | None:
+        """The latest version, or None when the registry holds no release yet (there is no champion)."""
+        try:
+            return self.latest()
+        except NoReleaseYet:
+            return None

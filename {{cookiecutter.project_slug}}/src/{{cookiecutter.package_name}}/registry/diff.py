@@ -1,0 +1,174 @@
+"""What changed between two bundles, and the smallest honest version bump for it.
+
+- major: the ONNX input/output signature or the schema's columns or types changed (it breaks consumers);
+- minor: the model was retrained on other data (the data fingerprint changed);
+- patch: anything else (params, code, environment).
+
+Reads only the bundles' JSON/YAML files; imports neither scikit-learn nor skl2onnx.
+"""
+
+from __future__ import annotations
+
+from ..bundle.reader import Bundle
+from .versions import Bump
+
+
+def breaks_consumers(old: dict | None, new: dict | None) -> str | None:
+    """Why a column's new contract rejects input the old one accepted (None when it does not)."""
+    if old is None:
+        return "added (consumers do not send it)"
+    if new is None:
+        return "removed"
+    if old.get("dtype") != new.get("dtype"):
+        return f"type {old.get('dtype')} -> {new.get('dtype')}"
+    if old["nullable"] and not new["nullable"]:
+        return "no longer accepts missing values"
+    old_allowed, new_allowed = old.get("isin"), new.get("isin")
+    if new_allowed is not None and (old_allowed is None or not set(old_allowed) <= set(new_allowed)):
+        return "accepts fewer values"
+    for bound, tighter in (
+        ("greater_than_or_equal_to", lambda o, n: n > o),
+        ("less_than_or_equal_to", lambda o, n: n < o),
+    ):
+        o, n = old.get(bound), new.get(bound)
+        if n is not None and (o is None or tighter(o, n)):
+            return f"narrower range ({bound} {o} -> {n})"
+    return None
+
+
+def _signature_shape(signature: dict) -> dict:
+    return {
+        "task": signature.get("task"),
+        "target": signature.get("target"),
+        "inputs": [(i["name"], i["onnx_type"]) for i in signature.get("inputs", [])],
+        "outputs": [o["name"] for o in signature.get("outputs", [])],
+    }
+
+
+def diff(old: Bundle, new: Bundle) -> dict:
+    """What changed between two opened bundles."""
+    lo, ln = old.lineage, new.lineage
+    params_old, params_new = _flatten(lo.get("params", {})), _flatten(ln.get("params", {}))
+    params = {
+        key: {"old": params_old.get(key), "new": params_new.get(key)}
+        for key in sorted(set(params_old) | set(params_new))
+        if params_old.get(key) != params_new.get(key)
+    }
+    files_old = {f["path"]: f for f in lo["data"]["files"]}
+    files_new = {f["path"]: f for f in ln["data"]["files"]}
+    data = {
+        "changed": lo["data"]["fingerprint"] != ln["data"]["fingerprint"],
+        "rows": {"old": lo["data"]["rows"], "new": ln["data"]["rows"]},
+        "added": sorted(set(files_new) - set(files_old)),
+        "removed": sorted(set(files_old) - set(files_new)),
+        "modified": sorted(
+            {
+                p: {"old_rows": files_old[p]["rows"], "new_rows": files_new[p]["rows"]}
+                for p in set(files_old) & set(files_new)
+                if files_old[p]["sha256"] != files_new[p]["sha256"]
+            }.items()
+        ),
+    }
+    metrics_old = lo.get("metrics", {}).get("test", {})
+    metrics_new = ln.get("metrics", {}).get("test", {})
+    metrics = {
+        name: {
+            "old": metrics_old.get(name),
+            "new": metrics_new.get(name),
+            "delta": None
+            if metrics_old.get(name) is None or metrics_new.get(name) is None
+            else metrics_new[name] - metrics_old[name],
+        }
+        for name in sorted(set(metrics_old) | set(metrics_new))
+    }
+    sig_old, sig_new = _signature_shape(old.signature), _signature_shape(new.signature)
+    signature_changes = {k: {"old": sig_old[k], "new": sig_new[k]} for k in sig_old if sig_old[k] != sig_new[k]}
+    schema_changes = {
+        column: {"old": old.schema_columns.get(column), "new": new.schema_columns.get(column)}
+        for column in sorted(set(old.schema_columns) | set(new.schema_columns))
+        if old.schema_columns.get(column) != new.schema_columns.get(column)
+    }
+    return {
+        "versions": {"old": lo.get("version"), "new": ln.get("version")},
+        "target": sig_new["target"],
+        "params": params,
+        "data": data,
+        "metrics": metrics,
+        "signature": signature_changes,
+        "schema": schema_changes,
+        "model": {
+            "old_sha256": lo["model"]["sha256"],
+            "new_sha256": ln["model"]["sha256"],
+            "identical": lo["model"]["sha256"] == ln["model"]["sha256"],
+        },
+        "environment": {
+            k: {"old": lo["environment"]["packages"].get(k), "new": ln["environment"]["packages"].get(k)}
+            for k in sorted(set(lo["environment"]["packages"]) | set(ln["environment"]["packages"]))
+            if lo["environment"]["packages"].get(k) != ln["environment"]["packages"].get(k)
+        },
+    }
+
+
+def required_bump(changes: dict) -> tuple[Bump, list[str]]:
+    """The smallest honest bump for these changes, and why."""
+    reasons = [f"signature {k} changed" for k in changes["signature"]]
+    for column, change in changes["schema"].items():
+        why = breaks_consumers(change["old"], change["new"])
+        classes_changed = change["old"] and change["new"] and change["old"].get("isin") != change["new"].get("isin")
+        if column == changes.get("target") and classes_changed:
+            why = "the set of classes changed (the probability outputs change)"
+        if why:
+            reasons.append(f"schema column {column!r}: {why}")
+    if reasons:
+        return "major", reasons
+    if changes["data"]["changed"]:
+        return "minor", ["retrained on other data (the data fingerprint changed)"]
+    return "patch", ["same data and signature; params, code or environment changed"]
+
+
+def _flatten(mapping: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def format_diff(changes: dict) -> str:
+    v = changes["versions"]
+    lines = [f"diff {v['old']} -> {v['new']}"]
+    kind, reasons = required_bump(changes)
+    lines.append(f"  required bump: {kind} ({'; '.join(reasons)})")
+    data = changes["data"]
+    if data["changed"]:
+        lines.append(f"  data: changed, rows {data['rows']['old']} -> {data['rows']['new']}")
+        lines += [f"    + {p}" for p in data["added"]]
+        lines += [f"    - {p}" for p in data["removed"]]
+        lines += [f"    ~ {p} (rows {r['old_rows']} -> {r['new_rows']})" for p, r in data["modified"]]
+    else:
+        lines.append("  data: unchanged")
+    if changes["params"]:
+        lines.append("  params:")
+        lines += [f"    {k}: {c['old']!r} -> {c['new']!r}" for k, c in changes["params"].items()]
+    else:
+        lines.append("  params: unchanged")
+    for name, c in changes["signature"].items():
+        lines.append(f"  signature {name}: {c['old']} -> {c['new']}")
+    for column, c in changes["schema"].items():
+        lines.append(f"  schema {column}: {c['old']} -> {c['new']}")
+    lines.append("  metrics (test):")
+    for name, c in changes["metrics"].items():
+        delta = "" if c["delta"] is None else f" ({c['delta']:+.4f})"
+        lines.append(f"    {name}: {c['old']} -> {c['new']}{delta}")
+    model = changes["model"]
+    lines.append(
+        "  model.onnx: identical bytes"
+        if model["identical"]
+        else f"  model.onnx: different bytes ({model['old_sha256'][:12]} -> {model['new_sha256'][:12]})"
+    )
+    for name, c in changes["environment"].items():
+        lines.append(f"  environment {name}: {c['old']} -> {c['new']}")
+    return "\n".join(lines)

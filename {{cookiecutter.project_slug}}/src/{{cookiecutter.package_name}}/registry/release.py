@@ -1,0 +1,179 @@
+"""Publish a verified bundle as a GitHub Release, the model registry.
+
+`preflight` runs the checks that need no bundle (before the pipeline spends minutes on one), and
+`plan` runs every check before anything is published, so a refused release leaves no trace:
+
+- the bundle passes `verify` (checksums, ONNX model, schema, example predictions);
+- the tag is `v<version>` of the project version that built the bundle (pyproject.toml);
+- the workflow runs in the repository that params.yaml names as the registry;
+- no release of that tag exists (releases are never overwritten);
+- the tag is above the latest release and does not understate the bump the changes need.
+
+`publish` then runs `gh release create <tag> <every bundle file> <tarball> --verify-tag
+--notes-file model_card.md`, so each file is its own asset next to the tarball and SHA256SUMS.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..bundle.reader import Bundle, open_bundle
+from ..errors import RegistryError, ReleaseError
+from ..github import gh
+from . import diff, versions
+from .github_releases import GitHubReleases
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    repo: str
+    tag: str
+    version: str
+    bundle: Path
+    assets: tuple[Path, ...]
+    previous: str | None
+    bump: str | None
+    reasons: tuple[str, ...]
+
+    def command(self) -> list[str]:
+        title = f"{self.bundle.name.removesuffix('-' + self.version)} {self.tag}"
+        return [
+            "gh",
+            "release",
+            "create",
+            self.tag,
+            *(str(a) for a in self.assets),
+            "--repo",
+            self.repo,
+            "--verify-tag",
+            "--title",
+            title,
+            "--notes-file",
+            str(self.bundle / "model_card.md"),
+        ]
+
+    def describe(self) -> str:
+        since = f"{self.bump} bump from v{self.previous}" if self.previous else "first release"
+        lines = [f"release {self.tag} of {self.repo} ({since}):"]
+        lines += [f"  - {r}" for r in self.reasons]
+        lines.append(f"  assets ({len(self.assets)}): " + ", ".join(a.name for a in self.assets))
+        return "\n".join(lines)
+
+    def shell_command(self) -> str:
+        return shlex.join(self.command())
+
+
+@dataclass(frozen=True)
+class NextVersion:
+    """The version a new bundle should be released as, and why."""
+
+    version: str
+    previous: str | None  # None: the first release
+    bump: str | None
+    reasons: tuple[str, ...]
+
+    def describe(self) -> str:
+        if self.previous is None:
+            return f"no release yet; the first release is the project version {self.version}"
+        return f"{self.bump} bump from {self.previous}: {'; '.join(self.reasons)}"
+
+
+def next_version(new: Bundle, previous: Bundle | None, check: str | None = None) -> NextVersion:
+    """The next version after `previous` (None: no release yet); with `check`, refuse a tag that understates it."""
+    if previous is None:
+        versions.check_first_release(new.version, check)
+        return NextVersion(new.version, None, None, ("no earlier release",))
+    kind, reasons = diff.required_bump(diff.diff(previous, new))
+    if check is not None:
+        versions.check_tag(previous.version, check, kind)
+    return NextVersion(versions.bump(previous.version, kind), previous.version, kind, tuple(reasons))
+
+
+def release_version(bundle_folder: Path, project_version: str) -> str:
+    """The version being released: what a bundle made elsewhere (retraining) says, else pyproject.toml's."""
+    if bundle_folder.is_dir():
+        return open_bundle(bundle_folder).version
+    return project_version
+
+
+def tagged_bundle(dist: Path, project: str, tag: str) -> Path:
+    """dist/<project>-<version of the tag>: the bundle a release of that tag publishes."""
+    version = versions.normalize_version(tag) if versions.is_version(tag) else tag  # the checks name a bad tag
+    return dist / f"{project}-{version}"
+
+
+def preflight(version: str, tag: str, repo: str, backend: GitHubReleases | None = None) -> GitHubReleases:
+    """The checks that need no bundle: the tag is v<version>, the repository is the registry, no such release yet."""
+    if not versions.is_version(tag):
+        raise ReleaseError(f"tag {tag!r} is not a release tag: use v<major>.<minor>.<patch>, e.g. v{version}")
+    tagged = versions.normalize_version(tag)
+    if tag != f"v{tagged}" or tagged != version:
+        raise ReleaseError(
+            f"tag {tag} does not match the project version {version} (pyproject.toml [project] version): "
+            f"tag v{version}, or set the version to {tagged} and tag again"
+        )
+    running_in = os.environ.get("GITHUB_REPOSITORY")
+    if running_in and running_in.lower() != repo.lower():
+        raise ReleaseError(
+            f"this workflow runs in {running_in}, but params.yaml registry.github_repo is {repo}: "
+            "set registry.github_repo to the repository that holds the releases"
+        )
+    backend = backend or GitHubReleases(repo)
+    if backend.has_release(version):
+        raise ReleaseError(
+            f"{repo} already has a release {tag}; releases are never overwritten: "
+            "bump the version in pyproject.toml and tag again"
+        )
+    return backend
+
+
+def plan(bundle_folder: Path, tag: str, repo: str, backend: GitHubReleases | None = None) -> ReleasePlan:
+    """Check everything a release needs; raise ReleaseError naming the first problem."""
+    from ..bundle.verify import verify
+
+    if not bundle_folder.is_dir():
+        raise ReleaseError(f"no bundle at {bundle_folder}: run `make pipeline` (or `bundle`) first")
+    bundle = verify(bundle_folder).bundle
+    backend = preflight(bundle.version, tag, repo, backend)
+    previous = backend.latest_or_none()
+    if previous is None:
+        found = next_version(bundle, None)
+    else:
+        with tempfile.TemporaryDirectory(prefix="release-previous-") as cache:
+            try:
+                found = next_version(bundle, backend.fetch(previous, Path(cache)), tag)
+            except RegistryError as error:
+                raise ReleaseError(str(error)) from None
+    tarball = bundle.tarball
+    if not tarball.is_file():
+        raise ReleaseError(f"{tarball} is missing: rebuild the bundle with `make bundle`")
+    assets = (*sorted(p for p in bundle.folder.iterdir() if p.is_file()), tarball)
+    return ReleasePlan(repo, tag, bundle.version, bundle.folder, assets, found.previous, found.bump, found.reasons)
+
+
+def publish(release: ReleasePlan) -> None:
+    """Create the GitHub Release with `gh` (GH_TOKEN must be set, as in the release workflow)."""
+    gh.require("write releases", ReleaseError)
+    gh.run_visible(release.command()[1:], ReleaseError)
+
+
+def create_tag(repo: str, tag: str, sha: str | None = None) -> str:
+    """Create the tag on GitHub at `sha` ($GITHUB_SHA) unless it exists; `gh release create --verify-tag` needs it."""
+    sha = sha or os.environ.get("GITHUB_SHA")
+    if not sha:
+        raise ReleaseError("set GITHUB_SHA to the commit the tag should point at (Actions sets it)")
+    gh.require("create tags", ReleaseError)
+    points_at = gh.tag_commit(repo, tag, ReleaseError)
+    if points_at is not None:
+        if points_at != sha:
+            raise ReleaseError(
+                f"tag {tag} already exists in {repo} on another commit ({points_at[:12]}, not {sha[:12]}): "
+                "delete the stale tag or release the next version"
+            )
+        return f"tag {tag} already exists in {repo} on {sha[:12]}"
+    gh.create_tag(repo, tag, sha, ReleaseError)
+    return f"created tag {tag} at {sha[:12]} in {repo}"

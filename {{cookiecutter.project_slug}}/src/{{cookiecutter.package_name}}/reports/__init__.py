@@ -1,0 +1,1 @@
+"""What people read: markdown tables (`tables`) and plots (`plots`) shared by evaluate, the model card, `report` and the loop."""

@@ -1,0 +1,63 @@
+"""A small runtime API for applications: a released model, ready to score, in one call.
+
+    from <package>.runtime.model import load_model
+    model = load_model("latest", repo="OWNER/NAME")   # or url="s3://bucket/models", or path="dist/..."
+    scored = model.predict(frame)                     # validates with the bundled schema, then onnxruntime
+
+Every path opens the bundle the same way (checksums, layout, model hashes) before it scores.
+Imports neither scikit-learn nor skl2onnx: a service needs onnxruntime, pandas and pandera.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import PACKAGE
+from ..bundle.reader import Bundle, open_bundle
+from ..registry import backend_for
+from ..registry.base import default_cache_dir
+from .scoring import score_frame
+
+
+@dataclass(frozen=True)
+class Model:
+    bundle: Bundle
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    @property
+    def session(self) -> Any:
+        """The onnxruntime.InferenceSession."""
+        return self.bundle.session
+
+    @property
+    def schema(self) -> Any:
+        """The pandera schema of the model's input columns."""
+        return self.bundle.input_schema
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows with `prediction` (and `probability_<class>` for classifiers) added; bad input raises."""
+        return score_frame(self.bundle, frame)
+
+
+def load_model(
+    version: str = "latest",
+    *,
+    repo: str | None = None,
+    url: str | None = None,
+    path: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+) -> Model:
+    """A verified bundle as a ready model: from a local folder (`path`), a GitHub repository's
+    releases (`repo`, the default backend) or an fsspec registry (`url`)."""
+    if path is not None:
+        return Model(open_bundle(path))
+    backend = backend_for(repo, url)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir(PACKAGE) / backend.cache_key
+    return Model(backend.fetch(version, cache))

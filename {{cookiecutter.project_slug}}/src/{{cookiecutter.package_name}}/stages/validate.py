@@ -1,0 +1,41 @@
+"""Stage 1, validate: read the configured data and check it against its schema before anything trains on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..data.contract import load_schema_model, validate_frame
+from ..data.files import read_table, resolve_files
+from ..data.snapshot import fingerprint
+from ..errors import SettingsError
+from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class ValidatedData:
+    frame: pd.DataFrame
+    snapshot: dict  # per-file sha256 and rows, and one fingerprint of the whole snapshot
+    schema_name: str
+
+
+def check_columns_declared(settings: Settings, schema_columns: list[str]) -> None:
+    data = settings.data
+    undeclared = [c for c in (data.target, *data.features) if c not in schema_columns]
+    if undeclared:
+        raise SettingsError(
+            f"params.yaml names column(s) {undeclared} that schema {data.schema_name!r} does not declare. "
+            "Fix data.target / data.*_features, or add the columns to the schema."
+        )
+
+
+def validate(settings: Settings) -> ValidatedData:
+    data = settings.data
+    files = resolve_files(data.path, settings.root)
+    frame, rows = read_table(files)
+    model = load_schema_model(data.schema_name)
+    check_columns_declared(settings, list(model.to_schema().columns))
+    source = ", ".join(str(f.relative_to(settings.root)) if f.is_relative_to(settings.root) else str(f) for f in files)
+    validated = validate_frame(frame, model, source)
+    return ValidatedData(validated, fingerprint(files, rows, settings.root), data.schema_name)
