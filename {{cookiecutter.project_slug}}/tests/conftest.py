@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import evaluate, train
 from {{ cookiecutter.package_name }}.errors import StageOrderError
-from {{ cookiecutter.package_name }}.pipeline import Trained
 from {{ cookiecutter.package_name }}.settings import (
     PathSettings,
     Settings,
     load_settings,
 )
-from {{ cookiecutter.package_name }}.validate import validate
+from {{ cookiecutter.package_name }}.stages import evaluate, train
+from {{ cookiecutter.package_name }}.stages.train import Trained
+from {{ cookiecutter.package_name }}.stages.validate import validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,16 +53,16 @@ def trained(settings, validated, tmp_path_factory) -> tuple[Settings, Trained]:
 @pytest.fixture(scope="session")
 def metrics(trained) -> dict:
     settings, model = trained
-    return evaluate.evaluate(settings, model.model, model.parts)
+    return evaluate.evaluate(settings, model, model.validated.snapshot["fingerprint"]).metrics
 
 
 @pytest.fixture(scope="session")
 def bundle_dir(settings, tmp_path_factory) -> Path:
     """A bundle made by the whole pipeline into a temporary folder (artifacts/ and dist/ are left alone)."""
-    from {{ cookiecutter.package_name }}.pipeline import run_pipeline
+    from {{ cookiecutter.package_name }}.stages.pipeline import run_pipeline
 
     scratch = tmp_path_factory.mktemp("pipeline")
     isolated = settings.model_copy(
         update={"paths": PathSettings(artifacts=str(scratch / "artifacts"), dist=str(scratch / "dist"))}
     )
-    return run_pipeline(isolated)
+    return run_pipeline(isolated).bundle.folder

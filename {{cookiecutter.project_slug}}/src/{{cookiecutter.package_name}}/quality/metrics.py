@@ -130,6 +130,7 @@ def classification_metrics(
 ) -> dict[str, float | None]:
     """accuracy, balanced_accuracy, f1_macro and roc_auc (or just the metric `only`); None where undefined."""
     from sklearn import metrics as skm
+    from sklearn.exceptions import UndefinedMetricWarning
 
     true_codes, predicted_codes, _ = all_codes(y_true, y_pred, classes)
     rows = len(true_codes) > 0
@@ -142,7 +143,11 @@ def classification_metrics(
         else None,
         "roc_auc": lambda: roc_auc(true_codes, proba) if proba is not None and several else None,
     }
-    return {name: _finite(compute[name]()) for name in ([only] if only else compute)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        # balanced accuracy averages over the classes in the truth, as intended here
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return {name: _finite(compute[name]()) for name in ([only] if only else compute)}
 
 
 def regression_metrics(y_true: Any, y_pred: Any, only: str | None = None) -> dict[str, float | None]:
@@ -161,14 +166,9 @@ def score(
     task: str, y_true: Any, predicted: Predictions, classes: Sequence | None = None, only: str | None = None
 ) -> dict[str, float | None]:
     """Every metric of the task (or just `only`); a metric a small slice cannot define (one class only) is None."""
-    from sklearn.exceptions import UndefinedMetricWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        if task == "classification":
-            return classification_metrics(y_true, predicted.label, predicted.proba, classes or [], only)
-        return regression_metrics(y_true, predicted.label, only)
+    if task == "classification":
+        return classification_metrics(y_true, predicted.label, predicted.proba, classes or [], only)
+    return regression_metrics(y_true, predicted.label, only)
 
 
 def coded(

@@ -56,14 +56,15 @@ class FolderRegistry(Backend):
             with self.fs.open(entry["name"], "rb") as source:
                 copy_stream(source, folder / name, entry.get("size"), name)
 
-    def publish(self, bundle: Bundle) -> str:
-        """Copy an opened (so verified) bundle to <root>/<version>/; refuses to overwrite a published version.
+    def publish(self, bundle: Bundle, version: str | None = None) -> str:
+        """Copy an opened (so verified) bundle to <root>/<version>/ (default: the bundle's own version);
+        refuses to overwrite a published version.
 
         On a local disk the copy is staged under a unique name and renamed into place (atomic; of two
         concurrent publishes one wins, the other is refused). On object stores, SHA256SUMS is written
         last, and a version without it is never fetched.
         """
-        version = normalize_version(bundle.version)
+        version = normalize_version(version or bundle.version)
         remote = f"{self.root}/{version}"
         try:
             if self.fs.exists(remote):

@@ -82,15 +82,21 @@ class NextVersion:
         return f"{self.bump} bump from {self.previous}: {'; '.join(self.reasons)}"
 
 
-def next_version(new: Bundle, previous: Bundle | None, check: str | None = None) -> NextVersion:
-    """The next version after `previous` (None: no release yet); with `check`, refuse a tag that understates it."""
+def next_version(
+    new: Bundle, previous: Bundle | None, check: str | None = None, previous_version: str | None = None
+) -> NextVersion:
+    """The next version after `previous` (None: no release yet); with `check`, refuse a tag that understates it.
+
+    `previous_version` is the version the registry gives the previous release (default: its bundle's own).
+    """
     if previous is None:
         versions.check_first_release(new.version, check)
         return NextVersion(new.version, None, None, ("no earlier release",))
+    old = previous_version or previous.version
     kind, reasons = diff.required_bump(diff.diff(previous, new))
     if check is not None:
-        versions.check_tag(previous.version, check, kind)
-    return NextVersion(versions.bump(previous.version, kind), previous.version, kind, tuple(reasons))
+        versions.check_tag(old, check, kind)
+    return NextVersion(versions.bump(old, kind), old, kind, tuple(reasons))
 
 
 def release_version(bundle_folder: Path, project_version: str) -> str:
@@ -145,7 +151,7 @@ def plan(bundle_folder: Path, tag: str, repo: str, backend: GitHubReleases | Non
     else:
         with tempfile.TemporaryDirectory(prefix="release-previous-") as cache:
             try:
-                found = next_version(bundle, backend.fetch(previous, Path(cache)), tag)
+                found = next_version(bundle, backend.fetch(previous, Path(cache)), tag, previous)
             except RegistryError as error:
                 raise ReleaseError(str(error)) from None
     tarball = bundle.tarball

@@ -3,13 +3,13 @@
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.errors import DataValidationError
-from {{ cookiecutter.package_name }}.schema import (
+from {{ cookiecutter.package_name }}.data.contract import (
     load_schema_model,
     schema_from_yaml,
     schema_yaml,
     validate_frame,
 )
+from {{ cookiecutter.package_name }}.errors import DataValidationError
 
 pytestmark = pytest.mark.data
 
@@ -36,7 +36,7 @@ def test_shipped_data_passes(validated, settings):
 
 
 def test_sample_and_demo_batches_pass_except_the_corrupted_one(settings, schema):
-    from {{ cookiecutter.package_name }}.data import read_file
+    from {{ cookiecutter.package_name }}.data.files import read_file
 
     data = settings.root / "data"
     batches = sorted([*(data / "samples").glob("*.csv"), *(data / "batches").glob("*.csv")])

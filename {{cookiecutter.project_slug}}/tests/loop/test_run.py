@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import retrain
+from {{ cookiecutter.package_name }}.bundle.reader import open_bundle
 from {{ cookiecutter.package_name }}.errors import DataError
+from {{ cookiecutter.package_name }}.loop import run
+from {{ cookiecutter.package_name }}.loop.challenger import window
+from {{ cookiecutter.package_name }}.loop.ingest import Batch
 from {{ cookiecutter.package_name }}.settings import PathSettings
 
 
@@ -30,12 +33,12 @@ def loop_settings(settings, tmp_path):
 
 
 def written(settings) -> dict:
-    return json.loads((retrain.state_dir(settings) / retrain.LOOP_FILE).read_text())
+    return json.loads((run.state_dir(settings) / run.LOOP_FILE).read_text())
 
 
 def test_no_champion_publishes_nothing(loop_settings):
     s = loop_settings("2011_recalibrated.csv")
-    loop = retrain.run_loop(s, None, None)
+    loop = run.run_loop(s, None)
     assert loop.outcome == "no-champion" and written(s)["outcome"] == "no-champion"
 
 
@@ -46,19 +49,19 @@ def test_data_the_champion_was_trained_on_is_not_new(settings, bundle_dir, tmp_p
             "retrain": settings.retrain.model_copy(update={"source": "data/raw/*.csv"}),
         }
     )
-    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
+    loop = run.run_loop(s, open_bundle(bundle_dir))
     assert loop.outcome == "nothing-new" and loop.batches and not loop.new
 
 
 def test_corrupted_rows_are_quarantined_and_nothing_is_trained(loop_settings, bundle_dir):
     s = loop_settings("2012_corrupted.csv")
-    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
-    assert loop.outcome == "refused" and not loop.challenger
-    quarantine = json.loads((retrain.state_dir(s) / retrain.QUARANTINE_FILE).read_text())
+    loop = run.run_loop(s, open_bundle(bundle_dir))
+    assert loop.outcome == "refused" and not loop.challenger_version
+    quarantine = json.loads((run.state_dir(s) / run.QUARANTINE_FILE).read_text())
     text = json.dumps(quarantine)
     for bad in ("Atlantis", "Emperor", "eighteen"):
         assert bad in text
-    report = (retrain.state_dir(s) / retrain.REPORT_FILE).read_text()
+    report = (run.state_dir(s) / run.REPORT_FILE).read_text()
     assert "### Quarantine" in report and "| island |" in report
 
 
@@ -67,50 +70,49 @@ def test_an_fsspec_source_is_snapshotted_before_use(loop_settings, bundle_dir, t
     s = local.model_copy(
         update={"retrain": local.retrain.model_copy(update={"source": f"file://{tmp_path / 'incoming'}/*.csv"})}
     )
-    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
+    loop = run.run_loop(s, open_bundle(bundle_dir))
     assert loop.outcome == "no-retrain", loop.reasons
-    snapshot = retrain.state_dir(s) / "snapshot" / str(tmp_path / "incoming" / "2010_unchanged.csv").lstrip("/")
+    snapshot = run.state_dir(s) / "snapshot" / str(tmp_path / "incoming" / "2010_unchanged.csv").lstrip("/")
     assert snapshot.read_bytes() == (tmp_path / "incoming" / "2010_unchanged.csv").read_bytes()
-    assert loop.batches[0]["sha256"] == hashlib.sha256(snapshot.read_bytes()).hexdigest()
+    assert loop.batches[0].sha256 == hashlib.sha256(snapshot.read_bytes()).hexdigest()
 
 
 def test_an_unchanged_batch_does_not_retrain(loop_settings, bundle_dir):
     s = loop_settings("2010_unchanged.csv")
-    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
+    loop = run.run_loop(s, open_bundle(bundle_dir))
     assert loop.outcome == "no-retrain", loop.reasons
-    assert loop.drift and not any(d["drifted"] for d in loop.drift)
-    assert (retrain.state_dir(s) / "plots" / f"drift_{s.data.numeric_features[0]}.png").is_file()
+    assert loop.drift and not any(d.drifted for d in loop.drift)
+    assert (run.state_dir(s) / "plots" / f"drift_{s.data.numeric_features[0]}.png").is_file()
 
 
 def test_a_degrading_batch_trains_a_challenger_that_wins(loop_settings, bundle_dir):
     s = loop_settings("2010_unchanged.csv", "2011_recalibrated.csv")
-    loop = retrain.run_loop(s, bundle_dir, "0.1.0")
+    loop = run.run_loop(s, open_bundle(bundle_dir))
     assert loop.outcome == "promote", (loop.reasons, loop.scores)
     assert any("drifted" in r for r in loop.reasons)
     assert loop.champion_metric_on_new is not None, "the champion is scored on the new labelled rows"
     if s.quality.primary_metric != "roc_auc":  # a ranking metric can survive a recalibration
         assert any(f"the champion's {s.quality.primary_metric} fell from" in r for r in loop.reasons), loop.reasons
-    assert loop.challenger["version"] == "0.2.0"
-    lineage = json.loads((Path(loop.challenger["bundle"]) / "lineage.json").read_text())
+    assert loop.challenger_version == "0.2.0"
+    lineage = json.loads((Path(loop.challenger_bundle) / "lineage.json").read_text())
     assert lineage["version"] == "0.2.0"
     assert [f["path"].rsplit("/", 1)[-1] for f in lineage["data"]["files"]][-1] == "2011_recalibrated.csv"
-    assert loop.scores["rows"] > 0 and loop.scores["gain"] >= s.retrain.promotion_margin
-    assert sorted(lineage["retrain"]["batches_seen"]) == sorted(b["sha256"] for b in loop.batches)
+    assert loop.scores.rows > 0 and loop.scores.gain >= s.retrain.promotion_margin
+    assert sorted(lineage["retrain"]["batches_seen"]) == sorted(b.sha256 for b in loop.batches)
 
     # the promoted challenger is the champion now: every batch it saw is old news, even outside a window of 1
-    again = retrain.run_loop(
+    again = run.run_loop(
         s.model_copy(update={"retrain": s.retrain.model_copy(update={"window": 1})}),
-        Path(loop.challenger["bundle"]),
-        "0.2.0",
+        open_bundle(loop.challenger_bundle),
     )
     assert again.outcome == "nothing-new", again.reasons
 
 
 def test_a_forced_challenger_that_does_not_win_keeps_the_champion(loop_settings, bundle_dir):
     s = loop_settings("2010_unchanged.csv", promotion_margin=1e9)  # no gain in any metric's units is this large
-    loop = retrain.run_loop(s, bundle_dir, "0.1.0", force=True)
+    loop = run.run_loop(s, open_bundle(bundle_dir), force=True)
     assert loop.outcome == "keep-champion" and "forced by the caller" in loop.reasons
-    report = (retrain.state_dir(s) / retrain.REPORT_FILE).read_text()
+    report = (run.state_dir(s) / run.REPORT_FILE).read_text()
     assert "### Champion versus challenger" in report and f"promotion needs at least {1e9}" in report
 
 
@@ -122,58 +124,16 @@ def test_columns_in_another_order_are_the_same_data_and_an_unreadable_batch_stop
     s = loop_settings()
     batch = pd.read_csv(s.root / "data" / "batches" / "2010_unchanged.csv")
     batch[list(reversed(batch.columns))].to_csv(tmp_path / "incoming" / "a_reordered.csv", index=False)
-    assert retrain.run_loop(s, bundle_dir, "0.1.0").outcome == "no-retrain"
+    assert run.run_loop(s, open_bundle(bundle_dir)).outcome == "no-retrain"
     (tmp_path / "incoming" / "b_empty.csv").write_bytes(b"")
     with pytest.raises(DataError, match="the file is empty"):
-        retrain.run_loop(s, bundle_dir, "0.1.0")
+        run.run_loop(s, open_bundle(bundle_dir))
     assert written(s)["outcome"] == "error" and "b_empty.csv" in written(s)["reasons"][0]
-    assert "The loop stopped with an error" in (retrain.state_dir(s) / retrain.REPORT_FILE).read_text()
+    assert "The loop stopped with an error" in (run.state_dir(s) / run.REPORT_FILE).read_text()
 
 
 def test_the_window_takes_the_last_batches(loop_settings):
     s = loop_settings(window=1)
-    loop = retrain.Loop(batches=[{"path": "a.csv"}, {"path": "b.csv"}])
-    assert retrain.window(s, loop) == (s.data.path, "b.csv")
-    assert retrain.window(loop_settings(), loop) == (s.data.path, "a.csv", "b.csv")
-
-
-def test_the_issue_is_opened_once_then_commented(tmp_path, monkeypatch):
-    from {{ cookiecutter.package_name }} import issues
-
-    log, state = tmp_path / "calls.txt", tmp_path / "open.txt"
-    gh = tmp_path / "gh"
-    script = """#!/bin/sh
-echo "$*" >> LOG
-if [ "$1 $2" = "issue list" ]; then if [ -f STATE ]; then echo '[NUMBER]'; else echo '[]'; fi; fi
-if [ "$1 $2" = "issue create" ]; then touch STATE; echo https://github.com/o/r/issues/7; fi
-"""
-    number = json.dumps(dict(number=7))
-    gh.write_text(script.replace("LOG", str(log)).replace("STATE", str(state)).replace("NUMBER", number))
-    gh.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    monkeypatch.setenv("GH_TOKEN", "t")
-    body = tmp_path / "report.md"
-    body.write_text("report")
-    assert issues.report("o/r", "model-health", body) == "opened https://github.com/o/r/issues/7"
-    assert issues.report("o/r", "model-health", body) == "commented on #7"
-    calls = log.read_text().splitlines()
-    opened = [["label", "create"], ["issue", "list"], ["issue", "create"]]
-    commented = [["label", "create"], ["issue", "list"], ["issue", "comment"]]
-    assert [c.split()[:2] for c in calls] == [*opened, *commented]
-
-
-def test_keepalive_warns_before_github_pauses_the_schedule(tmp_path):
-    import os
-    import subprocess
-    import time
-
-    from {{ cookiecutter.package_name }}.provenance import keepalive
-
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e.x"}
-    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e.x"}
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=tmp_path, check=True, env=env)
-    now = time.time()
-    assert "stays active for about 60 more days" in keepalive(tmp_path, now)
-    warning = keepalive(tmp_path, now + 50 * 86400)
-    assert warning.startswith("::warning") and "50 days old" in warning and "about 10 days left" in warning
+    batches = (Batch("a.csv", "0" * 64, 1, True), Batch("b.csv", "1" * 64, 1, True))
+    assert window(s, batches) == (s.data.path, "b.csv")
+    assert window(loop_settings(), batches) == (s.data.path, "a.csv", "b.csv")

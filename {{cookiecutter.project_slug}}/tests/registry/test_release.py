@@ -5,11 +5,11 @@ import shutil
 
 import pytest
 
-from {{ cookiecutter.package_name }} import release
 from {{ cookiecutter.package_name }}.errors import VerificationError
-from {{ cookiecutter.package_name }}.release import ReleaseError
+from {{ cookiecutter.package_name }}.registry import release
+from {{ cookiecutter.package_name }}.registry.release import ReleaseError
 
-from .github_standin import GitHubStandIn
+from ..github_standin import GitHubStandIn
 
 REPO = "octo-org/churn-model"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from {{ cookiecutter.package_name }}.settings import LOWER_IS_BETTER
+from {{ cookiecutter.package_name }}.quality.metrics import LOWER_IS_BETTER
 
 pytestmark = pytest.mark.quality
 

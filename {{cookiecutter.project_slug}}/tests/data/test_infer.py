@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.data.infer import plan, render_module
 from {{ cookiecutter.package_name }}.errors import DataError
-from {{ cookiecutter.package_name }}.infer_schema import plan, render_module
 
 
 def mixed_frame(n=60, seed=0):

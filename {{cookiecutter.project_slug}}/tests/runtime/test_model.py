@@ -6,16 +6,18 @@ import sys
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.bundle.checksums import render
+from {{ cookiecutter.package_name }}.bundle.reader import open_bundle
 from {{ cookiecutter.package_name }}.errors import (
     DataValidationError,
     VerificationError,
 )
-from {{ cookiecutter.package_name }}.registry import FolderRegistry
-from {{ cookiecutter.package_name }}.serve import load_model
+from {{ cookiecutter.package_name }}.registry.folder import FolderRegistry
+from {{ cookiecutter.package_name }}.runtime.model import load_model
 
 
 def test_load_model_from_a_registry_scores_raw_rows(bundle_dir, settings, validated, tmp_path):
-    FolderRegistry(str(tmp_path / "registry")).publish(bundle_dir, "0.1.0")
+    FolderRegistry(str(tmp_path / "registry")).publish(open_bundle(bundle_dir), "0.1.0")
     model = load_model("latest", url=str(tmp_path / "registry"), cache_dir=tmp_path / "cache")
     assert model.version == "0.1.0"
     rows = validated.frame[list(settings.data.features)].head(5)
@@ -31,6 +33,7 @@ def test_a_newer_bundle_format_is_refused(bundle_dir, tmp_path):
     lineage = json.loads((newer / "lineage.json").read_text())
     lineage["bundle_format"] = 99
     (newer / "lineage.json").write_text(json.dumps(lineage))
+    (newer / "SHA256SUMS").write_text(render(newer))  # a genuine bundle of a newer layout, checksummed
     with pytest.raises(VerificationError, match=r"bundle format 99 is newer than this runtime supports"):
         load_model(path=newer)
 
@@ -38,7 +41,7 @@ def test_a_newer_bundle_format_is_refused(bundle_dir, tmp_path):
 def test_load_model_imports_neither_scikit_learn_nor_skl2onnx(bundle_dir):
     code = (
         "import sys\n"
-        "from {{ cookiecutter.package_name }}.serve import load_model\n"
+        "from {{ cookiecutter.package_name }}.runtime.model import load_model\n"
         f"model = load_model(path={str(bundle_dir)!r})\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skl2onnx'))\n"
         "assert not heavy, heavy\n"

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.errors import DataValidationError
-from {{ cookiecutter.package_name }}.predict import predict
+from {{ cookiecutter.package_name }}.runtime.scoring import predict
 
 
 def test_predict_scores_new_data(bundle_dir, settings, tmp_path):
@@ -34,7 +34,7 @@ def test_predict_does_not_import_scikit_learn(bundle_dir, settings, tmp_path):
     incoming = sorted((settings.root / "data" / "samples").glob("*.csv"))[0]
     code = (
         "import sys\n"
-        "from {{ cookiecutter.package_name }}.predict import predict\n"
+        "from {{ cookiecutter.package_name }}.runtime.scoring import predict\n"
         f"predict({str(bundle_dir)!r}, {str(incoming)!r}, {str(tmp_path / 'o.parquet')!r})\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skl2onnx'))\n"
         "assert not heavy, heavy\n"

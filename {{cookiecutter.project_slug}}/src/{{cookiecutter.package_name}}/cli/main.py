@@ -1,0 +1,53 @@
+"""Command line: parse, load settings once (on first use), call one handler, map errors to exit codes.
+
+`python -m <package>` and the console script both land in `main`. Each command group lives in
+its own module (`stages`, `registry`, `release`, `loop`); the handlers call one function of the
+module that owns the decision and print what it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import PipelineError
+from . import loop, registry, release, stages
+from .context import Context
+
+COMMANDS: dict[str, Callable[[Context], int]] = {
+    **stages.COMMANDS,
+    **registry.COMMANDS,
+    **release.COMMANDS,
+    **loop.COMMANDS,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import PACKAGE
+
+    parser = argparse.ArgumentParser(
+        prog=PACKAGE,
+        description="Validate, train, evaluate, export (with the parity gate), bundle, verify, release and serve the model.",
+    )
+    parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    stages.add_parsers(sub)
+    with_registry = registry.add_parsers(sub) + release.add_parsers(sub) + loop.add_parsers(sub)
+    for command in [*with_registry, sub.choices["report"]]:
+        command.add_argument("--repo", help="GitHub OWNER/NAME (default: registry.github_repo in params.yaml)")
+        command.add_argument("--url", help="fsspec registry URL (default: registry.url in params.yaml)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](Context(args))
+    except PipelineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was left behind", file=sys.stderr)
+        return 130

@@ -1,0 +1,19 @@
+"""Permutation importance: seeded, and zero for a column that carries nothing."""
+
+from {{ cookiecutter.package_name }}.quality.importance import permutation_importance
+from {{ cookiecutter.package_name }}.stages import train
+
+
+def test_permutation_importance_is_zero_for_a_column_that_carries_nothing(trained):
+    settings, model = trained
+    parts = model.parts
+    classes = list(model.model.classes_) if settings.task == "classification" else None
+    first = permutation_importance(settings, model.model, parts, classes)
+    assert set(first) == set(parts.X_test.columns)
+    assert max(first.values()) > 0, "shuffling some column must hurt the model"
+    assert permutation_importance(settings, model.model, parts, classes) == first, "seeded"
+    column = settings.data.categorical_features[0]
+    X_test = parts.X_test.copy()
+    X_test[column] = X_test[column].iloc[0]  # one value everywhere: shuffling it changes nothing
+    constant = train.Split(parts.X_train, X_test, parts.y_train, parts.y_test, parts.labelled, parts.test_rows, 0)
+    assert permutation_importance(settings, model.model, constant, classes)[column] == 0.0
