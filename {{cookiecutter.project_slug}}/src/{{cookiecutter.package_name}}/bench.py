@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ def serving(settings: Settings, frame: pd.DataFrame, batch_sizes: list[int], bud
     rows = resample(frame, max(batch_sizes), settings.seed)
     X_all = model_frame(rows, numeric, categorical)
     singles = [X_all.iloc[[i]] for i in range(min(200, len(X_all)))]
-    single = {}
+    single: dict[str, Any] = {}
     for engine, call in (("onnx", onnx_call), ("sklearn", sk_call)):
         position = iter(range(10**9))
         times = _timed(
@@ -82,7 +83,7 @@ def serving(settings: Settings, frame: pd.DataFrame, batch_sizes: list[int], bud
     batches = []
     for size in batch_sizes:
         X = X_all.iloc[:size]
-        entry = {"rows": size}
+        entry: dict[str, Any] = {"rows": size}
         for engine, call in (("onnx", onnx_call), ("sklearn", sk_call)):
             best = min(_timed(lambda call=call, X=X: call(X), budget, 3, 200))
             entry[f"{engine}_ms"] = best * 1e3

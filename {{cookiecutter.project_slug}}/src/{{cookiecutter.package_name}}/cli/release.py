@@ -32,7 +32,7 @@ def release(ctx: Context) -> int:
     from ..registry import release as registry_release
 
     args, settings = ctx.args, ctx.settings
-    repo = args.repo or settings.registry.github_repo
+    repo = registry_release.release_repo(args.repo or settings.registry.github_repo)
     bundle = args.bundle or registry_release.tagged_bundle(settings.dist_dir, project_name(settings.root), args.tag)
     if args.preflight:
         version = registry_release.release_version(bundle, project_version(settings.root))

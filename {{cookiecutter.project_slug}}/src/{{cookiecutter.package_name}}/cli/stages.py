@@ -4,9 +4,11 @@ infer-schema and bench."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import RegistryError
+from ..settings import Settings
 from ..utils.console import note, say
 from .context import Context
 
@@ -47,15 +49,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def stage(ctx: Context) -> int:
     from ..stages import pipeline
 
-    run = {
+    run: dict[str, Callable[[Settings], object]] = {
         "validate": pipeline.run_validate,
         "train": pipeline.run_train,
         "evaluate": pipeline.run_evaluate,
         "export": pipeline.run_export,
         "bundle": pipeline.run_bundle,
         "pipeline": pipeline.run_pipeline,
-    }[ctx.args.command]
-    run(ctx.settings)
+    }
+    run[ctx.args.command](ctx.settings)
     return 0
 
 

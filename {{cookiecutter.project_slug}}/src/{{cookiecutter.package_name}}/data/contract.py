@@ -76,7 +76,9 @@ def format_report(source: str, report: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def validate_frame(frame: pd.DataFrame, schema: pa.DataFrameModel | pa.DataFrameSchema, source: str) -> pd.DataFrame:
+def validate_frame(
+    frame: pd.DataFrame, schema: type[pa.DataFrameModel] | pa.DataFrameSchema, source: str
+) -> pd.DataFrame:
     """The frame coerced to the contract, or DataValidationError listing every failure."""
     try:
         return schema.validate(frame, lazy=True)
@@ -87,7 +89,7 @@ def validate_frame(frame: pd.DataFrame, schema: pa.DataFrameModel | pa.DataFrame
 
 def schema_yaml(model: type[pa.DataFrameModel]) -> str:
     """The contract serialized for the bundle, readable by pandera without this package."""
-    return model.to_schema().to_yaml()
+    return str(model.to_schema().to_yaml())
 
 
 def schema_from_yaml(text: str) -> pa.DataFrameSchema:

@@ -29,7 +29,7 @@ NETWORK_ERRORS = (OSError, urllib.error.URLError, http.client.HTTPException, Val
 class _StripAuthOnRedirect(urllib.request.HTTPRedirectHandler):
     """Follow GitHub's 302 to the asset storage, without sending the token to another host."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
             new.remove_header("Authorization")

@@ -6,6 +6,8 @@ each metric improves. `pipeline` and `bundle` refuse a model that fails any gate
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..settings import QualitySettings
 from .metrics import lower_is_better, moved_by, reaches
 
@@ -14,7 +16,7 @@ def quality_gates(quality: QualitySettings, test: dict, slices: dict, baseline: 
     """Each gate with its threshold, the measured value, and whether it passed."""
     primary = quality.primary_metric
     slice_metric = quality.slice_metric
-    gates = {
+    gates: dict[str, Any] = {
         "threshold": {
             "metric": primary,
             "value": test[primary],

@@ -99,6 +99,13 @@ def next_version(
     return NextVersion(versions.bump(old, kind), old, kind, tuple(reasons))
 
 
+def release_repo(repo: str | None) -> str:
+    """The repository whose releases are the registry, or ReleaseError saying how to name it."""
+    if not repo:
+        raise ReleaseError("no repository to release to: set registry.github_repo in params.yaml or pass --repo")
+    return repo
+
+
 def release_version(bundle_folder: Path, project_version: str) -> str:
     """The version being released: what a bundle made elsewhere (retraining) says, else pyproject.toml's."""
     if bundle_folder.is_dir():
