@@ -252,8 +252,7 @@ def check_metric(task: object, metric: object, threshold: object, metrics: dict)
         raise AnswerError(
             "metric_threshold",
             threshold,
-            f"a number above {low:g} and {upper} for {metric} "
-            f"({facts['better']} is better)",
+            f"a number above {low:g} and {upper} for {metric} ({facts['better']} is better)",
         )
 
 

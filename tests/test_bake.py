@@ -61,6 +61,8 @@ COMMON = {
     "tests/registry/test_github_releases.py",
     "tests/registry/test_release.py",
     "tests/registry/test_versions.py",
+    "tests/reports/__init__.py",
+    "tests/reports/test_tables.py",
     "tests/runtime/__init__.py",
     "tests/runtime/test_model.py",
     "tests/runtime/test_scoring.py",

@@ -2,7 +2,10 @@
 
 import pytest
 
-from {{ cookiecutter.package_name }}.github.actions import append_summary, write_outputs
+from {{ cookiecutter.package_name }}.github.actions import (
+    append_summary,
+    write_outputs,
+)
 
 
 def test_step_outputs_are_key_value_lines_and_refuse_a_line_break(tmp_path):

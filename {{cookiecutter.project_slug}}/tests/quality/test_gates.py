@@ -46,3 +46,22 @@ def test_beats_trivial_baseline(trained, metrics):
 
 def test_quality_gate_agrees_with_these_tests(metrics):
     assert metrics["gates"]["passed"] is True
+
+
+def test_a_missed_maximum_says_it_exceeds_the_maximum_and_a_missed_minimum_says_so():
+    from {{ cookiecutter.package_name }}.quality.gates import failed_gates
+
+    def gates(metric, value, threshold):
+        slice_gate = {"column": "c", "value": "v", "rows": 30, "metric": metric, "measured": value}
+        return {
+            "gates": {
+                "threshold": {"metric": metric, "value": value, "threshold": threshold, "passed": False},
+                "baseline": {"passed": True},
+                "slices": [{**slice_gate, "threshold": threshold, "gated": True, "passed": False}],
+            }
+        }
+
+    lowered = failed_gates(gates("mae", 681.77, 450.0))
+    assert all("exceeds the maximum 450.0" in line and "reach" not in line for line in lowered)
+    raised = failed_gates(gates("accuracy", 0.5, 0.8))
+    assert all("does not reach the minimum 0.8" in line for line in raised)

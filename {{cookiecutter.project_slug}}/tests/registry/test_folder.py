@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.bundle.reader import open_bundle
-from {{ cookiecutter.package_name }}.errors import NoReleaseYet, RegistryError, ReleaseNotFound, VerificationError
+from {{ cookiecutter.package_name }}.errors import (
+    NoReleaseYet,
+    RegistryError,
+    ReleaseNotFound,
+    VerificationError,
+)
 from {{ cookiecutter.package_name }}.registry import folder as folder_registry
 from {{ cookiecutter.package_name }}.registry.folder import FolderRegistry
 

@@ -5,7 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.errors import NoReleaseYet, RegistryError, ReleaseNotFound, VerificationError
+from {{ cookiecutter.package_name }}.errors import (
+    NoReleaseYet,
+    RegistryError,
+    ReleaseNotFound,
+    VerificationError,
+)
 from {{ cookiecutter.package_name }}.registry.github_releases import GitHubReleases
 
 from ..github_standin import GitHubStandIn

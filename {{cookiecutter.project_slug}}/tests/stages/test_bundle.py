@@ -8,7 +8,11 @@ from {{ cookiecutter.package_name }}.bundle.layout import CHECKSUMS
 from {{ cookiecutter.package_name }}.errors import GateError, StageOrderError
 from {{ cookiecutter.package_name }}.settings import PathSettings
 from {{ cookiecutter.package_name }}.stages import bundle
-from {{ cookiecutter.package_name }}.stages.pipeline import run_evaluate, run_pipeline, run_train
+from {{ cookiecutter.package_name }}.stages.pipeline import (
+    run_evaluate,
+    run_pipeline,
+    run_train,
+)
 
 EXPECTED = {
     "model.onnx",

@@ -1,7 +1,10 @@
 import numpy as np
 import pandas as pd
 
-from {{ cookiecutter.package_name }}.runtime.signature import MISSING_CATEGORY, model_frame
+from {{ cookiecutter.package_name }}.runtime.signature import (
+    MISSING_CATEGORY,
+    model_frame,
+)
 from {{ cookiecutter.package_name }}.stages import train
 
 
@@ -32,7 +35,10 @@ def test_model_frame_types_inputs_as_the_onnx_graph_does():
 
 
 def test_onnx_feed_is_the_same_for_a_few_rows_and_for_a_batch(settings, validated):
-    from {{ cookiecutter.package_name }}.runtime.signature import SMALL_BATCH, onnx_feed
+    from {{ cookiecutter.package_name }}.runtime.signature import (
+        SMALL_BATCH,
+        onnx_feed,
+    )
 
     data = settings.data
     X = model_frame(validated.frame, data.numeric_features, data.categorical_features).iloc[: SMALL_BATCH + 1]

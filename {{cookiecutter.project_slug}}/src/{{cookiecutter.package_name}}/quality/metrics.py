@@ -30,7 +30,7 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {
-{%- for name, facts in cookiecutter._metrics.items() %}
+{%- for name, facts in cookiecutter._metrics | dictsort %}
     "{{ name }}": Metric("{{ name }}", "{{ facts.task }}", lower_is_better={{ facts.better == 'lower' }}),
 {%- endfor %}
 }
@@ -138,9 +138,9 @@ def classification_metrics(
     compute = {
         "accuracy": lambda: skm.accuracy_score(true_codes, predicted_codes) if rows else None,
         "balanced_accuracy": lambda: skm.balanced_accuracy_score(true_codes, predicted_codes) if several else None,
-        "f1_macro": lambda: skm.f1_score(true_codes, predicted_codes, average="macro", zero_division=0)
-        if rows
-        else None,
+        "f1_macro": lambda: (
+            skm.f1_score(true_codes, predicted_codes, average="macro", zero_division=0) if rows else None
+        ),
         "roc_auc": lambda: roc_auc(true_codes, proba) if proba is not None and several else None,
     }
     with warnings.catch_warnings():

@@ -97,4 +97,3 @@ class FolderRegistry(Backend):
 def _is_local(fs) -> bool:
     protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     return "file" in protocol or "local" in protocol
-

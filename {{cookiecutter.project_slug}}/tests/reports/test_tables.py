@@ -1,0 +1,35 @@
+"""Markdown tables: every metric and gate, directions from the metric table, comparisons with a release."""
+
+from {{ cookiecutter.package_name }}.reports.tables import (
+    comparison_table,
+    metrics_table,
+    report_markdown,
+)
+
+
+def test_the_metrics_table_shows_every_metric_and_gate_with_its_direction(metrics, settings):
+    lines = metrics_table(metrics, settings.quality.slice_min_rows)
+    text = "\n".join(lines)
+    for metric in metrics["test"]:
+        assert f"| {metric} |" in text or f"| **{metric}** |" in text
+    bound = ">=" if settings.quality.higher_is_better else "<="
+    assert f"| {settings.quality.primary_metric} on test |" in text and f"{bound} {settings.quality.threshold}" in text
+    assert sum(" on slice " in line for line in lines) == len(metrics["gates"]["slices"])
+
+
+def test_a_comparison_says_which_way_each_change_went():
+    ours = {"primary_metric": "rmse", "test": dict(rmse=1.0, r2=0.5)}
+    theirs = {"test": dict(rmse=2.0, r2=0.75)}
+    rows = {line.split("|")[1].strip(): line for line in comparison_table(ours, theirs, "v0.1.0")[2:]}
+    assert rows["**rmse**"].endswith("-1.0000 (better) |"), "lower rmse is better"
+    assert rows["r2"].endswith("-0.2500 (worse) |"), "lower r2 is worse"
+    assert "n/a" in comparison_table(ours, {"test": dict()}, "v0.1.0")[2]
+
+
+def test_the_report_adds_the_comparison_or_says_why_there_is_none(metrics, settings):
+    plain = report_markdown(metrics, settings.quality.slice_min_rows)
+    assert plain.startswith(f"### {metrics['model']} ({metrics['task']})")
+    noted = report_markdown(metrics, settings.quality.slice_min_rows, "No published release yet.")
+    assert noted.endswith("No published release yet.")
+    compared = report_markdown(metrics, settings.quality.slice_min_rows, ("release v0.1.0", metrics))
+    assert "#### Compared with release v0.1.0" in compared
