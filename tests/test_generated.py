@@ -52,7 +52,7 @@ def test_pipeline_and_project_tests_pass_for_each_task_and_model(tmp_path, task,
 
 
 def tree_digest(project: Path) -> dict[str, str]:
-    skip = {".venv", "artifacts", "dist", ".pytest_cache", ".ruff_cache", "__pycache__"}
+    skip = {".venv", "artifacts", "dist", ".pytest_cache", ".ruff_cache", ".mypy_cache", "__pycache__"}
     return {
         str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in project.rglob("*")

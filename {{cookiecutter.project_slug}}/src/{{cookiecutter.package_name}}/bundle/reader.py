@@ -169,7 +169,7 @@ def open_bundle(folder: str | Path, source: str | None = None) -> Bundle:
     check_format(lineage, folder)
     parity = read_json(folder / layout.PARITY)
     model_sha = digests[layout.MODEL]
-    named = {"lineage.json": (lineage.get("model") or {}).get("sha256"), "parity.json": parity.get("onnx_sha256")}
+    named = {layout.LINEAGE: (lineage.get("model") or {}).get("sha256"), layout.PARITY: parity.get("onnx_sha256")}
     for record, sha in named.items():
         if sha != model_sha:
             raise VerificationError(

@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..bundle import layout
 from ..bundle.reader import Bundle, open_bundle
 from ..errors import RegistryError, ReleaseError
 from ..github import gh
@@ -53,7 +54,7 @@ class ReleasePlan:
             "--title",
             title,
             "--notes-file",
-            str(self.bundle / "model_card.md"),
+            str(self.bundle / layout.MODEL_CARD),
         ]
 
     def describe(self) -> str:
