@@ -24,6 +24,22 @@ from {{ cookiecutter.package_name }}.stages.validate import validate
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def released_as(bundle_dir: Path, version: str, parent: Path) -> Path:
+    """A copy of the bundle as if built as `version`: its lineage names that version and SHA256SUMS covers it."""
+    import json
+    import shutil
+
+    from {{ cookiecutter.package_name }}.bundle.checksums import render
+
+    copy = parent / f"{bundle_dir.name.rsplit('-', 1)[0]}-{version}"
+    shutil.copytree(bundle_dir, copy)
+    lineage = json.loads((copy / "lineage.json").read_text())
+    lineage["version"] = version
+    (copy / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True) + "\n")
+    (copy / "SHA256SUMS").write_text(render(copy))
+    return copy
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings(PROJECT_ROOT / "params.yaml")

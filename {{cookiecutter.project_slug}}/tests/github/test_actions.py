@@ -2,6 +2,7 @@
 
 import pytest
 
+from {{ cookiecutter.package_name }}.errors import GitHubError
 from {{ cookiecutter.package_name }}.github.actions import (
     append_summary,
     write_outputs,
@@ -13,7 +14,7 @@ def test_step_outputs_are_key_value_lines_and_refuse_a_line_break(tmp_path):
     write_outputs(path, {"outcome": "promote", "version": "0.2.0"})
     write_outputs(path, {"bundle": ""})
     assert path.read_text() == "outcome=promote\nversion=0.2.0\nbundle=\n"
-    with pytest.raises(ValueError, match="one line"):
+    with pytest.raises(GitHubError, match="one line"):
         write_outputs(path, {"outcome": "promote\nversion=9.9.9"})
     assert path.read_text().count("\n") == 3, "a refused value writes nothing"
 

@@ -13,6 +13,7 @@ from {{ cookiecutter.package_name }}.errors import (
 )
 from {{ cookiecutter.package_name }}.registry.github_releases import GitHubReleases
 
+from ..conftest import released_as
 from ..github_standin import GitHubStandIn
 
 REPO = "octo-org/churn-model"
@@ -112,8 +113,15 @@ def test_unreachable_api_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_tags_without_a_v_are_found(github, bundle_dir, tmp_path):
-    github.publish("0.2.0", bundle_dir)
-    assert GitHubReleases(REPO).fetch("latest", tmp_path).folder.name == "0.2.0"
+    github.publish("0.2.0", released_as(bundle_dir, "0.2.0", tmp_path / "built"))
+    assert GitHubReleases(REPO).fetch("latest", tmp_path / "cache").folder.name == "0.2.0"
+
+
+def test_a_release_carrying_another_versions_bundle_is_refused(github, bundle_dir, tmp_path):
+    github.publish("v0.3.0", bundle_dir)  # the 0.1.0 bundle, uploaded under the tag v0.3.0
+    with pytest.raises(VerificationError, match=r"0.3.0: the bundle inside is version 0.1.0"):
+        GitHubReleases(REPO).fetch("latest", tmp_path)
+    assert leftovers(tmp_path) == []
 
 
 def test_a_wrong_repository_is_not_mistaken_for_no_release(github, tmp_path):

@@ -9,6 +9,7 @@ from {{ cookiecutter.package_name }}.errors import VerificationError
 from {{ cookiecutter.package_name }}.registry import release
 from {{ cookiecutter.package_name }}.registry.release import ReleaseError
 
+from ..conftest import released_as
 from ..github_standin import GitHubStandIn
 
 REPO = "octo-org/churn-model"
@@ -63,11 +64,11 @@ def test_the_workflow_repository_must_be_the_registry(github, bundle_dir, monkey
         release.plan(bundle_dir, f"v{version_of(bundle_dir)}", REPO)
 
 
-def test_the_bump_is_checked_against_the_latest_release(github, bundle_dir):
-    github.publish("v0.0.9", bundle_dir)  # same data and signature: a patch bump is enough
+def test_the_bump_is_checked_against_the_latest_release(github, bundle_dir, tmp_path):
+    github.publish("v0.0.9", released_as(bundle_dir, "0.0.9", tmp_path))  # same data and signature: a patch is enough
     plan = release.plan(bundle_dir, f"v{version_of(bundle_dir)}", REPO)
     assert (plan.previous, plan.bump) == ("0.0.9", "patch")
-    github.publish("v0.2.0", bundle_dir)  # the latest release is above this version
+    github.publish("v0.2.0", released_as(bundle_dir, "0.2.0", tmp_path))  # the latest release is above this version
     with pytest.raises(ReleaseError, match=r"is not above the previous release 0.2.0"):
         release.plan(bundle_dir, f"v{version_of(bundle_dir)}", REPO)
 

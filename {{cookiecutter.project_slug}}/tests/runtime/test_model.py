@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.runtime.model import load_model
 
 
 def test_load_model_from_a_registry_scores_raw_rows(bundle_dir, settings, validated, tmp_path):
-    FolderRegistry(str(tmp_path / "registry")).publish(open_bundle(bundle_dir), "0.1.0")
+    FolderRegistry(str(tmp_path / "registry")).publish(open_bundle(bundle_dir))
     model = load_model("latest", url=str(tmp_path / "registry"), cache_dir=tmp_path / "cache")
     assert model.version == "0.1.0"
     rows = validated.frame[list(settings.data.features)].head(5)

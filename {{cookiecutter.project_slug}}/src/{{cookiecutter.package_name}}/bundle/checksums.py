@@ -12,7 +12,7 @@ from .layout import CHECKSUMS
 
 def render(folder: Path) -> str:
     """Checksum lines for every file in the folder (sorted), so `sha256sum -c SHA256SUMS` works too."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != CHECKSUMS)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != CHECKSUMS and not p.name.startswith("."))
     return "".join(f"{sha256_file(p)}  {p.name}\n" for p in files)
 
 
@@ -49,7 +49,9 @@ def verify_folder(folder: Path, source: str | None = None, required: tuple[str, 
     for name in required:
         if name not in expected:
             raise VerificationError(f"{source}: {name}: missing from the bundle (every bundle has it)")
-    present = {p.name for p in folder.iterdir() if p.name != CHECKSUMS}
+    # hidden entries (.DS_Store, a mounted ConfigMap's ..data) cannot be listed (names never start with
+    # a dot), so they are not part of a bundle either way
+    present = {p.name for p in folder.iterdir() if p.name != CHECKSUMS and not p.name.startswith(".")}
     for name in sorted(set(expected) - present):
         raise VerificationError(f"{source}: {name}: listed in {CHECKSUMS} but missing")
     for name in sorted(present - set(expected)):

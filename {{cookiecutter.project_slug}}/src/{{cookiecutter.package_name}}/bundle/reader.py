@@ -9,6 +9,7 @@ scikit-learn nor skl2onnx.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -73,7 +74,10 @@ class Bundle:
 
     @property
     def version(self) -> str:
-        return str(self.lineage.get("version"))
+        version = self.lineage.get("version")
+        if not isinstance(version, str) or not version:
+            raise VerificationError(f"{self.folder / layout.LINEAGE}: no version; is this a bundle folder?")
+        return version
 
     @property
     def task(self) -> str:
@@ -101,6 +105,12 @@ class Bundle:
 
     def file(self, name: str) -> Path:
         return self.folder / name
+
+    def moved_to(self, folder: Path) -> Bundle:
+        """The same checked bundle at the folder it was renamed to, keeping what was already built (session, contract)."""
+        moved = dataclasses.replace(self, folder=folder)
+        moved.__dict__.update({k: v for k, v in self.__dict__.items() if k not in moved.__dict__})
+        return moved
 
     @cached_property
     def schema_columns(self) -> dict[str, dict]:
@@ -136,8 +146,14 @@ class Bundle:
     def session(self) -> Any:
         """The onnxruntime.InferenceSession of model.onnx, built once."""
         from ..runtime.session import session
+        from ..utils.hashing import sha256_bytes
 
-        return session(self.model_path.read_bytes())
+        model = self.model_path.read_bytes()
+        if sha256_bytes(model) != self.checksums[layout.MODEL]:  # the file changed after it was checked
+            raise VerificationError(
+                f"{self.model_path}: checksum mismatch (the file changed after the bundle was opened)"
+            )
+        return session(model)
 
     @cached_property
     def classes(self) -> list | None:

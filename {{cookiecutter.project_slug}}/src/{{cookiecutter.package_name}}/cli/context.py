@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from .. import PACKAGE
 from ..bundle.reader import Bundle, open_bundle
 from ..registry.base import Backend
 from ..settings import Settings
@@ -37,9 +36,7 @@ class Context:
     @property
     def cache(self) -> Path:
         """--dest, else one folder per registry in the user's cache."""
-        from ..registry.base import default_cache_dir
-
-        return getattr(self.args, "dest", None) or default_cache_dir(PACKAGE) / self.backend.cache_key
+        return getattr(self.args, "dest", None) or self.backend.default_cache()
 
     def default_bundle(self) -> Path:
         """dist/<project>-<version>: the bundle this version of the project builds."""

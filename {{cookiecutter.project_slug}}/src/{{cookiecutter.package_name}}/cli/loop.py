@@ -34,17 +34,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
 def retrain(ctx: Context) -> int:
     from ..github.actions import append_summary, write_outputs
     from ..loop.report import report_markdown
+    from ..loop.run import publish_winner, step_outputs
     from ..loop.run import retrain as run
-    from ..loop.run import step_outputs
+    from ..registry.folder import publishing_registry
 
     settings = ctx.settings
-    result = run(settings, ctx.backend, force=ctx.args.force, publish=ctx.args.publish)
+    registry = publishing_registry(ctx.backend, "--publish") if ctx.args.publish else None
+    result = run(settings, ctx.backend, force=ctx.args.force)
     text = report_markdown(result, settings.quality.primary_metric)
     say(text)
     if ctx.args.outputs:
         write_outputs(ctx.args.outputs, step_outputs(settings, result))
     if ctx.args.append:
         append_summary(ctx.args.append, text)
+    if registry is not None and (published := publish_winner(result, registry)):
+        say(f"retrain: published {published}")
     if result.outcome.fails_the_run:
         note("error: new data breaks the schema; rows are listed in the quarantine report above")
         return 1

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..errors import NoReleaseYet, RegistryError
+from ..errors import NoReleaseYet
 from ..utils.console import note, say
 from .context import Context
 
@@ -78,14 +78,10 @@ def listing(ctx: Context) -> int:
 
 
 def publish(ctx: Context) -> int:
-    from ..registry.folder import FolderRegistry
+    from ..registry.folder import publishing_registry
     from ..stages.pipeline import run_verify
 
-    backend = ctx.backend
-    if not isinstance(backend, FolderRegistry):
-        raise RegistryError(
-            "publish writes to an fsspec registry (--url); GitHub releases are made by the release workflow"
-        )
+    backend = publishing_registry(ctx.backend)
     verified = run_verify(ctx.args.bundle or ctx.default_bundle())
     say(f"publish: {verified.bundle.folder} -> {backend.publish(verified.bundle)}")
     return 0

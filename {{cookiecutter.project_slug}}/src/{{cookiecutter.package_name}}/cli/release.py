@@ -28,12 +28,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
 
 
 def release(ctx: Context) -> int:
-    from ..bundle.lineage import project_name, project_version
+    from ..bundle.lineage import project_version
     from ..registry import release as registry_release
 
     args, settings = ctx.args, ctx.settings
     repo = registry_release.release_repo(args.repo or settings.registry.github_repo)
-    bundle = args.bundle or registry_release.tagged_bundle(settings.dist_dir, project_name(settings.root), args.tag)
+    bundle = args.bundle or registry_release.tagged_bundle(settings.dist_dir, settings.root, args.tag)
     if args.preflight:
         version = registry_release.release_version(bundle, project_version(settings.root))
         registry_release.preflight(version, args.tag, repo)

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..errors import GitHubError
+
 SCHEDULE_PAUSE_DAYS = 60  # GitHub disables scheduled workflows in repositories without activity this long
 WARN_DAYS = 45
 
@@ -18,7 +20,7 @@ def write_outputs(path: Path, values: dict[str, str]) -> None:
     """Append `key=value` lines to a step-outputs file; a value holding a line break is refused."""
     for key, value in values.items():
         if "\n" in value or "\r" in value:
-            raise ValueError(f"step output {key}: a value must be one line, got {value!r}")
+            raise GitHubError(f"step output {key}: a value must be one line, got {value!r}")
     with path.open("a", encoding="utf-8") as outputs:
         outputs.write("".join(f"{key}={value}\n" for key, value in values.items()))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 
-from ..bundle.reader import open_bundle
 from ..errors import DataError
 from ..settings import PathSettings, RegistrySettings, Settings
 from ..utils.console import say
@@ -22,7 +21,7 @@ DEMO_DIR = "retrain-demo"
 def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
     from ..registry.folder import FolderRegistry
     from ..stages.pipeline import run_pipeline
-    from .run import find_champion, run_loop
+    from .run import find_champion, publish_winner, run_loop
 
     batches = sorted((settings.root / "data" / "batches").glob("*.csv"))
     if not batches:
@@ -49,8 +48,7 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
         say(f"\nretrain-demo: a new batch arrives: {batch.name}")
         shutil.copy2(batch, work / "data" / "incoming" / batch.name)
         loop = run_loop(demo, find_champion(registry, cache))
-        if loop.outcome is Outcome.PROMOTE and loop.challenger_bundle:
-            registry.publish(open_bundle(loop.challenger_bundle))
+        if publish_winner(loop, registry):
             say(f"retrain-demo: challenger v{loop.challenger_version} promoted: it is the champion now")
         elif loop.outcome is Outcome.REFUSED:
             (work / "data" / "incoming" / batch.name).unlink()  # a person would fix or remove it

@@ -16,7 +16,7 @@ A feature drifts when its PSI reaches `retrain.psi_threshold` or its KS p-value 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -136,7 +136,3 @@ def drift_table(drifts: list[FeatureDrift]) -> list[str]:
         mark = f"**yes**: {'; '.join(d.reasons)}" if d.drifted else "no"
         lines.append(f"| {d.feature} | {d.kind} | {d.psi:.3f} | {ks[0]} | {ks[1]} | {mark} |")
     return lines
-
-
-def as_dicts(drifts: list[FeatureDrift]) -> list[dict]:
-    return [asdict(d) for d in drifts]

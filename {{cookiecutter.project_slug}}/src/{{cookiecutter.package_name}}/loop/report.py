@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..bundle.reader import Bundle
 from ..reports.tables import fmt
 from .challenger import Scores
 from .drift import FeatureDrift, drift_table
@@ -26,6 +27,7 @@ class LoopResult:
     scores: Scores | None = None
     challenger_version: str | None = None
     challenger_bundle: str | None = None  # its folder, when the pipeline built one
+    challenger: Bundle | None = dataclasses.field(default=None, compare=False, repr=False)  # not in loop.json
 
     @property
     def new(self) -> tuple[Batch, ...]:

@@ -25,15 +25,14 @@ import os
 import shutil
 from pathlib import Path
 
-from .. import PACKAGE
-from ..bundle.reader import Bundle, open_bundle
-from ..errors import PipelineError, RegistryError
-from ..registry.base import Backend, default_cache_dir
+from ..bundle.reader import Bundle
+from ..errors import PipelineError
+from ..registry.base import Backend
 from ..registry.diff import diff, required_bump
+from ..registry.folder import FolderRegistry
 from ..registry.versions import bump
 from ..settings import Settings
 from ..utils import atomic
-from ..utils.console import say
 from .challenger import Scores, compare, held_out_new_rows, train_challenger
 from .decide import reasons_to_retrain
 from .drift import FeatureDrift
@@ -69,7 +68,7 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
     drift: tuple[FeatureDrift, ...] = ()
     metric: float | None = None
     scores: Scores | None = None
-    challenger: tuple[str | None, str | None] = (None, None)
+    challenger: tuple[str | None, Bundle | None] = (None, None)
     reasons: tuple[str, ...] = ()
 
     def ended(outcome: Outcome, *why: str, quarantine: tuple[dict, ...] = ()) -> LoopResult:
@@ -83,7 +82,8 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
             champion_metric_on_new=metric,
             scores=scores,
             challenger_version=challenger[0],
-            challenger_bundle=challenger[1],
+            challenger_bundle=str(challenger[1].folder) if challenger[1] else None,
+            challenger=challenger[1],
         )
         atomic.write_text(target / LOOP_FILE, json.dumps(result.as_json(), indent=2, default=str) + "\n")
         atomic.write_text(target / REPORT_FILE, report_markdown(result, settings.quality.primary_metric))
@@ -113,7 +113,7 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
         version = bump(champion.version, "minor")
         challenger = (version, None)
         challenger_settings, verified = train_challenger(settings, champion, batches, version, target / "challenger")
-        challenger = (version, str(verified.bundle.folder))
+        challenger = (version, verified.bundle)
         scores = compare(settings, champion, verified.bundle, held_out_new_rows(challenger_settings, batches))
         kind, why = required_bump(diff(champion, verified.bundle))
         if kind == "major":
@@ -131,20 +131,16 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
         raise
 
 
-def retrain(
-    settings: Settings, backend: Backend, cache: Path | None = None, force: bool = False, publish: bool = False
-) -> LoopResult:
-    """`retrain`: find the champion in the registry, run the loop, and publish a winner to an fsspec registry."""
-    from ..registry.folder import FolderRegistry
+def retrain(settings: Settings, backend: Backend, cache: Path | None = None, force: bool = False) -> LoopResult:
+    """`retrain`: find the champion in the registry (the latest release) and run the loop against it."""
+    return run_loop(settings, find_champion(backend, cache or backend.default_cache()), force=force)
 
-    if publish and not isinstance(backend, FolderRegistry):
-        raise RegistryError("--publish writes to an fsspec registry (--url); on GitHub the workflow releases it")
-    champion = find_champion(backend, cache or default_cache_dir(PACKAGE) / backend.cache_key)
-    result = run_loop(settings, champion, force=force)
-    if result.outcome is Outcome.PROMOTE and publish and result.challenger_bundle:
-        assert isinstance(backend, FolderRegistry)
-        say(f"retrain: published {backend.publish(open_bundle(result.challenger_bundle))}")
-    return result
+
+def publish_winner(result: LoopResult, registry: FolderRegistry) -> str | None:
+    """Publish a promoted challenger to an fsspec registry; the published URL, or None when nothing won."""
+    if result.outcome is not Outcome.PROMOTE or result.challenger is None:
+        return None
+    return registry.publish(result.challenger)
 
 
 def step_outputs(settings: Settings, result: LoopResult) -> dict[str, str]:

@@ -66,6 +66,6 @@ def describe_failure(result: ParityResult) -> str:
         f"parity gate failed on {result.rows} test rows: {result.label_mismatches} label mismatch(es), "
         f"largest difference {result.max_abs_diff:.3g} (tolerance atol={result.atol:g} + rtol={result.rtol:g}*|value|). "
         "The ONNX model does not predict like the trained one, so it was not written and cannot be bundled. "
-        "Keep numeric inputs float32 end to end (see signature.py), or loosen parity.atol / parity.rtol in params.yaml "
+        "Keep numeric inputs float32 end to end (see runtime/signature.py), or loosen parity.atol / parity.rtol in params.yaml "
         "only if the difference is acceptable."
     )

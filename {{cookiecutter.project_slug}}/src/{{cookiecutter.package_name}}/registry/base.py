@@ -8,7 +8,6 @@ any kind leaves no partial file behind. Imports neither scikit-learn nor skl2onn
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import hashlib
 import os
@@ -18,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import PACKAGE
 from ..bundle.reader import Bundle, open_bundle
 from ..errors import NoReleaseYet, RegistryError, VerificationError
 from .versions import normalize_version
@@ -29,6 +29,16 @@ def default_cache_dir(project: str) -> Path:
         return Path(os.environ["MODEL_REGISTRY_CACHE"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / project / "registry"
+
+
+def _as_released(bundle: Bundle, version: str, registry: str) -> Bundle:
+    """The bundle, if it is the version the registry released it as (a 0.1.0 bundle tagged v0.3.0 is refused)."""
+    if bundle.version != version:
+        raise VerificationError(
+            f"{registry} {version}: the bundle inside is version {bundle.version}; "
+            "a release must carry the bundle built for its version: do not use it"
+        )
+    return bundle
 
 
 @contextlib.contextmanager
@@ -90,13 +100,17 @@ class Backend:
         target = cache / resolved
         if target.is_dir():
             try:
-                return open_bundle(target, f"cached {self.name} {resolved}")
+                return _as_released(open_bundle(target, f"cached {self.name} {resolved}"), resolved, self.name)
             except VerificationError:
                 shutil.rmtree(target, ignore_errors=True)  # a corrupted cache entry is fetched again
         with _staging(cache, resolved) as staging:
             self._download_files(resolved, staging)
-            bundle = open_bundle(staging, f"{self.name} {resolved}")
-        return dataclasses.replace(bundle, folder=target)
+            bundle = _as_released(open_bundle(staging, f"{self.name} {resolved}"), resolved, self.name)
+        return bundle.moved_to(target)
+
+    def default_cache(self) -> Path:
+        """Where this registry's versions are cached: one folder per registry under the user's cache."""
+        return default_cache_dir(PACKAGE) / self.cache_key
 
     def latest_or_none(self) -> str | None:
         """The latest version, or None when the registry holds no release yet (there is no champion)."""

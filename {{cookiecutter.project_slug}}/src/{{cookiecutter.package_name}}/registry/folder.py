@@ -16,6 +16,16 @@ from .base import Backend
 from .versions import VERSION_RE, normalize_version, parse_version
 
 
+def publishing_registry(backend: Backend, flag: str = "publish") -> FolderRegistry:
+    """The backend, if bundles can be published to it from here: only fsspec registries; GitHub releases
+    are made by the release workflow."""
+    if not isinstance(backend, FolderRegistry):
+        raise RegistryError(
+            f"{flag} writes to an fsspec registry (--url); GitHub releases are made by the release workflow"
+        )
+    return backend
+
+
 class FolderRegistry(Backend):
     """Bundles under any fsspec URL: `<root>/<version>/<files>`; the highest version is the latest."""
 
@@ -56,22 +66,22 @@ class FolderRegistry(Backend):
             with self.fs.open(entry["name"], "rb") as source:
                 copy_stream(source, folder / name, entry.get("size"), name)
 
-    def publish(self, bundle: Bundle, version: str | None = None) -> str:
-        """Copy an opened (so verified) bundle to <root>/<version>/ (default: the bundle's own version);
-        refuses to overwrite a published version.
+    def publish(self, bundle: Bundle) -> str:
+        """Copy an opened (so verified) bundle to <root>/<its version>/; refuses to overwrite a published version.
 
         On a local disk the copy is staged under a unique name and renamed into place (atomic; of two
         concurrent publishes one wins, the other is refused). On object stores, SHA256SUMS is written
         last, and a version without it is never fetched.
         """
-        version = normalize_version(version or bundle.version)
+        version = normalize_version(bundle.version)
         remote = f"{self.root}/{version}"
         try:
             if self.fs.exists(remote):
                 raise RegistryError(
                     f"{self.url}/{version} already exists; publish a new version instead of overwriting"
                 )
-            files = sorted(bundle.folder.iterdir(), key=lambda p: p.name == CHECKSUMS)  # SHA256SUMS last
+            listed = (p for p in bundle.folder.iterdir() if not p.name.startswith("."))  # as SHA256SUMS lists them
+            files = sorted(listed, key=lambda p: p.name == CHECKSUMS)  # SHA256SUMS last
             if _is_local(self.fs):
                 Path(self.root).mkdir(parents=True, exist_ok=True)
                 staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=self.root))

@@ -65,7 +65,10 @@ class GitHubReleases(Backend):
         found: list[str] = []
         url: str | None = f"{self.api.api_url}/repos/{self.repo}/releases?per_page={PAGE_SIZE}"
         while url:
-            releases, url = self.api.page(url)
+            try:
+                releases, url = self.api.page(url)
+            except NotFoundOnGitHub:
+                raise self._missing(RepositoryNotFound(f"{self.repo}: GitHub answered 404 for its releases")) from None
             for release in releases if isinstance(releases, list) else []:
                 with contextlib.suppress(RegistryError):
                     found.append(normalize_version(str(release.get("tag_name", ""))))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..bundle import layout
-from ..bundle.reader import Bundle, open_bundle
+from ..bundle.reader import Bundle, read_json
 from ..errors import RegistryError, ReleaseError
 from ..github import gh
 from . import diff, versions
@@ -108,16 +108,20 @@ def release_repo(repo: str | None) -> str:
 
 
 def release_version(bundle_folder: Path, project_version: str) -> str:
-    """The version being released: what a bundle made elsewhere (retraining) says, else pyproject.toml's."""
-    if bundle_folder.is_dir():
-        return open_bundle(bundle_folder).version
-    return project_version
+    """The version being released: what a bundle made elsewhere (retraining) says, else pyproject.toml's.
+
+    Reads the lineage only: the preflight needs no bundle, and `plan` verifies the bundle in full.
+    """
+    lineage = bundle_folder / layout.LINEAGE
+    return str(read_json(lineage).get("version")) if lineage.is_file() else project_version
 
 
-def tagged_bundle(dist: Path, project: str, tag: str) -> Path:
+def tagged_bundle(dist: Path, root: Path, tag: str) -> Path:
     """dist/<project>-<version of the tag>: the bundle a release of that tag publishes."""
+    from ..bundle.lineage import bundle_name
+
     version = versions.normalize_version(tag) if versions.is_version(tag) else tag  # the checks name a bad tag
-    return dist / f"{project}-{version}"
+    return dist / bundle_name(root, version)
 
 
 def preflight(version: str, tag: str, repo: str, backend: GitHubReleases | None = None) -> GitHubReleases:

@@ -16,10 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from .. import PACKAGE
 from ..bundle.reader import Bundle, open_bundle
 from ..registry import backend_for
-from ..registry.base import default_cache_dir
 from .scoring import score_frame
 
 
@@ -59,5 +57,5 @@ def load_model(
     if path is not None:
         return Model(open_bundle(path))
     backend = backend_for(repo, url)
-    cache = Path(cache_dir) if cache_dir else default_cache_dir(PACKAGE) / backend.cache_key
+    cache = Path(cache_dir) if cache_dir else backend.default_cache()
     return Model(backend.fetch(version, cache))

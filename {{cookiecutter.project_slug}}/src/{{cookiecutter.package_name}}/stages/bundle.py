@@ -131,7 +131,7 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
         checked = verify(staging)
     write_tarball(target, tarball)  # after the rename: a kill in between leaves a folder without a tarball,
     # which `release` refuses, never a tarball of another build
-    return dataclasses.replace(checked, bundle=dataclasses.replace(checked.bundle, folder=target))
+    return dataclasses.replace(checked, bundle=checked.bundle.moved_to(target))
 
 
 def write_tarball(folder: Path, target: Path) -> Path:

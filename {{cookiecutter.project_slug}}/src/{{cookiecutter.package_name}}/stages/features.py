@@ -57,7 +57,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
     numeric_steps = [("impute", SimpleImputer(strategy="median"))]
     if isinstance(settings.model, LinearParams):
         numeric_steps.append(("scale", StandardScaler()))
-    # A missing category arrives as MISSING_CATEGORY (see signature.py) and is a category of its
+    # A missing category arrives as MISSING_CATEGORY (see runtime/signature.py) and is a category of its
     # own: no imputer needed, which also spares the ONNX graph two string `Where` nodes per column.
     categorical_steps = [("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]
     transformers = []
