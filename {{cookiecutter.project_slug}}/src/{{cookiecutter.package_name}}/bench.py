@@ -59,14 +59,14 @@ def serving(settings: Settings, frame: pd.DataFrame, batch_sizes: list[int], bud
         raise StageOrderError(f"no trained and exported model in {art}; run `pipeline` first.")
     model = joblib.load(art / TRAINED_MODEL)
     sess = session((art / MODEL).read_bytes())
-    numeric, categorical = settings.data.numeric_features, settings.data.categorical_features
+    inputs = settings.data.inputs
     sk_call = model.predict_proba if settings.task == "classification" else model.predict
 
     def onnx_call(X: pd.DataFrame):
-        return onnx_outputs(settings.task, sess, onnx_feed(X, numeric, categorical))
+        return onnx_outputs(settings.task, sess, onnx_feed(X, inputs))
 
     rows = resample(frame, max(batch_sizes), settings.seed)
-    X_all = model_frame(rows, numeric, categorical)
+    X_all = model_frame(rows, inputs)
     singles = [X_all.iloc[[i]] for i in range(min(200, len(X_all)))]
     single: dict[str, Any] = {}
     for engine, call in (("onnx", onnx_call), ("sklearn", sk_call)):

@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import SettingsError
 from .quality.metrics import for_task, lower_is_better
+from .runtime.calendar import PARTS, CalendarPart
+
+if TYPE_CHECKING:
+    from .runtime.signature import ModelInputs
 
 Task = Literal["classification", "regression"]
 
@@ -31,25 +35,51 @@ class DataSettings(Strict):
     target: str
     numeric_features: tuple[str, ...] = ()
     categorical_features: tuple[str, ...] = ()
+    time_features: dict[str, tuple[CalendarPart, ...]] = Field(
+        default_factory=dict,
+        description="date/time columns and the calendar parts the model gets from each (runtime/calendar.py)",
+    )
     test_size: float = Field(gt=0.0, lt=1.0)
+    split: Literal["random", "time"] = Field(
+        "random", description="random rows (stratified for classification), or the most recent rows by split_column"
+    )
+    split_column: str | None = Field(None, description="the date/time column a time split orders the rows by")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _features_make_sense(self) -> DataSettings:
-        features = [*self.numeric_features, *self.categorical_features]
+        features = list(self.features)
         if not features:
-            raise ValueError("list at least one column in numeric_features or categorical_features")
+            raise ValueError("list at least one column in numeric_features, categorical_features or time_features")
         duplicated = sorted({c for c in features if features.count(c) > 1})
         if duplicated:
             raise ValueError(f"columns listed twice in the features: {duplicated}")
         if self.target in features:
             raise ValueError(f"the target {self.target!r} must not also be a feature")
+        for column, parts in self.time_features.items():
+            if not parts:
+                raise ValueError(f"time_features {column!r}: list at least one calendar part ({', '.join(PARTS)})")
+        clash = sorted(set(self.inputs.derived) & set(features))
+        if clash:
+            raise ValueError(f"derived calendar column(s) {clash} clash with feature names: rename those columns")
+        if self.split == "time" and self.split_column is None:
+            raise ValueError("split: time needs split_column, the date/time column that orders the rows")
+        if self.split == "random" and self.split_column is not None:
+            raise ValueError("split_column is only read by split: time; remove it or set split: time")
         return self
 
     @property
     def features(self) -> tuple[str, ...]:
-        return (*self.numeric_features, *self.categorical_features)
+        """The raw columns a consumer passes in."""
+        return (*self.numeric_features, *self.categorical_features, *self.time_features)
+
+    @property
+    def inputs(self) -> ModelInputs:
+        """The columns as the model takes them: numeric, categorical, and calendar parts of time columns."""
+        from .runtime.signature import ModelInputs
+
+        return ModelInputs(self.numeric_features, self.categorical_features, dict(self.time_features))
 
 
 class RandomForestParams(Strict):

@@ -31,8 +31,14 @@ def render_model_card(
     ]
     lines += metrics_table(metrics, settings.quality.slice_min_rows)
     lines += ["", "## Inputs", "| column | kind | ONNX type |", "|---|---|---|"]
-    lines += [f"| {i['name']} | {i['kind']} | {i['onnx_type']} [N, 1] |" for i in signature["inputs"]]
-    lines += ["", "Missing values: NaN for numeric inputs, an empty string for categorical inputs.", "", "## Outputs"]
+    lines += [f"| {i['name']} | {i['kind']} | {_onnx_inputs(i)} |" for i in signature["inputs"]]
+    lines += ["", "Missing values: NaN for numeric inputs, an empty string for categorical inputs."]
+    if any(i["kind"] == "time" for i in signature["inputs"]):
+        lines += [
+            "A time column is passed as ISO 8601 text or a timestamp; the graph takes its calendar parts",
+            "(float32 `<column>.<part>`, UTC, Monday = 0), which `predict` and `load_model` derive for you.",
+        ]
+    lines += ["", "## Outputs"]
     lines += [f"- `{o['name']}`: {o['meaning']}" for o in signature["outputs"]]
     if plots:
         lines += ["", "## Plots"] + [f"![{p}]({p})" for p in plots]
@@ -47,3 +53,9 @@ def render_model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _onnx_inputs(entry: dict) -> str:
+    if entry["kind"] == "time":
+        return ", ".join(f"`{name}`" for name in entry["graph_inputs"]) + f" ({entry['onnx_type']} [N, 1] each)"
+    return f"{entry['onnx_type']} [N, 1]"

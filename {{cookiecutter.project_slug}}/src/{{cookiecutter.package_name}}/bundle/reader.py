@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import VerificationError
 from . import layout
+from ..runtime.signature import ModelInputs
 from .checksums import verify_folder
 
 
@@ -90,6 +91,15 @@ class Bundle:
     @property
     def categorical(self) -> list[str]:
         return [i["name"] for i in self.signature["inputs"] if i["kind"] == "categorical"]
+
+    @property
+    def time(self) -> dict[str, list[str]]:
+        """Each date/time input and the calendar parts the graph takes from it."""
+        return {i["name"]: list(i["parts"]) for i in self.signature["inputs"] if i["kind"] == "time"}
+
+    @property
+    def inputs(self) -> ModelInputs:
+        return ModelInputs(tuple(self.numeric), tuple(self.categorical), self.time)
 
     @property
     def features(self) -> list[str]:
@@ -170,8 +180,8 @@ class Bundle:
         from ..runtime.session import onnx_outputs
         from ..runtime.signature import model_frame, onnx_feed
 
-        X = model_frame(frame, self.numeric, self.categorical)
-        return onnx_outputs(self.task, self.session, onnx_feed(X, self.numeric, self.categorical))
+        X = model_frame(frame, self.inputs)
+        return onnx_outputs(self.task, self.session, onnx_feed(X, self.inputs))
 
 
 def open_bundle(folder: str | Path, source: str | None = None) -> Bundle:

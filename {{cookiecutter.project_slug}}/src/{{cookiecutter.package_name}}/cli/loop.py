@@ -26,7 +26,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
         "retrain-issue",
         help="open or comment on the one labelled issue when the last loop refused or kept the champion",
     )
-    sub.add_parser("retrain-demo", help="play data/batches/ through the loop against a local registry")
+    sub.add_parser(
+        "retrain-demo", help="three batches made from your data (unchanged, shifted, corrupted) through the loop"
+    )
     sub.add_parser("keepalive", help="warn when GitHub is about to pause the schedule (60 days without a commit)")
     return [retrain, retrain_issue]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import RegistryError
 from ..settings import Settings
-from ..utils.console import note, say
+from ..utils.console import note, say, warn
 from .context import Context
 
 
@@ -44,6 +44,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     infer.add_argument("--target", required=True, help="column to predict")
     infer.add_argument("--name", help="schema module name (default: from the file name)")
     infer.add_argument("--force", action="store_true", help="replace an existing schema module of that name")
+    infer.add_argument(
+        "--keep-thresholds", action="store_true", help="leave the quality and retraining bars in params.yaml as they are"
+    )
 
 
 def stage(ctx: Context) -> int:
@@ -113,15 +116,22 @@ def infer_schema(ctx: Context) -> int:
     from ..data.infer import infer_schema as infer
 
     args = ctx.args
-    module, plans = infer(ctx.settings, args.params, args.path, args.target, args.name, args.force)
-    say(f"infer-schema: wrote {module}")
-    for p in plans:
+    done = infer(ctx.settings, args.params, args.path, args.target, args.name, args.force, args.keep_thresholds)
+    say(f"infer-schema: wrote {done.module}")
+    for p in done.plans:
         say(
             f"  {p.name}: {p.dtype}{' (nullable)' if p.nullable else ''} -> {p.role}{': ' + p.reason if p.reason else ''}"
         )
+    say(f"infer-schema: {done.split}")
+    if done.thresholds:
+        say("infer-schema: the bars, fitted to this data (see quality/thresholds.py):")
+    for choice in done.thresholds:
+        say(f"  {choice.name}: {choice.value:g}: {choice.why}")
+    for warning in done.warnings:
+        warn(f"infer-schema: {warning}")
     say(
-        f"infer-schema: updated {args.params} (data.path, data.schema, data.target, features). "
-        "Review the schema and the quality thresholds, then run `make pipeline`."
+        f"infer-schema: updated {args.params} (data.path = {done.data_path}, schema, target, features, split, bars). "
+        "Review the schema and the bars, then run `make pipeline`."
     )
     return 0
 

@@ -66,17 +66,22 @@ def read_file(path: Path) -> pd.DataFrame:
         ) from None
     if table.num_rows == 0:
         raise DataError(f"{path}: has a header but no data rows.")
+    # Dates (an ISO date in a CSV file reads as one) become timestamps, the type of a time column.
+    for i, arrow_field in enumerate(table.schema):
+        if pa.types.is_date(arrow_field.type):
+            table = table.set_column(i, arrow_field.name, table.column(i).cast(pa.timestamp("s")))
     frame = table.to_pandas()
     # Text stays pandas' Arrow-backed `str` dtype, the dtype the contract coerces text to:
-    # converting it to Python objects made validation convert it back (half its time). Other
-    # non-numeric columns (timestamps, dictionaries) become plain objects, so their text form
-    # does not depend on which values one file happens to hold.
+    # converting it to Python objects made validation convert it back (half its time). Timestamps
+    # stay datetimes. Other columns (dictionaries, nested values) become plain objects, so their
+    # text form does not depend on which values one file happens to hold.
     for column in frame.columns:
         dtype = frame[column].dtype
         if not (
             isinstance(dtype, pd.StringDtype)
             or pd.api.types.is_numeric_dtype(dtype)
             or pd.api.types.is_bool_dtype(dtype)
+            or pd.api.types.is_datetime64_any_dtype(dtype)
         ):
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame

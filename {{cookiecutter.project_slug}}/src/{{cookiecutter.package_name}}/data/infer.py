@@ -20,11 +20,14 @@ import pandas as pd
 import pandera.pandas as pa
 
 from ..errors import DataError, SettingsError
+from ..quality.thresholds import Choice, fit_thresholds
+from ..runtime.calendar import as_datetime, parts_for
 from ..settings import Settings
 from ..utils import atomic
 from .contract import SCHEMAS_DIR
 from .files import read_file
 
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 MAX_CATEGORIES = 50  # a text column with more distinct values is treated as an identifier, not a feature
 RANGE_MARGIN = 0.1  # numeric bounds are the observed range widened by this share of its span
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -35,11 +38,12 @@ RESERVED = frozenset(dir(pa.DataFrameModel)) | {"Config", "Schema"}
 @dataclass
 class ColumnPlan:
     name: str
-    dtype: str  # "float", "int", "str", "bool"
+    dtype: str  # "float", "int", "str", "bool", "datetime"
     nullable: bool
     checks: dict = field(default_factory=dict)
-    role: str = "feature"  # "target", "numeric", "categorical", "ignored"
+    role: str = "feature"  # "target", "numeric", "categorical", "time", "ignored"
     reason: str = ""
+    parts: tuple[str, ...] = ()  # a time column's calendar parts
 
 
 def _bounds(series: pd.Series) -> tuple[float, float]:
@@ -61,6 +65,16 @@ def plan_column(name: str, series: pd.Series, target: str, task: str) -> ColumnP
         if is_target:
             raise DataError(f"target {name!r} has no values: every row is missing it")
         return ColumnPlan(name, "str", True, role="ignored", reason="every value is missing")
+    times = _as_times(series, present)
+    if isinstance(times, str):
+        return ColumnPlan(name, "str", nullable, role="ignored", reason=times)
+    if times is not None:
+        if is_target:
+            raise DataError(f"target {name!r} holds dates/times; pick the column to predict, not a time column")
+        parts = parts_for(times)
+        return ColumnPlan(
+            name, "datetime", nullable, role="time", reason=f"calendar parts {', '.join(parts)}", parts=parts
+        )
     if pd.api.types.is_bool_dtype(series):
         if is_target and task == "regression":
             raise DataError(f"target {name!r} is true/false, but this project's task is regression.")
@@ -104,6 +118,23 @@ def plan_column(name: str, series: pd.Series, target: str, task: str) -> ColumnP
     return ColumnPlan(name, "str", nullable, {"isin": sorted(text.unique())}, role="categorical")
 
 
+def _as_times(series: pd.Series, present: pd.Series) -> pd.Series | str | None:
+    """The column as datetimes if it is a time column (a timestamp, or text that is all ISO 8601 times);
+    a reason (str) when it is ISO text the contract cannot read as one column of times."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return as_datetime(series, str(series.name))
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return None
+    text = present.astype(str)
+    if not text.str.fullmatch(ISO_TIME.pattern).all():
+        return None
+    try:
+        pd.to_datetime(text)  # as the contract coerces: one ISO form per column
+    except (ValueError, TypeError):
+        return "ISO dates/times written in mixed forms: write them in one form (e.g. 2024-03-05T14:30) to use them"
+    return as_datetime(series, str(series.name))
+
+
 def plan(frame: pd.DataFrame, target: str, task: str) -> list[ColumnPlan]:
     if target not in frame.columns:
         raise DataError(f"--target {target!r} is not a column of the file; columns: {list(frame.columns)}")
@@ -111,8 +142,8 @@ def plan(frame: pd.DataFrame, target: str, task: str) -> list[ColumnPlan]:
     target_plan = next(p for p in plans if p.role == "target")
     if task == "classification" and len(target_plan.checks.get("isin", [])) < 2:
         raise DataError(f"target {target!r} has fewer than two classes; a classifier needs two or more.")
-    if not any(p.role in ("numeric", "categorical") for p in plans):
-        raise DataError("no column can serve as a feature (numeric, or text with few distinct values).")
+    if not any(p.role in ("numeric", "categorical", "time") for p in plans):
+        raise DataError("no column can serve as a feature (numeric, dates, or text with few distinct values).")
     return plans
 
 
@@ -176,7 +207,7 @@ def render_module(plans: list[ColumnPlan], source: str) -> str:
         if attr != p.name:
             args.append(("alias", p.name))
         lines.append(f"    # {p.role}" + (f": {p.reason}" if p.reason else ""))
-        lines += _field_lines(attr, p.dtype, args)
+        lines += _field_lines(attr, "pa.DateTime" if p.dtype == "datetime" else p.dtype, args)
     lines += ["", "    class Config:", "        strict = True", "        coerce = True", ""]
     return "\n".join(lines)
 
@@ -188,28 +219,84 @@ def schema_name_for(path: Path) -> str:
     return name
 
 
-def update_params(params_path: Path, data_path: str, name: str, target: str, plans: list[ColumnPlan]) -> None:
+@dataclass(frozen=True)
+class Inferred:
+    """What `infer-schema` wrote and chose, to say it: the module, every column's plan, the bars and the split."""
+
+    module: Path
+    plans: list[ColumnPlan]
+    data_path: str
+    thresholds: list[Choice]
+    split: str  # how the rows are split, in words
+    warnings: list[str]
+
+
+def _flow(items: list) -> object:
+    from ruamel.yaml.comments import CommentedSeq
+
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def update_params(
+    params_path: Path,
+    data_path: str,
+    name: str,
+    target: str,
+    plans: list[ColumnPlan],
+    thresholds: list[Choice],
+    split_column: str | None,
+) -> None:
+    """Point params.yaml at the data, its features, its split and its bars; comments and key order are kept."""
+    import io
+
     from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
 
     yaml = YAML()  # round-trip: comments and key order are kept
     yaml.preserve_quotes = True
-    document = yaml.load(params_path.read_text(encoding="utf-8"))
+    text = params_path.read_text(encoding="utf-8")
+    document = yaml.load(text)
     data = document["data"]
+    old_schema = data.get("schema")
     data["path"] = data_path
     data["schema"] = name
     data["target"] = target
-    data["numeric_features"] = [p.name for p in plans if p.role == "numeric"]
-    data["categorical_features"] = [p.name for p in plans if p.role == "categorical"]
-    import io
-
+    data["numeric_features"] = _flow([p.name for p in plans if p.role == "numeric"])
+    data["categorical_features"] = _flow([p.name for p in plans if p.role == "categorical"])
+    times = CommentedMap((p.name, _flow(list(p.parts))) for p in plans if p.role == "time")
+    times.fa.set_flow_style()
+    _set(data, "time_features", times, after="categorical_features")
+    _set(data, "split", "time" if split_column else "random", after="test_size")
+    _set(data, "split_column", split_column, after="split")
+    for choice in thresholds:
+        document[choice.section][choice.key] = choice.value
     buffer = io.StringIO()
     yaml.dump(document, buffer)
-    atomic.write_text(params_path, buffer.getvalue())
+    written = buffer.getvalue()
+    if old_schema and old_schema != name:  # the comment that names the contract's file follows it
+        written = written.replace(f"schemas/{old_schema}.py", f"schemas/{name}.py")
+    atomic.write_text(params_path, written)
+
+
+def _set(mapping, key: str, value: object, after: str) -> None:
+    if key in mapping:
+        mapping[key] = value
+    else:
+        mapping.insert(list(mapping).index(after) + 1, key, value)
 
 
 def infer_schema(
-    settings: Settings, params_path: Path, path: Path, target: str, name: str | None, force: bool
-) -> tuple[Path, list[ColumnPlan]]:
+    settings: Settings,
+    params_path: Path,
+    path: Path,
+    target: str,
+    name: str | None,
+    force: bool,
+    keep_thresholds: bool = False,
+) -> Inferred:
+    warnings: list[str] = []
     path = path.resolve()
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -225,10 +312,30 @@ def infer_schema(
         raise SettingsError(
             f"{module_path} already exists; pass --force to replace it or --name to choose another name"
         )
-    try:
-        data_path = str(path.relative_to(settings.root))
-    except ValueError:
+    root = settings.root.resolve()
+    if path.is_relative_to(root):
+        data_path = path.relative_to(root).as_posix()
+    else:
         data_path = str(path)
+        warnings.append(
+            f"{path} is outside the repository ({root}): params.yaml names it by its absolute path, which "
+            "no other machine (and no CI run) has. Copy the file into data/raw/ and run infer-schema on the copy."
+        )
+    thresholds: list[Choice] = []
+    if keep_thresholds:
+        warnings.append("--keep-thresholds: the quality and retraining bars in params.yaml were left as they were")
+    else:
+        q = settings.quality
+        thresholds = fit_thresholds(settings.task, frame[target], q.primary_metric, q.slice_metric)
+    time_columns = [p.name for p in plans if p.role == "time"]
+    split_column = time_columns[0] if time_columns else None
+    if split_column:
+        split = (
+            f"data.split: time: train on the past, test on the most recent {settings.data.test_size:.0%} of rows "
+            f"by {split_column!r} (a random split would let the model learn from the future it is tested on)"
+        )
+    else:
+        split = f"data.split: random: {settings.data.test_size:.0%} of rows held out (no date/time column)"
     atomic.write_text(module_path, render_module(plans, path.name))
-    update_params(params_path, data_path, name, target, plans)
-    return module_path, plans
+    update_params(params_path, data_path, name, target, plans, thresholds, split_column)
+    return Inferred(module_path, plans, data_path, thresholds, split, warnings)

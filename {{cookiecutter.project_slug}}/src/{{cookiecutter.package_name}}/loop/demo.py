@@ -1,6 +1,17 @@
-"""`make retrain-demo`: the loop on the demo batches in data/batches/, one at a time, against a local registry.
+"""`make retrain-demo`: the loop on three batches made from the project's own data, against a local registry.
 
-It works in `artifacts/retrain-demo/` (a copy of pyproject.toml and data/raw/, an empty
+`demo_batches` builds them from the current data and its contract, so the demo works on any
+dataset `infer-schema` set up:
+
+1. unchanged: rows drawn from the data as they are (the champion should keep its place);
+2. shifted: the same rows with every numeric feature moved by 1.5 standard deviations (or, with
+   no numeric feature, every category renamed to another), labels kept: the world moved, the
+   champion falls behind, and a challenger trained on the new rows should win;
+3. corrupted: rows that break the contract on purpose (a value outside a range, a category the
+   contract does not allow, text in a numeric column): the loop must refuse them.
+
+Time columns move past the end of the data, in whole weeks, as new data would.
+The demo works in `artifacts/retrain-demo/` (a copy of pyproject.toml and the data, an empty
 data/incoming/ and a folder registry), so the project's own data, dist/ and releases are left
 alone: build and publish the champion, then for each batch copy it into data/incoming/, run the
 loop, publish a winning challenger, and print what happened.
@@ -8,54 +19,187 @@ loop, publish a winning challenger, and print what happened.
 
 from __future__ import annotations
 
+import math
 import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..errors import DataError
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, PipelineError
+from ..runtime.calendar import as_datetime
 from ..settings import PathSettings, RegistrySettings, Settings
+from ..utils import atomic
 from ..utils.console import say
 from .outcome import Outcome
 
 DEMO_DIR = "retrain-demo"
+SHIFT_STDS = 1.5
+CORRUPTED_ROWS = 40
+NOT_A_CATEGORY = "not-a-category"
+NOT_A_NUMBER = "not a number"
+
+
+@dataclass(frozen=True)
+class DemoBatch:
+    name: str
+    frame: pd.DataFrame
+    planted: tuple[tuple[str, object], ...] = field(default=())  # (column, value) the contract must refuse
+
+    def write(self, folder: Path) -> Path:
+        target = folder / f"{self.name}.csv"
+        with atomic.atomic_path(target) as tmp:
+            self.frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        return target
+
+
+def _checks(schema) -> dict[str, dict[str, dict]]:
+    """column -> {check name: its statistics} of a pandera DataFrameSchema."""
+    return {name: {c.name: dict(c.statistics or {}) for c in column.checks} for name, column in schema.columns.items()}
+
+
+def _later(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Time columns moved past the last time in the data, by whole weeks (weekdays and hours stay)."""
+    out = frame.copy()
+    for column in dict.fromkeys([*settings.data.time_features, *filter(None, [settings.data.split_column])]):
+        times = as_datetime(frame[column], column)
+        if times.notna().any():
+            span_days = max((times.max() - times.min()).days + 1, 1)
+            out[column] = times + pd.Timedelta(weeks=math.ceil(span_days / 7))
+    return out
+
+
+def _bound(stats: dict[str, dict], side: str) -> float | None:
+    """The contract's lower (`min_value`) or upper (`max_value`) bound of a column, if it has one."""
+    names = {"min_value": "greater_than_or_equal_to", "max_value": "less_than_or_equal_to"}
+    for check in (names[side], "in_range"):
+        if side in stats.get(check, {}):
+            return float(stats[check][side])
+    return None
+
+
+def _shift(values: pd.Series, stats: dict[str, dict]) -> float:
+    """SHIFT_STDS standard deviations, up or down, but never past the contract's bounds (shifted rows are valid)."""
+    wanted = SHIFT_STDS * (float(values.std()) or 1.0)
+    high, low = _bound(stats, "max_value"), _bound(stats, "min_value")
+    up = wanted if high is None else min(wanted, high - float(values.max()))
+    down = wanted if low is None else min(wanted, float(values.min()) - low)
+    return up if up >= down else -down
+
+
+def _draw(frame: pd.DataFrame, rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    return frame.iloc[np.sort(rng.choice(len(frame), size=rows, replace=rows > len(frame)))].reset_index(drop=True)
+
+
+def demo_batches(settings: Settings, frame: pd.DataFrame, schema) -> list[DemoBatch]:
+    """The unchanged, shifted and corrupted batches for this data (`frame`, validated) and contract (`schema`)."""
+    data = settings.data
+    rng = np.random.default_rng(settings.seed)
+    labelled = frame[frame[data.target].notna()]
+    half = len(labelled) // 2
+    unchanged = _later(_draw(labelled, min(max(half, 60), 2_000), rng), settings)
+
+    checks = _checks(schema)
+    shifted = _later(_draw(labelled, min(max(half, 100), 5_000), rng), settings)
+    if data.numeric_features:
+        for column in data.numeric_features:
+            values = pd.to_numeric(shifted[column], errors="coerce")
+            moved = values + _shift(values, checks.get(column, {}))
+            shifted[column] = moved.round() if pd.api.types.is_integer_dtype(frame[column].dtype) else moved
+    else:  # every category renamed to the next one: the same rows, recoded
+        for column in data.categorical_features:
+            present = sorted(shifted[column].dropna().astype(str).unique())
+            rotate = dict(zip(present, [*present[1:], *present[:1]], strict=True))
+            shifted[column] = shifted[column].map(lambda v, r=rotate: r.get(str(v), v) if pd.notna(v) else v)
+
+    corrupted = _later(_draw(labelled, CORRUPTED_ROWS, rng), settings).astype(object)
+    planted: list[tuple[str, object]] = []
+    for row, column in enumerate(data.numeric_features):
+        low, high = _bound(checks.get(column, {}), "min_value"), _bound(checks.get(column, {}), "max_value")
+        if low is not None:
+            bad: object = low - 1000 * (abs(low) + 1)
+        elif high is not None:
+            bad = high + 1000 * (abs(high) + 1)
+        else:
+            continue
+        corrupted.loc[row % CORRUPTED_ROWS, column] = bad
+        planted.append((column, bad))
+        break
+    for column in (*data.categorical_features, data.target):
+        if "isin" in checks.get(column, {}):
+            corrupted.loc[1 % CORRUPTED_ROWS, column] = NOT_A_CATEGORY
+            planted.append((column, NOT_A_CATEGORY))
+            break
+    if data.numeric_features:
+        column = data.numeric_features[-1]
+        corrupted.loc[2 % CORRUPTED_ROWS, column] = NOT_A_NUMBER
+        planted.append((column, NOT_A_NUMBER))
+    return [
+        DemoBatch("1_unchanged", unchanged),
+        DemoBatch("2_shifted", shifted),
+        DemoBatch("3_corrupted", corrupted, tuple(planted)),
+    ]
 
 
 def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
+    from ..data.contract import load_schema_model
+    from ..data.files import resolve_files
     from ..registry.folder import FolderRegistry
     from ..stages.pipeline import run_pipeline
-    from .run import find_champion, publish_winner, run_loop
+    from ..stages.validate import validate
+    from .run import find_champion, publish_winner, run_loop, state_dir
 
-    batches = sorted((settings.root / "data" / "batches").glob("*.csv"))
-    if not batches:
-        raise DataError("no demo batches in data/batches/: the demo plays those files through the loop")
     work = settings.artifacts_dir / DEMO_DIR
     shutil.rmtree(work, ignore_errors=True)
     (work / "data" / "incoming").mkdir(parents=True)
     shutil.copy2(settings.root / "pyproject.toml", work / "pyproject.toml")
-    shutil.copytree(settings.root / "data" / "raw", work / "data" / "raw")
+    copies = []
+    for i, source in enumerate(resolve_files(settings.data.path, settings.root)):
+        copy = work / "data" / "train" / f"{i:03d}_{source.name}"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, copy)
+        copies.append(str(copy.relative_to(work)))
     registry = FolderRegistry(str(work / "registry"))
     demo = settings.model_copy(
         update={
             "root": work,
+            "data": settings.data.model_copy(update={"path": tuple(copies)}),
             "paths": PathSettings(artifacts="artifacts", dist="dist"),
             "registry": RegistrySettings(url=str(work / "registry")),
-            "retrain": settings.retrain.model_copy(update={"source": "data/incoming/*.csv"}),
+            "retrain": settings.retrain.model_copy(update={"source": "data/incoming/*.csv", "window": "all"}),
         }
     )
+    validated = validate(demo)
+    batches = demo_batches(demo, validated.frame, load_schema_model(settings.data.schema_name).to_schema())
     champion = run_pipeline(demo).bundle
     say(f"retrain-demo: champion v{champion.version} published to {registry.publish(champion)}")
     cache = work / "cache"  # the demo's registry is new on every run: so is its download cache
     played = []
+    plots: list[Path] = []
     for batch in batches:
-        say(f"\nretrain-demo: a new batch arrives: {batch.name}")
-        shutil.copy2(batch, work / "data" / "incoming" / batch.name)
+        say(f"\nretrain-demo: a new batch arrives: {batch.name}.csv ({len(batch.frame)} rows)")
+        arrived = batch.write(work / "data" / "incoming")
         loop = run_loop(demo, find_champion(registry, cache))
         if publish_winner(loop, registry):
             say(f"retrain-demo: challenger v{loop.challenger_version} promoted: it is the champion now")
         elif loop.outcome is Outcome.REFUSED:
-            (work / "data" / "incoming" / batch.name).unlink()  # a person would fix or remove it
+            arrived.unlink()  # a person would fix or remove it
+        kept = work / "plots" / batch.name  # the next run clears the loop's plots: keep this batch's
+        if (state_dir(demo) / "plots").is_dir():
+            shutil.copytree(state_dir(demo) / "plots", kept)
+            plots += sorted(kept.glob("*.png"))
         say(f"retrain-demo: {batch.name}: {loop.outcome}: {'; '.join(loop.reasons)}")
         played.append((batch.name, str(loop.outcome), f"v{registry.latest()}"))
     say("\n| batch | outcome | champion after |\n|---|---|---|")
     for name, outcome, after in played:
         say(f"| {name} | {outcome} | {after} |")
-    say(f"\nretrain-demo: reports, drift plots and bundles are in {work}")
+    if all(outcome == Outcome.REFUSED for _, outcome, _ in played):
+        raise PipelineError("retrain-demo: the loop refused every batch; see the quarantine reports above")
+    if not any(outcome == Outcome.REFUSED for _, outcome, _ in played):
+        raise DataError(
+            "retrain-demo: the corrupted batch was not refused: the contract "
+            f"(schemas/{settings.data.schema_name}.py) has no range or category check the demo could break"
+        )
+    say(f"\nretrain-demo: {len(plots)} drift plot(s) in {work / 'plots'}; reports and bundles in {work}")
     return played

@@ -27,11 +27,12 @@ class Metric:
     name: str
     task: str  # classification | regression
     lower_is_better: bool
+    best: float  # a perfect score
 
 
 METRICS: dict[str, Metric] = {
 {%- for name, facts in cookiecutter._metrics | dictsort %}
-    "{{ name }}": Metric("{{ name }}", "{{ facts.task }}", lower_is_better={{ facts.better == 'lower' }}),
+    "{{ name }}": Metric("{{ name }}", "{{ facts.task }}", lower_is_better={{ facts.better == 'lower' }}, best={{ facts.best }}),
 {%- endfor %}
 }
 LOWER_IS_BETTER = frozenset(name for name, metric in METRICS.items() if metric.lower_is_better)

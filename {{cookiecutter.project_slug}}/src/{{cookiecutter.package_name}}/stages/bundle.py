@@ -25,6 +25,7 @@ from ..bundle import checksums, layout
 from ..bundle.verify import Verified, verify
 from ..errors import GateError, StageOrderError
 from ..quality.gates import failed_gates
+from ..runtime.calendar import derived_name
 from ..settings import Settings
 from ..utils import atomic
 from ..utils.hashing import sha256_bytes
@@ -162,6 +163,18 @@ def signature(settings: Settings) -> dict:
     inputs += [
         {"name": c, "kind": "categorical", "onnx_type": "string", "shape": [None, 1]} for c in data.categorical_features
     ]
+    # a time column is passed raw; the graph takes its calendar parts (float32), derived by runtime/calendar.py
+    inputs += [
+        {
+            "name": c,
+            "kind": "time",
+            "onnx_type": "float32",
+            "shape": [None, 1],
+            "parts": list(parts),
+            "graph_inputs": [derived_name(c, p) for p in parts],
+        }
+        for c, parts in data.time_features.items()
+    ]
     if settings.task == "classification":
         outputs = [
             {"name": "label", "meaning": "predicted class"},
@@ -169,7 +182,7 @@ def signature(settings: Settings) -> dict:
         ]
     else:
         outputs = [{"name": "variable", "meaning": f"predicted {data.target}"}]
-    missing = {"numeric": "NaN", "categorical": "empty string"}
+    missing = {"numeric": "NaN", "categorical": "empty string", "time": "NaN in every calendar part"}
     return {"task": settings.task, "target": data.target, "inputs": inputs, "outputs": outputs, "missing": missing}
 
 
@@ -180,11 +193,9 @@ def input_example(settings: Settings, frame: pd.DataFrame, model_bytes: bytes) -
 
     data = settings.data
     rows = frame.head(EXAMPLE_ROWS)
-    X = model_frame(rows, data.numeric_features, data.categorical_features)
-    expected = onnx_outputs(
-        settings.task, session(model_bytes), onnx_feed(X, data.numeric_features, data.categorical_features)
-    )
-    records = json.loads(rows[list(data.features)].to_json(orient="records"))
+    X = model_frame(rows, data.inputs)
+    expected = onnx_outputs(settings.task, session(model_bytes), onnx_feed(X, data.inputs))
+    records = json.loads(rows[list(data.features)].to_json(orient="records", date_format="iso"))
     return {
         "rows": records,
         "expected": {k: np.asarray(v).tolist() for k, v in expected.items()},

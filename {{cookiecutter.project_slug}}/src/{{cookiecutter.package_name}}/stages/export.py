@@ -34,7 +34,7 @@ def convert(settings: Settings, pipeline: Pipeline, metadata: dict[str, str]) ->
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     data = settings.data
-    initial_types = [(c, FloatTensorType([None, 1])) for c in data.numeric_features]
+    initial_types = [(c, FloatTensorType([None, 1])) for c in data.inputs.model_numeric]
     initial_types += [(c, StringTensorType([None, 1])) for c in data.categorical_features]
     options = None
     if settings.task == "classification":
@@ -47,6 +47,11 @@ def convert(settings: Settings, pipeline: Pipeline, metadata: dict[str, str]) ->
         options=options,
     )
     model.producer_name = "skl2onnx"
+    # skl2onnx collects the opset imports in a set: their order follows PYTHONHASHSEED. Sorted, the same
+    # model serializes to the same bytes in every process.
+    imports = sorted(model.opset_import, key=lambda o: (o.domain, o.version))
+    del model.opset_import[:]
+    model.opset_import.extend(imports)
     onnx.helper.set_model_props(model, {k: str(v) for k, v in metadata.items()})
     onnx.checker.check_model(model, full_check=True)
     return model
@@ -78,7 +83,7 @@ def parity(
 ) -> ParityResult:
     """The parity gate on X: onnxruntime's answers against scikit-learn's, within parity.atol / rtol."""
     data = settings.data
-    feed = onnx_feed(X, data.numeric_features, data.categorical_features)
+    feed = onnx_feed(X, data.inputs)
     candidate = onnx_outputs(settings.task, session(model_bytes), feed)
     reference = sklearn_outputs(settings, pipeline, X, predicted)
     return compare(settings.task, reference, candidate, settings.parity.atol, settings.parity.rtol)

@@ -61,8 +61,8 @@ def build_pipeline(settings: Settings) -> Pipeline:
     # own: no imputer needed, which also spares the ONNX graph two string `Where` nodes per column.
     categorical_steps = [("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]
     transformers = []
-    if data.numeric_features:
-        transformers.append(("numeric", Pipeline(numeric_steps), list(data.numeric_features)))
+    if data.inputs.model_numeric:  # numeric columns and the calendar parts of time columns
+        transformers.append(("numeric", Pipeline(numeric_steps), list(data.inputs.model_numeric)))
     if data.categorical_features:
         transformers.append(("categorical", Pipeline(categorical_steps), list(data.categorical_features)))
     preprocess = ColumnTransformer(transformers, remainder="drop")

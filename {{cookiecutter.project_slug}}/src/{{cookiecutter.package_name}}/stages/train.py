@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from ..bundle import layout
 from ..errors import DataError, StageOrderError
+from ..runtime.calendar import as_datetime
 from ..runtime.signature import model_frame
 from ..settings import Settings
 from ..utils import atomic
@@ -68,16 +69,19 @@ def split(settings: Settings, frame: pd.DataFrame) -> Split:
         if counts.min() >= 2:
             # integer codes in sorted class order split exactly as the labels do, without sorting strings
             stratify = pd.factorize(y, sort=True)[0]
-    X = model_frame(labelled, data.numeric_features, data.categorical_features)
-    try:
-        train_idx, test_idx = train_test_split(
-            np.arange(len(labelled)), test_size=data.test_size, random_state=settings.seed, stratify=stratify
-        )
-    except ValueError as error:
-        raise DataError(
-            f"cannot split {len(labelled)} labelled rows with data.test_size {data.test_size}: {error}. "
-            "Use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)."
-        ) from None
+    X = model_frame(labelled, data.inputs)
+    if data.split == "time":
+        train_idx, test_idx = time_split(labelled, str(data.split_column), data.test_size)
+    else:
+        try:
+            train_idx, test_idx = train_test_split(
+                np.arange(len(labelled)), test_size=data.test_size, random_state=settings.seed, stratify=stratify
+            )
+        except ValueError as error:
+            raise DataError(
+                f"cannot split {len(labelled)} labelled rows with data.test_size {data.test_size}: {error}. "
+                "Use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)."
+            ) from None
     return Split(
         X.iloc[train_idx],
         X.iloc[test_idx],
@@ -87,6 +91,29 @@ def split(settings: Settings, frame: pd.DataFrame) -> Split:
         test_idx,
         dropped,
     )
+
+
+def time_split(labelled: pd.DataFrame, column: str, test_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Train on the past, test on the most recent rows: the last `test_size` share by `column`.
+
+    Rows sharing the boundary time all go to the same side (the test side), so no moment is split.
+    Rows without a time cannot be placed and train only.
+    """
+    times = as_datetime(labelled[column], column)
+    known = times.notna().to_numpy()
+    order = np.argsort(times.to_numpy(), kind="stable")  # NaT sorts last: moved to the front below
+    order = np.concatenate([order[~known[order]], order[known[order]]])
+    n_test = round(len(labelled) * test_size)
+    if n_test < 1 or n_test >= known.sum():
+        raise DataError(
+            f"cannot hold out the most recent {test_size:.0%} of {len(labelled)} rows by {column!r} "
+            f"({int(known.sum())} have a time): use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)."
+        )
+    boundary = times.iloc[order[len(order) - n_test]]
+    test = known & (times >= boundary).to_numpy()
+    if test.all():
+        raise DataError(f"every row of {column!r} has the same time: a time split needs more than one moment")
+    return np.flatnonzero(~test), np.flatnonzero(test)
 
 
 def fit(settings: Settings, parts: Split) -> Pipeline:

@@ -22,7 +22,8 @@ class ValidatedData:
 
 def check_columns_declared(settings: Settings, schema_columns: list[str]) -> None:
     data = settings.data
-    undeclared = [c for c in (data.target, *data.features) if c not in schema_columns]
+    named = [data.target, *data.features, *([data.split_column] if data.split_column else [])]
+    undeclared = [c for c in dict.fromkeys(named) if c not in schema_columns]
     if undeclared:
         raise SettingsError(
             f"params.yaml names column(s) {undeclared} that schema {data.schema_name!r} does not declare. "
