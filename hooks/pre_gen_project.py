@@ -232,12 +232,22 @@ def check_cron(value: object) -> None:
         )
 
 
+def normalise_metric(value: object) -> object:
+    """A metric name in any case and with surrounding spaces (` ROC_AUC `) means the lowercase name.
+
+    params.yaml and cookiecutter.json apply the same `| trim | lower` to the answer when they render it.
+    """
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 def check_metric(task: object, metric: object, threshold: object, metrics: dict) -> None:
     """`metrics` is the template's `_metrics` table (cookiecutter.json): the generated package's
     quality/metrics.py and params.yaml are rendered from the same table."""
     for_task = [m for m, facts in metrics.items() if facts["task"] == task]
-    if metric not in metrics or metrics[metric]["task"] != task:
-        raise AnswerError("primary_metric", metric, f"for task {task!r} choose one of {', '.join(for_task)}")
+    name = normalise_metric(metric)
+    if not isinstance(name, str) or name not in metrics or metrics[name]["task"] != task:
+        raise AnswerError("primary_metric", metric, f"for task {task!r} choose one of {', '.join(for_task)} (any case)")
+    metric = name
     facts = metrics[metric]
     low = float(facts["threshold_above"])
     high = math.inf if facts["threshold_at_most"] is None else float(facts["threshold_at_most"])

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 import tomllib
 
 import pytest
+import yaml
 from cookiecutter.exceptions import FailedHookException
-from helpers import ANSWERS, TEMPLATE, bake
+from helpers import ANSWERS, METRICS, TEMPLATE, bake
 
 
 def load_hook(name: str):
@@ -55,6 +58,10 @@ post = load_hook("post_gen_project")
         ({"python_version": "3.9"}, "python_version", "one of 3.11"),
         ({"primary_metric": "r2"}, "primary_metric", "for task 'classification'"),
         ({"task": "regression", "primary_metric": "accuracy"}, "primary_metric", "for task 'regression'"),
+        ({"primary_metric": "R2"}, "primary_metric", "for task 'classification'"),
+        ({"primary_metric": "precision"}, "primary_metric", "choose one of"),
+        ({"primary_metric": "roc auc"}, "primary_metric", "choose one of"),
+        ({"primary_metric": ""}, "primary_metric", "choose one of"),
         ({"metric_threshold": "1.5"}, "metric_threshold", "at most 1"),
         ({"metric_threshold": "0"}, "metric_threshold", "above 0"),
         ({"metric_threshold": "nan"}, "metric_threshold", "a number"),
@@ -63,6 +70,16 @@ post = load_hook("post_gen_project")
         ({"primary_metric": "roc_auc", "metric_threshold": "0.4"}, "metric_threshold", "above 0.5"),
         ({"task": "regression", "primary_metric": "r2", "metric_threshold": "1"}, "metric_threshold", "below 1"),
         ({"task": "regression", "primary_metric": "rmse", "metric_threshold": "-3"}, "metric_threshold", "above 0"),
+        (
+            {"primary_metric": "ROC_AUC", "metric_threshold": "0.4"},
+            "metric_threshold",
+            "above 0.5 and at most 1 for roc_auc",
+        ),
+        (
+            {"task": "regression", "primary_metric": " R2 ", "metric_threshold": "1"},
+            "metric_threshold",
+            "below 1 for r2",
+        ),
     ],
 )
 def test_validate_names_the_field_and_the_accepted_form(answers, field, fragment):
@@ -92,6 +109,43 @@ def defaults() -> dict:
         "license": "MIT",
         "_metrics": ANSWERS["_metrics"],  # cookiecutter passes the template's private table to the hook
     }
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "threshold"),
+    [
+        ("classification", "ROC_AUC", "0.9"),
+        ("classification", "F1_Macro", "0.9"),
+        ("classification", " accuracy ", "0.9"),
+        ("regression", " Mae ", "400"),
+        ("regression", "RMSE", "400"),
+        ("regression", "R2", "0.7"),
+    ],
+)
+def test_a_metric_in_any_case_is_accepted(task, metric, threshold):
+    pre.validate({**defaults(), "task": task, "primary_metric": metric, "metric_threshold": threshold})
+
+
+@pytest.mark.parametrize(
+    ("task", "metric"),
+    [
+        ("classification", "r2"),
+        ("classification", "MAE"),
+        ("regression", "accuracy"),
+        ("regression", "Roc_Auc"),
+        ("classification", "precision"),
+        ("regression", "precision"),
+    ],
+)
+def test_a_metric_that_does_not_fit_the_task_is_refused_with_the_list_that_does(task, metric):
+    with pytest.raises(pre.AnswerError) as caught:
+        pre.validate({**defaults(), "task": task, "primary_metric": metric})
+    message = str(caught.value)
+    assert caught.value.field == "primary_metric"
+    assert f"primary_metric={metric!r}" in message  # the answer as given
+    assert f"for task {task!r}" in message
+    offered = message.split("choose one of ", 1)[1].removesuffix(" (any case)").split(", ")
+    assert sorted(offered) == sorted(METRICS[task])
 
 
 @pytest.mark.parametrize("cron", ["17 3 * * 1", "*/5 * * * *", "0,30 * * * *", "3 4-6 1,15 * mon-fri", "55,0 3 * * *"])
@@ -125,6 +179,65 @@ def test_hostile_answer_fails_with_its_message_and_leaves_nothing(tmp_path, capf
     assert f"ERROR: {field}=" in err
     assert err.count("ERROR:") == 1
     assert list(tmp_path.iterdir()) == [], "a failed bake must leave nothing on disk"
+
+
+@pytest.mark.parametrize(
+    ("answers", "metric", "threshold", "wording"),
+    [
+        ({"primary_metric": "ROC_AUC"}, "roc_auc", 0.9, "at least: higher is better for roc_auc"),
+        (
+            {"task": "regression", "primary_metric": " Mae ", "metric_threshold": "400"},
+            "mae",
+            400,
+            "lower is better for mae",
+        ),
+        ({"task": "regression", "primary_metric": "R2"}, "r2", 0.7, "higher is better for r2"),  # the r2 default
+    ],
+)
+def test_a_metric_in_any_case_bakes_in_lower_case(tmp_path, answers, metric, threshold, wording):
+    project = bake(tmp_path, **answers)
+    text = (project / "params.yaml").read_text()
+    quality = yaml.safe_load(text)["quality"]
+    assert quality["primary_metric"] == metric
+    assert quality["threshold"] == threshold
+    assert f"primary_metric: {metric}\n" in text
+    assert wording in text
+
+
+@pytest.mark.parametrize(
+    ("task", "metric"),
+    [
+        ("classification", "precision"),
+        ("regression", "Precision"),
+        ("classification", "r2"),
+        ("regression", "ACCURACY"),
+    ],
+)
+def test_a_wrong_metric_on_the_command_line_gives_the_list_not_a_traceback(tmp_path, task, metric):
+    """The real CLI: a wrong metric must reach the hook (no Jinja error while rendering cookiecutter.json's
+    defaults or params.yaml), and the hook's one message on stderr names the metrics that fit the task.
+
+    cookiecutter itself then logs the hook's failure on stdout, traceback included (logger.exception in
+    cookiecutter.hooks.run_hook_from_repo_dir): that one is checked to be the hook's exit, nothing else."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(out), str(TEMPLATE)]
+    done = subprocess.run(
+        [*command, f"task={task}", f"primary_metric={metric}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "UndefinedError" not in done.stdout + done.stderr, done.stdout
+    assert done.stderr.count("ERROR:") == 1, done.stderr
+    expected = f"ERROR: primary_metric={metric!r} is not accepted: for task {task!r} choose one of "
+    assert expected in done.stderr, done.stderr
+    offered = done.stderr.split(expected, 1)[1].splitlines()[0].removesuffix(" (any case)").split(", ")
+    assert sorted(offered) == sorted(METRICS[task]), done.stderr
+    assert "FailedHookException: Hook script failed (exit status: 1)" in done.stdout, done.stdout
+    assert not out.exists() or list(out.iterdir()) == [], "a failed bake must leave nothing on disk"
 
 
 def test_quotes_backslashes_and_unicode_in_free_text_are_escaped(tmp_path):

@@ -37,9 +37,15 @@ def test_parquet_and_csv_read_alike(tmp_path):
         assert isinstance(frame["c"].dtype, pd.StringDtype) and isinstance(again["c"].dtype, pd.StringDtype)
 
 
-def test_timestamps_read_as_objects_keep_their_time_of_day(tmp_path):
+def test_dates_and_timestamps_read_as_datetimes(tmp_path):
+    import pandas as pd
+
     csv = tmp_path / "t.csv"
-    csv.write_text("when,x\n2020-01-01 00:00:00,1\n")
+    csv.write_text("when,day,x\n2020-01-01 13:45:00,2020-01-02,1\n")
     frame = read_file(csv)
-    assert frame["when"].dtype == object
-    assert str(frame["when"].iloc[0]) == "2020-01-01 00:00:00"
+    assert pd.api.types.is_datetime64_any_dtype(frame["when"]) and pd.api.types.is_datetime64_any_dtype(frame["day"])
+    assert frame["when"].iloc[0] == pd.Timestamp("2020-01-01 13:45")
+    assert frame["day"].iloc[0] == pd.Timestamp("2020-01-02")
+    parquet = tmp_path / "t.parquet"
+    frame.to_parquet(parquet)
+    assert read_file(parquet)["when"].iloc[0] == pd.Timestamp("2020-01-01 13:45")

@@ -4,14 +4,15 @@ from {{ cookiecutter.package_name }}.quality.importance import permutation_impor
 from {{ cookiecutter.package_name }}.stages import train
 
 
-def test_permutation_importance_is_zero_for_a_column_that_carries_nothing(trained):
-    settings, model = trained
+def test_permutation_importance_is_zero_for_a_column_that_carries_nothing(toy_settings, toy_trained):
+    settings, model = toy_settings, toy_trained
     parts = model.parts
     classes = list(model.model.classes_) if settings.task == "classification" else None
     first = permutation_importance(settings, model.model, parts, classes)
     assert set(first) == set(parts.X_test.columns)
     assert max(first.values()) > 0, "shuffling some column must hurt the model"
     assert permutation_importance(settings, model.model, parts, classes) == first, "seeded"
+    assert first["x1"] > 0, "x1 carries the signal"
     column = settings.data.categorical_features[0]
     X_test = parts.X_test.copy()
     X_test[column] = X_test[column].iloc[0]  # one value everywhere: shuffling it changes nothing

@@ -24,13 +24,19 @@ def second_build(settings, tmp_path_factory):
     ).bundle.folder
 
 
+NEW_ROWS = 40
+
+
 @pytest.fixture(scope="module")
-def retrained(settings, tmp_path_factory):
-    """Retrained on the training data plus the 2009 season: new data, same signature."""
+def retrained(settings, validated, tmp_path_factory):
+    """Retrained on the training data plus a new file (some of its rows again): new data, same signature."""
     scratch = tmp_path_factory.mktemp("retrained")
+    extra = scratch / "more.csv"
+    validated.frame.head(NEW_ROWS).to_csv(extra, index=False)
+    paths = [settings.data.path] if isinstance(settings.data.path, str) else list(settings.data.path)
     data = settings.data.model_dump(by_alias=True)
-    data["path"] = ["data/raw/penguins.csv", "data/samples/penguins_2009.csv"]
-    return run_pipeline(
+    data["path"] = [*paths, str(extra)]
+    bundle = run_pipeline(
         settings.model_copy(
             update={
                 "data": DataSettings.model_validate(data),
@@ -38,6 +44,7 @@ def retrained(settings, tmp_path_factory):
             }
         )
     ).bundle.folder
+    return bundle, settings.data.path, data["path"]
 
 
 def edited(bundle_dir, tmp_path, name, change):
@@ -56,16 +63,17 @@ def test_same_inputs_give_a_byte_identical_model(bundle_dir, second_build):
 
 
 def test_new_data_is_a_minor_bump_and_diff_names_the_files(bundle_dir, retrained):
-    changes = diff.diff(open_bundle(bundle_dir), open_bundle(retrained))
+    folder, old_path, new_path = retrained
+    changes = diff.diff(open_bundle(bundle_dir), open_bundle(folder))
     assert changes["data"]["changed"]
-    assert changes["data"]["added"] == ["data/samples/penguins_2009.csv"]
-    assert changes["data"]["rows"]["new"] == changes["data"]["rows"]["old"] + 120
-    path_change = {"old": "data/raw/penguins.csv", "new": ["data/raw/penguins.csv", "data/samples/penguins_2009.csv"]}
-    assert changes["params"] == {"data.path": path_change}
+    added = json.loads((folder / "lineage.json").read_text())["data"]["files"][-1]["path"]
+    assert added.endswith("more.csv") and changes["data"]["added"] == [added]
+    assert changes["data"]["rows"]["new"] == changes["data"]["rows"]["old"] + NEW_ROWS
+    assert changes["params"] == {"data.path": {"old": old_path, "new": new_path}}
     assert not changes["model"]["identical"]
     assert diff.required_bump(changes)[0] == "minor"
     text = diff.format_diff(changes)
-    assert "+ data/samples/penguins_2009.csv" in text and "required bump: minor" in text
+    assert f"+ {added}" in text and "required bump: minor" in text
 
 
 def test_signature_or_schema_type_change_is_major(bundle_dir, tmp_path):
@@ -90,9 +98,13 @@ def test_signature_or_schema_type_change_is_major(bundle_dir, tmp_path):
 
 def test_a_stricter_schema_is_major_and_a_looser_one_is_not(bundle_dir, tmp_path, settings):
     base = open_bundle(bundle_dir)
-    column = next(c for c, spec in base.schema_columns.items() if spec["nullable"] and "isin" in spec)  # e.g. sex
+    columns = base.schema_columns
+    features = settings.data.features  # the target's classes are the model's outputs: a change there is major
+    listed = next((c for c, s in columns.items() if c in features and "isin" in s and len(s["isin"]) > 1), None)
+    nullable = next((c for c, spec in columns.items() if spec["nullable"]), None)
+    bounded = next((c for c, spec in columns.items() if "greater_than_or_equal_to" in spec), None)
 
-    def edit_column(change):
+    def edit_column(column, change):
         def apply(folder):
             schema = yaml.safe_load((folder / "schema.yaml").read_text())
             change(schema["columns"][column])
@@ -100,16 +112,24 @@ def test_a_stricter_schema_is_major_and_a_looser_one_is_not(bundle_dir, tmp_path
 
         return apply
 
-    stricter = {
-        "fewer values": edit_column(lambda c: c.update(isin=c["isin"][:1])),
-        "no missing values": edit_column(lambda c: c.update(nullable=False)),
-    }
+    stricter, looser = {}, {}
+    if listed is not None:
+        stricter["fewer values"] = edit_column(listed, lambda c: c.update(isin=c["isin"][:1]))
+        looser["more values"] = edit_column(listed, lambda c: c.update(isin=[*c["isin"], "Elsewhere"]))
+    if nullable is not None:
+        stricter["no missing values"] = edit_column(nullable, lambda c: c.update(nullable=False))
+    if bounded is not None:
+        raise_low = edit_column(bounded, lambda c: c.update(greater_than_or_equal_to=c["greater_than_or_equal_to"] + 1))
+        lower_low = edit_column(bounded, lambda c: c.update(greater_than_or_equal_to=c["greater_than_or_equal_to"] - 1))
+        stricter["higher minimum"], looser["lower minimum"] = raise_low, lower_low
+    if not stricter:
+        pytest.skip("the contract has no allowed values, nullable column or range to tighten or loosen")
     for name, change in stricter.items():
         changes = diff.diff(base, edited(bundle_dir, tmp_path, name.replace(" ", "-"), change))
         assert diff.required_bump(changes)[0] == "major", name
-    looser = edit_column(lambda c: c.update(isin=[*c["isin"], "Elsewhere"], nullable=True))
-    changes = diff.diff(base, edited(bundle_dir, tmp_path, "looser", looser))
-    assert changes["schema"] and diff.required_bump(changes)[0] == "patch"
+    for name, change in looser.items():
+        changes = diff.diff(base, edited(bundle_dir, tmp_path, name.replace(" ", "-"), change))
+        assert changes["schema"] and diff.required_bump(changes)[0] == "patch", name
 
 
 def test_a_folder_that_is_not_a_bundle_is_a_clear_error(bundle_dir, tmp_path):

@@ -8,8 +8,15 @@ from {{ cookiecutter.package_name }}.errors import DataValidationError
 from {{ cookiecutter.package_name }}.runtime.scoring import predict
 
 
-def test_predict_scores_new_data(bundle_dir, settings, tmp_path):
-    incoming = sorted((settings.root / "data" / "samples").glob("*.csv"))[0]
+@pytest.fixture()
+def incoming(validated, settings, tmp_path):
+    """New rows as a consumer has them: the raw feature columns of some of the project's rows, no target."""
+    path = tmp_path / "incoming.csv"
+    validated.frame[list(settings.data.features)].head(50).to_csv(path, index=False)
+    return path
+
+
+def test_predict_scores_new_data(bundle_dir, settings, tmp_path, incoming):
     out = tmp_path / "scored.csv"
     rows = predict(bundle_dir, incoming, out)
     scored = pd.read_csv(out)
@@ -23,15 +30,14 @@ def test_predict_scores_new_data(bundle_dir, settings, tmp_path):
 
 def test_predict_rejects_input_that_breaks_the_schema(bundle_dir, settings, tmp_path):
     bad = tmp_path / "bad.csv"
-    frame = pd.DataFrame({c: [1.0] for c in settings.data.numeric_features})
+    frame = pd.DataFrame({c: [1.0] for c in settings.data.features[1:]})  # the first column is missing
     frame.to_csv(bad, index=False)
     with pytest.raises(DataValidationError, match="column_in_dataframe"):
         predict(bundle_dir, bad, tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_predict_does_not_import_scikit_learn(bundle_dir, settings, tmp_path):
-    incoming = sorted((settings.root / "data" / "samples").glob("*.csv"))[0]
+def test_predict_does_not_import_scikit_learn(bundle_dir, settings, tmp_path, incoming):
     code = (
         "import sys\n"
         "from {{ cookiecutter.package_name }}.runtime.scoring import predict\n"
@@ -44,9 +50,8 @@ def test_predict_does_not_import_scikit_learn(bundle_dir, settings, tmp_path):
     assert (tmp_path / "o.parquet").is_file()
 
 
-def test_output_that_is_a_folder_is_a_clear_error(bundle_dir, settings, tmp_path):
+def test_output_that_is_a_folder_is_a_clear_error(bundle_dir, settings, tmp_path, incoming):
     from {{ cookiecutter.package_name }}.errors import DataError
 
-    incoming = sorted((settings.root / "data" / "samples").glob("*.csv"))[0]
     with pytest.raises(DataError, match="is a folder"):
         predict(bundle_dir, incoming, tmp_path)

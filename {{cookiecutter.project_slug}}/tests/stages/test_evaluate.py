@@ -30,8 +30,8 @@ def _plain_score(settings, y_true, y_pred, metric):
     return plain[metric](y_true, y_pred)
 
 
-def test_slice_metrics_equal_scoring_each_slice_on_its_own(trained):
-    settings, model = trained
+def test_slice_metrics_equal_scoring_each_slice_on_its_own(toy_settings, toy_trained):
+    settings, model = toy_settings, toy_trained
     parts = model.parts
     classes = list(model.model.classes_) if settings.task == "classification" else None
     slices = evaluate.slice_metrics(settings, parts, predict(settings, model.model, parts.X_test), classes)

@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 
 from ..errors import VerificationError
-from . import layout
 from ..runtime.signature import ModelInputs
+from . import layout
 from .checksums import verify_folder
 
 

@@ -45,7 +45,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     infer.add_argument("--name", help="schema module name (default: from the file name)")
     infer.add_argument("--force", action="store_true", help="replace an existing schema module of that name")
     infer.add_argument(
-        "--keep-thresholds", action="store_true", help="leave the quality and retraining bars in params.yaml as they are"
+        "--keep-thresholds",
+        action="store_true",
+        help="leave the quality and retraining bars in params.yaml as they are",
     )
 
 

@@ -86,7 +86,7 @@ def plot_drift(reference: dict, frame: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_title(column)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        written.append(save_png(fig, out / f"drift_{column}.png"))
+        written.append(save_png(fig, out / drift_plot_name(column)))
         plt.close(fig)
     for column, ref in reference["categorical"].items():
         new = category_shares(frame[column])
@@ -99,6 +99,14 @@ def plot_drift(reference: dict, frame: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_title(column)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        written.append(save_png(fig, out / f"drift_{column}.png"))
+        written.append(save_png(fig, out / drift_plot_name(column)))
         plt.close(fig)
     return written
+
+
+def drift_plot_name(column: str) -> str:
+    """A file name for the column's drift plot: any character a file name cannot hold becomes `_`."""
+    import re
+
+    safe = re.sub(r"[^\w.() -]", "_", column)
+    return f"drift_{safe}.png"

@@ -43,6 +43,7 @@ class ModelInputs:
         """The float32 inputs of the graph: the numeric columns, then the calendar parts."""
         return (*self.numeric, *self.derived)
 
+
 def model_frame(frame: pd.DataFrame, inputs: ModelInputs) -> pd.DataFrame:
     """The feature columns, typed exactly as the model sees them: numeric, calendar parts, categorical."""
     missing = [c for c in inputs.raw if c not in frame.columns]

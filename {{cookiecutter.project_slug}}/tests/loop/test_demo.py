@@ -1,0 +1,52 @@
+"""The demo batches, made from the project's own data and contract: two the contract accepts, one it must refuse."""
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.data.contract import load_schema_model, validate_frame
+from {{ cookiecutter.package_name }}.data.files import read_file
+from {{ cookiecutter.package_name }}.errors import DataValidationError
+from {{ cookiecutter.package_name }}.loop.demo import demo_batches
+from {{ cookiecutter.package_name }}.runtime.calendar import as_datetime
+
+
+@pytest.fixture(scope="module")
+def made(settings, validated):
+    schema = load_schema_model(settings.data.schema_name)
+    return schema, {b.name: b for b in demo_batches(settings, validated.frame, schema.to_schema())}
+
+
+def test_the_unchanged_and_shifted_batches_keep_the_contract_and_the_corrupted_one_breaks_it(made, tmp_path):
+    schema, batches = made
+    assert list(batches) == ["1_unchanged", "2_shifted", "3_corrupted"]
+    for name in ("1_unchanged", "2_shifted"):
+        validate_frame(read_file(batches[name].write(tmp_path)), schema, name)  # as the loop reads it
+    with pytest.raises(DataValidationError) as caught:
+        validate_frame(read_file(batches["3_corrupted"].write(tmp_path)), schema, "3_corrupted")
+    planted = batches["3_corrupted"].planted
+    assert planted
+    for column, bad in planted:
+        assert column in str(caught.value) and str(bad).rstrip("0").rstrip(".") in str(caught.value), (column, bad)
+
+
+def test_the_shifted_batch_moves_the_features_and_keeps_the_labels(made, settings, validated):
+    _, batches = made
+    data = settings.data
+    unchanged, shifted = batches["1_unchanged"].frame, batches["2_shifted"].frame
+    assert shifted[data.target].notna().all()
+    if data.numeric_features:
+        original = validated.frame[list(data.numeric_features)].apply(pd.to_numeric).mean()
+        moved = shifted[list(data.numeric_features)].apply(pd.to_numeric).mean()
+        assert (moved != original).any(), "at least one numeric feature moved"
+    else:
+        column = data.categorical_features[0]
+        assert (shifted[column].value_counts(normalize=True) != unchanged[column].value_counts(normalize=True)).any()
+
+
+def test_new_batches_come_after_the_data_in_time(made, settings, validated):
+    if not settings.data.time_features:
+        pytest.skip("the data has no date/time column")
+    _, batches = made
+    for column in settings.data.time_features:
+        last = as_datetime(validated.frame[column], column).max()
+        assert as_datetime(batches["1_unchanged"].frame[column], column).min() > last
