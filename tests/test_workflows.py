@@ -342,8 +342,23 @@ def publish_champion(actions: Actions, installed: Path) -> None:
     assert done.returncode == 0, explain(done)
 
 
-def add_batch(project: Path, name: str) -> None:
-    (project / "data" / "incoming" / name).write_bytes((project / "data" / "batches" / name).read_bytes())
+# the demo batch of that name, made from the project's data and contract by the project's own code
+BATCH_WRITER = """
+import sys
+from pathlib import Path
+from my_ml_project.data.contract import load_schema_model
+from my_ml_project.loop.demo import demo_batches
+from my_ml_project.settings import load_settings
+from my_ml_project.stages.validate import validate
+s = load_settings("params.yaml")
+made = dict((b.name, b) for b in demo_batches(s, validate(s).frame, load_schema_model(s.data.schema_name).to_schema()))
+made[sys.argv[1]].write(Path("data/incoming"))
+"""
+
+
+def add_batch(project: Path, installed: Path, name: str) -> None:
+    done = run([str(installed / ".venv" / "bin" / "python"), "-c", BATCH_WRITER, name], cwd=project)
+    assert done.returncode == 0, explain(done)
     git(project, "add", "-A")
     git(project, "commit", "--quiet", "-m", f"New batch {name}")
 
@@ -362,14 +377,14 @@ def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actio
     schedule = {"schedule": CRON, "repository": repository(REPO)}
 
     # a batch on which the champion degrades: retrained, compared, released as the next minor version
-    add_batch(project, "2011_recalibrated.csv")
+    add_batch(project, installed_default, "2_shifted")
     result = actions.run("schedule", "retrain.yml", schedule)
     assert result.ok, result.explain()
     assert released(actions) == ["v0.1.0", "v0.2.0"]
     assets = actions.releases / REPO / "v0.2.0" / "assets"
     lineage = json.loads((assets / "lineage.json").read_text())
     assert lineage["version"] == "0.2.0"
-    assert "data/incoming/2011_recalibrated.csv" in [f["path"] for f in lineage["data"]["files"]]
+    assert "data/incoming/2_shifted.csv" in [f["path"] for f in lineage["data"]["files"]]
     summary = result.summary()
     assert "## Retraining: promote" in summary and "### Champion versus challenger" in summary
     assert "| bill_length_mm | numeric |" in summary
@@ -388,13 +403,13 @@ def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actio
     ]
 
     # corrupted rows: the run fails, nothing is released, one issue carries the quarantine report
-    add_batch(project, "2012_corrupted.csv")
+    add_batch(project, installed_default, "3_corrupted")
     refused = actions.run("schedule", "retrain.yml", schedule)
     assert not refused.ok and "make retrain" in refused.steps("Failure"), refused.explain()
     assert "make retrain-issue" in refused.steps("Success")
     assert released(actions) == ["v0.1.0", "v0.2.0"]
     [issue] = issues(actions)
-    assert issue["labels"] == ["model-health"] and "Atlantis" in issue["body"] and issue["comments"] == []
+    assert issue["labels"] == ["model-health"] and "not-a-category" in issue["body"] and issue["comments"] == []
     assert (actions.state / "artifacts" / "retrain-report" / "quarantine.json").is_file()
     assert not (actions.state / "artifacts" / "challenger").exists()
 
@@ -402,4 +417,4 @@ def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actio
     still = actions.run("schedule", "retrain.yml", schedule)
     assert not still.ok
     [issue] = issues(actions)
-    assert len(issue["comments"]) == 1 and "Atlantis" in issue["comments"][0]
+    assert len(issue["comments"]) == 1 and "not-a-category" in issue["comments"][0]

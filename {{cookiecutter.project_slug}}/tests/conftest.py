@@ -150,7 +150,7 @@ def toy_trained(toy_settings) -> Trained:
 
 
 def contract_checks(schema_model) -> dict[str, dict[str, dict]]:
-    """column -> {check name: its statistics}, e.g. {"greater_than_or_equal_to": {"min_value": 0.0}}."""
+    """column -> {check name: its statistics}; a lower bound is greater_than_or_equal_to -> min_value."""
     schema = schema_model.to_schema()
     return {name: {c.name: dict(c.statistics or {}) for c in col.checks} for name, col in schema.columns.items()}
 

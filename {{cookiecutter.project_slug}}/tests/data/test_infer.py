@@ -71,6 +71,7 @@ def test_awkward_column_names_become_valid_fields(tmp_path):
         {
             "validate": [1.0, 2.0, 3.0],
             "größe (cm)": [1.5, 2.5, 3.5],
+            "area (m²)": [10.0, 20.0, 30.0],
             "it's": ["a", "b", "a"],
             "class": ["x", "y", "x"],
         }
@@ -98,3 +99,60 @@ def test_true_false_target_is_a_binary_class(tmp_path):
     target = next(p for p in plans if p.role == "target")
     assert target.checks == {"isin": [False, True]}
     load_module(tmp_path, render_module(plans, "flags.csv")).validate(frame, lazy=True)
+
+
+def test_iso_text_and_timestamps_are_time_columns_with_their_calendar_parts(tmp_path):
+    frame = mixed_frame()
+    frame["day"] = pd.date_range("2024-01-01", periods=len(frame), freq="D").strftime("%Y-%m-%d")
+    frame["stamp"] = pd.date_range("2024-01-01 08:30", periods=len(frame), freq="7h")
+    frame["mixed"] = ["2024-01-01", "2024-01-02T10:00"] * (len(frame) // 2)
+    plans = {p.name: p for p in plan(frame, "class", "classification")}
+    assert plans["day"].role == "time" and plans["day"].parts == ("year", "month", "day", "day_of_week", "day_of_year")
+    assert plans["stamp"].role == "time" and plans["stamp"].parts[-2:] == ("hour", "minute")
+    assert plans["mixed"].role == "ignored" and "mixed forms" in plans["mixed"].reason
+    schema = load_module(tmp_path, render_module(list(plans.values()), "times.csv"))
+    validated = schema.validate(frame.drop(columns="mixed").assign(mixed="x"), lazy=True)
+    assert pd.api.types.is_datetime64_any_dtype(validated["day"])
+    with pytest.raises(DataError, match="dates/times"):
+        plan(frame, "day", "classification")
+
+
+def test_infer_schema_writes_the_path_the_split_the_bars_and_a_true_comment(tmp_path, settings, monkeypatch):
+    import shutil
+
+    from {{ cookiecutter.package_name }}.data import infer
+
+    root = tmp_path / "project"
+    (root / "data" / "raw").mkdir(parents=True)
+    shutil.copy(settings.root / "params.yaml", root / "params.yaml")
+    monkeypatch.setattr(infer, "SCHEMAS_DIR", tmp_path / "schemas")
+    (tmp_path / "schemas").mkdir()
+    frame = mixed_frame().drop(columns="class")
+    frame = frame.assign(day=pd.date_range("2024-01-01", periods=60, freq="D"), price=np.linspace(1_000, 90_000, 60))
+    frame.to_parquet(root / "data" / "raw" / "sales.parquet")  # the same file as data_file below
+    regression = settings.model_copy(
+        update={
+            "root": root,
+            "task": "regression",
+            "quality": settings.quality.model_copy(update={"primary_metric": "mae", "slice_metric": "mae"}),
+        }
+    )
+    data_file = root / "data" / "raw" / "sales.parquet"
+    done = infer.infer_schema(regression, root / "params.yaml", data_file, "price", None, False)
+    assert done.data_path == "data/raw/sales.parquet" and not done.warnings
+    assert "time" in done.split and "'day'" in done.split
+    from {{ cookiecutter.package_name }}.settings import load_settings
+
+    written = load_settings(root / "params.yaml")
+    assert written.data.split == "time" and written.data.split_column == "day"
+    assert written.data.time_features == dict(day=("year", "month", "day", "day_of_week", "day_of_year"))
+    bars = {c.name: c.value for c in done.thresholds}
+    assert written.quality.threshold == bars["quality.threshold"] > 1_000, "an error bar in the target's units"
+    assert written.retrain.promotion_margin == bars["retrain.promotion_margin"]
+    text = (root / "params.yaml").read_text()
+    assert "schemas/sales.py" in text and f"schemas/{settings.data.schema_name}.py" not in text
+
+    outside = tmp_path / "elsewhere.csv"
+    frame.to_csv(outside, index=False)
+    done = infer.infer_schema(regression, root / "params.yaml", outside, "price", "elsewhere", False)
+    assert done.data_path == str(outside) and "outside the repository" in done.warnings[0]

@@ -3,7 +3,10 @@
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.data.contract import load_schema_model, validate_frame
+from {{ cookiecutter.package_name }}.data.contract import (
+    load_schema_model,
+    validate_frame,
+)
 from {{ cookiecutter.package_name }}.data.files import read_file
 from {{ cookiecutter.package_name }}.errors import DataValidationError
 from {{ cookiecutter.package_name }}.loop.demo import demo_batches

@@ -77,7 +77,7 @@ def test_corrupted_rows_are_quarantined_and_nothing_is_trained(loop_settings, bu
     planted = batches[CORRUPTED][1]
     assert planted, "the demo plants at least one bad value"
     reported = {(f["column"], json.dumps(e["value"])) for q in quarantine for f in q["failures"] for e in f["examples"]}
-    text = json.dumps(quarantine)
+    text = json.dumps(quarantine, ensure_ascii=False)
     for column, bad in planted:
         assert column in text and (json.dumps(bad) in text or str(bad) in text), (column, bad, reported)
     report = (run.state_dir(s) / run.REPORT_FILE).read_text()

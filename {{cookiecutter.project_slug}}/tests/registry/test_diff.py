@@ -69,7 +69,7 @@ def test_new_data_is_a_minor_bump_and_diff_names_the_files(bundle_dir, retrained
     added = json.loads((folder / "lineage.json").read_text())["data"]["files"][-1]["path"]
     assert added.endswith("more.csv") and changes["data"]["added"] == [added]
     assert changes["data"]["rows"]["new"] == changes["data"]["rows"]["old"] + NEW_ROWS
-    assert changes["params"] == {"data.path": {"old": old_path, "new": new_path}}
+    assert changes["params"] == {"data.path": dict(old=old_path, new=new_path)}
     assert not changes["model"]["identical"]
     assert diff.required_bump(changes)[0] == "minor"
     text = diff.format_diff(changes)

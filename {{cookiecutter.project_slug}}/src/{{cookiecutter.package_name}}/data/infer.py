@@ -148,7 +148,8 @@ def plan(frame: pd.DataFrame, target: str, task: str) -> list[ColumnPlan]:
 
 
 def _attribute(name: str, taken: set[str]) -> str:
-    base = re.sub(r"\W+", "_", name.strip().lower()).strip("_") or "column"
+    kept = "".join(ch if f"a{ch}".isidentifier() else "_" for ch in name.strip().lower())  # not ², not -
+    base = re.sub(r"_+", "_", kept).strip("_") or "column"
     if base[0].isdigit():
         base = f"col_{base}"
     if keyword.iskeyword(base) or base in RESERVED or base.startswith("_"):
@@ -331,11 +332,11 @@ def infer_schema(
     split_column = time_columns[0] if time_columns else None
     if split_column:
         split = (
-            f"data.split: time: train on the past, test on the most recent {settings.data.test_size:.0%} of rows "
+            f"data.split: time: train on the past, test on the most recent {settings.data.test_size * 100:g}% of rows "
             f"by {split_column!r} (a random split would let the model learn from the future it is tested on)"
         )
     else:
-        split = f"data.split: random: {settings.data.test_size:.0%} of rows held out (no date/time column)"
+        split = f"data.split: random: {settings.data.test_size * 100:g}% of rows held out (no date/time column)"
     atomic.write_text(module_path, render_module(plans, path.name))
     update_params(params_path, data_path, name, target, plans, thresholds, split_column)
     return Inferred(module_path, plans, data_path, thresholds, split, warnings)

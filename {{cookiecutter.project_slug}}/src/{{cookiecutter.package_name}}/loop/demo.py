@@ -80,11 +80,13 @@ def _bound(stats: dict[str, dict], side: str) -> float | None:
 
 
 def _shift(values: pd.Series, stats: dict[str, dict]) -> float:
-    """SHIFT_STDS standard deviations, up or down, but never past the contract's bounds (shifted rows are valid)."""
+    """SHIFT_STDS standard deviations, up or down, but never past the contract's bounds (shifted rows are valid).
+
+    Near a bound it stops at 90 % of the room left, so that rounding never pushes a value across it."""
     wanted = SHIFT_STDS * (float(values.std()) or 1.0)
     high, low = _bound(stats, "max_value"), _bound(stats, "min_value")
-    up = wanted if high is None else min(wanted, high - float(values.max()))
-    down = wanted if low is None else min(wanted, float(values.min()) - low)
+    up = wanted if high is None else min(wanted, 0.9 * (high - float(values.max())))
+    down = wanted if low is None else min(wanted, 0.9 * (float(values.min()) - low))
     return up if up >= down else -down
 
 
@@ -131,10 +133,13 @@ def demo_batches(settings: Settings, frame: pd.DataFrame, schema) -> list[DemoBa
             corrupted.loc[1 % CORRUPTED_ROWS, column] = NOT_A_CATEGORY
             planted.append((column, NOT_A_CATEGORY))
             break
-    if data.numeric_features:
-        column = data.numeric_features[-1]
-        corrupted.loc[2 % CORRUPTED_ROWS, column] = NOT_A_NUMBER
-        planted.append((column, NOT_A_NUMBER))
+    # text in a numeric column, not the one holding the out-of-range value: a column that is no longer
+    # numeric cannot be range-checked, so the two problems would hide each other
+    ranged = {column for column, _ in planted}
+    textual = [c for c in data.numeric_features if c not in ranged]
+    if textual:
+        corrupted.loc[2 % CORRUPTED_ROWS, textual[-1]] = NOT_A_NUMBER
+        planted.append((textual[-1], NOT_A_NUMBER))
     return [
         DemoBatch("1_unchanged", unchanged),
         DemoBatch("2_shifted", shifted),

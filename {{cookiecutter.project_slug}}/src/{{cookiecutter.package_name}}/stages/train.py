@@ -106,7 +106,7 @@ def time_split(labelled: pd.DataFrame, column: str, test_size: float) -> tuple[n
     n_test = round(len(labelled) * test_size)
     if n_test < 1 or n_test >= known.sum():
         raise DataError(
-            f"cannot hold out the most recent {test_size:.0%} of {len(labelled)} rows by {column!r} "
+            f"cannot hold out the most recent {round(test_size * 100)} percent of {len(labelled)} rows by {column!r} "
             f"({int(known.sum())} have a time): use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)."
         )
     boundary = times.iloc[order[len(order) - n_test]]
