@@ -47,6 +47,7 @@ COMMON = {
     "tests/loop/__init__.py",
     "tests/loop/test_demo.py",
     "tests/loop/test_drift.py",
+    "tests/loop/test_ingest.py",
     "tests/loop/test_run.py",
     "tests/quality/__init__.py",
     "tests/quality/test_gates.py",

@@ -26,3 +26,38 @@ if [ "$1 $2" = "issue create" ]; then touch STATE; echo https://github.com/o/r/i
     opened = [["label", "create"], ["issue", "list"], ["issue", "create"]]
     commented = [["label", "create"], ["issue", "list"], ["issue", "comment"]]
     assert [c.split()[:2] for c in calls] == [*opened, *commented]
+
+
+def test_a_report_longer_than_an_issue_is_cut_at_a_line_with_a_note():
+    from {{ cookiecutter.package_name }}.github.issue import BODY_LIMIT, fit_body
+
+    short = "## Retraining: refused\n\n| a | b |\n"
+    assert fit_body(short) == short
+    long = "".join(f"| batch_{i}.csv | column | check | 1 | row {i}: 'x' |\n" for i in range(5_000))
+    cut = fit_body(long)
+    assert len(cut) <= BODY_LIMIT < len(long)
+    body, note = cut.rsplit("\n\n_The report was cut here", 1)
+    assert long.startswith(body) and body.endswith("|"), "cut at the end of a line"
+    assert f"of {len(long)} characters" in note and "retrain-report" in note
+
+
+def test_the_body_posted_is_the_cut_report(tmp_path, monkeypatch):
+    from {{ cookiecutter.package_name }}.github import issue
+
+    posted = tmp_path / "posted.md"
+    gh = tmp_path / "gh"
+    script = """#!/bin/sh
+if [ "$1 $2" = "issue list" ]; then echo '[]'; fi
+if [ "$1 $2" = "issue create" ]; then
+  while [ $# -gt 0 ]; do if [ "$1" = "--body-file" ]; then cp "$2" POSTED; fi; shift; done
+  echo https://github.com/o/r/issues/8
+fi
+"""
+    gh.write_text(script.replace("POSTED", str(posted)))
+    gh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("GH_TOKEN", "t")
+    report = tmp_path / "report.md"
+    report.write_text("x\n" * 40_000)
+    issue.report("o/r", "model-health", report)
+    assert len(posted.read_text()) <= issue.BODY_LIMIT and "was cut here" in posted.read_text()

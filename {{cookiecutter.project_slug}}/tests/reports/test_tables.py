@@ -33,3 +33,17 @@ def test_the_report_adds_the_comparison_or_says_why_there_is_none(metrics, setti
     assert noted.endswith("No published release yet.")
     compared = report_markdown(metrics, settings.quality.slice_min_rows, ("release v0.1.0", metrics))
     assert "#### Compared with release v0.1.0" in compared
+
+
+def test_values_from_data_are_inert_in_a_cell():
+    from {{ cookiecutter.package_name }}.reports.tables import CELL_LIMIT, cell
+
+    hostile = "@octo-org/admins <img src=x onerror=alert(1)> | [click](https://evil.example) `x`\n**bold**"
+    shown = cell(hostile, 400)
+    assert "@" not in shown and "&#64;octo-org" in shown, "no mention reaches anyone"
+    assert "<" not in shown and ">" not in shown and "\n" not in shown
+    assert "| " not in shown.replace("\\| ", ""), "a pipe cannot end the cell"
+    assert "\\[click\\]\\(https" in shown and "\\`x\\`" in shown and "\\*\\*bold" in shown
+    long = cell("x" * 500)
+    assert len(long) == CELL_LIMIT and long.endswith("…")
+    assert cell("plain name_1") == "plain name\\_1"

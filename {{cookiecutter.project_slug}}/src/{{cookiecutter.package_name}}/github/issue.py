@@ -15,11 +15,35 @@ from ..errors import IssueError
 from . import gh
 
 TITLE = "Model health: the retraining loop needs attention"
+BODY_LIMIT = 65_536  # characters GitHub accepts in an issue body or comment
+TRUNCATED = "\n\n_The report was cut here to fit an issue ({shown} of {total} characters): the run's `retrain-report` artifact holds all of it._\n"
+
+
+def fit_body(text: str, limit: int = BODY_LIMIT) -> str:
+    """The report as it fits an issue: whole when short enough, else cut at a line with a note saying so."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(TRUNCATED.format(shown=limit, total=len(text)))
+    cut = text.rfind("\n", 0, room)
+    kept = text[: cut if cut > 0 else room]
+    return kept + TRUNCATED.format(shown=len(kept), total=len(text))
 
 
 def report(repo: str, label: str, body_file: Path) -> str:
-    """Comment on the open issue labelled `label`, or open it; return its URL or number."""
+    """Comment on the open issue labelled `label`, or open it; return its URL or number.
+
+    The body is the loop's report.md, cut to GitHub's limit (the values in it are escaped where
+    the report is written, loop/report.py)."""
+    import tempfile
+
     gh.require("write issues", IssueError)
+    with tempfile.TemporaryDirectory() as scratch:
+        body = Path(scratch) / "body.md"
+        body.write_text(fit_body(body_file.read_text(encoding="utf-8")), encoding="utf-8")
+        return _post(repo, label, body)
+
+
+def _post(repo: str, label: str, body_file: Path) -> str:
     gh.run(
         "label",
         "create",

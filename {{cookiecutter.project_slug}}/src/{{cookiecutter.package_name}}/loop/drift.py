@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..reports.tables import cell
+
 BINS = 10
 FLOOR = 1e-4
 MISSING = "(missing)"
@@ -134,5 +136,5 @@ def drift_table(drifts: list[FeatureDrift]) -> list[str]:
     for d in drifts:
         ks = (f"{d.ks_statistic:.3f}", f"{d.ks_pvalue:.3g}") if d.ks_pvalue is not None else ("n/a", "n/a")
         mark = f"**yes**: {'; '.join(d.reasons)}" if d.drifted else "no"
-        lines.append(f"| {d.feature} | {d.kind} | {d.psi:.3f} | {ks[0]} | {ks[1]} | {mark} |")
+        lines.append(f"| {cell(d.feature)} | {d.kind} | {d.psi:.3f} | {ks[0]} | {ks[1]} | {cell(mark, 400)} |")
     return lines

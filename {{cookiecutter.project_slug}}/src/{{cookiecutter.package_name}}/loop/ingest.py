@@ -15,7 +15,7 @@ import pandas as pd
 from ..bundle.reader import Bundle
 from ..data.contract import load_schema_model, validate_frame
 from ..data.files import read_table
-from ..errors import DataValidationError
+from ..errors import DataError, DataValidationError
 from ..settings import Settings
 from ..utils import atomic
 from ..utils.hashing import sha256_file
@@ -39,8 +39,15 @@ def find_batches(settings: Settings, snapshot: Path) -> list[Path]:
 
     fs, _, paths = fsspec.get_fs_token_paths(source)
     found = []
+    inside = snapshot.resolve()
     for remote in sorted(paths):
+        parts = str(remote).replace("\\", "/").split("/")
         local = snapshot / str(remote).lstrip("/")  # the remote layout, so equal names in two folders stay apart
+        if ".." in parts or not local.resolve().is_relative_to(inside):
+            raise DataError(
+                f"retrain.source: the object {str(remote)!r} has a '..' in its path, which would be written outside "
+                f"the snapshot folder {snapshot}: rename it, or narrow the glob"
+            )
         with fs.open(remote, "rb") as handle:
             atomic.write_bytes(local, handle.read())
         found.append(local)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..bundle.reader import Bundle
-from ..reports.tables import fmt
+from ..reports.tables import cell, fmt
 from .challenger import Scores
 from .drift import FeatureDrift, drift_table
 from .ingest import Batch
@@ -51,21 +51,27 @@ class LoopResult:
 
 
 def quarantine_markdown(quarantine: tuple[dict, ...]) -> list[str]:
+    """Every failure, each value from the batch escaped and truncated (reports/tables.py `cell`)."""
     lines = ["| batch | column | check | rows | examples |", "|---|---|---|---|---|"]
     for report in quarantine:
         for item in report["failures"]:
-            examples = "; ".join(f"row {e['row']}: {e['value']!r}" for e in item["examples"])
-            lines.append(f"| {report['source']} | {item['column']} | {item['check']} | {item['rows']} | {examples} |")
+            examples = "; ".join(f"row {e['row']}: {cell(repr(e['value']))}" for e in item["examples"])
+            lines.append(
+                f"| {cell(report['source'])} | {cell(item['column'])} | {cell(item['check'])} | {item['rows']} "
+                f"| {examples} |"
+            )
     return lines
 
 
 def report_markdown(result: LoopResult, primary_metric: str) -> str:
     lines = [f"## Retraining: {result.outcome}", "", result.outcome.headline(result.challenger_version), ""]
-    lines += [f"- {r}" for r in result.reasons]
+    lines += [f"- {cell(r, 600)}" for r in result.reasons]
     lines += ["", f"Champion: {'v' + result.champion if result.champion else 'none'}", ""]
     if result.batches:
         lines += ["| batch | rows | sha256 | new |", "|---|---|---|---|"]
-        lines += [f"| {b.path} | {b.rows} | {b.sha256[:12]} | {'yes' if b.new else 'no'} |" for b in result.batches]
+        lines += [
+            f"| {cell(b.path)} | {b.rows} | {b.sha256[:12]} | {'yes' if b.new else 'no'} |" for b in result.batches
+        ]
         lines.append("")
     if result.quarantine:
         lines += ["### Quarantine", "", *quarantine_markdown(result.quarantine), ""]

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from ..quality.metrics import gain, lower_is_better
+
+CELL_LIMIT = 80  # characters of one value from the data shown in a table cell
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 
 def fmt(value: object) -> str:
     return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def cell(value: object, limit: int = CELL_LIMIT) -> str:
+    """A value that came from data (a column name, a file name, a bad value) made inert in a markdown cell.
+
+    Truncated to `limit` characters, on one line, with HTML and markdown escaped and `@mentions`
+    broken, so a batch cannot ping people, inject links or markup, or break the table.
+    """
+    text = " ".join(str(value).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    text = html.escape(text, quote=True)
+    text = _MARKDOWN.sub(r"\\\1", text)
+    return text.replace("@", "&#64;")
 
 
 def metrics_table(metrics: dict, slice_min_rows: int) -> list[str]:
