@@ -30,7 +30,7 @@ SHAPES = {
 def sensors(rng: np.random.Generator, n: int) -> pd.DataFrame:
     day = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 730, n), unit="D")
     a, b, c = rng.normal(0, 1, n), rng.normal(5, 2, n), rng.normal(100, 15, n)
-    seasonal = np.sin(2 * np.pi * day.dayofyear.to_numpy() / 365)
+    seasonal = np.sin(2 * np.pi * day.day_of_year.to_numpy() / 365)
     frame = pd.DataFrame(
         {
             "taken at": day.strftime("%Y-%m-%d"),

@@ -132,9 +132,9 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     done = make(project, "retrain-demo")
     assert done.returncode == 0, f"make retrain-demo\n{explain(done)}"
     table = done.stdout[done.stdout.index("| batch | outcome | champion after |") :]
-    for row in ("2010_unchanged.csv | no-retrain | v0.1.0", "2011_recalibrated.csv | promote | v0.2.0"):
+    for row in ("| 1_unchanged | no-retrain | v0.1.0 |", "| 2_shifted | promote | v0.2.0 |"):
         assert row in table, table
-    assert "2012_corrupted.csv | refused | v0.2.0" in table
+    assert "| 3_corrupted | refused | v0.2.0 |" in table
     ran.add("retrain-demo")
     done = make(project, "keepalive")
     assert done.returncode == 0 and "keepalive: not a git repository" in done.stdout, explain(done)

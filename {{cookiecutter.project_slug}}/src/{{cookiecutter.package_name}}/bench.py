@@ -102,16 +102,17 @@ def validation(settings: Settings, frame: pd.DataFrame, rows: int) -> dict:
     """
     from .data.contract import load_schema_model, validate_frame
     from .errors import DataValidationError
+    from .stages.validate import time_columns
 
     big = resample(frame, rows, settings.seed)
     model = load_schema_model(settings.data.schema_name)
-    seconds = min(_timed(lambda: validate_frame(big, model, "bench"), 0.0, 2, 2))
+    seconds = min(_timed(lambda: validate_frame(big, model, "bench", time_columns(settings)), 0.0, 2, 2))
     bad = broken(big, model, settings.seed)
     failures: list[dict] = []
 
     def validate_bad() -> None:
         try:
-            validate_frame(bad, model, "bench")
+            validate_frame(bad, model, "bench", time_columns(settings))
         except DataValidationError as error:
             failures[:] = error.report["failures"]
         else:  # a contract without range or category checks: nothing these changes break

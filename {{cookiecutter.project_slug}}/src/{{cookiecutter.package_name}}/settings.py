@@ -171,6 +171,9 @@ class Settings(Strict):
     model_version: str | None = Field(None, exclude=True)
     # set by retraining: extra lineage (the champion it challenged, the batches it had seen)
     lineage_extra: dict | None = Field(None, exclude=True)
+    # set by retraining: the new batches (paths as the snapshot records them); a time split holds out
+    # the most recent rows of these, so the challenger also trains on the earlier new rows
+    test_pool: tuple[str, ...] | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> Settings:
@@ -203,7 +206,7 @@ class Settings(Strict):
         return self.model_dump(
             mode="json",
             by_alias=True,
-            exclude={"root", "model_version", "lineage_extra", "paths", "registry", "retrain"},
+            exclude={"root", "model_version", "lineage_extra", "test_pool", "paths", "registry", "retrain"},
         )
 
     def version(self) -> str:

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.data.contract import validate_frame
 from {{ cookiecutter.package_name }}.data.infer import plan, render_module
 from {{ cookiecutter.package_name }}.errors import DataError
 
@@ -105,14 +106,16 @@ def test_iso_text_and_timestamps_are_time_columns_with_their_calendar_parts(tmp_
     frame = mixed_frame()
     frame["day"] = pd.date_range("2024-01-01", periods=len(frame), freq="D").strftime("%Y-%m-%d")
     frame["stamp"] = pd.date_range("2024-01-01 08:30", periods=len(frame), freq="7h")
-    frame["mixed"] = ["2024-01-01", "2024-01-02T10:00"] * (len(frame) // 2)
+    frame["mixed"] = ["2024-01-01", "2024-01-02T10:00+02:00"] * (len(frame) // 2)  # two ISO forms, an offset
+    frame["bogus"] = ["2024-13-45"] * len(frame)  # looks like a date, is not one
     plans = {p.name: p for p in plan(frame, "class", "classification")}
     assert plans["day"].role == "time" and plans["day"].parts == ("year", "month", "day", "day_of_week", "day_of_year")
     assert plans["stamp"].role == "time" and plans["stamp"].parts[-2:] == ("hour", "minute")
-    assert plans["mixed"].role == "ignored" and "mixed forms" in plans["mixed"].reason
+    assert plans["mixed"].role == "time" and plans["mixed"].parts[-1] == "hour"
+    assert plans["bogus"].role == "ignored" and "does not read as them" in plans["bogus"].reason
     schema = load_module(tmp_path, render_module(list(plans.values()), "times.csv"))
-    validated = schema.validate(frame.drop(columns="mixed").assign(mixed="x"), lazy=True)
-    assert pd.api.types.is_datetime64_any_dtype(validated["day"])
+    validated = validate_frame(frame, schema, "times.csv", ["day", "stamp", "mixed"])
+    assert pd.api.types.is_datetime64_any_dtype(validated["day"]) and validated["mixed"].iloc[1].hour == 8
     with pytest.raises(DataError, match="dates/times"):
         plan(frame, "day", "classification")
 

@@ -15,6 +15,7 @@ from {{ cookiecutter.package_name }}.loop.challenger import window
 from {{ cookiecutter.package_name }}.loop.demo import demo_batches
 from {{ cookiecutter.package_name }}.loop.ingest import Batch
 from {{ cookiecutter.package_name }}.reports.plots import drift_plot_name
+from {{ cookiecutter.package_name }}.reports.tables import cell
 from {{ cookiecutter.package_name }}.settings import PathSettings
 
 UNCHANGED, SHIFTED, CORRUPTED = "1_unchanged.csv", "2_shifted.csv", "3_corrupted.csv"
@@ -81,7 +82,7 @@ def test_corrupted_rows_are_quarantined_and_nothing_is_trained(loop_settings, bu
     for column, bad in planted:
         assert column in text and (json.dumps(bad) in text or str(bad) in text), (column, bad, reported)
     report = (run.state_dir(s) / run.REPORT_FILE).read_text()
-    assert "### Quarantine" in report and f"| {planted[0][0]} |" in report
+    assert "### Quarantine" in report and f"| {cell(planted[0][0])} |" in report
 
 
 def test_an_fsspec_source_is_snapshotted_before_use(loop_settings, bundle_dir, tmp_path):

@@ -26,7 +26,11 @@ def test_split_drops_rows_without_target_and_keeps_test_share(settings, validate
     labelled = validated.frame[settings.data.target].notna().sum()
     assert parts.dropped_missing_target == len(validated.frame) - labelled
     assert len(parts.X_train) + len(parts.X_test) == labelled
-    assert abs(len(parts.X_test) / labelled - settings.data.test_size) < 0.02
+    share = len(parts.X_test) / labelled
+    if settings.data.split == "time":  # rows sharing the boundary time stay on one side: the share may be smaller
+        assert 0 < share <= settings.data.test_size + 0.02
+    else:
+        assert abs(share - settings.data.test_size) < 0.02
 
 
 def test_model_frame_types_inputs_as_the_onnx_graph_does():

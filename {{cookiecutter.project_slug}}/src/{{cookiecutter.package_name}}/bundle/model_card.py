@@ -30,7 +30,7 @@ def render_model_card(
         "",
     ]
     lines += metrics_table(metrics, settings.quality.slice_min_rows)
-    lines += ["", "## Inputs", "| column | kind | ONNX type |", "|---|---|---|"]
+    lines += ["", "## Inputs", "| column | kind | ONNX graph input(s) and type |", "|---|---|---|"]
     lines += [f"| {i['name']} | {i['kind']} | {_onnx_inputs(i)} |" for i in signature["inputs"]]
     lines += ["", "Missing values: NaN for numeric inputs, an empty string for categorical inputs."]
     if any(i["kind"] == "time" for i in signature["inputs"]):
@@ -56,6 +56,5 @@ def render_model_card(
 
 
 def _onnx_inputs(entry: dict) -> str:
-    if entry["kind"] == "time":
-        return ", ".join(f"`{name}`" for name in entry["graph_inputs"]) + f" ({entry['onnx_type']} [N, 1] each)"
-    return f"{entry['onnx_type']} [N, 1]"
+    names = ", ".join(f"`{name}`" for name in entry.get("graph_inputs", [entry["name"]]))
+    return f"{names}: {entry['onnx_type']} [N, 1]" + (" each" if entry["kind"] == "time" else "")

@@ -173,7 +173,7 @@ class Bundle:
     def validate_input(self, frame: pd.DataFrame, source: str) -> pd.DataFrame:
         from ..data.contract import validate_frame
 
-        return validate_frame(frame, self.input_schema, source)
+        return validate_frame(frame, self.input_schema, source, self.time)
 
     def run(self, frame: pd.DataFrame) -> dict:
         """The model's raw outputs ('label' and 'value', or 'value') on already validated rows."""

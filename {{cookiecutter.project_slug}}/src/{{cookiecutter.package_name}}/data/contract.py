@@ -7,6 +7,7 @@ one run reports every broken column and check at once, with row counts and examp
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,36 @@ def format_report(source: str, report: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def parse_times(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Text in the date/time `columns` read as ISO 8601 times (any mix of forms, offsets to UTC).
+
+    pandera's own coercion reads a column in the form of its first value only; times that cannot
+    be read are left as they are, for the contract to report with their rows.
+    """
+    from ..runtime.calendar import as_datetime
+
+    todo = [c for c in columns if c in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame[c].dtype)]
+    if not todo:
+        return frame
+    frame = frame.copy()
+    for column in todo:
+        try:
+            frame[column] = as_datetime(frame[column], column)
+        except ValueError:
+            continue
+    return frame
+
+
 def validate_frame(
-    frame: pd.DataFrame, schema: type[pa.DataFrameModel] | pa.DataFrameSchema, source: str
+    frame: pd.DataFrame,
+    schema: type[pa.DataFrameModel] | pa.DataFrameSchema,
+    source: str,
+    times: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """The frame coerced to the contract, or DataValidationError listing every failure."""
+    """The frame coerced to the contract, or DataValidationError listing every failure.
+
+    `times` names the date/time columns, read as ISO 8601 first (`parse_times`)."""
+    frame = parse_times(frame, times)
     try:
         return schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as error:

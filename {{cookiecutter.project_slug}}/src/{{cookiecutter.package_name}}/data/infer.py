@@ -129,10 +129,9 @@ def _as_times(series: pd.Series, present: pd.Series) -> pd.Series | str | None:
     if not text.str.fullmatch(ISO_TIME.pattern).all():
         return None
     try:
-        pd.to_datetime(text)  # as the contract coerces: one ISO form per column
-    except (ValueError, TypeError):
-        return "ISO dates/times written in mixed forms: write them in one form (e.g. 2024-03-05T14:30) to use them"
-    return as_datetime(series, str(series.name))
+        return as_datetime(series, str(series.name))  # as every validation reads it (data/contract.parse_times)
+    except ValueError:
+        return "text that looks like ISO 8601 dates but does not read as them (e.g. a 13th month)"
 
 
 def plan(frame: pd.DataFrame, target: str, task: str) -> list[ColumnPlan]:
@@ -142,6 +141,8 @@ def plan(frame: pd.DataFrame, target: str, task: str) -> list[ColumnPlan]:
     target_plan = next(p for p in plans if p.role == "target")
     if task == "classification" and len(target_plan.checks.get("isin", [])) < 2:
         raise DataError(f"target {target!r} has fewer than two classes; a classifier needs two or more.")
+    if task == "regression" and frame[target].nunique() < 2:
+        raise DataError(f"target {target!r} holds one value only: there is nothing for a model to predict.")
     if not any(p.role in ("numeric", "categorical", "time") for p in plans):
         raise DataError("no column can serve as a feature (numeric, dates, or text with few distinct values).")
     return plans
@@ -257,6 +258,7 @@ def update_params(
 
     yaml = YAML()  # round-trip: comments and key order are kept
     yaml.preserve_quotes = True
+    yaml.width = 100_000  # one line per list: a wrapped line starting with `#` would read as a comment to people
     text = params_path.read_text(encoding="utf-8")
     document = yaml.load(text)
     data = document["data"]

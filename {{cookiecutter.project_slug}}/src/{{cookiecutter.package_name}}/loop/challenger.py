@@ -71,6 +71,7 @@ def train_challenger(
             "paths": PathSettings(artifacts=str(scratch / "artifacts"), dist=str(scratch / "dist")),
             "model_version": version,
             "lineage_extra": {"retrain": seen},
+            "test_pool": tuple(b.path for b in batches if b.new),
         }
     )
     say(f"retrain: challenger {version} on {', '.join(window(settings, batches))}")
@@ -79,7 +80,7 @@ def train_challenger(
 
 def held_out_new_rows(challenger: Settings, batches: tuple[Batch, ...]) -> pd.DataFrame:
     """The challenger's test rows that come from the new batches: data neither model was trained on."""
-    from ..stages.train import split
+    from ..stages.train import split, test_pool
     from ..stages.validate import validate
 
     validated = validate(challenger)
@@ -88,7 +89,7 @@ def held_out_new_rows(challenger: Settings, batches: tuple[Batch, ...]) -> pd.Da
     for entry in validated.snapshot["files"]:
         origin += [entry["path"] in new_paths] * entry["rows"]
     frame = validated.frame.assign(_new=origin)
-    parts = split(challenger, frame)
+    parts = split(challenger, frame, test_pool(challenger, validated.snapshot))
     return parts.test_frame[parts.test_frame["_new"]].drop(columns="_new")
 
 

@@ -4,9 +4,10 @@
 dataset `infer-schema` set up:
 
 1. unchanged: rows drawn from the data as they are (the champion should keep its place);
-2. shifted: the same rows with every numeric feature moved by 1.5 standard deviations (or, with
-   no numeric feature, every category renamed to another), labels kept: the world moved, the
-   champion falls behind, and a challenger trained on the new rows should win;
+2. shifted: the same rows with every numeric feature moved, order kept, into the room the contract
+   leaves beyond the data (or, with no numeric feature, every category renamed to another), labels
+   kept: a recalibrated instrument. The champion never saw such values and falls behind; a
+   challenger trained on the new rows should win;
 3. corrupted: rows that break the contract on purpose (a value outside a range, a category the
    contract does not allow, text in a numeric column): the loop must refuse them.
 
@@ -30,12 +31,13 @@ import pandas as pd
 from ..errors import DataError, PipelineError
 from ..runtime.calendar import as_datetime
 from ..settings import PathSettings, RegistrySettings, Settings
+from ..stages.validate import time_columns
 from ..utils import atomic
 from ..utils.console import say
 from .outcome import Outcome
 
 DEMO_DIR = "retrain-demo"
-SHIFT_STDS = 1.5
+SHIFT_STDS = 1.5  # the shift of a numeric column the contract does not bound above
 CORRUPTED_ROWS = 40
 NOT_A_CATEGORY = "not-a-category"
 NOT_A_NUMBER = "not a number"
@@ -59,14 +61,15 @@ def _checks(schema) -> dict[str, dict[str, dict]]:
     return {name: {c.name: dict(c.statistics or {}) for c in column.checks} for name, column in schema.columns.items()}
 
 
-def _later(frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Time columns moved past the last time in the data, by whole weeks (weekdays and hours stay)."""
-    out = frame.copy()
-    for column in dict.fromkeys([*settings.data.time_features, *filter(None, [settings.data.split_column])]):
-        times = as_datetime(frame[column], column)
+def _later(rows: pd.DataFrame, data: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """`rows` (drawn from `data`) with their times moved past the last time in `data`, by whole weeks
+    (weekdays and hours stay)."""
+    out = rows.copy()
+    for column in time_columns(settings):
+        times = as_datetime(data[column], column)
         if times.notna().any():
             span_days = max((times.max() - times.min()).days + 1, 1)
-            out[column] = times + pd.Timedelta(weeks=math.ceil(span_days / 7))
+            out[column] = as_datetime(rows[column], column) + pd.Timedelta(weeks=math.ceil(span_days / 7))
     return out
 
 
@@ -79,15 +82,26 @@ def _bound(stats: dict[str, dict], side: str) -> float | None:
     return None
 
 
-def _shift(values: pd.Series, stats: dict[str, dict]) -> float:
-    """SHIFT_STDS standard deviations, up or down, but never past the contract's bounds (shifted rows are valid).
+def _shifted(values: pd.Series, stats: dict[str, dict]) -> pd.Series:
+    """The values moved into the room the contract leaves beyond the data, order kept (a recalibrated sensor).
 
-    Near a bound it stops at 90 % of the room left, so that rounding never pushes a value across it."""
-    wanted = SHIFT_STDS * (float(values.std()) or 1.0)
+    The observed range is squeezed into 90 % of the room between the observed maximum and the
+    contract's upper bound (or below the minimum, if there is more room there): every shifted value
+    is valid, and lies where the champion never saw data. Without a bound, the values move up by
+    SHIFT_STDS standard deviations; without room, they stay.
+    """
+    low_seen, high_seen = float(values.min()), float(values.max())
+    span = (high_seen - low_seen) or 1.0
     high, low = _bound(stats, "max_value"), _bound(stats, "min_value")
-    up = wanted if high is None else min(wanted, 0.9 * (high - float(values.max())))
-    down = wanted if low is None else min(wanted, 0.9 * (float(values.min()) - low))
-    return up if up >= down else -down
+    if high is None:
+        return values + SHIFT_STDS * (float(values.std()) or 1.0)
+    up = high - high_seen
+    down = low_seen - low if low is not None else 0.0
+    if max(up, down) <= 0:
+        return values
+    if up >= down:
+        return high_seen + (values - low_seen) / span * 0.9 * up
+    return low_seen - (high_seen - values) / span * 0.9 * down
 
 
 def _draw(frame: pd.DataFrame, rows: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -100,14 +114,14 @@ def demo_batches(settings: Settings, frame: pd.DataFrame, schema) -> list[DemoBa
     rng = np.random.default_rng(settings.seed)
     labelled = frame[frame[data.target].notna()]
     half = len(labelled) // 2
-    unchanged = _later(_draw(labelled, min(max(half, 60), 2_000), rng), settings)
+    unchanged = _later(_draw(labelled, min(max(half, 60), 2_000), rng), frame, settings)
 
     checks = _checks(schema)
-    shifted = _later(_draw(labelled, min(max(half, 100), 5_000), rng), settings)
+    shifted = _later(_draw(labelled, min(max(half, 100), 5_000), rng), frame, settings)
     if data.numeric_features:
         for column in data.numeric_features:
             values = pd.to_numeric(shifted[column], errors="coerce")
-            moved = values + _shift(values, checks.get(column, {}))
+            moved = _shifted(values, checks.get(column, {}))
             shifted[column] = moved.round() if pd.api.types.is_integer_dtype(frame[column].dtype) else moved
     else:  # every category renamed to the next one: the same rows, recoded
         for column in data.categorical_features:
@@ -115,7 +129,7 @@ def demo_batches(settings: Settings, frame: pd.DataFrame, schema) -> list[DemoBa
             rotate = dict(zip(present, [*present[1:], *present[:1]], strict=True))
             shifted[column] = shifted[column].map(lambda v, r=rotate: r.get(str(v), v) if pd.notna(v) else v)
 
-    corrupted = _later(_draw(labelled, CORRUPTED_ROWS, rng), settings).astype(object)
+    corrupted = _later(_draw(labelled, CORRUPTED_ROWS, rng), frame, settings).astype(object)
     planted: list[tuple[str, object]] = []
     for row, column in enumerate(data.numeric_features):
         low, high = _bound(checks.get(column, {}), "min_value"), _bound(checks.get(column, {}), "max_value")

@@ -17,6 +17,7 @@ from ..data.contract import load_schema_model, validate_frame
 from ..data.files import read_table
 from ..errors import DataError, DataValidationError
 from ..settings import Settings
+from ..stages.validate import time_columns
 from ..utils import atomic
 from ..utils.hashing import sha256_file
 
@@ -79,7 +80,7 @@ def validate_batches(settings: Settings, batches: tuple[Batch, ...]) -> tuple[pd
             continue
         frame, _ = read_table([settings.root / batch.path])
         try:
-            frames.append(validate_frame(frame, model, batch.path))
+            frames.append(validate_frame(frame, model, batch.path, time_columns(settings)))
         except DataValidationError as error:
             quarantine.append(error.report)
     if quarantine:

@@ -22,7 +22,8 @@ IMPORTANCE_REPEATS = 5
 def permutation_importance(
     settings: Settings, model: Pipeline, parts: Split, classes: list | None = None
 ) -> dict[str, float | None]:
-    """How much worse the primary metric gets when one raw column is shuffled (mean of IMPORTANCE_REPEATS shuffles).
+    """How much worse the primary metric gets when one input column (a raw column, or one calendar part of a time
+    column) is shuffled (mean of IMPORTANCE_REPEATS shuffles).
 
     Measured on up to IMPORTANCE_MAX_ROWS test rows. Every shuffled copy goes through the model
     in one call: on a few thousand rows the Pipeline's cost per call, not per row, is the time.

@@ -40,7 +40,10 @@ def _signature_shape(signature: dict) -> dict:
     return {
         "task": signature.get("task"),
         "target": signature.get("target"),
-        "inputs": [(i["name"], i["onnx_type"]) for i in signature.get("inputs", [])],
+        # the graph's own input names follow from these (skl2onnx makes identifiers of them)
+        "inputs": [
+            (i["name"], i.get("kind"), i["onnx_type"], tuple(i.get("parts", ()))) for i in signature.get("inputs", [])
+        ],
         "outputs": [o["name"] for o in signature.get("outputs", [])],
     }
 

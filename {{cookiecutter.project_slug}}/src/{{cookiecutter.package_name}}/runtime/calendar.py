@@ -39,6 +39,8 @@ def as_datetime(values: pd.Series, column: str) -> pd.Series:
         return values.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return values
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        raise ValueError(f"column {column!r}: numbers are not dates/times; pass ISO 8601 text or timestamps")
     try:
         parsed = pd.to_datetime(values, format="ISO8601", utc=True)
     except (ValueError, TypeError) as error:

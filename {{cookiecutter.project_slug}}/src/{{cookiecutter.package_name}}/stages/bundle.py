@@ -88,7 +88,7 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
     version = settings.version()
     name = project_name(root)
     schema_text = schema_yaml(load_schema_model(settings.data.schema_name))
-    model_signature = signature(settings)
+    model_signature = signature(settings, model_bytes)
     example = input_example(settings, validated.frame, model_bytes)
     lineage = {
         "bundle_format": layout.SUPPORTED_BUNDLE_FORMAT,
@@ -157,11 +157,28 @@ def _lock_hash(root: Path) -> str | None:
     return sha256_bytes(lock.read_bytes()) if lock.is_file() else None
 
 
-def signature(settings: Settings) -> dict:
+def signature(settings: Settings, model_bytes: bytes) -> dict:
+    """The inputs a consumer passes (raw columns) and, for each, the ONNX graph input(s) it feeds.
+
+    skl2onnx turns column names into identifiers (`Sensor A (V)` -> `Sensor_A__V_`); the graph's
+    own names are read from the model, in the order the graph takes them (numeric, calendar parts,
+    categorical), so a consumer calling onnxruntime directly knows which name is which column.
+    """
+    import onnx
+
     data = settings.data
-    inputs = [{"name": c, "kind": "numeric", "onnx_type": "float32", "shape": [None, 1]} for c in data.numeric_features]
+    graph = [i.name for i in onnx.load_model_from_string(model_bytes).graph.input]
+    fed = [*data.inputs.model_numeric, *data.inputs.categorical]
+    if len(graph) != len(fed):
+        raise GateError(f"the ONNX model takes {len(graph)} inputs but the params name {len(fed)}: export again")
+    graph_name = dict(zip(fed, graph, strict=True))
+    inputs = [
+        {"name": c, "kind": "numeric", "onnx_type": "float32", "shape": [None, 1], "graph_inputs": [graph_name[c]]}
+        for c in data.numeric_features
+    ]
     inputs += [
-        {"name": c, "kind": "categorical", "onnx_type": "string", "shape": [None, 1]} for c in data.categorical_features
+        {"name": c, "kind": "categorical", "onnx_type": "string", "shape": [None, 1], "graph_inputs": [graph_name[c]]}
+        for c in data.categorical_features
     ]
     # a time column is passed raw; the graph takes its calendar parts (float32), derived by runtime/calendar.py
     inputs += [
@@ -171,7 +188,7 @@ def signature(settings: Settings) -> dict:
             "onnx_type": "float32",
             "shape": [None, 1],
             "parts": list(parts),
-            "graph_inputs": [derived_name(c, p) for p in parts],
+            "graph_inputs": [graph_name[derived_name(c, p)] for p in parts],
         }
         for c, parts in data.time_features.items()
     ]

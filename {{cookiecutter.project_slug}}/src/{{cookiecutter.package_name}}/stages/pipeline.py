@@ -49,7 +49,7 @@ def run_train(settings: Settings, validated: ValidatedData | None = None) -> Tra
     from . import train
 
     validated = validated or run_validate(settings)
-    parts = train.split(settings, validated.frame)
+    parts = train.split(settings, validated.frame, train.test_pool(settings, validated.snapshot))
     if parts.dropped_missing_target:
         say(f"train: skipped {parts.dropped_missing_target} row(s) without a value for {settings.data.target!r}")
     with step(f"fit {settings.model.type} on {len(parts.X_train)} rows"):
@@ -67,7 +67,9 @@ def trained_from_artifacts(settings: Settings) -> Trained:
 
     validated = run_validate(settings)
     model, _ = train.load(settings, validated.snapshot)
-    return Trained(validated, model, train.split(settings, validated.frame))
+    return Trained(
+        validated, model, train.split(settings, validated.frame, train.test_pool(settings, validated.snapshot))
+    )
 
 
 def run_evaluate(settings: Settings, trained: Trained | None = None) -> tuple[Evaluation, tuple[Path, ...]]:

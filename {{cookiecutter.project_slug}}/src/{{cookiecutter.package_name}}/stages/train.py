@@ -46,11 +46,28 @@ class Trained:
     train_features: np.ndarray | None = None  # the preprocessed training rows, when fitted in this process
 
 
-def split(settings: Settings, frame: pd.DataFrame) -> Split:
-    """Drop rows without a target, type the features, and split train/test reproducibly."""
+def test_pool(settings: Settings, snapshot: dict) -> np.ndarray | None:
+    """Which rows of the validated frame may be test rows: those of `settings.test_pool`'s files (None: all)."""
+    if settings.test_pool is None:
+        return None
+    pool = set(settings.test_pool)
+    return np.concatenate(
+        [np.full(entry["rows"], entry["path"] in pool, dtype=bool) for entry in snapshot["files"]]
+        or [np.zeros(0, bool)]
+    )
+
+
+def split(settings: Settings, frame: pd.DataFrame, pool: np.ndarray | None = None) -> Split:
+    """Drop rows without a target, type the features, and split train/test reproducibly.
+
+    `pool` marks the rows a time split may test on (the new batches when retraining); a random
+    split ignores it.
+    """
     data = settings.data
     has_target = frame[data.target].notna()
     labelled = frame if has_target.all() else frame[has_target]
+    if pool is not None:
+        pool = pool[has_target.to_numpy()]
     dropped = len(frame) - len(labelled)
     if len(labelled) < 10:
         raise DataError(
@@ -71,7 +88,7 @@ def split(settings: Settings, frame: pd.DataFrame) -> Split:
             stratify = pd.factorize(y, sort=True)[0]
     X = model_frame(labelled, data.inputs)
     if data.split == "time":
-        train_idx, test_idx = time_split(labelled, str(data.split_column), data.test_size)
+        train_idx, test_idx = time_split(labelled, str(data.split_column), data.test_size, pool)
     else:
         try:
             train_idx, test_idx = train_test_split(
@@ -93,26 +110,38 @@ def split(settings: Settings, frame: pd.DataFrame) -> Split:
     )
 
 
-def time_split(labelled: pd.DataFrame, column: str, test_size: float) -> tuple[np.ndarray, np.ndarray]:
+def time_split(
+    labelled: pd.DataFrame, column: str, test_size: float, pool: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Train on the past, test on the most recent rows: the last `test_size` share by `column`.
 
-    Rows sharing the boundary time all go to the same side (the test side), so no moment is split.
-    Rows without a time cannot be placed and train only.
+    With `pool` (the rows of new batches, when retraining), the share is of the pool's rows, so
+    the earlier new rows train the model too. Rows sharing the boundary time stay on one side (no
+    moment is split), which may make the test side a little smaller. Rows without a time train only.
     """
     times = as_datetime(labelled[column], column)
     known = times.notna().to_numpy()
-    order = np.argsort(times.to_numpy(), kind="stable")  # NaT sorts last: moved to the front below
-    order = np.concatenate([order[~known[order]], order[known[order]]])
-    n_test = round(len(labelled) * test_size)
-    if n_test < 1 or n_test >= known.sum():
+    eligible = known if pool is None else known & pool
+    candidates = np.sort(times.to_numpy()[eligible])
+    n_test = round(len(candidates) * test_size)
+    if pool is not None and len(candidates):
+        n_test = max(n_test, 1)  # a new batch always leaves at least one row to judge the models on
+    if n_test < 1 or (pool is None and n_test >= len(candidates)):
         raise DataError(
-            f"cannot hold out the most recent {round(test_size * 100)} percent of {len(labelled)} rows by {column!r} "
-            f"({int(known.sum())} have a time): use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)."
+            f"cannot hold out the most recent {round(test_size * 100)} percent of {len(candidates)} rows by "
+            f"{column!r}: use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)."
         )
-    boundary = times.iloc[order[len(order) - n_test]]
-    test = known & (times >= boundary).to_numpy()
-    if test.all():
-        raise DataError(f"every row of {column!r} has the same time: a time split needs more than one moment")
+    if n_test >= len(candidates):
+        test = eligible.copy()
+    else:  # the eligible rows strictly after the time just before the most recent n_test
+        boundary = candidates[len(candidates) - n_test - 1]
+        test = eligible & (times > boundary).to_numpy()
+        if not test.any():  # the most recent moment holds more than n_test rows: it is the test side
+            test = eligible & (times >= boundary).to_numpy()
+    if not (known & ~test).any():
+        if candidates[0] == candidates[-1]:
+            raise DataError(f"every row of {column!r} has the same time: a time split needs more than one moment")
+        raise DataError(f"no row of {column!r} is older than the test rows: a time split needs a past to train on")
     return np.flatnonzero(~test), np.flatnonzero(test)
 
 

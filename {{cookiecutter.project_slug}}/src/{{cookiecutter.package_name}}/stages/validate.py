@@ -20,6 +20,12 @@ class ValidatedData:
     schema_name: str
 
 
+def time_columns(settings: Settings) -> list[str]:
+    """The date/time columns of the data: the time features and the time split's column."""
+    data = settings.data
+    return list(dict.fromkeys([*data.time_features, *([data.split_column] if data.split_column else [])]))
+
+
 def check_columns_declared(settings: Settings, schema_columns: list[str]) -> None:
     data = settings.data
     named = [data.target, *data.features, *([data.split_column] if data.split_column else [])]
@@ -38,5 +44,5 @@ def validate(settings: Settings) -> ValidatedData:
     model = load_schema_model(data.schema_name)
     check_columns_declared(settings, list(model.to_schema().columns))
     source = ", ".join(str(f.relative_to(settings.root)) if f.is_relative_to(settings.root) else str(f) for f in files)
-    validated = validate_frame(frame, model, source)
+    validated = validate_frame(frame, model, source, time_columns(settings))
     return ValidatedData(validated, fingerprint(files, rows, settings.root), data.schema_name)
