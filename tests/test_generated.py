@@ -85,9 +85,11 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "summary",
         "release-check",
         "release-tag",
+        "release-untag",
         "release",
         "retrain",
         "retrain-issue",
+        "freeze-trusted",
         "retrain-demo",
         "keepalive",
         "bench",
@@ -128,7 +130,7 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     assert done.returncode == 0 and "Comparison with latest unavailable: cannot reach" in done.stdout, explain(done)
     done = make(project, "release-check", env={"TAG": ""})
     assert done.returncode != 0 and "set TAG, e.g. make release-check TAG=v0.1.0" in done.stderr
-    ran |= {"summary", "release-check", "release-tag", "release"}  # and all run under act: tests/test_workflows.py
+    ran |= {"summary", "release-check", "release-tag", "release-untag", "release"}  # under act: test_workflows.py
     done = make(project, "retrain-demo")
     assert done.returncode == 0, f"make retrain-demo\n{explain(done)}"
     table = done.stdout[done.stdout.index("| batch | outcome | champion after |") :]
@@ -139,6 +141,9 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     done = make(project, "keepalive")
     assert done.returncode == 0 and "keepalive: not a git repository" in done.stdout, explain(done)
     ran |= {"keepalive", "retrain", "retrain-issue"}  # retrain and retrain-issue run under act
+    done = make(project, "freeze-trusted")  # the sample ships a trusted set; own data freezes one (test below)
+    assert done.returncode == 1 and "retrain.trusted already names data/samples/penguins_2009.csv" in done.stderr
+    ran.add("freeze-trusted")
     assert (project / "artifacts" / "model.onnx").is_file() and bundle_of(project).is_dir()
     done = make(project, "clean")
     assert done.returncode == 0 and not (project / "artifacts").exists() and not (project / "dist").exists()
@@ -230,6 +235,7 @@ BARS = (
     "quality.min_improvement_over_baseline",
     "quality.slice_threshold",
     "retrain.max_metric_drop",
+    "retrain.max_trusted_drop",
     "retrain.promotion_margin",
 )
 SPLIT_CHECK = """
@@ -283,10 +289,16 @@ def test_your_own_data_goes_from_infer_schema_to_a_green_pipeline_test_suite_and
     if shape == "houses":
         assert threshold > 10_000, "a mean absolute error in dollars, not the sample's grams"
 
+    assert re.search(r"^  trusted: *(#.*)?$", params, re.M) and "freeze-trusted" in done.stderr, "trusted set reset"
+    if shape == "sensors":  # set a trusted set aside, as the README tells: rows move out of the training file
+        done = make(project, "freeze-trusted")
+        assert done.returncode == 0 and "labelled rows moved to data/trusted/sensors_trusted.csv" in done.stdout
+        assert "sha256: " in (project / "params.yaml").read_text()
     for target_name in ("lint", "pipeline"):
         done = make(project, target_name)
         assert done.returncode == 0, f"make {target_name} on own data\n{explain(done)}"
-    assert f"(threshold {threshold:g}, trivial baseline" in done.stdout, done.stdout[-3000:]
+    printed = re.search(r"\(threshold ([0-9.e+-]+), trivial baseline", done.stdout)
+    assert printed and float(printed.group(1)) == threshold, done.stdout[-3000:]
     bundle = bundle_of(project)
     signature = json.loads((bundle / "signature.json").read_text())
     kinds = {i["name"]: i["kind"] for i in signature["inputs"]}

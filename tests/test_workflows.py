@@ -113,6 +113,13 @@ def test_workflow_rules_the_template_promises(baked):
                     command = step["run"].strip()
                     assert re.fullmatch(r"make [a-z-]+", command), f"{name} {job_id}: one make target per step"
                     assert command.split()[1] in targets, f"{name}: `{command}` is not a target of the Makefile"
+    # the job that parses new batches holds no write token; the issue job holds only issues: write;
+    # a retraining release goes through the model-release environment (reviewers can be required there)
+    retrain = workflow(baked, "retrain.yml")
+    assert retrain["jobs"]["loop"]["permissions"] == {"contents": "read"}
+    assert retrain["jobs"]["issue"]["permissions"] == {"issues": "write"}
+    assert retrain["jobs"]["release"]["with"]["environment"] == "model-release"
+    assert "inputs.environment" in workflow(baked, "release.yml")["jobs"]["release"]["environment"]
     # a publishing workflow never restores a cache
     for name in ("release.yml", "retrain.yml"):
         for _, step in steps_of(workflow(baked, name)):
@@ -254,8 +261,11 @@ def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, proj
     published = actions.releases / REPO / "v0.1.0"
     record = json.loads((published / "release.json").read_text())
     calls = result.jsonl("gh_calls.jsonl")
-    assert len(calls) == 1 and calls[0]["args"][:3] == ["release", "create", "v0.1.0"] and calls[0]["exit"] == 0
-    assert "--verify-tag" in calls[0]["args"]
+    compared, created = calls[0], [c for c in calls if c["args"][:2] == ["release", "create"]]
+    assert compared["args"][:2] == ["api", f"repos/{REPO}/compare/main...{git(project, 'rev-parse', 'HEAD')}"]
+    assert compared["exit"] == 0, "release-check: the tagged commit is on the default branch"
+    assert len(created) == 1 and created[0]["args"][:3] == ["release", "create", "v0.1.0"] and created[0]["exit"] == 0
+    assert "--verify-tag" in created[0]["args"]
     bundle_names = {
         "SHA256SUMS",
         "model.onnx",
@@ -312,6 +322,25 @@ def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, proj
     assert not wrong.ok and "make release-check" in wrong.steps("Failure"), wrong.explain()
     assert "tag v9.9.9 does not match the project version 0.1.0" in wrong.output
     assert wrong.jsonl("gh_calls.jsonl") == [] and "make pipeline" not in wrong.steps("Success")
+    assert sorted(p.name for p in (actions.releases / REPO).iterdir()) == ["v0.1.0"]
+
+    # a tag on a commit that is not on the default branch: refused before the pipeline, even with the right version
+    git(project, "checkout", "--quiet", "-b", "unreviewed")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', 'version = "0.2.0"', 1))
+    lock = project / "uv.lock"  # the project's own entry in the lock carries its version
+    lock.write_text(
+        lock.read_text().replace(
+            'name = "my-ml-project"\nversion = "0.1.0"', 'name = "my-ml-project"\nversion = "0.2.0"'
+        )
+    )
+    git(project, "commit", "--quiet", "-am", "An unreviewed change")
+    git(project, "tag", "v0.2.0")
+    side = actions.run("push", "release.yml", push("refs/tags/v0.2.0"))
+    git(project, "checkout", "--quiet", "main")
+    assert not side.ok and "make release-check" in side.steps("Failure"), side.explain()
+    assert "is not on the default branch main (ahead)" in side.output
+    assert "make pipeline" not in side.steps("Success")
     assert sorted(p.name for p in (actions.releases / REPO).iterdir()) == ["v0.1.0"]
 
     # a manual retraining run against that release: no batch has arrived, so it is green and publishes nothing
@@ -376,8 +405,16 @@ def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actio
     publish_champion(actions, installed_default)
     schedule = {"schedule": CRON, "repository": repository(REPO)}
 
-    # a batch on which the champion degrades: retrained, compared, released as the next minor version
+    # a batch on which the champion degrades: retrained, compared, released as the next minor version;
+    # the first publish fails after the tag was made: the tag goes, and the next run releases
     add_batch(project, installed_default, "2_shifted")
+    (actions.state / "fail_next_release_create").write_text("")
+    failed = actions.run("schedule", "retrain.yml", schedule)
+    assert not failed.ok and "make release" in failed.steps("Failure"), failed.explain()
+    assert "make release-tag" in failed.steps("Success") and "make release-untag" in failed.steps("Success")
+    assert released(actions) == ["v0.1.0"]
+    tags_made = actions.state / "tags" / f"{REPO}.json"
+    assert "v0.2.0" not in (json.loads(tags_made.read_text()) if tags_made.is_file() else {}), "the tag was removed"
     result = actions.run("schedule", "retrain.yml", schedule)
     assert result.ok, result.explain()
     assert released(actions) == ["v0.1.0", "v0.2.0"]

@@ -5,7 +5,8 @@ Callers catch these by type; no code looks inside an error's message text.
     PipelineError                  the message says what is wrong and how to fix it
     ├── SettingsError              params.yaml is missing, malformed, or has an unknown or mistyped key
     ├── DataError                  a data file cannot be read (missing, empty, truncated, wrong format)
-    │   └── DataValidationError    the data breaks its contract; carries the failure report
+    │   ├── DataValidationError    the data breaks its contract; carries the failure report
+    │   └── TrustedSetError        the trusted evaluation set is missing, changed, or mixed with training data
     ├── StageOrderError            a stage needs an earlier stage's output that is missing or stale
     ├── GateError                  a safeguard (quality threshold, parity tolerance) blocked the model
     ├── VerificationError          a bundle does not match its checksums, model, schema or parity record
@@ -40,6 +41,10 @@ class DataValidationError(DataError):
     def __init__(self, message: str, report: dict | None = None) -> None:
         super().__init__(message)
         self.report = report or {}
+
+
+class TrustedSetError(DataError):
+    """The trusted evaluation set (retrain.trusted) is missing, changed since it was pinned, or training data."""
 
 
 class StageOrderError(PipelineError):

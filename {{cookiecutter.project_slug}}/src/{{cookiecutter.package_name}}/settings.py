@@ -134,6 +134,13 @@ class RegistrySettings(Strict):
     url: str | None = Field(None, description="fsspec URL of a registry laid out as <url>/<version>/")
 
 
+class TrustedSet(Strict):
+    """A frozen, labelled evaluation set the loop never trains on and no batch can write (`freeze-trusted`)."""
+
+    path: str = Field(description="CSV or Parquet file, relative to params.yaml; apart from data.path and the batches")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the file's sha256: the loop refuses any other bytes")
+
+
 class RetrainSettings(Strict):
     source: str = Field("data/incoming/*.csv", description="new data batches: a glob, or an fsspec URL with a glob")
     window: Literal["all"] | Annotated[int, Field(ge=1)] = Field(
@@ -146,6 +153,17 @@ class RetrainSettings(Strict):
         0.05, ge=0, description="retrain when the champion's metric on new labelled data is this much worse"
     )
     promotion_margin: float = Field(0.01, ge=0, description="the challenger must beat the champion by this much")
+    trusted: TrustedSet | None = Field(
+        None, description="the trusted evaluation set; without one every promotion waits for a person"
+    )
+    max_trusted_drop: float = Field(
+        0.0, ge=0, description="how much worse than the champion the challenger may score on the trusted set"
+    )
+    min_new_rows: int = Field(30, ge=1, description="fewer held-out new rows than this are not evidence enough")
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="the promotion gain's bootstrap interval; its lower bound must reach the margin"
+    )
+    bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="resamples of the paired bootstrap")
     issue_label: str = Field("model-health", min_length=1, description="label of the one issue the loop keeps")
 
 

@@ -1,6 +1,7 @@
 """The release checks and the `gh release create` call they lead to (against the loopback GitHub API stand-in)."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -103,3 +104,62 @@ def test_preflight_needs_no_bundle_and_refuses_early(github):
     github.releases["v0.1.0"] = {}
     with pytest.raises(ReleaseError, match=r"already has a release v0.1.0"):
         release.preflight("0.1.0", "v0.1.0", REPO)
+
+
+@pytest.fixture()
+def fake_gh(tmp_path, monkeypatch):
+    """A `gh` that answers the tag and compare calls from files, and logs every call."""
+    log = tmp_path / "gh_calls.txt"
+    script = """#!/bin/sh
+echo "$*" >> LOG
+case "$*" in
+  *matching-refs*) cat REFS ;;
+  *compare*) cat COMPARE ;;
+  "api --method DELETE"*) : ;;
+  *) echo "unexpected gh call: $*" >&2; exit 2 ;;
+esac
+"""
+    refs, compare = tmp_path / "refs.json", tmp_path / "compare.json"
+    gh = tmp_path / "gh"
+    gh.write_text(script.replace("LOG", str(log)).replace("REFS", str(refs)).replace("COMPARE", str(compare)))
+    gh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("GH_TOKEN", "t")
+    return log, refs, compare
+
+
+def tag_ref(tag, sha):
+    return json.dumps([dict(ref=f"refs/tags/{tag}", object=dict(type="commit", sha=sha))])
+
+
+def test_a_failed_release_removes_only_its_own_tag_and_only_without_a_release(github, fake_gh):
+    log, refs, _ = fake_gh
+    ours, other = "a" * 40, "b" * 40
+    refs.write_text(tag_ref("v0.2.0", ours))
+    assert "removed tag v0.2.0" in release.remove_tag(REPO, "v0.2.0", ours)
+    assert f"api --method DELETE repos/{REPO}/git/refs/tags/v0.2.0" in log.read_text()
+    log.unlink()
+    assert "left alone" in release.remove_tag(REPO, "v0.2.0", other), "a tag on another commit is not ours"
+    github.releases["v0.2.0"] = {}
+    assert "its tag stays" in release.remove_tag(REPO, "v0.2.0", ours), "a release uses it"
+    refs.write_text("[]")
+    assert "nothing to remove" in release.remove_tag(REPO, "v0.2.0", ours)
+    assert "DELETE" not in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("status", "allowed"), [("identical", True), ("behind", True), ("ahead", False), ("diverged", False)]
+)
+def test_a_pushed_tag_releases_only_from_the_default_branch(fake_gh, status, allowed):
+    _, _, compare = fake_gh
+    compare.write_text(json.dumps(dict(status=status)))
+    if allowed:
+        assert "is on main" in release.on_default_branch(REPO, "c" * 40, "main")
+    else:
+        with pytest.raises(ReleaseError, match=re.escape(f"not on the default branch main ({status})")):
+            release.on_default_branch(REPO, "c" * 40, "main")
+    compare.write_text(json.dumps(dict(status="weird")))
+    with pytest.raises(ReleaseError, match="not one of"):
+        release.on_default_branch(REPO, "c" * 40, "main")
+    with pytest.raises(ReleaseError, match="set DEFAULT_BRANCH"):
+        release.on_default_branch(REPO, "c" * 40, "")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import IssueError
+from ..loop.outcome import Outcome
 from ..utils.console import note, say
 from .context import Context
 
@@ -51,6 +52,11 @@ def retrain(ctx: Context) -> int:
         append_summary(ctx.args.append, text)
     if registry is not None and (published := publish_winner(result, registry)):
         say(f"retrain: published {published}")
+    if result.outcome is Outcome.NO_CHAMPION:  # a new repository: green, with the next step in the run's summary
+        say(
+            "::notice title=No model released yet::the retraining loop needs a champion: release v0.1.0 first "
+            "(push the tag v0.1.0, see the README); this run changed nothing"
+        )
     if result.outcome.fails_the_run:
         note("error: new data breaks the schema; rows are listed in the quarantine report above")
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..utils.console import say
@@ -24,6 +25,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
         action="store_true",
         help="create the tag on GitHub at $GITHUB_SHA if it does not exist (gh api)",
     )
+    release.add_argument(
+        "--remove-tag",
+        action="store_true",
+        help="after a failed release: remove the tag at $GITHUB_SHA if no release uses it",
+    )
     return [release]
 
 
@@ -33,10 +39,16 @@ def release(ctx: Context) -> int:
 
     args, settings = ctx.args, ctx.settings
     repo = registry_release.release_repo(args.repo or settings.registry.github_repo)
+    if args.remove_tag:
+        say(f"release: {registry_release.remove_tag(repo, args.tag)}")
+        return 0
     bundle = args.bundle or registry_release.tagged_bundle(settings.dist_dir, settings.root, args.tag)
     if args.preflight:
         version = registry_release.release_version(bundle, project_version(settings.root))
         registry_release.preflight(version, args.tag, repo)
+        if os.environ.get("GITHUB_REF", "").startswith("refs/tags/"):  # a pushed tag: reviewed commits only
+            sha = os.environ.get("GITHUB_SHA", "")
+            say(f"release: {registry_release.on_default_branch(repo, sha, os.environ.get('DEFAULT_BRANCH', ''))}")
         say(f"release: {args.tag} can be released to {repo} (version {version}, no release of it yet)")
         return 0
     plan = registry_release.plan(bundle, args.tag, repo)  # every check first: a refusal leaves no tag behind

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import RegistryError
+from ..errors import RegistryError, SettingsError
 from ..settings import Settings
 from ..utils.console import note, say, warn
 from .context import Context
@@ -44,6 +44,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     infer.add_argument("--target", required=True, help="column to predict")
     infer.add_argument("--name", help="schema module name (default: from the file name)")
     infer.add_argument("--force", action="store_true", help="replace an existing schema module of that name")
+    freeze = sub.add_parser(
+        "freeze-trusted", help="set aside a trusted evaluation set from data.path that the loop never trains on"
+    )
+    freeze.add_argument("--share", type=float, default=0.15, help="share of the labelled rows (default 0.15)")
+    freeze.add_argument("--force", action="store_true", help="replace the trusted set params.yaml names")
     infer.add_argument(
         "--keep-thresholds",
         action="store_true",
@@ -138,6 +143,20 @@ def infer_schema(ctx: Context) -> int:
     return 0
 
 
+def freeze_trusted(ctx: Context) -> int:
+    from ..data.trusted import freeze
+
+    if not 0 < ctx.args.share < 0.5:
+        raise SettingsError(f"--share {ctx.args.share}: use a share between 0 and 0.5 (e.g. 0.15)")
+    done = freeze(ctx.settings, ctx.args.params, ctx.args.share, ctx.args.force)
+    say(
+        f"freeze-trusted: {done.rows} labelled rows moved to {done.path.relative_to(ctx.settings.root)} "
+        f"(sha256 {done.sha256[:12]}); the data file keeps {done.left}. params.yaml pins it under retrain.trusted. "
+        "Commit both files: from now on the loop promotes only a challenger that holds up on it."
+    )
+    return 0
+
+
 def bench(ctx: Context) -> int:
     from ..bench import format_report, run_bench
 
@@ -154,5 +173,6 @@ COMMANDS = {
     "predict": predict,
     "report": report,
     "infer-schema": infer_schema,
+    "freeze-trusted": freeze_trusted,
     "bench": bench,
 }

@@ -275,6 +275,8 @@ def update_params(
     _set(data, "split_column", split_column, after="split")
     for choice in thresholds:
         document[choice.section][choice.key] = choice.value
+    if document["retrain"].get("trusted") is not None:  # the old data's trusted set does not judge the new data
+        document["retrain"]["trusted"] = None
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     written = buffer.getvalue()
@@ -323,6 +325,11 @@ def infer_schema(
         warnings.append(
             f"{path} is outside the repository ({root}): params.yaml names it by its absolute path, which "
             "no other machine (and no CI run) has. Copy the file into data/raw/ and run infer-schema on the copy."
+        )
+    if settings.retrain.trusted is not None:
+        warnings.append(
+            f"retrain.trusted ({settings.retrain.trusted.path}) belongs to the old data and is reset: until "
+            "`make freeze-trusted` sets aside a trusted set from this data, every promotion waits for a person"
         )
     thresholds: list[Choice] = []
     if keep_thresholds:

@@ -61,3 +61,19 @@ def create_tag(repo: str, tag: str, sha: str, error: type[Exception] = GitHubErr
         f"sha={sha}",
         error=error,
     )
+
+
+def delete_tag(repo: str, tag: str, error: type[Exception] = GitHubError) -> None:
+    run("api", "--method", "DELETE", f"repos/{repo}/git/refs/tags/{tag}", error=error)
+
+
+COMPARE_STATUSES = ("identical", "behind", "ahead", "diverged")
+
+
+def compare_status(repo: str, base: str, head: str, error: type[Exception] = GitHubError) -> str:
+    """How `head` relates to `base` on GitHub: identical, behind (an ancestor of base), ahead or diverged."""
+    answer = json.loads(run("api", f"repos/{repo}/compare/{base}...{head}", error=error) or "{}")
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if status not in COMPARE_STATUSES:
+        raise error(f"GitHub compared {base}...{head} in {repo} with status {status!r}, not one of {COMPARE_STATUSES}")
+    return str(status)

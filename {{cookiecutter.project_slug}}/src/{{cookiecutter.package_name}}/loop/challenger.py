@@ -21,13 +21,17 @@ from .monitor import metric_on
 
 @dataclass(frozen=True)
 class Scores:
-    """Champion and challenger on the same held-out new rows."""
+    """Champion and challenger on the same held-out new rows, with the evidence for the gain."""
 
     metric: str
     rows: int
     champion: float | None
     challenger: float | None
     margin: float
+    interval: tuple[float, float] | None = None  # the gain's paired-bootstrap confidence interval
+    confidence: float = 0.95
+    duplicates_dropped: int = 0  # held-out rows that repeated a training row (or each other)
+    min_rows: int = 1
 
     @property
     def gain(self) -> float | None:
@@ -37,6 +41,23 @@ class Scores:
     def challenger_wins(self) -> bool:
         return self.gain is not None and self.gain >= self.margin
 
+    def not_evidence(self) -> list[str]:
+        """Why a win on these rows does not count (empty: it does)."""
+        why = []
+        if self.rows < self.min_rows:
+            why.append(
+                f"only {self.rows} held-out new row(s) after dropping {self.duplicates_dropped} duplicate(s): "
+                f"fewer than retrain.min_new_rows {self.min_rows}, not evidence enough to promote"
+            )
+        elif self.interval is None:
+            why.append("the gain's confidence interval is undefined on these rows: not evidence enough to promote")
+        elif self.interval[0] < self.margin:
+            why.append(
+                f"the gain's {self.confidence:.0%} confidence interval [{self.interval[0]:.4g}, {self.interval[1]:.4g}] "
+                f"reaches below the promotion margin {self.margin}: the win may be luck"
+            )
+        return why
+
     def as_dict(self) -> dict:
         return {
             "metric": self.metric,
@@ -45,6 +66,10 @@ class Scores:
             "challenger": self.challenger,
             "gain": self.gain,
             "margin": self.margin,
+            "interval": list(self.interval) if self.interval else None,
+            "confidence": self.confidence,
+            "duplicates_dropped": self.duplicates_dropped,
+            "min_rows": self.min_rows,
         }
 
 
@@ -78,8 +103,9 @@ def train_challenger(
     return challenger, run_pipeline(challenger)
 
 
-def held_out_new_rows(challenger: Settings, batches: tuple[Batch, ...]) -> pd.DataFrame:
-    """The challenger's test rows that come from the new batches: data neither model was trained on."""
+def held_out_new_rows(challenger: Settings, batches: tuple[Batch, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The challenger's test rows that come from the new batches (data neither model was trained on), and
+    the rows the challenger was trained on (to drop held-out copies of them)."""
     from ..stages.train import split, test_pool
     from ..stages.validate import validate
 
@@ -90,14 +116,33 @@ def held_out_new_rows(challenger: Settings, batches: tuple[Batch, ...]) -> pd.Da
         origin += [entry["path"] in new_paths] * entry["rows"]
     frame = validated.frame.assign(_new=origin)
     parts = split(challenger, frame, test_pool(challenger, validated.snapshot))
-    return parts.test_frame[parts.test_frame["_new"]].drop(columns="_new")
+    trained_on = parts.labelled.drop(parts.labelled.index[parts.test_rows]).drop(columns="_new")
+    return parts.test_frame[parts.test_frame["_new"]].drop(columns="_new"), trained_on
 
 
-def compare(settings: Settings, champion: Bundle, challenger: Bundle, held_out: pd.DataFrame) -> Scores:
+def compare(
+    settings: Settings, champion: Bundle, challenger: Bundle, held_out: pd.DataFrame, trained_on: pd.DataFrame
+) -> Scores:
+    """Both models on the same held-out new rows, once copies of training rows are dropped, with the
+    gain's paired-bootstrap confidence interval."""
+    from .evidence import distinct_held_out, outputs, paired_bootstrap
+
+    r = settings.retrain
+    held_out, dropped = distinct_held_out(held_out, trained_on, list(settings.data.features))
+    labelled = held_out[held_out[settings.data.target].notna()]
+    interval = None
+    if len(labelled) >= max(r.min_new_rows, 2):
+        interval = paired_bootstrap(
+            settings, outputs(settings, champion, labelled), outputs(settings, challenger, labelled)
+        )
     return Scores(
         metric=settings.quality.primary_metric,
-        rows=len(held_out),
-        champion=metric_on(settings, champion, held_out),
-        challenger=metric_on(settings, challenger, held_out),
-        margin=settings.retrain.promotion_margin,
+        rows=len(labelled),
+        champion=metric_on(settings, champion, labelled),
+        challenger=metric_on(settings, challenger, labelled),
+        margin=r.promotion_margin,
+        interval=interval,
+        confidence=r.confidence,
+        duplicates_dropped=dropped,
+        min_rows=r.min_new_rows,
     )

@@ -9,6 +9,33 @@ from ..settings import Settings
 from .monitor import Monitoring
 
 
+def label_change(settings: Settings, champion: Bundle, monitoring: Monitoring) -> tuple[str, ...]:
+    """Signs that the labels, not the world, changed: why a person must approve any promotion (empty: none).
+
+    When the features have not drifted, a target whose distribution moved, or a champion whose
+    metric fell, points at the labels (a labelling job that changed, or someone feeding wrong
+    labels): the challenger would learn them, and the held-out new rows would judge it by them."""
+    if monitoring.drifted:
+        return ()
+    q, r = settings.quality, settings.retrain
+    signs = []
+    target = monitoring.target
+    if target is not None and target.drifted:
+        signs.append(
+            f"the target's distribution moved ({'; '.join(target.reasons)}) while no feature drifted: "
+            "the labels may have changed, not the world"
+        )
+    metric = monitoring.champion_metric
+    if metric is not None:
+        drop = gain(q.primary_metric, champion.metrics["test"][q.primary_metric], metric)
+        if drop is not None and drop > r.max_metric_drop:
+            signs.append(
+                f"the champion disagrees with the new labels ({q.primary_metric} {metric:.4f}, "
+                f"{drop:.4g} below its release) while no feature drifted: a labelling change looks like this"
+            )
+    return tuple(signs)
+
+
 def reasons_to_retrain(settings: Settings, champion: Bundle, monitoring: Monitoring, force: bool) -> tuple[str, ...]:
     """Why a challenger should be trained (empty: it should not)."""
     q, r = settings.quality, settings.retrain
@@ -16,6 +43,8 @@ def reasons_to_retrain(settings: Settings, champion: Bundle, monitoring: Monitor
     drifted = monitoring.drifted
     if len(drifted) >= r.min_drifted_features:
         reasons.append(f"{len(drifted)} feature(s) drifted: {', '.join(drifted)}")
+    if monitoring.target is not None and monitoring.target.drifted:
+        reasons.append(f"the target's distribution moved: {'; '.join(monitoring.target.reasons)}")
     metric = monitoring.champion_metric
     if metric is not None:
         released = champion.metrics["test"][q.primary_metric]

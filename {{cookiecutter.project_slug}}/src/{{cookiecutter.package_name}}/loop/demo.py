@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..errors import DataError, PipelineError
 from ..runtime.calendar import as_datetime
-from ..settings import PathSettings, RegistrySettings, Settings
+from ..settings import PathSettings, RegistrySettings, Settings, TrustedSet
 from ..stages.validate import time_columns
 from ..utils import atomic
 from ..utils.console import say
@@ -117,7 +117,7 @@ def demo_batches(settings: Settings, frame: pd.DataFrame, schema) -> list[DemoBa
     unchanged = _later(_draw(labelled, min(max(half, 60), 2_000), rng), frame, settings)
 
     checks = _checks(schema)
-    shifted = _later(_draw(labelled, min(max(half, 100), 5_000), rng), frame, settings)
+    shifted = _later(_draw(labelled, min(max(len(labelled), 100), 5_000), rng), frame, settings)
     if data.numeric_features:
         for column in data.numeric_features:
             values = pd.to_numeric(shifted[column], errors="coerce")
@@ -161,6 +161,32 @@ def demo_batches(settings: Settings, frame: pd.DataFrame, schema) -> list[DemoBa
     ]
 
 
+def _trusted_set(settings: Settings, demo: Settings) -> TrustedSet:
+    """The project's trusted set, copied into the demo; without one, a share of the demo's copy of the data
+    set aside as `freeze-trusted` would (the project's own files are left alone)."""
+    from ..data.files import read_file
+    from ..data.trusted import TRUSTED_DIR, carve
+    from ..utils.hashing import sha256_file
+
+    trusted = settings.retrain.trusted
+    if trusted is not None:
+        copy = demo.root / TRUSTED_DIR / Path(trusted.path).name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(settings.resolve(trusted.path), copy)
+    else:
+        first = demo.root / demo.data.path[0]
+        kept, rows = carve(read_file(first), settings.data.target, 0.15, settings.seed)
+        copy = demo.root / TRUSTED_DIR / f"{first.stem}_trusted.csv"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(copy, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        if first.suffix.lower() == ".csv":
+            kept.to_csv(first, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        else:
+            kept.to_parquet(first, index=False)
+        say(f"retrain-demo: no retrain.trusted in params.yaml: {len(rows)} rows of the demo's copy set aside as one")
+    return TrustedSet(path=copy.relative_to(demo.root).as_posix(), sha256=sha256_file(copy))
+
+
 def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
     from ..data.contract import load_schema_model
     from ..data.files import resolve_files
@@ -188,6 +214,9 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
             "registry": RegistrySettings(url=str(work / "registry")),
             "retrain": settings.retrain.model_copy(update={"source": "data/incoming/*.csv", "window": "all"}),
         }
+    )
+    demo = demo.model_copy(
+        update={"retrain": demo.retrain.model_copy(update={"trusted": _trusted_set(settings, demo)})}
     )
     validated = validate(demo)
     batches = demo_batches(demo, validated.frame, load_schema_model(settings.data.schema_name).to_schema())

@@ -69,24 +69,43 @@ def psi(reference: list[float] | np.ndarray, new: list[float] | np.ndarray) -> f
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def reference_stats(frame: pd.DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...], seed: int) -> dict:
-    """What a later batch is compared with; stored in the bundle as reference.json."""
+def _numeric_reference(values: np.ndarray, rng: np.random.Generator) -> dict:
+    edges = numeric_edges(values)
+    clean = values[~np.isnan(values)]
+    sample = rng.choice(clean, size=min(SAMPLE_SIZE, clean.size), replace=False) if clean.size else clean
+    return {"edges": edges, "shares": bin_shares(values, edges), "sample": sorted(float(v) for v in sample)}
+
+
+def reference_stats(
+    frame: pd.DataFrame,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    seed: int,
+    target: tuple[str, str] | None = None,
+) -> dict:
+    """What a later batch is compared with; stored in the bundle as reference.json.
+
+    `target` is (column, "numeric" or "categorical"): its distribution is kept too, so that a change
+    in the labels (label drift) shows even when the features stay put."""
     rng = np.random.default_rng(seed)
     numeric_stats: dict[str, dict] = {}
     categorical_stats: dict[str, dict] = {}
     for column in numeric:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-        edges = numeric_edges(values)
-        clean = values[~np.isnan(values)]
-        sample = rng.choice(clean, size=min(SAMPLE_SIZE, clean.size), replace=False) if clean.size else clean
-        numeric_stats[column] = {
-            "edges": edges,
-            "shares": bin_shares(values, edges),
-            "sample": sorted(float(v) for v in sample),
-        }
+        numeric_stats[column] = _numeric_reference(
+            pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float), rng
+        )
     for column in categorical:
         categorical_stats[column] = {"shares": category_shares(frame[column])}
-    return {"rows": len(frame), "numeric": numeric_stats, "categorical": categorical_stats}
+    stats = {"rows": len(frame), "numeric": numeric_stats, "categorical": categorical_stats}
+    if target is not None:
+        column, kind = target
+        labelled = frame[column].dropna()
+        if kind == "numeric":
+            described = _numeric_reference(pd.to_numeric(labelled, errors="coerce").to_numpy(dtype=float), rng)
+        else:
+            described = {"shares": category_shares(labelled)}
+        stats["target"] = {"column": column, "kind": kind, **described}
+    return stats
 
 
 @dataclass(frozen=True)
@@ -100,35 +119,57 @@ class FeatureDrift:
     reasons: tuple[str, ...]
 
 
-def feature_drift(reference: dict, frame: pd.DataFrame, psi_threshold: float, ks_pvalue: float) -> list[FeatureDrift]:
-    """Drift of every feature in the reference statistics, numeric then categorical."""
+def _numeric_drift(column: str, ref: dict, values: np.ndarray, psi_threshold: float, ks_pvalue: float, kind: str):
     from scipy import stats as scipy_stats
 
+    value = psi(ref["shares"], bin_shares(values, ref["edges"]))
+    clean = values[~np.isnan(values)]
+    statistic = pvalue = None
+    if clean.size and ref["sample"]:
+        test = scipy_stats.ks_2samp(np.asarray(ref["sample"]), clean)
+        statistic, pvalue = float(test.statistic), float(test.pvalue)
+    reasons = []
+    if value >= psi_threshold:
+        reasons.append(f"PSI {value:.3f} >= {psi_threshold}")
+    if pvalue is not None and pvalue < ks_pvalue:
+        reasons.append(f"KS p-value {pvalue:.2g} < {ks_pvalue}")
+    return FeatureDrift(column, kind, value, statistic, pvalue, bool(reasons), tuple(reasons))
+
+
+def _categorical_drift(column: str, ref: dict, values: pd.Series, psi_threshold: float, kind: str):
+    new = category_shares(values)
+    buckets = sorted(set(ref["shares"]) | set(new))
+    value = psi([ref["shares"].get(b, 0.0) for b in buckets], [new.get(b, 0.0) for b in buckets])
+    reasons = [f"PSI {value:.3f} >= {psi_threshold}"] if value >= psi_threshold else []
+    unseen = sorted(set(new) - set(ref["shares"]))
+    if unseen:
+        reasons.append(f"{'classes' if kind == 'target' else 'categories'} not seen in training: {unseen}")
+    return FeatureDrift(column, kind, value, None, None, bool(reasons), tuple(reasons))
+
+
+def feature_drift(reference: dict, frame: pd.DataFrame, psi_threshold: float, ks_pvalue: float) -> list[FeatureDrift]:
+    """Drift of every feature in the reference statistics, numeric then categorical."""
     found = []
     for column, ref in reference["numeric"].items():
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-        value = psi(ref["shares"], bin_shares(values, ref["edges"]))
-        clean = values[~np.isnan(values)]
-        statistic = pvalue = None
-        if clean.size and ref["sample"]:
-            test = scipy_stats.ks_2samp(np.asarray(ref["sample"]), clean)
-            statistic, pvalue = float(test.statistic), float(test.pvalue)
-        reasons = []
-        if value >= psi_threshold:
-            reasons.append(f"PSI {value:.3f} >= {psi_threshold}")
-        if pvalue is not None and pvalue < ks_pvalue:
-            reasons.append(f"KS p-value {pvalue:.2g} < {ks_pvalue}")
-        found.append(FeatureDrift(column, "numeric", value, statistic, pvalue, bool(reasons), tuple(reasons)))
+        found.append(_numeric_drift(column, ref, values, psi_threshold, ks_pvalue, "numeric"))
     for column, ref in reference["categorical"].items():
-        new = category_shares(frame[column])
-        buckets = sorted(set(ref["shares"]) | set(new))
-        value = psi([ref["shares"].get(b, 0.0) for b in buckets], [new.get(b, 0.0) for b in buckets])
-        reasons = [f"PSI {value:.3f} >= {psi_threshold}"] if value >= psi_threshold else []
-        unseen = sorted(set(new) - set(ref["shares"]))
-        if unseen:
-            reasons.append(f"categories not seen in training: {unseen}")
-        found.append(FeatureDrift(column, "categorical", value, None, None, bool(reasons), tuple(reasons)))
+        found.append(_categorical_drift(column, ref, frame[column], psi_threshold, "categorical"))
     return found
+
+
+def target_drift(reference: dict, frame: pd.DataFrame, psi_threshold: float, ks_pvalue: float) -> FeatureDrift | None:
+    """Drift of the target's distribution on the labelled new rows (kind "target"); None for a reference without it."""
+    ref = reference.get("target")
+    if not ref or ref["column"] not in frame.columns:
+        return None
+    labels = frame[ref["column"]].dropna()
+    if labels.empty:
+        return None
+    if ref["kind"] == "numeric":
+        values = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
+        return _numeric_drift(ref["column"], ref, values, psi_threshold, ks_pvalue, "target")
+    return _categorical_drift(ref["column"], ref, labels, psi_threshold, "target")
 
 
 def drift_table(drifts: list[FeatureDrift]) -> list[str]:

@@ -1,5 +1,6 @@
-"""Step 3 of the loop: drift of every feature against the champion's `reference.json` (PSI, KS test),
-and the champion's primary metric on the new labelled rows."""
+"""Step 3 of the loop: drift of every feature and of the target against the champion's `reference.json`
+(PSI, KS test), the champion's primary metric on the new labelled rows, and its errors there by slice
+and by class next to the same figures at release (concept drift shows as errors that moved)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ from ..bundle.reader import Bundle
 from ..errors import PipelineError
 from ..quality.metrics import Predictions, score
 from ..settings import Settings
-from .drift import FeatureDrift, feature_drift
+from .drift import FeatureDrift, feature_drift, target_drift
+
+
+@dataclass(frozen=True)
+class Errors:
+    """The champion on one slice or class: at release (its test split) and on the new labelled rows."""
+
+    scope: str  # "island=Biscoe" or "class Adelie"
+    metric: str
+    at_release: float | None
+    on_new: float | None
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,8 @@ class Monitoring:
     drift: tuple[FeatureDrift, ...]
     champion_metric: float | None  # on the new labelled rows; None when no row has a label
     plots: tuple[Path, ...]
+    target: FeatureDrift | None = None  # the labels' distribution against the training data's
+    errors: tuple[Errors, ...] = ()
 
     @property
     def drifted(self) -> list[str]:
@@ -43,6 +57,43 @@ def metric_on(settings: Settings, model: Bundle, frame: pd.DataFrame) -> float |
     return score(settings.task, y_true, Predictions(np.asarray(outputs["value"]).ravel(), None), None, metric)[metric]
 
 
+def champion_errors(settings: Settings, champion: Bundle, frame: pd.DataFrame) -> tuple[Errors, ...]:
+    """The champion's slice metric per category and recall per class on the new labelled rows, beside its release."""
+    from ..quality.metrics import coded
+
+    labelled = frame[frame[settings.data.target].notna()]
+    if labelled.empty:
+        return ()
+    raw = champion.run(labelled)
+    y = labelled[settings.data.target].to_numpy()
+    metric = settings.quality.slice_metric
+    if settings.task == "classification":
+        classes = champion.classes or sorted(set(y))
+        predicted = Predictions(np.asarray(raw["label"]), np.asarray(raw["value"]))
+    else:
+        classes, predicted = None, Predictions(np.asarray(raw["value"]).ravel(), None)
+    y_coded, predicted_coded, codes = coded(settings.task, y, predicted, classes)
+    found = []
+    released = champion.metrics.get("slices", {})
+    for column in settings.data.categorical_features:
+        values = labelled[column].astype(str).where(labelled[column].notna(), "(missing)").to_numpy()
+        for value in sorted(set(values)):
+            rows = np.flatnonzero(values == value)
+            on_new = score(settings.task, y_coded[rows], predicted_coded.take(rows), codes, metric)[metric]
+            at_release = released.get(column, {}).get(value, {}).get(metric)
+            found.append(Errors(f"{column}={value}", metric, at_release, on_new, len(rows)))
+    if classes is not None:
+        recalls = champion.metrics.get("classes", {})
+        for code, cls in enumerate(classes):
+            rows = np.flatnonzero(y_coded == code)
+            if len(rows):
+                on_new = float((predicted_coded.label[rows] == code).mean())
+                found.append(
+                    Errors(f"class {cls}", "recall", recalls.get(str(cls), {}).get("recall"), on_new, len(rows))
+                )
+    return tuple(found)
+
+
 def monitor(settings: Settings, champion: Bundle, frame: pd.DataFrame, plots_dir: Path) -> Monitoring:
     from ..reports.plots import plot_drift
 
@@ -55,4 +106,10 @@ def monitor(settings: Settings, champion: Bundle, frame: pd.DataFrame, plots_dir
     r = settings.retrain
     drift = feature_drift(reference, frame, r.psi_threshold, r.ks_pvalue)
     plots = plot_drift(reference, frame, plots_dir)
-    return Monitoring(tuple(drift), metric_on(settings, champion, frame), tuple(plots))
+    return Monitoring(
+        tuple(drift),
+        metric_on(settings, champion, frame),
+        tuple(plots),
+        target=target_drift(reference, frame, r.psi_threshold, r.ks_pvalue),
+        errors=champion_errors(settings, champion, frame),
+    )

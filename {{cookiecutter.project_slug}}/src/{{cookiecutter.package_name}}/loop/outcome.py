@@ -11,13 +11,14 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     NO_RETRAIN = "no-retrain"
     KEEP_CHAMPION = "keep-champion"
+    NEEDS_APPROVAL = "needs-approval"
     PROMOTE = "promote"
     ERROR = "error"
 
     @property
     def needs_attention(self) -> bool:
         """Whether a person should read the report: the model-health issue is opened or commented on."""
-        return self in (Outcome.REFUSED, Outcome.KEEP_CHAMPION, Outcome.ERROR)
+        return self in (Outcome.REFUSED, Outcome.KEEP_CHAMPION, Outcome.NEEDS_APPROVAL, Outcome.ERROR)
 
     @property
     def fails_the_run(self) -> bool:
@@ -31,6 +32,10 @@ class Outcome(StrEnum):
             Outcome.REFUSED: "New data refused: it breaks the schema.",
             Outcome.NO_RETRAIN: "New data, no drift: the champion stays.",
             Outcome.KEEP_CHAMPION: "The challenger did not beat the champion: nothing published.",
+            Outcome.NEEDS_APPROVAL: (
+                f"The challenger {challenger_version} wins on the new rows, but the evidence needs a person: "
+                "nothing published. Review the reasons below; release it with a tag if it is right."
+            ),
             Outcome.PROMOTE: f"The challenger {challenger_version} beats the champion: publish it.",
             Outcome.ERROR: "The loop stopped with an error: see below; nothing was published.",
         }[self]

@@ -12,6 +12,7 @@ from ..reports.tables import cell, fmt
 from .challenger import Scores
 from .drift import FeatureDrift, drift_table
 from .ingest import Batch
+from .monitor import Errors
 from .outcome import Outcome
 
 
@@ -25,6 +26,9 @@ class LoopResult:
     drift: tuple[FeatureDrift, ...] = ()
     champion_metric_on_new: float | None = None
     scores: Scores | None = None
+    target_drift: FeatureDrift | None = None
+    errors: tuple[Errors, ...] = ()
+    trusted: dict | None = None  # champion and challenger on the trusted evaluation set
     challenger_version: str | None = None
     challenger_bundle: str | None = None  # its folder, when the pipeline built one
     challenger: Bundle | None = dataclasses.field(default=None, compare=False, repr=False)  # not in loop.json
@@ -46,6 +50,9 @@ class LoopResult:
             "drift": [dataclasses.asdict(d) for d in self.drift],
             "champion_metric_on_new": self.champion_metric_on_new,
             "scores": self.scores.as_dict() if self.scores else {},
+            "target_drift": dataclasses.asdict(self.target_drift) if self.target_drift else None,
+            "errors": [dataclasses.asdict(e) for e in self.errors],
+            "trusted": self.trusted,
             "challenger": challenger,
         }
 
@@ -81,6 +88,22 @@ def report_markdown(result: LoopResult, primary_metric: str) -> str:
         metric = result.champion_metric_on_new
         shown = "n/a (no labels)" if metric is None else f"{metric:.4f}"
         lines += ["", f"Champion's {primary_metric} on the new labelled rows: {shown}", ""]
+    if result.target_drift:
+        lines += ["### The labels against the champion's training data", ""]
+        lines += drift_table([result.target_drift])
+        lines.append("")
+    if result.errors:
+        lines += [
+            "### The champion by slice and by class: at release and on the new labelled rows",
+            "",
+            "| where | metric | at release | on new rows | rows |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {cell(e.scope)} | {e.metric} | {fmt(e.at_release)} | {fmt(e.on_new)} | {e.rows} |"
+            for e in result.errors
+        ]
+        lines.append("")
     if result.scores:
         s = result.scores
         lines += [
@@ -91,7 +114,28 @@ def report_markdown(result: LoopResult, primary_metric: str) -> str:
             f"| champion v{result.champion} | {fmt(s.champion)} |",
             f"| challenger v{result.challenger_version} | {fmt(s.challenger)} |",
             "",
-            f"Gain {fmt(s.gain)}; promotion needs at least {s.margin}.",
+            f"Gain {fmt(s.gain)}; promotion needs at least {s.margin}"
+            + (
+                f", and the lower end of its {s.confidence:.0%} interval "
+                f"[{s.interval[0]:.4g}, {s.interval[1]:.4g}] at least that."
+                if s.interval
+                else "."
+            ),
+            f"Held-out rows that copied a training row, dropped: {s.duplicates_dropped}.",
+            "",
+        ]
+    if result.trusted:
+        t = result.trusted
+        lines += [
+            f"### On the trusted evaluation set ({t['metric']} on {t['rows']} rows, sha256 {t['sha256'][:12]})",
+            "",
+            "| model | score |",
+            "|---|---|",
+            f"| champion v{result.champion} | {fmt(t['champion'])} |",
+            f"| challenger v{result.challenger_version} | {fmt(t['challenger'])} |",
+            "",
+            f"The challenger may be at most {t['max_drop']} worse here; "
+            + ("it passes." if t["passed"] else "it does **not** pass."),
             "",
         ]
     return "\n".join(lines)

@@ -12,8 +12,11 @@ Every run writes what it found to `artifacts/retrain/` (`loop.json`, `report.md`
 4. decide (`decide.py`): retrain on drift, on a fallen metric, or when forced.
 5. retrain (`challenger.py`): the whole pipeline (every gate) on data.path plus the window of
    batches, as the next minor version of the champion.
-6. champion versus challenger (`challenger.py`): both scored on the challenger's held-out rows
-   that come from the new batches; `promote` only when the challenger wins by the margin.
+6. champion versus challenger (`challenger.py`, `evidence.py`): both scored on the challenger's
+   held-out rows that come from the new batches, copies of training rows dropped; a win counts
+   only with enough rows and a bootstrap interval above the margin. Then both on the trusted
+   evaluation set no batch can write: `promote` only when the challenger holds up there too and
+   the labels show no sign of a change; otherwise `needs-approval`, and a person decides.
 
 Each step returns a frozen value; `run_loop` assembles them into one `LoopResult`.
 """
@@ -26,7 +29,7 @@ import shutil
 from pathlib import Path
 
 from ..bundle.reader import Bundle
-from ..errors import PipelineError
+from ..errors import GateError, PipelineError
 from ..registry.base import Backend
 from ..registry.diff import diff, required_bump
 from ..registry.folder import FolderRegistry
@@ -34,10 +37,11 @@ from ..registry.versions import bump
 from ..settings import Settings
 from ..utils import atomic
 from .challenger import Scores, compare, held_out_new_rows, train_challenger
-from .decide import reasons_to_retrain
+from .decide import label_change, reasons_to_retrain
 from .drift import FeatureDrift
+from .evidence import trusted_check, trusted_rows
 from .ingest import Batch, ingest, validate_batches
-from .monitor import monitor
+from .monitor import Monitoring, monitor
 from .outcome import Outcome
 from .report import LoopResult, report_markdown
 
@@ -68,6 +72,8 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
     drift: tuple[FeatureDrift, ...] = ()
     metric: float | None = None
     scores: Scores | None = None
+    monitoring: Monitoring | None = None
+    trusted: dict | None = None
     challenger: tuple[str | None, Bundle | None] = (None, None)
     reasons: tuple[str, ...] = ()
 
@@ -81,6 +87,9 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
             drift=drift,
             champion_metric_on_new=metric,
             scores=scores,
+            target_drift=monitoring.target if monitoring else None,
+            errors=monitoring.errors if monitoring else (),
+            trusted=trusted,
             challenger_version=challenger[0],
             challenger_bundle=str(challenger[1].folder) if challenger[1] else None,
             challenger=challenger[1],
@@ -105,16 +114,24 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
                 "new data breaks the schema: see the quarantine report; nothing was trained",
                 quarantine=quarantine,
             )
+        if settings.retrain.trusted is not None:
+            trusted_rows(settings)  # a changed or missing trusted set stops the run before anything trains
         monitoring = monitor(settings, champion, frame, target / "plots")
         drift, metric = monitoring.drift, monitoring.champion_metric
-        reasons = reasons_to_retrain(settings, champion, monitoring, force)
+        signs = label_change(settings, champion, monitoring)
+        reasons = (*reasons_to_retrain(settings, champion, monitoring, force), *signs)
         if not reasons:
             return ended(Outcome.NO_RETRAIN, "no drift beyond the thresholds and the champion still performs")
         version = bump(champion.version, "minor")
         challenger = (version, None)
-        challenger_settings, verified = train_challenger(settings, champion, batches, version, target / "challenger")
+        try:
+            challenger_settings, verified = train_challenger(
+                settings, champion, batches, version, target / "challenger"
+            )
+        except GateError as error:  # a challenger below a bar is no candidate: the champion stays, a person reads why
+            return ended(Outcome.KEEP_CHAMPION, f"the challenger failed a gate of the pipeline: {error}")
         challenger = (version, verified.bundle)
-        scores = compare(settings, champion, verified.bundle, held_out_new_rows(challenger_settings, batches))
+        scores = compare(settings, champion, verified.bundle, *held_out_new_rows(challenger_settings, batches))
         kind, why = required_bump(diff(champion, verified.bundle))
         if kind == "major":
             return ended(
@@ -122,7 +139,25 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
                 "the challenger breaks consumers (" + "; ".join(why) + "): a major release is a person's decision, "
                 "so the loop releases only new data (minor); release it with a tag after review",
             )
-        return ended(Outcome.PROMOTE if scores.challenger_wins else Outcome.KEEP_CHAMPION)
+        if not scores.challenger_wins:
+            return ended(
+                Outcome.KEEP_CHAMPION, f"the challenger's gain is below retrain.promotion_margin {scores.margin}"
+            )
+        if scores.not_evidence():
+            return ended(Outcome.KEEP_CHAMPION, *scores.not_evidence())
+        approval = list(signs)
+        if settings.retrain.trusted is None:
+            approval.append(
+                "no trusted evaluation set (retrain.trusted): the loop cannot check the challenger on data no batch "
+                "wrote, so a person decides; `make freeze-trusted` sets one aside"
+            )
+        else:
+            check = trusted_check(settings, champion, verified.bundle, trusted_rows(settings))
+            trusted = check.as_dict()
+            approval += check.problems()
+        if approval:
+            return ended(Outcome.NEEDS_APPROVAL, *approval)
+        return ended(Outcome.PROMOTE)
     except PipelineError as error:
         ended(Outcome.ERROR, str(error))
         raise

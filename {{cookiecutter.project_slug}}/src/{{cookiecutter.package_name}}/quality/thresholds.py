@@ -10,7 +10,8 @@ perfect score, in the metric's units; every bar is a share of that gap:
 - quality.min_improvement_over_baseline: a tenth of the gap;
 - quality.slice_threshold: the baseline's own score on the whole data (no slice may do worse
   than doing nothing clever does overall);
-- retrain.max_metric_drop: a tenth of the gap; retrain.promotion_margin: a fiftieth of it.
+- retrain.max_metric_drop and retrain.max_trusted_drop: a tenth of the gap; retrain.promotion_margin:
+  a fiftieth of it.
 
 Bars are rounded to three significant digits, towards the easier side.
 """
@@ -116,6 +117,14 @@ def fit_thresholds(task: str, y: pd.Series, primary: str, slice_metric: str) -> 
             "max_metric_drop",
             _round(gap * DROP_SHARE, easier_up=False),
             f"retrain when the champion's {primary} on new rows is a tenth of the gap worse",
+        )
+    )
+    choices.append(
+        Choice(
+            "retrain",
+            "max_trusted_drop",
+            _round(gap * DROP_SHARE, easier_up=False),
+            "a challenger may score a tenth of the gap worse than the champion on the trusted set, no more",
         )
     )
     choices.append(

@@ -195,3 +195,36 @@ def create_tag(repo: str, tag: str, sha: str | None = None) -> str:
         return f"tag {tag} already exists in {repo} on {sha[:12]}"
     gh.create_tag(repo, tag, sha, ReleaseError)
     return f"created tag {tag} at {sha[:12]} in {repo}"
+
+
+def on_default_branch(repo: str, sha: str, default_branch: str) -> str:
+    """Refuse to release a pushed tag whose commit is not on the default branch (reviewed code only)."""
+    if not default_branch or not sha:
+        raise ReleaseError("set DEFAULT_BRANCH and GITHUB_SHA (the release workflow passes both) to check a pushed tag")
+    gh.require("compare commits", ReleaseError)
+    status = gh.compare_status(repo, default_branch, sha, ReleaseError)
+    if status not in ("identical", "behind"):
+        raise ReleaseError(
+            f"the tagged commit {sha[:12]} is not on the default branch {default_branch} ({status}): releases are "
+            f"made from commits of {default_branch} only; merge it, then tag the merged commit"
+        )
+    return f"the tagged commit {sha[:12]} is on {default_branch}"
+
+
+def remove_tag(repo: str, tag: str, sha: str | None = None) -> str:
+    """After a failed release: remove the tag this run created, so the version can be released again.
+
+    Only a tag on this run's commit ($GITHUB_SHA) with no release is removed; any other is left alone."""
+    sha = sha or os.environ.get("GITHUB_SHA")
+    if not sha:
+        raise ReleaseError("set GITHUB_SHA to the commit the tag was created at (Actions sets it)")
+    gh.require("delete tags", ReleaseError)
+    points_at = gh.tag_commit(repo, tag, ReleaseError)
+    if points_at is None:
+        return f"no tag {tag} in {repo}: nothing to remove"
+    if points_at != sha:
+        return f"tag {tag} points at {points_at[:12]}, not this run's {sha[:12]}: left alone"
+    if GitHubReleases(repo).has_release(versions.normalize_version(tag)):
+        return f"{repo} has a release {tag}: its tag stays"
+    gh.delete_tag(repo, tag, ReleaseError)
+    return f"removed tag {tag} (no release was made): the version can be released again"

@@ -110,8 +110,13 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
     target = dist / bundle_name(root, version)
     tarball = dist / layout.tarball_name(target.name)
     tarball.unlink(missing_ok=True)  # never leave the previous run's tarball beside the new folder
+    target_kind = "categorical" if settings.task == "classification" else "numeric"
     reference = reference_stats(
-        validated.frame, settings.data.numeric_features, settings.data.categorical_features, settings.seed
+        validated.frame,
+        settings.data.numeric_features,
+        settings.data.categorical_features,
+        settings.seed,
+        target=(settings.data.target, target_kind),
     )
     with atomic.atomic_dir(target) as staging:
         (staging / layout.MODEL).write_bytes(model_bytes)

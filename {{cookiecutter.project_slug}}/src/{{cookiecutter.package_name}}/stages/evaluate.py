@@ -11,7 +11,7 @@ import pandas as pd
 from ..bundle import layout
 from ..quality.gates import quality_gates
 from ..quality.importance import permutation_importance
-from ..quality.metrics import Predictions, coded, codes, score
+from ..quality.metrics import Predictions, all_codes, coded, codes, score
 from ..settings import Settings
 from ..utils import atomic
 from .features import predict
@@ -32,6 +32,17 @@ def slice_metrics(
             value_name = "(missing)" if value == "" else str(value)
             measured = score(settings.task, y_test[rows], test.take(rows), classes)
             result[column][value_name] = {"rows": len(rows), **measured}
+    return result
+
+
+def class_recalls(y_true, predicted: Predictions, classes: list) -> dict[str, dict]:
+    """Per class: how many rows hold it and the share of them predicted right (recall), from label codes."""
+    true_codes, predicted_codes, _ = all_codes(y_true, predicted.label, classes)
+    result = {}
+    for code, cls in enumerate(classes):
+        rows = true_codes == code
+        n = int(rows.sum())
+        result[str(cls)] = {"rows": n, "recall": float((predicted_codes[rows] == code).mean()) if n else None}
     return result
 
 
@@ -87,6 +98,7 @@ def evaluate(settings: Settings, trained: Trained, fingerprint: str) -> Evaluati
             "test": baseline,
         },
         "slices": slices,
+        "classes": class_recalls(parts.y_test, test, classes) if classes is not None else {},
         "rows": {"train": len(parts.X_train), "test": len(parts.X_test)},
         "feature_importance": permutation_importance(settings, model, parts, classes),
         "gates": quality_gates(settings.quality, test_scores, slices, baseline),

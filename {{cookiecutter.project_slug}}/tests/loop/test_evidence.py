@@ -1,0 +1,74 @@
+"""Evidence for a promotion: copies dropped, a paired bootstrap interval, the trusted set's pinned bytes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.loop.evidence import (
+    Outputs,
+    distinct_held_out,
+    paired_bootstrap,
+    trusted_rows,
+)
+from {{ cookiecutter.package_name }}.quality.metrics import Predictions
+
+
+def test_held_out_copies_of_training_rows_and_of_each_other_are_dropped():
+    training = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]})
+    held_out = pd.DataFrame({"x": [1.0000000001, 2.0, 9.0, 9.0, 4.0], "c": ["a", "a", "b", "b", None]})
+    kept, dropped = distinct_held_out(held_out, training, ["x", "c"])
+    assert dropped == 2, "a row equal to six digits, and the second of two equal rows"
+    assert kept["x"].tolist() == [2.0, 9.0, 4.0]
+
+
+def regression_outputs(y, predicted):
+    return Outputs(np.asarray(y, dtype=float), Predictions(np.asarray(predicted, dtype=float), None), None)
+
+
+@pytest.fixture()
+def mae_settings(settings):
+    quality = settings.quality.model_copy(update={"primary_metric": "mae", "slice_metric": "mae"})
+    return settings.model_copy(update={"task": "regression", "quality": quality})
+
+
+def test_a_clear_win_has_an_interval_above_zero_and_a_tie_has_one_around_it(mae_settings):
+    rng = np.random.default_rng(0)
+    y = rng.normal(0, 1, 400)
+    noisy = y + rng.normal(0, 1.0, 400)
+    close = y + rng.normal(0, 0.1, 400)
+    low, high = paired_bootstrap(mae_settings, regression_outputs(y, noisy), regression_outputs(y, close))
+    assert 0 < low < high, "the challenger's errors are far smaller"
+    other = y + rng.normal(0, 1.0, 400)
+    low, high = paired_bootstrap(mae_settings, regression_outputs(y, noisy), regression_outputs(y, other))
+    assert low < 0 < high, "two equally noisy models: no evidence either way"
+
+
+def test_the_interval_is_seeded(mae_settings):
+    y = np.arange(50.0)
+    first = paired_bootstrap(mae_settings, regression_outputs(y, y + 1), regression_outputs(y, y + 0.5))
+    assert paired_bootstrap(mae_settings, regression_outputs(y, y + 1), regression_outputs(y, y + 0.5)) == first
+
+
+def test_the_trusted_set_is_read_only_with_its_pinned_bytes_and_never_as_training_data(settings, validated, tmp_path):
+    from {{ cookiecutter.package_name }}.errors import TrustedSetError
+    from {{ cookiecutter.package_name }}.settings import TrustedSet
+    from {{ cookiecutter.package_name }}.utils.hashing import sha256_file
+
+    path = tmp_path / "trusted.csv"
+    validated.frame.head(40).to_csv(path, index=False)
+
+    def with_trusted(trusted):
+        return settings.model_copy(update={"retrain": settings.retrain.model_copy(update={"trusted": trusted})})
+
+    pinned = TrustedSet(path=str(path), sha256=sha256_file(path))
+    assert len(trusted_rows(with_trusted(pinned))) == validated.frame.head(40)[settings.data.target].notna().sum()
+    path.write_text(path.read_text() + path.read_text().splitlines()[1] + "\n")  # one row more
+    with pytest.raises(TrustedSetError, match="the trusted set changed"):
+        trusted_rows(with_trusted(pinned))
+    with pytest.raises(TrustedSetError, match="no trusted evaluation set"):
+        trusted_rows(with_trusted(None))
+    from {{ cookiecutter.package_name }}.data.files import resolve_files
+
+    training = resolve_files(settings.data.path, settings.root)[0]
+    with pytest.raises(TrustedSetError, match="also training data"):
+        trusted_rows(with_trusted(TrustedSet(path=str(training), sha256=sha256_file(training))))
