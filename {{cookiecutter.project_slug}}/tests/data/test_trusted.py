@@ -5,7 +5,11 @@ import shutil
 import pytest
 
 from {{ cookiecutter.package_name }}.data.files import read_file, resolve_files
-from {{ cookiecutter.package_name }}.data.trusted import MIN_TRUSTED_ROWS, carve, freeze
+from {{ cookiecutter.package_name }}.data.trusted import (
+    MIN_TRUSTED_ROWS,
+    carve,
+    freeze,
+)
 from {{ cookiecutter.package_name }}.errors import SettingsError
 from {{ cookiecutter.package_name }}.settings import load_settings
 from {{ cookiecutter.package_name }}.utils.hashing import sha256_file

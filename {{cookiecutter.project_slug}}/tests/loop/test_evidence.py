@@ -11,13 +11,18 @@ from {{ cookiecutter.package_name }}.loop.evidence import (
     trusted_rows,
 )
 from {{ cookiecutter.package_name }}.quality.metrics import Predictions
+from {{ cookiecutter.package_name }}.runtime.signature import ModelInputs
 
 
 def test_held_out_copies_of_training_rows_and_of_each_other_are_dropped():
     training = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]})
     held_out = pd.DataFrame({"x": [1.0000000001, 2.0, 9.0, 9.0, 4.0], "c": ["a", "a", "b", "b", None]})
-    kept, dropped = distinct_held_out(held_out, training, ["x", "c"])
+    kept, dropped = distinct_held_out(held_out, training, ModelInputs(("x",), ("c",)))
     assert dropped == 2, "a row equal to six digits, and the second of two equal rows"
+    stamped = held_out.assign(t=pd.Timestamp("2024-01-01 10:00"))
+    later = training.assign(t=pd.Timestamp("2025-06-03 10:00"))  # another date, the same calendar part
+    _, dropped = distinct_held_out(stamped, later, ModelInputs(("x",), ("c",), dict(t=("hour",))))
+    assert dropped == 2, "copies are judged by what the model sees"
     assert kept["x"].tolist() == [2.0, 9.0, 4.0]
 
 

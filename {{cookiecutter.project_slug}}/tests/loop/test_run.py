@@ -24,22 +24,30 @@ UNCHANGED, SHIFTED, CORRUPTED = "1_unchanged.csv", "2_shifted.csv", "3_corrupted
 
 
 @pytest.fixture(scope="module")
-def batches(settings, validated, tmp_path_factory):
-    """The demo's three batches for this project's data, written once: name -> (path, planted bad values)."""
-    folder = tmp_path_factory.mktemp("batches")
-    made = demo_batches(settings, validated.frame, load_schema_model(settings.data.schema_name).to_schema())
-    return {f"{b.name}.csv": (b.write(folder), b.planted) for b in made}
+def trusted_split(settings, validated, tmp_path_factory) -> tuple[TrustedSet, pd.DataFrame]:
+    """The trusted set, and the rows batches may be drawn from (never a copy of a trusted row).
+
+    The project's own trusted set when it has one; for data that has none yet, a share of its rows
+    set aside as freeze-trusted would (the rest feed the batches)."""
+    if settings.retrain.trusted is not None:
+        return settings.retrain.trusted, validated.frame
+    rest, rows = carve(validated.frame, settings.data.target, 0.15, settings.seed)
+    path = tmp_path_factory.mktemp("trusted") / "trusted.csv"
+    rows.to_csv(path, index=False)
+    return TrustedSet(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest()), rest
 
 
 @pytest.fixture(scope="module")
-def trusted(settings, validated, tmp_path_factory) -> TrustedSet:
-    """The project's trusted set; for data that has none yet, a share of its rows set aside as freeze-trusted would."""
-    if settings.retrain.trusted is not None:
-        return settings.retrain.trusted
-    _, rows = carve(validated.frame, settings.data.target, 0.15, settings.seed)
-    path = tmp_path_factory.mktemp("trusted") / "trusted.csv"
-    rows.to_csv(path, index=False)
-    return TrustedSet(path=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+def trusted(trusted_split) -> TrustedSet:
+    return trusted_split[0]
+
+
+@pytest.fixture(scope="module")
+def batches(settings, trusted_split, tmp_path_factory):
+    """The demo's three batches for this project's data, written once: name -> (path, planted bad values)."""
+    folder = tmp_path_factory.mktemp("batches")
+    made = demo_batches(settings, trusted_split[1], load_schema_model(settings.data.schema_name).to_schema())
+    return {f"{b.name}.csv": (b.write(folder), b.planted) for b in made}
 
 
 @pytest.fixture()
@@ -218,7 +226,7 @@ def test_a_batch_with_wrong_labels_for_one_group_waits_for_a_person(loop_setting
     signs = " ".join(loop.reasons)
     assert "labelling change" in signs or "the labels may have changed" in signs, signs
     if loop.outcome == "keep-champion":
-        assert "failed a gate" in signs or "on the trusted set" in signs, signs
+        assert "failed a gate" in signs or "below retrain.promotion_margin" in signs, signs
     assert not any(d.drifted for d in loop.drift), "honest-looking rows: no feature drifted"
     assert loop.outcome.needs_attention, "the model-health issue says why"
     report = (run.state_dir(s) / run.REPORT_FILE).read_text()
@@ -231,7 +239,7 @@ def test_a_tiny_batch_is_not_evidence_enough(loop_settings, bundle_dir, batches)
     loop = run.run_loop(s, open_bundle(bundle_dir), force=True)
     assert loop.outcome == "keep-champion", (loop.outcome, loop.reasons)
     assert loop.scores.rows < s.retrain.min_new_rows
-    assert any("not evidence enough" in r or "below retrain.promotion_margin" in r for r in loop.reasons), loop.reasons
+    assert any(f"fewer than retrain.min_new_rows {s.retrain.min_new_rows}" in r for r in loop.reasons), loop.reasons
 
 
 def test_copies_of_rows_cannot_inflate_the_challenger(loop_settings, bundle_dir, batches):
@@ -258,3 +266,37 @@ def test_without_a_trusted_set_a_winner_waits_for_a_person(loop_settings, bundle
     loop = run.run_loop(s, open_bundle(bundle_dir))
     assert loop.outcome == "needs-approval", (loop.outcome, loop.reasons)
     assert any("no trusted evaluation set" in r for r in loop.reasons)
+
+
+def test_a_challenger_that_falls_behind_on_the_trusted_set_waits_for_a_person(
+    loop_settings, bundle_dir, trusted, tmp_path
+):
+    """The trusted set's labels are what the project trusts: here they are all wrong, so no challenger reaches the bar."""
+    from {{ cookiecutter.package_name }}.data.files import read_file
+
+    s0 = loop_settings()
+    rows = read_file(s0.resolve(trusted.path))
+    target = s0.data.target
+    if s0.task == "classification":
+        classes = sorted(rows[target].dropna().unique(), key=str)
+        rows[target] = rows[target].map(dict(zip(classes, [*classes[1:], classes[0]], strict=True)))
+    else:  # shuffled: every value still valid, most of them wrong
+        rows[target] = rows[target].sample(frac=1, random_state=0).to_numpy()
+    wrong = tmp_path / "wrong_trusted.csv"
+    rows.to_csv(wrong, index=False)
+    pinned = TrustedSet(path=str(wrong), sha256=hashlib.sha256(wrong.read_bytes()).hexdigest())
+    s = loop_settings(UNCHANGED, SHIFTED, trusted=pinned)
+    loop = run.run_loop(s, open_bundle(bundle_dir))
+    assert loop.outcome == "needs-approval", (loop.outcome, loop.reasons)
+    assert any("on the trusted set" in r for r in loop.reasons), loop.reasons
+    assert loop.trusted and not loop.trusted["passed"]
+
+
+def test_a_batch_that_copies_the_trusted_set_trains_nothing(loop_settings, bundle_dir, trusted):
+    from {{ cookiecutter.package_name }}.data.files import read_file
+
+    s = loop_settings()
+    read_file(s.resolve(trusted.path)).to_csv(Path(s.retrain.source).parent / "seen.csv", index=False)
+    loop = run.run_loop(s, open_bundle(bundle_dir), force=True)
+    assert loop.outcome == "needs-approval" and not loop.challenger_version, (loop.outcome, loop.reasons)
+    assert any("copy rows of the trusted evaluation set" in r for r in loop.reasons)

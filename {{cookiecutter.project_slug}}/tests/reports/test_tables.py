@@ -38,12 +38,17 @@ def test_the_report_adds_the_comparison_or_says_why_there_is_none(metrics, setti
 def test_values_from_data_are_inert_in_a_cell():
     from {{ cookiecutter.package_name }}.reports.tables import CELL_LIMIT, cell
 
-    hostile = "@octo-org/admins <img src=x onerror=alert(1)> | [click](https://evil.example) `x`\n**bold**"
+    hostile = (
+        "@octo-org/admins <img src=x onerror=alert(1)> | [click](https://evil.example) `x` www.evil.example "
+        "other/repo#12\n**bold**"
+    )
     shown = cell(hostile, 400)
-    assert "@" not in shown and "&#64;octo-org" in shown, "no mention reaches anyone"
+    zw = "\u200b"
+    assert "@octo" not in shown and f"@{zw}octo-org" in shown, "no mention reaches anyone (GitHub decodes &#64;)"
     assert "<" not in shown and ">" not in shown and "\n" not in shown
     assert "| " not in shown.replace("\\| ", ""), "a pipe cannot end the cell"
-    assert "\\[click\\](https:&#47;&#47;evil" in shown and "\\`x\\`" in shown, "no link, no code span"
+    assert f"\\[click\\](https:{zw}//evil" in shown and "\\`x\\`" in shown, "no link, no code span"
+    assert f"www{zw}.evil" in shown and f"repo#{zw}12" in shown, "no autolink, no cross-reference"
     long = cell("x" * 500)
     assert len(long) == CELL_LIMIT and long.endswith("…")
     assert cell("plain name_1 (m²)") == "plain name_1 (m²)", "ordinary names read as they are"

@@ -54,7 +54,14 @@ def release(ctx: Context) -> int:
     plan = registry_release.plan(bundle, args.tag, repo)  # every check first: a refusal leaves no tag behind
     say(plan.describe())
     if args.create_tag:
-        say(f"release: {registry_release.create_tag(repo, args.tag)}")
+        made = registry_release.create_tag(repo, args.tag)
+        say(f"release: {made}")
+        if os.environ.get("GITHUB_OUTPUT"):  # release-untag removes only a tag this run created
+            from ..github.actions import write_outputs
+
+            write_outputs(
+                Path(os.environ["GITHUB_OUTPUT"]), {"created": str(made.startswith(registry_release.CREATED)).lower()}
+            )
     elif args.dry_run:
         say("release: dry run, nothing published. Would run: " + plan.shell_command())
     else:

@@ -74,6 +74,11 @@ def freeze(settings: Settings, params_path: Path, share: float, force: bool = Fa
     source = files[0]
     kept, trusted = carve(read_file(source), settings.data.target, share, settings.seed)
     target = settings.root / TRUSTED_DIR / f"{source.stem}_trusted{source.suffix}"
+    if target.exists():
+        raise SettingsError(
+            f"{target} exists: its rows left {source.name} when it was frozen. Move them back into "
+            f"{source.name} (or delete the file if it is not needed), then freeze again"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     _write(trusted, target)  # the trusted file first: a stop in between loses no row
     _write(kept, source)

@@ -53,7 +53,7 @@ class Scores:
             why.append("the gain's confidence interval is undefined on these rows: not evidence enough to promote")
         elif self.interval[0] < self.margin:
             why.append(
-                f"the gain's {self.confidence:.0%} confidence interval [{self.interval[0]:.4g}, {self.interval[1]:.4g}] "
+                f"the gain's {round(self.confidence * 100)} percent confidence interval [{self.interval[0]:.4g}, {self.interval[1]:.4g}] "
                 f"reaches below the promotion margin {self.margin}: the win may be luck"
             )
         return why
@@ -128,7 +128,7 @@ def compare(
     from .evidence import distinct_held_out, outputs, paired_bootstrap
 
     r = settings.retrain
-    held_out, dropped = distinct_held_out(held_out, trained_on, list(settings.data.features))
+    held_out, dropped = distinct_held_out(held_out, trained_on, settings.data.inputs)
     labelled = held_out[held_out[settings.data.target].notna()]
     interval = None
     if len(labelled) >= max(r.min_new_rows, 2):

@@ -12,21 +12,19 @@ from .monitor import Monitoring
 def label_change(settings: Settings, champion: Bundle, monitoring: Monitoring) -> tuple[str, ...]:
     """Signs that the labels, not the world, changed: why a person must approve any promotion (empty: none).
 
-    When the features have not drifted, a target whose distribution moved, or a champion whose
-    metric fell, points at the labels (a labelling job that changed, or someone feeding wrong
-    labels): the challenger would learn them, and the held-out new rows would judge it by them."""
-    if monitoring.drifted:
-        return ()
+    A target whose distribution moved, or (when no feature drifted) a champion whose metric fell,
+    points at the labels (a labelling job that changed, or someone feeding wrong labels): the
+    challenger would learn them, and the held-out new rows would judge it by them."""
     q, r = settings.quality, settings.retrain
     signs = []
     target = monitoring.target
-    if target is not None and target.drifted:
+    if target is not None and target.drifted:  # with or without feature drift: labels are what a batch can fake
         signs.append(
-            f"the target's distribution moved ({'; '.join(target.reasons)}) while no feature drifted: "
-            "the labels may have changed, not the world"
+            f"the target's distribution moved ({'; '.join(target.reasons)}): the labels may have changed, "
+            "not only the world, so a person decides"
         )
     metric = monitoring.champion_metric
-    if metric is not None:
+    if metric is not None and not monitoring.drifted:
         drop = gain(q.primary_metric, champion.metrics["test"][q.primary_metric], metric)
         if drop is not None and drop > r.max_metric_drop:
             signs.append(

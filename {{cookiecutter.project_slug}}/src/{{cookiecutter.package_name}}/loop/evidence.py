@@ -22,17 +22,22 @@ import pandas as pd
 from ..bundle.reader import Bundle
 from ..errors import TrustedSetError
 from ..quality.metrics import Predictions, coded, gain, reaches, score
+from ..runtime.signature import ModelInputs, model_frame
 from ..settings import Settings
 from ..utils.hashing import sha256_file
 
 SIGNIFICANT_DIGITS = 6  # numbers equal to this many significant digits are the same value
 
 
-def _row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """One hash per row of the feature values (numbers rounded to SIGNIFICANT_DIGITS digits)."""
+def _row_keys(frame: pd.DataFrame, inputs: ModelInputs) -> pd.Series:
+    """One hash per row of what the model sees (numbers, calendar parts rounded to SIGNIFICANT_DIGITS digits).
+
+    This catches copies and near-copies (a row with a new timestamp but the same calendar parts is
+    the same to the model); a row nudged beyond six digits is new data, which the trusted set judges."""
+    typed = model_frame(frame, inputs)
     shown = {}
-    for column in columns:
-        values = frame[column]
+    for column in typed.columns:
+        values = typed[column]
         if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
             numbers = values.to_numpy(dtype=float)
             shown[column] = [f"{v:.{SIGNIFICANT_DIGITS}g}" for v in numbers]
@@ -41,10 +46,19 @@ def _row_keys(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     return pd.util.hash_pandas_object(pd.DataFrame(shown, index=frame.index), index=False)
 
 
-def distinct_held_out(held_out: pd.DataFrame, training: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, int]:
-    """The held-out rows whose features appear neither in `training` nor earlier in `held_out`; and how many were dropped."""
-    seen = set(_row_keys(training, features)) if len(training) else set()
-    keys = _row_keys(held_out, features)
+def copies_of_trusted_rows(new_rows: pd.DataFrame, trusted: pd.DataFrame, inputs: ModelInputs) -> int:
+    """How many new rows copy a trusted row: a batch that has seen the trusted set could teach it to the challenger."""
+    if new_rows.empty or trusted.empty:
+        return 0
+    return int(_row_keys(new_rows, inputs).isin(set(_row_keys(trusted, inputs))).sum())
+
+
+def distinct_held_out(held_out: pd.DataFrame, training: pd.DataFrame, inputs: ModelInputs) -> tuple[pd.DataFrame, int]:
+    """The held-out rows whose inputs appear neither in `training` nor earlier in `held_out`; and how many were dropped."""
+    if held_out.empty:
+        return held_out, 0
+    seen = set(_row_keys(training, inputs)) if len(training) else set()
+    keys = _row_keys(held_out, inputs)
     keep = ~keys.isin(seen).to_numpy() & ~keys.duplicated().to_numpy()
     return held_out[keep], int((~keep).sum())
 
@@ -115,6 +129,7 @@ class TrustedCheck:
     challenger: float | None
     max_drop: float
     failed_slices: tuple[str, ...] = field(default=())
+    floor: float | None = None  # quality.threshold: the challenger must reach it there too (no slow decline)
 
     @property
     def drop(self) -> float | None:
@@ -125,8 +140,12 @@ class TrustedCheck:
     metric_name: str = ""
 
     @property
+    def reaches_floor(self) -> bool:
+        return self.floor is None or reaches(self.metric_name, self.challenger, self.floor)
+
+    @property
     def passed(self) -> bool:
-        return self.drop is not None and self.drop <= self.max_drop and not self.failed_slices
+        return self.drop is not None and self.drop <= self.max_drop and not self.failed_slices and self.reaches_floor
 
     def problems(self) -> list[str]:
         lines = []
@@ -137,6 +156,11 @@ class TrustedCheck:
                 f"on the trusted set the challenger's {self.metric_name} is {self.challenger:.4f} against the "
                 f"champion's {self.champion:.4f}: {self.drop:.4g} worse, more than retrain.max_trusted_drop "
                 f"{self.max_drop}"
+            )
+        if self.drop is not None and not self.reaches_floor:
+            lines.append(
+                f"on the trusted set the challenger's {self.metric_name} {self.challenger:.4f} misses quality.threshold "
+                f"{self.floor}: small losses must not add up release after release"
             )
         lines += [f"on the trusted set the challenger fails the slice gate {s}" for s in self.failed_slices]
         return lines
@@ -152,6 +176,7 @@ class TrustedCheck:
             "drop": self.drop,
             "max_drop": self.max_drop,
             "failed_slices": list(self.failed_slices),
+            "floor": self.floor,
             "passed": self.passed,
         }
 
@@ -214,4 +239,5 @@ def trusted_check(settings: Settings, champion: Bundle, challenger: Bundle, rows
         max_drop=settings.retrain.max_trusted_drop,
         failed_slices=tuple(failed),
         metric_name=q.primary_metric,
+        floor=q.threshold,
     )

@@ -41,14 +41,15 @@ def find_batches(settings: Settings, snapshot: Path) -> list[Path]:
     fs, _, paths = fsspec.get_fs_token_paths(source)
     found = []
     inside = snapshot.resolve()
-    for remote in sorted(paths):
+    for remote in sorted(paths):  # every key is checked before any file is written
         parts = str(remote).replace("\\", "/").split("/")
-        local = snapshot / str(remote).lstrip("/")  # the remote layout, so equal names in two folders stay apart
-        if ".." in parts or not local.resolve().is_relative_to(inside):
+        if ".." in parts or not (snapshot / str(remote).lstrip("/")).resolve().is_relative_to(inside):
             raise DataError(
                 f"retrain.source: the object {str(remote)!r} has a '..' in its path, which would be written outside "
                 f"the snapshot folder {snapshot}: rename it, or narrow the glob"
             )
+    for remote in sorted(paths):
+        local = snapshot / str(remote).lstrip("/")  # the remote layout, so equal names in two folders stay apart
         with fs.open(remote, "rb") as handle:
             atomic.write_bytes(local, handle.read())
         found.append(local)

@@ -33,8 +33,8 @@ class Outcome(StrEnum):
             Outcome.NO_RETRAIN: "New data, no drift: the champion stays.",
             Outcome.KEEP_CHAMPION: "The challenger did not beat the champion: nothing published.",
             Outcome.NEEDS_APPROVAL: (
-                f"The challenger {challenger_version} wins on the new rows, but the evidence needs a person: "
-                "nothing published. Review the reasons below; release it with a tag if it is right."
+                "A person must decide: nothing published. Review the reasons below (and the run's challenger "
+                "artifact, when one was trained); the loop never releases such a challenger on its own."
             ),
             Outcome.PROMOTE: f"The challenger {challenger_version} beats the champion: publish it.",
             Outcome.ERROR: "The loop stopped with an error: see below; nothing was published.",

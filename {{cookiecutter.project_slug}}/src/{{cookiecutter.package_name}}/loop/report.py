@@ -116,7 +116,7 @@ def report_markdown(result: LoopResult, primary_metric: str) -> str:
             "",
             f"Gain {fmt(s.gain)}; promotion needs at least {s.margin}"
             + (
-                f", and the lower end of its {s.confidence:.0%} interval "
+                f", and the lower end of its {round(s.confidence * 100)} percent interval "
                 f"[{s.interval[0]:.4g}, {s.interval[1]:.4g}] at least that."
                 if s.interval
                 else "."

@@ -39,7 +39,7 @@ from ..utils import atomic
 from .challenger import Scores, compare, held_out_new_rows, train_challenger
 from .decide import label_change, reasons_to_retrain
 from .drift import FeatureDrift
-from .evidence import trusted_check, trusted_rows
+from .evidence import copies_of_trusted_rows, trusted_check, trusted_rows
 from .ingest import Batch, ingest, validate_batches
 from .monitor import Monitoring, monitor
 from .outcome import Outcome
@@ -114,8 +114,14 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
                 "new data breaks the schema: see the quarantine report; nothing was trained",
                 quarantine=quarantine,
             )
-        if settings.retrain.trusted is not None:
-            trusted_rows(settings)  # a changed or missing trusted set stops the run before anything trains
+        if settings.retrain.trusted is not None:  # a changed or missing trusted set stops the run first
+            copied = copies_of_trusted_rows(frame, trusted_rows(settings), settings.data.inputs)
+            if copied:
+                return ended(
+                    Outcome.NEEDS_APPROVAL,
+                    f"{copied} new row(s) copy rows of the trusted evaluation set: a batch that has seen it could teach "
+                    "it to a challenger, so nothing was trained; a person decides where these rows came from",
+                )
         monitoring = monitor(settings, champion, frame, target / "plots")
         drift, metric = monitoring.drift, monitoring.champion_metric
         signs = label_change(settings, champion, monitoring)
@@ -139,13 +145,15 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
                 "the challenger breaks consumers (" + "; ".join(why) + "): a major release is a person's decision, "
                 "so the loop releases only new data (minor); release it with a tag after review",
             )
+        if scores.rows < scores.min_rows:
+            return ended(Outcome.KEEP_CHAMPION, *scores.not_evidence())
         if not scores.challenger_wins:
             return ended(
                 Outcome.KEEP_CHAMPION, f"the challenger's gain is below retrain.promotion_margin {scores.margin}"
             )
         if scores.not_evidence():
             return ended(Outcome.KEEP_CHAMPION, *scores.not_evidence())
-        approval = list(signs)
+        approval = []
         if settings.retrain.trusted is None:
             approval.append(
                 "no trusted evaluation set (retrain.trusted): the loop cannot check the challenger on data no batch "
@@ -155,7 +163,7 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
             check = trusted_check(settings, champion, verified.bundle, trusted_rows(settings))
             trusted = check.as_dict()
             approval += check.problems()
-        if approval:
+        if approval or signs:  # the signs of a label change are among the reasons already
             return ended(Outcome.NEEDS_APPROVAL, *approval)
         return ended(Outcome.PROMOTE)
     except PipelineError as error:

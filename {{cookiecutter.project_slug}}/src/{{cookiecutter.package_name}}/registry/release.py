@@ -194,7 +194,10 @@ def create_tag(repo: str, tag: str, sha: str | None = None) -> str:
             )
         return f"tag {tag} already exists in {repo} on {sha[:12]}"
     gh.create_tag(repo, tag, sha, ReleaseError)
-    return f"created tag {tag} at {sha[:12]} in {repo}"
+    return f"{CREATED} {tag} at {sha[:12]} in {repo}"
+
+
+CREATED = "created tag"
 
 
 def on_default_branch(repo: str, sha: str, default_branch: str) -> str:

@@ -19,14 +19,20 @@ def cell(value: object, limit: int = CELL_LIMIT) -> str:
     """A value that came from data (a column name, a file name, a bad value) made inert in a markdown cell.
 
     Truncated to `limit` characters, on one line, with HTML, pipes, brackets and backticks escaped,
-    `@mentions` and bare URLs broken, so a batch cannot ping people, inject links, images or markup,
-    or break the table. Emphasis characters stay: `bill_length_mm` reads as it is.
+    and `@mentions`, URLs and `#` references broken by a zero-width space, so a batch cannot ping
+    people, link issues, inject links, images or markup, or break the table. Emphasis characters
+    stay: `bill_length_mm` reads as it is.
     """
     text = " ".join(str(value).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     text = _MARKDOWN.sub(r"\\\1", text)  # markdown first: the entities below hold a `#`
-    return html.escape(text, quote=False).replace("@", "&#64;").replace("://", ":&#47;&#47;")
+    text = html.escape(text, quote=False)
+    # a zero-width space breaks what GitHub would link: @mentions (it decodes &#64; first), URLs, www.
+    # hosts and #123 / owner/repo#123 references
+    for found, broken in (("@", "@\u200b"), ("://", ":\u200b//"), ("www.", "www\u200b."), ("#", "#\u200b")):
+        text = text.replace(found, broken)
+    return text
 
 
 def metrics_table(metrics: dict, slice_min_rows: int) -> list[str]:
