@@ -142,7 +142,7 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     assert done.returncode == 0 and "keepalive: not a git repository" in done.stdout, explain(done)
     ran |= {"keepalive", "retrain", "retrain-issue"}  # retrain and retrain-issue run under act
     done = make(project, "freeze-trusted")  # the sample ships a trusted set; own data freezes one (test below)
-    assert done.returncode == 1 and "retrain.trusted already names data/samples/penguins_2009.csv" in done.stderr
+    assert done.returncode != 0 and "retrain.trusted already names data/samples/penguins_2009.csv" in done.stderr
     ran.add("freeze-trusted")
     assert (project / "artifacts" / "model.onnx").is_file() and bundle_of(project).is_dir()
     done = make(project, "clean")

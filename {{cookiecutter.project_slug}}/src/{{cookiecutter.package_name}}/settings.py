@@ -156,8 +156,11 @@ class RetrainSettings(Strict):
     trusted: TrustedSet | None = Field(
         None, description="the trusted evaluation set; without one every promotion waits for a person"
     )
-    max_trusted_drop: float = Field(
-        0.0, ge=0, description="how much worse than the champion the challenger may score on the trusted set"
+    max_trusted_drop: float | None = Field(
+        None,
+        ge=0,
+        description="how much worse than the champion the challenger may score on the trusted set "
+        "(unset: max_metric_drop)",
     )
     min_new_rows: int = Field(30, ge=1, description="fewer held-out new rows than this are not evidence enough")
     confidence: float = Field(
@@ -165,6 +168,11 @@ class RetrainSettings(Strict):
     )
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="resamples of the paired bootstrap")
     issue_label: str = Field("model-health", min_length=1, description="label of the one issue the loop keeps")
+
+    @property
+    def trusted_tolerance(self) -> float:
+        """max_trusted_drop, or max_metric_drop where params.yaml does not set it (both in the metric's units)."""
+        return self.max_metric_drop if self.max_trusted_drop is None else self.max_trusted_drop
 
 
 class PathSettings(Strict):

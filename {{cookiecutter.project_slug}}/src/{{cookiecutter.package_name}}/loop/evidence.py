@@ -236,7 +236,7 @@ def trusted_check(settings: Settings, champion: Bundle, challenger: Bundle, rows
         rows=len(rows),
         champion=_metric(settings, old, everything),
         challenger=_metric(settings, new, everything),
-        max_drop=settings.retrain.max_trusted_drop,
+        max_drop=settings.retrain.trusted_tolerance,
         failed_slices=tuple(failed),
         metric_name=q.primary_metric,
         floor=q.threshold,

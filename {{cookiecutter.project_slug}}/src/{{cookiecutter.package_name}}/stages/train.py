@@ -115,34 +115,45 @@ def time_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Train on the past, test on the most recent rows: the last `test_size` share by `column`.
 
-    With `pool` (the rows of new batches, when retraining), the share is of the pool's rows, so
-    the earlier new rows train the model too. Rows sharing the boundary time stay on one side (no
-    moment is split), which may make the test side a little smaller. Rows without a time train only.
+    With `pool` (the rows of new batches, when retraining), the pool and the other rows are split
+    each on their own: the most recent `test_size` of the new rows and of the old ones are tested,
+    so the earlier new rows train the model too, and the gates still see a full-size test split.
+    Rows sharing the boundary time stay on one side (no moment is split), which may make the test
+    side a little smaller. Rows without a time train only.
     """
     times = as_datetime(labelled[column], column)
     known = times.notna().to_numpy()
-    eligible = known if pool is None else known & pool
-    candidates = np.sort(times.to_numpy()[eligible])
-    n_test = round(len(candidates) * test_size)
-    if pool is not None and len(candidates):
-        n_test = max(n_test, 1)  # a new batch always leaves at least one row to judge the models on
-    if n_test < 1 or (pool is None and n_test >= len(candidates)):
-        raise DataError(
-            f"cannot hold out the most recent {round(test_size * 100)} percent of {len(candidates)} rows by "
-            f"{column!r}: use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)."
-        )
-    if n_test >= len(candidates):
-        test = eligible.copy()
-    else:  # the eligible rows strictly after the time just before the most recent n_test
-        boundary = candidates[len(candidates) - n_test - 1]
-        test = eligible & (times > boundary).to_numpy()
-        if not test.any():  # the most recent moment holds more than n_test rows: it is the test side
-            test = eligible & (times >= boundary).to_numpy()
+    if pool is None:
+        test = _most_recent(times, known, test_size, column, at_least_one=False)
+    else:
+        test = _most_recent(times, known & pool, test_size, column, at_least_one=True)
+        if (known & ~pool).any():
+            test |= _most_recent(times, known & ~pool, test_size, column, at_least_one=False)
     if not (known & ~test).any():
-        if candidates[0] == candidates[-1]:
+        if times[known].nunique() == 1:
             raise DataError(f"every row of {column!r} has the same time: a time split needs more than one moment")
         raise DataError(f"no row of {column!r} is older than the test rows: a time split needs a past to train on")
     return np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def _most_recent(times: pd.Series, eligible: np.ndarray, share: float, column: str, at_least_one: bool) -> np.ndarray:
+    """The eligible rows among the most recent `share` of them by time (ties kept together)."""
+    candidates = np.sort(times.to_numpy()[eligible])
+    n_test = round(len(candidates) * share)
+    if at_least_one and len(candidates):
+        n_test = max(n_test, 1)  # a new batch always leaves at least one row to judge the models on
+    if n_test < 1 or (not at_least_one and n_test >= len(candidates)):
+        raise DataError(
+            f"cannot hold out the most recent {round(share * 100)} percent of {len(candidates)} rows by "
+            f"{column!r}: use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)."
+        )
+    if n_test >= len(candidates):
+        return eligible.copy()
+    boundary = candidates[len(candidates) - n_test - 1]  # the time just before the most recent n_test
+    test = eligible & (times > boundary).to_numpy()
+    if not test.any():  # the most recent moment holds more than n_test rows: it is the test side
+        test = eligible & (times >= boundary).to_numpy()
+    return test
 
 
 def fit(settings: Settings, parts: Split) -> Pipeline:
