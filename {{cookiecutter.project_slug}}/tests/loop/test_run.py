@@ -194,6 +194,7 @@ def wrong_labels_for_one_group(settings, frame):
     for column in data.numeric_features:
         values = pd.to_numeric(out[column])
         nudged = values + rng.normal(0, 0.02 * (float(values.std()) or 1.0), len(values))
+        nudged = nudged.clip(values.min(), values.max())  # within the values seen: every row stays valid
         out[column] = nudged.round() if pd.api.types.is_integer_dtype(values.dtype) else nudged
     if data.categorical_features:
         column = data.categorical_features[0]
