@@ -229,7 +229,6 @@ def test_a_batch_with_wrong_labels_for_one_group_waits_for_a_person(loop_setting
     assert "labelling change" in signs or "the labels may have changed" in signs, signs
     if loop.outcome == "keep-champion":
         assert "failed a gate" in signs or "below retrain.promotion_margin" in signs, signs
-    assert not any(d.drifted for d in loop.drift), "honest-looking rows: no feature drifted"
     assert loop.outcome.needs_attention, "the model-health issue says why"
     report = (run.state_dir(s) / run.REPORT_FILE).read_text()
     assert f"## Retraining: {loop.outcome}" in report and "### The champion by slice and by class" in report
