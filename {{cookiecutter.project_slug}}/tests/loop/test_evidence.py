@@ -77,3 +77,31 @@ def test_the_trusted_set_is_read_only_with_its_pinned_bytes_and_never_as_trainin
     training = resolve_files(settings.data.path, settings.root)[0]
     with pytest.raises(TrustedSetError, match="also training data"):
         trusted_rows(with_trusted(TrustedSet(path=str(training), sha256=sha256_file(training))))
+
+
+def test_the_trusted_check_refuses_a_model_that_misses_the_bar_on_trusted_labels(
+    settings, validated, bundle_dir, tmp_path
+):
+    """Any model, judged on rows whose labels are all wrong, misses quality.threshold; judged against itself on
+    true labels, it is no worse (the loop's tests need a winning challenger; this needs none)."""
+    from {{ cookiecutter.package_name }}.bundle.reader import open_bundle
+    from {{ cookiecutter.package_name }}.loop.evidence import trusted_check
+    from {{ cookiecutter.package_name }}.settings import TrustedSet
+
+    target = settings.data.target
+    rows = validated.frame[validated.frame[target].notna()].head(300).reset_index(drop=True)
+    wrong = rows.copy()
+    if settings.task == "classification":
+        classes = sorted(rows[target].unique(), key=str)
+        wrong[target] = rows[target].map(dict(zip(classes, [*classes[1:], classes[0]], strict=True)))
+    else:  # mirrored within the observed range: far from every prediction
+        wrong[target] = rows[target].min() + rows[target].max() - rows[target]
+    pinned = TrustedSet(path=str(tmp_path / "trusted.csv"), sha256="0" * 64)
+    s = settings.model_copy(update={"retrain": settings.retrain.model_copy(update={"trusted": pinned})})
+    model = open_bundle(bundle_dir)
+
+    same = trusted_check(s, model, model, rows)
+    assert same.drop == 0 and not any("worse, more than" in p for p in same.problems())
+    judged = trusted_check(s, model, model, wrong)
+    assert any(f"misses quality.threshold {settings.quality.threshold}" in p for p in judged.problems()), judged
+    assert judged.as_dict()["rows"] == len(wrong)
