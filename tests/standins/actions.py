@@ -18,12 +18,14 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 BOOLEAN = {"true", "false"}
+EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+")
 
 
 class Refused(Exception):
@@ -88,7 +90,11 @@ def checkout(inputs: dict[str, str]) -> dict:
 
 
 def setup_uv(inputs: dict[str, str]) -> dict:
-    """astral-sh/setup-uv v6: put uv on PATH; with python-version, that interpreter must exist here."""
+    """astral-sh/setup-uv v10: put uv on PATH; with python-version, that interpreter must exist here.
+
+    `version` must be one exact release (X.Y.Z): the stand-in cannot resolve a range, `latest` or
+    `latest-known`. It puts the machine's uv on PATH and records which version that is.
+    """
     known = {
         "version": None,
         "python-version": None,
@@ -97,9 +103,15 @@ def setup_uv(inputs: dict[str, str]) -> dict:
         "activate-environment": BOOLEAN,
     }
     _check("astral-sh/setup-uv", inputs, known, set())
+    requested = inputs.get("version")
+    if requested is not None and not EXACT_VERSION.fullmatch(requested):
+        raise Refused(f"version {requested!r}: the stand-in installs one exact uv version (X.Y.Z), not a range")
     uv = os.environ.get("STANDINS_UV")
     if not uv or not Path(uv).is_file():
         raise Refused(f"STANDINS_UV must name the uv binary to put on PATH (got {uv!r})")
+    provided = subprocess.run([uv, "--version"], capture_output=True, text=True, check=False).stdout.split()[1:2]
+    if requested and provided != [requested]:
+        print(f"::warning::setup-uv asks for uv {requested}; the stand-in provides {' '.join(provided) or '?'}")
     if inputs.get("enable-cache") == "true":
         glob_text = inputs.get("cache-dependency-glob", "**/uv.lock")
         if not _matches(glob_text):
@@ -113,11 +125,16 @@ def setup_uv(inputs: dict[str, str]) -> dict:
             raise Refused(f"python-version {python}: no such interpreter on this machine ({found.stderr.strip()})")
         _append("GITHUB_ENV", f"UV_PYTHON={python}")  # as setup-uv does
     _append("GITHUB_PATH", str(Path(uv).parent))
-    return {"python-version": python, "cache": inputs.get("enable-cache", "auto")}
+    return {
+        "version": requested,
+        "provided": provided[0] if provided else None,
+        "python-version": python,
+        "cache": inputs.get("enable-cache", "auto"),
+    }
 
 
 def upload_artifact(inputs: dict[str, str]) -> dict:
-    """actions/upload-artifact v5: copy the matched files to $STANDINS_STATE/artifacts/<name>/."""
+    """actions/upload-artifact v7: copy the matched files to $STANDINS_STATE/artifacts/<name>/ (archived uploads only)."""
     known = {
         "name": None,
         "path": None,
@@ -126,8 +143,11 @@ def upload_artifact(inputs: dict[str, str]) -> dict:
         "compression-level": None,
         "overwrite": BOOLEAN,
         "include-hidden-files": BOOLEAN,
+        "archive": BOOLEAN,
     }
     _check("actions/upload-artifact", inputs, known, {"path"})
+    if inputs.get("archive") == "false":
+        raise Refused("upload-artifact stand-in only makes archived (zipped) artifacts, not archive: false")
     name = inputs.get("name") or "artifact"
     days = inputs.get("retention-days", "0")
     if not days.isdigit() or not 0 <= int(days) <= 90:
@@ -153,7 +173,10 @@ def upload_artifact(inputs: dict[str, str]) -> dict:
 
 
 def download_artifact(inputs: dict[str, str]) -> dict:
-    """actions/download-artifact v5, by name: copy $STANDINS_STATE/artifacts/<name>/ into `path`."""
+    """actions/download-artifact v8, by name: copy $STANDINS_STATE/artifacts/<name>/ into `path`.
+
+    The copy is exact, so `digest-mismatch` never applies; the stand-in always decompresses.
+    """
     known = {
         "name": None,
         "path": None,
@@ -163,8 +186,12 @@ def download_artifact(inputs: dict[str, str]) -> dict:
         "repository": None,
         "run-id": None,
         "artifact-ids": None,
+        "skip-decompress": BOOLEAN,
+        "digest-mismatch": {"ignore", "info", "warn", "error"},
     }
     _check("actions/download-artifact", inputs, known, {"name"})
+    if inputs.get("skip-decompress") == "true":
+        raise Refused("download-artifact stand-in always extracts the artifact, not skip-decompress: true")
     for unsupported in ("pattern", "merge-multiple", "github-token", "repository", "run-id", "artifact-ids"):
         if unsupported in inputs:
             raise Refused(
@@ -198,17 +225,27 @@ def _hidden(path: Path) -> bool:
 
 
 def attest_build_provenance(inputs: dict[str, str]) -> dict:
-    """actions/attest-build-provenance v3: record each subject's name and sha256 (no signing offline)."""
+    """actions/attest-build-provenance v4 (a wrapper of actions/attest): record each subject's name and sha256.
+
+    Build provenance only (no signing offline): the custom-predicate inputs are refused.
+    """
     known = {
         "subject-path": None,
         "subject-digest": None,
         "subject-name": None,
         "subject-checksums": None,
+        "predicate-type": None,
+        "predicate": None,
+        "predicate-path": None,
         "push-to-registry": BOOLEAN,
+        "create-storage-record": BOOLEAN,
         "show-summary": BOOLEAN,
         "github-token": None,
     }
     _check("actions/attest-build-provenance", inputs, known, set())
+    custom = sorted({"predicate-type", "predicate", "predicate-path"} & set(inputs))
+    if custom:
+        raise Refused(f"attest-build-provenance stand-in only makes build provenance, not a custom predicate {custom}")
     if "subject-path" not in inputs:
         raise Refused("attest-build-provenance stand-in only understands subject-path subjects")
     subjects = _matches(inputs["subject-path"])
