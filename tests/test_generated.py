@@ -83,6 +83,7 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "pipeline",
         "report",
         "summary",
+        "sign",
         "release-check",
         "release-tag",
         "release-untag",
@@ -130,7 +131,14 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     assert done.returncode == 0 and "Comparison with latest unavailable: cannot reach" in done.stdout, explain(done)
     done = make(project, "release-check", env={"TAG": ""})
     assert done.returncode != 0 and "set TAG, e.g. make release-check TAG=v0.1.0" in done.stderr
-    ran |= {"summary", "release-check", "release-tag", "release-untag", "release"}  # under act: test_workflows.py
+    ran |= {
+        "summary",
+        "sign",
+        "release-check",
+        "release-tag",
+        "release-untag",
+        "release",
+    }  # under act: test_workflows.py
     done = make(project, "retrain-demo")
     assert done.returncode == 0, f"make retrain-demo\n{explain(done)}"
     table = done.stdout[done.stdout.index("| batch | outcome | champion after |") :]

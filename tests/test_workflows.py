@@ -17,12 +17,14 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 from helpers import TEMPLATE, bake, explain, make, run
-from workflows import STANDINS, Actions, git, init_repo, repository
+from packaging.specifiers import SpecifierSet
+from workflows import STANDINS, Actions, git, init_repo, repository, sign_with_a_key_pair
 
 pytestmark = pytest.mark.slow
 
@@ -154,14 +156,16 @@ def project(tmp_path) -> Path:
 
 
 @pytest.fixture()
-def actions(project, tmp_path):
+def actions(project, installed_default, tmp_path):
     sys.path.insert(0, str(project / "tests"))
     try:
         from github_standin import GitHubStandIn
     finally:
         sys.path.remove(str(project / "tests"))
     api = GitHubStandIn(REPO, tmp_path / "act" / "state" / "releases" / REPO)
-    yield Actions(project, tmp_path / "act", env={"GITHUB_API_URL": api.api_url})
+    # releases are signed with a key pair (Sigstore keyless needs GitHub's OIDC token), checked on download
+    key = sign_with_a_key_pair(project, installed_default / ".venv" / "bin" / "python", tmp_path / "keys")
+    yield Actions(project, tmp_path / "act", env={"GITHUB_API_URL": api.api_url}, secrets={"MODEL_SIGNING_KEY": key})
     api.close()
     assert api.unexpected == [], "the registry client made requests the GitHub API does not document"
 
@@ -280,12 +284,16 @@ def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, proj
         "confusion_matrix.png",
         "feature_importance.png",
     }
-    assert set(record["assets"]) == bundle_names | {"my-ml-project-0.1.0.tar.gz"}
+    tarballs = {"my-ml-project-0.1.0.tar.gz", "my-ml-project-0.1.0.tar.gz.sha256"}
+    assert set(record["assets"]) == bundle_names | {"bundle.sig"} | tarballs
     assets = published / "assets"
     assert record["notes"] == (assets / "model_card.md").read_text()
     attested = result.jsonl("attestation.jsonl")
-    assert [s["name"] for a in attested for s in a["subjects"]] == ["model.onnx"]
-    assert attested[0]["subjects"][0]["sha256"] == hashlib.sha256((assets / "model.onnx").read_bytes()).hexdigest()
+    subjects = {s["name"]: s["sha256"] for a in attested for s in a["subjects"]}
+    assert set(subjects) == {"SHA256SUMS", "my-ml-project-0.1.0.tar.gz"}, "SHA256SUMS binds every file"
+    for name, sha in subjects.items():
+        assert sha == hashlib.sha256((assets / name).read_bytes()).hexdigest()
+    assert "sign: the signature verifies against registry.signer" in result.output
     # what was published downloads through the registry client and passes verify
     download = run(
         [
@@ -361,7 +369,14 @@ def publish_champion(actions: Actions, installed: Path) -> None:
     done = make(installed, "pipeline")
     assert done.returncode == 0, explain(done)
     bundle = installed / "dist" / "my-ml-project-0.1.0"
-    files = [str(p) for p in sorted(bundle.iterdir())] + [f"{bundle}.tar.gz"]
+    key = actions.work / "champion-key.pem"
+    key.write_text(actions.secrets["MODEL_SIGNING_KEY"])
+    done = run(
+        [str(installed / ".venv" / "bin" / "python"), "-m", "my_ml_project", "sign", str(bundle), "--key", str(key)],
+        installed,
+    )
+    assert done.returncode == 0, explain(done)
+    files = [str(p) for p in sorted(bundle.iterdir())] + [f"{bundle}.tar.gz", f"{bundle}.tar.gz.sha256"]
     gh = [str(STANDINS / "bin" / "gh"), "release", "create", "v0.1.0", *files, "--repo", REPO]
     done = run(
         [*gh, "--notes-file", str(bundle / "model_card.md")],
@@ -427,7 +442,11 @@ def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actio
     assert "| bill_length_mm | numeric |" in summary
     calls = [c["args"][:3] for c in result.jsonl("gh_calls.jsonl")]
     assert ["api", "--method", "POST"] in calls and ["release", "create", "v0.2.0"] in calls
-    assert [s["name"] for a in result.jsonl("attestation.jsonl") for s in a["subjects"]] == ["model.onnx"]
+    assert sorted(s["name"] for a in result.jsonl("attestation.jsonl") for s in a["subjects"]) == [
+        "SHA256SUMS",
+        "my-ml-project-0.2.0.tar.gz",
+    ]
+    assert (assets / "bundle.sig").is_file(), "the loop's release is signed too"
     assert issues(actions) == []
 
     # the same data again: nothing new, nothing published
@@ -455,3 +474,58 @@ def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actio
     assert not still.ok
     [issue] = issues(actions)
     assert len(issue["comments"]) == 1 and "not-a-category" in issue["comments"][0]
+
+
+# --- action pins: the verified SHA-tag table ----------------------------------------------------
+
+
+ACTION_PINS = TEMPLATE / "tests" / "action_pins.json"
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)")
+
+
+def test_every_pin_is_the_verified_commit_of_its_tag_with_only_declared_inputs(baked):
+    """tests/action_pins.json holds, per action, the commit its tag pointed at and the inputs its action.yml
+    declares there (checked against the action's own repository); every workflow must use exactly that."""
+    table = {entry["repo"]: entry for entry in json.loads(ACTION_PINS.read_text())["actions"]}
+    for repo, entry in table.items():
+        assert re.fullmatch(r"[0-9a-f]{40}", entry["sha"]) and re.fullmatch(r"v\d+\.\d+\.\d+", entry["tag"]), repo
+        assert entry["runtime"] in ("node24", "composite"), f"{repo} {entry['tag']} runs on {entry['runtime']}"
+        for inner in entry.get("wraps", []):
+            assert inner["runtime"] == "node24", f"{repo} wraps {inner['repo']} on {inner['runtime']}"
+        assert entry["inputs"], repo
+    used = set()
+    for root, names in ((baked, GENERATED_WORKFLOWS), (TEMPLATE, ("template-ci.yml",))):
+        for name in names:
+            text = (root / ".github" / "workflows" / name).read_text()
+            for line in text.splitlines():
+                match = USES_LINE.match(line)
+                if not match or match[1].startswith("./"):
+                    continue
+                repo = match[1].split("@")[0]
+                assert repo in table, f"{name}: {repo} is not in {ACTION_PINS.name}"
+                expected = f"uses: {repo}@{table[repo]['sha']} # {table[repo]['tag']}"
+                assert line.strip().removeprefix("- ") == expected, f"{name}: {line.strip()} is not {expected}"
+                used.add(repo)
+            for job_id, step in steps_of(yaml.safe_load(text)):
+                if "uses" not in step or step["uses"].startswith("./"):
+                    continue
+                entry = table[step["uses"].split("@")[0]]
+                assert step["uses"] == f"{entry['repo']}@{entry['sha']}", f"{name} {job_id}: {step['uses']}"
+                undeclared = sorted(set(step.get("with", {})) - set(entry["inputs"]))
+                assert not undeclared, f"{name} {job_id}: {entry['repo']} {entry['tag']} declares no {undeclared}"
+    assert used == set(table), f"{ACTION_PINS.name} lists actions no workflow uses: {sorted(set(table) - used)}"
+
+
+def test_setup_uv_installs_one_pinned_uv_release(baked):
+    versions = []
+    for name in GENERATED_WORKFLOWS:
+        for job_id, step in steps_of(workflow(baked, name)):
+            if step.get("uses", "").startswith("astral-sh/setup-uv@"):
+                version = step.get("with", {}).get("version")
+                assert isinstance(version, str) and re.fullmatch(r"\d+\.\d+\.\d+", version), (
+                    f"{name} {job_id}: setup-uv needs version: one exact uv release, not {version!r}"
+                )
+                versions.append(version)
+    assert len(versions) >= 5 and len(set(versions)) == 1, f"one uv version in every workflow: {versions}"
+    required = tomllib.loads((baked / "pyproject.toml").read_text())["tool"]["uv"]["required-version"]
+    assert versions[0] in SpecifierSet(required), f"uv {versions[0]} is outside required-version {required}"

@@ -54,7 +54,7 @@ def make_action_standins(folder: Path, pins: dict[tuple[str, str], str]) -> list
         target = folder / repo.replace("/", "__")
         target.mkdir(parents=True, exist_ok=True)
         (target / "action.yml").write_text(
-            yaml.safe_dump({"name": f"{repo} (stand-in)", "runs": {"using": "node20", "main": "main.js"}})
+            yaml.safe_dump({"name": f"{repo} (stand-in)", "runs": {"using": "node24", "main": "main.js"}})
         )
         (target / "main.js").write_text(
             MAIN_JS.format(repo=repo, script=json.dumps(str(STANDINS / "actions.py")), repo_json=json.dumps(repo))
@@ -100,6 +100,7 @@ class Actions:
     project: Path
     work: Path
     env: dict = field(default_factory=dict)
+    secrets: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.state = self.work / "state"
@@ -147,6 +148,7 @@ class Actions:
             "--env",  # releases of one repository differ between test runs: no shared download cache
             f"MODEL_REGISTRY_CACHE={self.work / 'registry-cache'}",
             *[item for key, value in self.env.items() for item in ("--env", f"{key}={value}")],
+            *[item for key, value in self.secrets.items() for item in ("--secret", f"{key}={value}")],
             *self.flags,
             *(["--job", job] if job else []),
         ]
@@ -197,3 +199,36 @@ def repository(repo: str) -> dict:
         "default_branch": "main",
         "fork": False,
     }
+
+
+KEYGEN = """
+import sys
+from pathlib import Path
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+key = ec.generate_private_key(ec.SECP256R1())
+out = Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+(out / "release.pem").write_bytes(
+    key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+)
+(out / "release.pub").write_bytes(
+    key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+)
+"""
+
+
+def sign_with_a_key_pair(project: Path, python: Path, keys: Path) -> str:
+    """A key pair for the release workflow (the private key as the MODEL_SIGNING_KEY secret), and the project
+    naming its public key as registry.signer, committed: every release is signed, every download checks it.
+    Returns the private key's PEM text."""
+    subprocess.run([str(python), "-c", KEYGEN, str(keys)], check=True, capture_output=True)
+    (project / "keys").mkdir(exist_ok=True)
+    shutil.copy(keys / "release.pub", project / "keys" / "release.pub")
+    params = project / "params.yaml"
+    text = params.read_text()
+    assert "\n  signer: null" in text, "params.yaml offers registry.signer"
+    params.write_text(text.replace("\n  signer: null", "\n  signer: {public_key: keys/release.pub}", 1))
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", "Sign releases with a key pair")
+    return (keys / "release.pem").read_text()

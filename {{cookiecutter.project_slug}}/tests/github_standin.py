@@ -10,12 +10,27 @@ recorded in `unexpected`, which the tests assert is empty: a client change canno
 
 With `folder`, the releases are read on every request from `<folder>/<tag>/release.json` and
 `<folder>/<tag>/assets/` (as the template's `gh` stand-in writes them), newest `created` last.
+
+Faults a test can switch on, each as a real server would misbehave:
+`rate_limited` (403 with x-ratelimit-remaining: 0), `break_json` (API answers break off halfway),
+`truncate` (asset names whose download breaks off halfway), `slow_storage` (seconds the storage host
+waits before it answers), `oversize` (asset name -> bytes sent after
+the asset, with a Content-Length that counts them), `unsized` (assets sent without a Content-Length,
+ended by closing the connection), `asset_urls` (asset name -> the `url` the release JSON gives it),
+`next_link` (the `Link: rel="next"` URL every releases page answers with), `edit_release` /
+`edit_list` (functions turning a release / a page of releases into the JSON actually answered) and
+`raw_body` (bytes every API call answers with, status 200, instead of JSON).
+
+`LoopbackServer` is a bare server for the client's own tests: it records every request and answers
+each with a function of the test's.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,6 +44,15 @@ class GitHubStandIn:
         self.rate_limited = False
         self.truncate: set[str] = set()  # asset names whose download breaks off halfway
         self.break_json = False  # API answers break off halfway
+        self.oversize: dict[str, bytes] = {}  # asset name -> bytes sent after it (Content-Length counts them)
+        self.unsized = False  # assets are sent without a Content-Length
+        self.slow_storage = 0.0  # seconds the storage host waits before answering (cut short by close)
+        self._closing = threading.Event()
+        self.asset_urls: dict[str, str] = {}  # asset name -> the url the release JSON gives it
+        self.next_link: str | None = None  # the rel="next" URL every releases page answers with
+        self.edit_release: Callable[[dict], object] | None = None  # a release -> the JSON answered
+        self.edit_list: Callable[[list], object] | None = None  # a page of releases -> the JSON answered
+        self.raw_body: bytes | None = None  # every API answer's body instead of JSON
         self.unexpected: list[str] = []
         self.requests: list[tuple[str, dict]] = []  # (path, headers) seen by the API host
         self.storage_requests: list[tuple[str, dict]] = []  # (path, headers) seen by the storage host
@@ -59,13 +83,14 @@ class GitHubStandIn:
         self.latest = next(reversed(self.releases), None)
 
     def close(self) -> None:
+        self._closing.set()
         for server in (self.api, self.storage):
             server.shutdown()
             server.server_close()
 
     def _serve(self, handler) -> ThreadingHTTPServer:
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True).start()
         return server
 
     def _assets(self, tag: str) -> list[dict]:
@@ -82,7 +107,7 @@ class GitHubStandIn:
                     "name": name,
                     "size": len(data),
                     "content_type": "application/octet-stream",
-                    "url": f"{self.api_url}/repos/{self.repo}/releases/assets/{asset_id}",
+                    "url": self.asset_urls.get(name, f"{self.api_url}/repos/{self.repo}/releases/assets/{asset_id}"),
                     "browser_download_url": f"https://github.com/{self.repo}/releases/download/{tag}/{name}",
                 }
             )
@@ -90,6 +115,10 @@ class GitHubStandIn:
 
     def _release(self, tag: str) -> dict:
         return {"tag_name": tag, "name": tag, "draft": False, "prerelease": False, "assets": self._assets(tag)}
+
+    def _answered_release(self, tag: str) -> object:
+        release = self._release(tag)
+        return self.edit_release(release) if self.edit_release else release
 
     def _api_handler(self):
         standin = self
@@ -100,6 +129,8 @@ class GitHubStandIn:
 
             def _json(self, status: int, body: object, headers: dict | None = None) -> None:
                 data = json.dumps(body).encode()
+                if standin.raw_body is not None and status == 200:
+                    data = standin.raw_body
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -134,12 +165,12 @@ class GitHubStandIn:
                 if self.path == f"{prefix}/latest":
                     if standin.latest is None:
                         return self._json(404, {"message": "Not Found"})
-                    return self._json(200, standin._release(standin.latest))
+                    return self._json(200, standin._answered_release(standin.latest))
                 if self.path.startswith(f"{prefix}/tags/"):
                     tag = self.path.removeprefix(f"{prefix}/tags/")
                     if tag not in standin.releases:
                         return self._json(404, {"message": "Not Found"})
-                    return self._json(200, standin._release(tag))
+                    return self._json(200, standin._answered_release(tag))
                 if self.path.startswith(f"{prefix}?"):
                     return self._page(prefix)
                 if self.path.startswith(f"{prefix}/assets/"):
@@ -163,7 +194,10 @@ class GitHubStandIn:
                 headers = {}
                 if page * per_page < len(tags):
                     headers["Link"] = f'<{standin.api_url}{prefix}?per_page={per_page}&page={page + 1}>; rel="next"'
-                return self._json(200, [standin._release(t) for t in chunk], headers)
+                if standin.next_link is not None:
+                    headers["Link"] = f'<{standin.next_link}>; rel="next"'
+                releases = [standin._release(t) for t in chunk]
+                return self._json(200, standin.edit_list(releases) if standin.edit_list else releases, headers)
 
             def _unexpected(self, why: str) -> None:
                 standin.unexpected.append(f"GET {self.path}: {why}")
@@ -180,6 +214,8 @@ class GitHubStandIn:
 
             def do_GET(self):
                 standin.storage_requests.append((self.path, dict(self.headers)))
+                if standin.slow_storage and standin._closing.wait(standin.slow_storage):
+                    return
                 path, _, query = self.path.partition("?")
                 if not path.startswith("/blob/") or query != "sig=signed":
                     standin.unexpected.append(f"storage GET {self.path}")
@@ -187,10 +223,11 @@ class GitHubStandIn:
                     self.end_headers()
                     return
                 tag, name = standin._ids[int(path.removeprefix("/blob/"))]
-                data = standin.releases[tag][name]
+                data = standin.releases[tag][name] + standin.oversize.get(name, b"")
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(data)))
+                if not standin.unsized:
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if name in standin.truncate:
                     self.wfile.write(data[: len(data) // 2])
@@ -200,3 +237,62 @@ class GitHubStandIn:
                 self.wfile.write(data)
 
         return Handler
+
+
+class LoopbackServer:
+    """An HTTP(S) server on 127.0.0.1 that records each GET (path, headers) and answers it with `respond(handler)`.
+
+    `respond` writes the answer with `answer(handler, ...)` or by hand (to misbehave); `handler.loopback` is
+    this server, whose `stopping` is set on close, so a handler that hangs on purpose can wait on it.
+    """
+
+    def __init__(self, respond: Callable[[BaseHTTPRequestHandler], None], tls: ssl.SSLContext | None = None) -> None:
+        self.requests: list[tuple[str, dict]] = []
+        self.stopping = threading.Event()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            loopback = recorder  # for `respond`: the requests so far, `stopping`
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                recorder.requests.append((self.path, dict(self.headers)))
+                respond(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True).start()
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.requests]
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> LoopbackServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def answer(handler: BaseHTTPRequestHandler, status: int = 200, body: bytes | object = b"", **headers: str) -> None:
+    """Send a whole answer: `body` as is if bytes, else as JSON; header names with `_` for `-`."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(status)
+    if not isinstance(body, bytes):
+        handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    for key, value in headers.items():
+        handler.send_header(key.replace("_", "-"), value)
+    handler.end_headers()
+    handler.wfile.write(data)

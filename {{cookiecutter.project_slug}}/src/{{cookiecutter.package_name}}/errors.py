@@ -14,7 +14,8 @@ Callers catch these by type; no code looks inside an error's message text.
     │   ├── NoReleaseYet           the registry holds no published release at all
     │   ├── ReleaseNotFound        the registry has no release of the version asked for
     │   ├── RepositoryNotFound     the GitHub repository does not exist or is not readable with the token
-    │   └── NotFoundOnGitHub       the GitHub API answered 404 (the registry tells which of the above it means)
+    │   ├── NotFoundOnGitHub       the GitHub API answered 404 (the registry tells which of the above it means)
+    │   └── RefusedURL             a URL the GitHub client will not fetch (not https, not loopback, a downgrade)
     ├── ReleaseError               a release was refused before anything was published
     └── GitHubError                a GitHub API call or `gh` command failed
         └── IssueError             the model-health issue could not be found, opened or commented on
@@ -89,3 +90,8 @@ class GitHubError(PipelineError):
 
 class IssueError(GitHubError):
     """The model-health issue could not be found, opened or commented on."""
+
+
+class RefusedURL(RegistryError):
+    """A URL (API address, asset, next page or redirect) the GitHub client will not fetch: not https (plain
+    http only to loopback), another scheme such as file://, credentials in it, or a redirect from https to http."""

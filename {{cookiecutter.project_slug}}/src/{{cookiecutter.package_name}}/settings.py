@@ -129,9 +129,44 @@ class ParitySettings(Strict):
     rtol: float = Field(1e-5, ge=0, description="relative tolerance for probabilities / predictions")
 
 
+GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+class Signer(Strict):
+    """Who must have signed a bundle (`bundle.sig`) before it is used: a key pair's public key, or a GitHub
+    workflow signing keylessly with Sigstore (its certificate names the workflow and the ref it ran on)."""
+
+    public_key: str | None = Field(None, description="PEM public key file (relative to params.yaml) of a key pair")
+    workflow: str | None = Field(
+        None,
+        pattern=r"^https://github\.com/[A-Za-z0-9-]+/[A-Za-z0-9._-]+/\.github/workflows/[A-Za-z0-9._-]+\.ya?ml$",
+        description="the signing workflow: https://github.com/OWNER/NAME/.github/workflows/release.yml",
+    )
+    refs: tuple[str, ...] = Field(
+        ("refs/tags/v{version}", "refs/heads/main"),
+        min_length=1,
+        description="the refs that workflow may have run on; {version} stands for the bundle's version",
+    )
+    issuer: str = Field(GITHUB_OIDC_ISSUER, description="the OIDC issuer of the workflow's identity")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Signer:
+        if (self.public_key is None) == (self.workflow is None):
+            raise ValueError("give exactly one of public_key (a key pair) or workflow (Sigstore keyless)")
+        return self
+
+    def identities(self, version: str) -> list[str]:
+        """The certificate identities (SAN) a keyless signature of `version` may carry."""
+        return [f"{self.workflow}@{ref.replace('{version}', version)}" for ref in self.refs]
+
+
 class RegistrySettings(Strict):
     github_repo: str | None = Field(None, description="OWNER/NAME whose GitHub Releases hold the bundles")
     url: str | None = Field(None, description="fsspec URL of a registry laid out as <url>/<version>/")
+    signer: Signer | None = Field(
+        None,
+        description="verify bundle.sig before a bundle is used (downloads, the loop's champion); none: not checked",
+    )
 
 
 class TrustedSet(Strict):

@@ -57,3 +57,57 @@ def test_a_folder_that_is_not_a_bundle_is_a_clear_error(tmp_path):
         open_bundle(tmp_path)
     with pytest.raises(VerificationError, match=r"not a bundle folder"):
         open_bundle(tmp_path / "nowhere")
+
+
+def _recorded_as(copy, model_bytes):
+    """What an attacker does after swapping the model: every record names the new model's sha256."""
+    import hashlib
+
+    sha = hashlib.sha256(model_bytes).hexdigest()
+    (copy / MODEL).write_bytes(model_bytes)
+    lineage = json.loads((copy / LINEAGE).read_text())
+    lineage["model"]["sha256"] = sha
+    (copy / LINEAGE).write_text(json.dumps(lineage))
+    parity = json.loads((copy / "parity.json").read_text())
+    parity["onnx_sha256"] = sha
+    (copy / "parity.json").write_text(json.dumps(parity))
+    (copy / CHECKSUMS).write_text(render(copy))
+
+
+def test_a_model_with_external_data_is_refused_before_any_file_is_read(copy, tmp_path, monkeypatch):
+    """A tensor stored as ONNX external data names a file that onnxruntime would read from the working folder."""
+    import onnx
+
+    model = onnx.load_model_from_string((copy / MODEL).read_bytes())
+    tensor = next(iter(model.graph.initializer))
+    tensor.ClearField("raw_data")
+    for field in ("float_data", "int64_data", "int32_data", "double_data", "string_data"):
+        tensor.ClearField(field)
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    for key, value in (("location", ".env"), ("offset", "0"), ("length", "16")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    _recorded_as(copy, model.SerializeToString())
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("SECRET=do-not-leak\n")
+    with pytest.raises(VerificationError, match=r"stored as external data \('.env'\)"):
+        load_model(path=copy)
+    with pytest.raises(VerificationError, match=r"stored as external data"):
+        open_bundle(copy)
+
+
+def test_a_model_that_is_not_onnx_is_refused_when_opened(copy):
+    _recorded_as(copy, b"not a protobuf at all \xff\xfe")
+    with pytest.raises(VerificationError, match=r"model.onnx: not an ONNX model"):
+        open_bundle(copy)
+
+
+@pytest.mark.parametrize("found", [0, -1, True, "1", 1.0, None, 99])
+def test_a_bundle_format_must_be_a_positive_integer_this_runtime_reads(copy, found):
+    lineage = json.loads((copy / LINEAGE).read_text())
+    lineage["bundle_format"] = found
+    (copy / LINEAGE).write_text(json.dumps(lineage))
+    (copy / CHECKSUMS).write_text(render(copy))
+    expected = "newer than this runtime supports" if found == 99 else "is not a positive integer"
+    with pytest.raises(VerificationError, match=expected):
+        open_bundle(copy)

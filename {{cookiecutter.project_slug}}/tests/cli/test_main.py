@@ -129,3 +129,52 @@ def test_a_missing_version_in_a_folder_registry_is_not_taken_for_an_empty_one(pr
         run_main("--params", params, "next-version", "--bundle", bundle_dir, "--previous", "0.0.1", "--url", empty) == 1
     )
     assert "has no version 0.0.1" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def noted_input(tmp_path, settings, validated):
+    """Some of the project's rows as a CSV file, with a passed-through `note` column holding a formula."""
+    frame = validated.frame[list(settings.data.features)].head(6).copy()
+    frame["note"] = ["=1+2", "@cmd", "-x", "+y", "ok", "a=b"]
+    path = tmp_path / "incoming.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_predict_neutralises_formulas_in_csv_output_unless_allowed(bundle_dir, noted_input, tmp_path, capsys):
+    import csv
+
+    def notes(path):
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return [row["note"] for row in rows]
+
+    out, raw = tmp_path / "scored.csv", tmp_path / "raw.csv"
+    assert run_main("predict", "--bundle", bundle_dir, "--input", noted_input, "--output", out) == 0
+    assert "scored 6 rows" in capsys.readouterr().out
+    assert notes(out) == ["'=1+2", "'@cmd", "'-x", "'+y", "ok", "a=b"]
+    assert run_main("predict", "--bundle", bundle_dir, "--input", noted_input, "--output", raw, "--allow-formulas") == 0
+    assert notes(raw) == ["=1+2", "@cmd", "-x", "+y", "ok", "a=b"]
+
+
+def test_predict_limits_are_clear_errors_that_say_how_to_raise_them(bundle_dir, noted_input, tmp_path, capsys):
+    out = tmp_path / "scored.csv"
+    args = ("predict", "--bundle", bundle_dir, "--input", noted_input, "--output", out)
+    assert run_main(*args, "--max-rows", "5") == 1
+    err = capsys.readouterr().err
+    assert "6 rows, more than the limit of 5 rows" in err and "--max-rows N" in err and "Traceback" not in err
+    assert run_main(*args, "--max-bytes", "10") == 1
+    err = capsys.readouterr().err
+    assert "more than the limit of 10 bytes" in err and "--max-bytes N" in err
+    assert not out.exists()
+    assert run_main(*args, "--max-rows", "6", "--max-bytes", str(noted_input.stat().st_size)) == 0
+
+
+def test_predict_help_says_why_formulas_are_neutralised():
+    from {{ cookiecutter.package_name }}.runtime.scoring import DEFAULT_MAX_ROWS
+
+    done = cli("predict", "--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    assert "--allow-formulas" in text and "CSV injection" in text and "formula" in text
+    assert f"{DEFAULT_MAX_ROWS:,}" in text and "--max-bytes" in text

@@ -155,3 +155,170 @@ def test_hidden_entries_beside_a_bundle_are_not_part_of_it(bundle_dir, tmp_path)
     reg = FolderRegistry(str(tmp_path / "registry"))
     reg.publish(open_bundle(copy))
     assert not (tmp_path / "registry" / "0.1.0" / ".DS_Store").exists(), "hidden files are not published"
+
+
+# ---- crash-safe publishes: a version is visible once its SHA256SUMS is there --------------------------
+
+
+@pytest.fixture()
+def memory_url(tmp_path):
+    """An object-store-like registry (fsspec's memory://), not local: publishes upload file by file."""
+    import fsspec
+
+    url = f"memory://registry-{tmp_path.name}"
+    yield url
+    fs = fsspec.filesystem("memory")
+    if fs.exists(url):
+        fs.rm(url, recursive=True)
+
+
+def interrupted_publish(reg: FolderRegistry, bundle: Path, version: str) -> list[str]:
+    """What a publish killed half-way leaves: some of the files (and a stray one), no SHA256SUMS."""
+    names = sorted(p.name for p in bundle.iterdir() if p.name != "SHA256SUMS")[:3]
+    for name in names:
+        reg.fs.put_file(str(bundle / name), f"{reg.root}/{version}/{name}")
+    reg.fs.pipe_file(f"{reg.root}/{version}/stray.bin", b"from an older attempt")
+    return names
+
+
+def test_an_interrupted_object_store_publish_is_ignored_then_finished(bundle_dir, tmp_path, memory_url):
+    reg = FolderRegistry(memory_url)
+    assert not folder_registry._is_local(reg.fs)
+    reg.publish(open_bundle(bundle_dir))
+    second = released_as(bundle_dir, "0.2.0", tmp_path)
+    interrupted_publish(reg, second, "0.2.0")
+
+    assert reg.versions() == ["0.1.0"] and reg.latest() == "0.1.0", "latest ignores the incomplete version"
+    assert reg.incomplete() == ["0.2.0"]
+    assert reg.fetch("latest", tmp_path / "cache").folder.name == "0.1.0"
+    with pytest.raises(RegistryError, match=r"0.2.0 has no SHA256SUMS.*publish the bundle again to finish it"):
+        reg.fetch("0.2.0", tmp_path / "cache")
+
+    reg.publish(open_bundle(second))  # the republish finishes it
+    assert reg.versions() == ["0.1.0", "0.2.0"] and reg.latest() == "0.2.0" and reg.incomplete() == []
+    assert not reg.fs.exists(f"{reg.root}/0.2.0/stray.bin"), "what the bundle does not hold is removed"
+    assert same_files(reg.fetch("latest", tmp_path / "cache").folder, second)
+    with pytest.raises(RegistryError, match=r"already exists"):
+        reg.publish(open_bundle(second))
+
+
+def test_an_object_store_publish_writes_sha256sums_last(bundle_dir, memory_url, monkeypatch):
+    reg = FolderRegistry(memory_url)
+    uploaded = []
+    real_put = reg.fs.put_file
+
+    def put_file(local, remote, **kwargs):
+        uploaded.append(Path(remote).name)
+        assert reg.versions() == [], "nothing is listed before SHA256SUMS is there"
+        return real_put(local, remote, **kwargs)
+
+    monkeypatch.setattr(reg.fs, "put_file", put_file)
+    reg.publish(open_bundle(bundle_dir))
+    assert uploaded[-1] == "SHA256SUMS" and uploaded.count("SHA256SUMS") == 1
+    assert sorted(uploaded) == sorted(p.name for p in bundle_dir.iterdir())
+    assert reg.versions() == ["0.1.0"]
+
+
+def test_an_upload_cut_short_leaves_the_version_unpublished(bundle_dir, tmp_path, memory_url, monkeypatch):
+    reg = FolderRegistry(memory_url)
+    real_put = reg.fs.put_file
+
+    def cut_short(local, remote, **kwargs):
+        if remote.endswith("model.onnx"):
+            reg.fs.pipe_file(remote, Path(local).read_bytes()[:100])  # the store kept only the start
+        else:
+            real_put(local, remote, **kwargs)
+
+    monkeypatch.setattr(reg.fs, "put_file", cut_short)
+    with pytest.raises(RegistryError, match=r"model.onnx: the store holds 100 bytes.*publish again to finish it"):
+        reg.publish(open_bundle(bundle_dir))
+    assert not reg.fs.exists(f"{reg.root}/0.1.0/SHA256SUMS")
+    assert reg.versions() == [] and reg.latest_or_none() is None and reg.incomplete() == ["0.1.0"]
+    monkeypatch.setattr(reg.fs, "put_file", real_put)
+    reg.publish(open_bundle(bundle_dir))
+    assert reg.latest() == "0.1.0"
+    assert same_files(reg.fetch("0.1.0", tmp_path / "cache").folder, bundle_dir)
+
+
+def test_a_store_reported_md5_that_differs_leaves_the_version_unpublished(bundle_dir, memory_url, monkeypatch):
+    import base64
+    import hashlib
+
+    reg = FolderRegistry(memory_url)
+    real_info = reg.fs.info
+    wrong = {"value": True}
+
+    def info(path, **kwargs):
+        found = dict(real_info(path, **kwargs))
+        if found["type"] == "file":  # as gcsfs reports it: base64 of the MD5 of what the store holds
+            data = reg.fs.cat_file(path) + (b"!" if wrong["value"] else b"")
+            found["md5Hash"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+        return found
+
+    monkeypatch.setattr(reg.fs, "info", info)
+    with pytest.raises(RegistryError, match=r"the store's MD5 differs.*publish again to finish it"):
+        reg.publish(open_bundle(bundle_dir))
+    assert reg.versions() == []
+    wrong["value"] = False
+    reg.publish(open_bundle(bundle_dir))
+    assert reg.versions() == ["0.1.0"]
+
+
+def test_an_incomplete_local_version_is_ignored_then_replaced(bundle_dir, tmp_path):
+    root = tmp_path / "registry"
+    reg = FolderRegistry(str(root))
+    reg.publish(open_bundle(bundle_dir))
+    second = released_as(bundle_dir, "0.2.0", tmp_path)
+    (root / "0.2.0").mkdir()
+    (root / "0.2.0" / "stray.bin").write_bytes(b"half a copy")
+    assert reg.versions() == ["0.1.0"] and reg.latest() == "0.1.0" and reg.incomplete() == ["0.2.0"]
+    reg.publish(open_bundle(second))
+    assert reg.versions() == ["0.1.0", "0.2.0"] and same_files(root / "0.2.0", second)
+    assert leftovers(root) == ["0.1.0", "0.2.0"], "no staging or retired folder is left behind"
+
+
+def aged(path: Path, seconds: float) -> Path:
+    import os
+    import time
+
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def stale_and_fresh(folder: Path) -> tuple[Path, Path, Path]:
+    """A staging folder a killed process left two hours ago, one made now, and an old one still written to."""
+    stale, fresh, busy = (folder / f".0.1.0.{tag}.partial" for tag in ("stale", "fresh", "busy"))
+    for partial in (stale, fresh, busy):
+        partial.mkdir(parents=True)
+    (stale / "model.onnx").write_bytes(b"half a download")
+    aged(stale / "model.onnx", 7200)
+    aged(stale, 7200)
+    (busy / "model.onnx").write_bytes(b"a large download, still arriving")
+    aged(busy, 7200)
+    return stale, fresh, busy
+
+
+def test_a_fetch_removes_stale_partial_folders_from_the_cache_and_keeps_fresh_ones(bundle_dir, tmp_path):
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(open_bundle(bundle_dir))
+    cache = tmp_path / "cache"
+    stale, fresh, busy = stale_and_fresh(cache)
+    (cache / ".notes.txt").write_text("not a staging folder")
+    aged(cache / ".notes.txt", 7200)
+    reg.fetch("0.1.0", cache)
+    assert not stale.exists()
+    assert fresh.is_dir() and busy.is_dir(), "a concurrent download's folder is kept"
+    assert (cache / ".notes.txt").exists() and (cache / "0.1.0").is_dir()
+    aged(fresh, 7200)
+    reg.fetch("0.1.0", cache)  # a cached version: the fetch cleans all the same
+    assert not fresh.exists() and busy.exists()
+
+
+def test_a_local_publish_removes_stale_partial_folders_from_the_registry(bundle_dir, tmp_path):
+    root = tmp_path / "registry"
+    stale, fresh, busy = stale_and_fresh(root)
+    reg = FolderRegistry(str(root))
+    reg.publish(open_bundle(bundle_dir))
+    assert not stale.exists() and fresh.is_dir() and busy.is_dir()
+    assert reg.versions() == ["0.1.0"]

@@ -7,14 +7,16 @@ import pytest
 
 from {{ cookiecutter.package_name }}.errors import (
     NoReleaseYet,
+    RefusedURL,
     RegistryError,
     ReleaseNotFound,
     VerificationError,
 )
+from {{ cookiecutter.package_name }}.github import rest
 from {{ cookiecutter.package_name }}.registry.github_releases import GitHubReleases
 
 from ..conftest import released_as
-from ..github_standin import GitHubStandIn
+from ..github_standin import GitHubStandIn, LoopbackServer, answer
 
 REPO = "octo-org/churn-model"
 
@@ -107,6 +109,7 @@ def test_github_lists_versions(github, bundle_dir):
 
 
 def test_unreachable_api_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(rest, "BACKOFF_FACTOR", 0.01)  # it retries; quickly, in a test
     monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")  # discard port: nothing listens
     with pytest.raises(RegistryError, match=r"cannot reach"):
         GitHubReleases(REPO).fetch("latest", tmp_path)
@@ -138,7 +141,10 @@ def test_versions_follow_every_page(github, bundle_dir):
 
 def test_an_api_answer_that_breaks_off_is_a_clear_error(github, tmp_path):
     github.break_json = True
-    with pytest.raises(RegistryError, match="broke off or is not JSON"):
+    with pytest.raises(
+        RegistryError,
+        match=r"answer to http://127.0.0.1:\d+/repos/octo-org/churn-model/releases/latest broke off after \d+ bytes",
+    ):
         GitHubReleases(REPO).fetch("latest", tmp_path)
 
 
@@ -150,3 +156,157 @@ def test_checksums_that_are_not_text_are_refused(github, bundle_dir, tmp_path):
     with pytest.raises(VerificationError, match="not text"):
         GitHubReleases(REPO).fetch("0.4.0", tmp_path / "cache")
     assert leftovers(tmp_path / "cache") == []
+
+
+def test_checksums_listing_only_some_files_are_refused(github, bundle_dir, tmp_path):
+    partial = released_as(bundle_dir, "0.5.0", tmp_path / "built")
+    sums = partial / "SHA256SUMS"
+    sums.write_text(next(line for line in sums.read_text().splitlines(True) if "model.onnx" in line))
+    github.publish("v0.5.0", partial)
+    cache = tmp_path / "cache"
+    with pytest.raises(VerificationError, match=r"github:octo-org/churn-model 0.5.0: \S+: missing from the bundle"):
+        GitHubReleases(REPO).fetch("0.5.0", cache)
+    assert leftovers(cache) == []
+    assert len(github.storage_requests) == 2, "only SHA256SUMS and the one file it lists were downloaded"
+
+
+def test_the_signature_is_downloaded_beside_the_listed_files(github, bundle_dir, tmp_path):
+    signed = released_as(bundle_dir, "0.6.0", tmp_path / "built")
+    (signed / "bundle.sig").write_bytes(b"a signature over every file, SHA256SUMS included")
+    github.publish("v0.6.0", signed)
+    folder = GitHubReleases(REPO).fetch("0.6.0", tmp_path / "cache").folder  # no signer expected: not checked
+    assert same_files(folder, signed)
+
+
+def _first_asset(edit):
+    """A release edit that changes only its first asset."""
+
+    def apply(release):
+        first = dict(release["assets"][0])
+        edit(first)
+        return dict(release, assets=[first, *release["assets"][1:]])
+
+    return apply
+
+
+MALFORMED_RELEASES = [
+    (lambda r: [r], r"GitHub answered a list instead of a release object"),
+    (lambda r: "v0.1.0", r"GitHub answered a string instead of a release object"),
+    (lambda r: dict(r, tag_name=7), r"the release's tag_name is a number \(7\), not a tag"),
+    (lambda r: dict(r, tag_name="v9.9.9"), r"GitHub answered the release tagged 'v9.9.9' instead"),
+    (lambda r: dict(r, assets=None), r"the release's assets are null, not a list"),
+    (lambda r: dict(r, assets=dict(a=1)), r"the release's assets are an object, not a list"),
+    (lambda r: dict(r, assets=[*r["assets"], "x"]), r"asset #\d+ is a string, not an object"),
+    (_first_asset(lambda a: a.pop("name")), r"asset #1 has no name \(its name is null\)"),
+    (_first_asset(lambda a: a.update(name=["x"])), r"asset #1 has no name \(its name is a list\)"),
+    (_first_asset(lambda a: a.pop("url")), r"asset '[^']+' has no url"),
+    (_first_asset(lambda a: a.update(size="12")), r"asset '[^']+' has size '12', not a number of bytes"),
+    (_first_asset(lambda a: a.update(size=-1)), r"asset '[^']+' has size -1, not a number of bytes"),
+    (_first_asset(lambda a: a.update(size=1.5)), r"asset '[^']+' has size 1.5, not a number of bytes"),
+    (_first_asset(lambda a: a.update(size=True)), r"asset '[^']+' has size True, not a number of bytes"),
+    (lambda r: dict(r, assets=[*r["assets"], r["assets"][0]]), r"two assets are named '[^']+'; refused"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), MALFORMED_RELEASES)
+def test_a_malformed_release_is_a_clear_error(github, tmp_path, edit, message):
+    github.edit_release = edit
+    with pytest.raises(RegistryError, match=rf"octo-org/churn-model release v0.1.0: {message}"):
+        GitHubReleases(REPO).fetch("0.1.0", tmp_path)
+    assert leftovers(tmp_path) == []
+    assert github.storage_requests == [], "nothing is downloaded from a malformed release"
+
+
+def test_a_malformed_latest_release_is_a_clear_error(github, tmp_path):
+    github.edit_release = lambda r: dict(r, tag_name=None)
+    with pytest.raises(RegistryError, match=r"octo-org/churn-model latest release: the release's tag_name is null"):
+        GitHubReleases(REPO).fetch("latest", tmp_path)
+    github.edit_release = lambda r: 42
+    with pytest.raises(RegistryError, match=r"latest release: GitHub answered a number instead of a release object"):
+        GitHubReleases(REPO).latest()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda rs: dict(releases=rs), r"answered the list of releases with an object, not a list"),
+        (lambda rs: "none", r"answered the list of releases with a string, not a list"),
+        (lambda rs: [*rs, None], r"releases, entry #2: GitHub answered null instead of a release object"),
+        (lambda rs: [dict(name="x")], r"releases, entry #1: the release's tag_name is null"),
+    ],
+)
+def test_a_malformed_list_of_releases_is_a_clear_error(github, edit, message):
+    github.edit_list = edit
+    with pytest.raises(RegistryError, match=message):
+        GitHubReleases(REPO).versions()
+
+
+@pytest.mark.parametrize("body", [b"<!DOCTYPE html><title>Unicorn!</title>", b"", b"[" * 50_000, b"\xff\xfe{}"])
+def test_an_answer_that_is_not_json_is_a_clear_error(github, tmp_path, body):
+    github.raw_body = body
+    with pytest.raises(
+        RegistryError, match=r"answer to http://127.0.0.1:\d+/repos/octo-org/churn-model/\S+ is not JSON"
+    ):
+        GitHubReleases(REPO).fetch("latest", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("file:///etc/passwd", "only https:// URLs are fetched, not file ones"),
+        ("ftp://127.0.0.1/model.onnx", "only https:// URLs are fetched, not ftp ones"),
+        ("http://example.com/model.onnx", "plain http:// is only allowed to loopback"),
+    ],
+)
+def test_an_asset_url_that_is_not_https_is_refused(github, tmp_path, url, why):
+    github.asset_urls["model.onnx"] = url
+    with pytest.raises(RefusedURL, match=rf"refusing to fetch '{url}' \(the url of asset 'model.onnx' .*\): {why}"):
+        GitHubReleases(REPO).fetch("0.1.0", tmp_path)
+    assert leftovers(tmp_path) == []
+    assert github.storage_requests == []
+
+
+def test_an_asset_larger_than_declared_is_refused(github, tmp_path):
+    github.oversize["model.onnx"] = b"\0" * 1000
+    with pytest.raises(
+        RegistryError, match=r"model.onnx: http://localhost:\d+/blob/\d+\?sig=signed announces \d+ bytes"
+    ):
+        GitHubReleases(REPO).fetch("0.1.0", tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_an_unsized_asset_larger_than_declared_is_refused(github, tmp_path):
+    github.unsized = True
+    github.oversize["model.onnx"] = b"\0" * 1000
+    with pytest.raises(RegistryError, match=r"model.onnx: the download is larger than the \d+ bytes declared"):
+        GitHubReleases(REPO).fetch("0.1.0", tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+def test_unsized_assets_of_the_declared_size_are_fine(github, bundle_dir, tmp_path):
+    github.unsized = True
+    assert same_files(GitHubReleases(REPO).fetch("0.1.0", tmp_path).folder, bundle_dir)
+
+
+def test_a_next_page_link_back_to_the_first_page_is_refused(github):
+    github.next_link = f"{github.api_url}/repos/{REPO}/releases?per_page=100"
+    with pytest.raises(RegistryError, match=r"leads back to http://127.0.0.1:\d+/repos/octo-org/churn-model/releases"):
+        GitHubReleases(REPO).versions()
+    assert len(github.requests) == 1, "the page is not asked for again"
+
+
+def test_a_next_page_on_another_host_gets_no_token(github, monkeypatch):
+    monkeypatch.setenv("GH_TOKEN", "secret-token")
+    with LoopbackServer(lambda h: answer(h, body=[dict(tag_name="v0.7.0")])) as elsewhere:
+        github.next_link = f"{elsewhere.url}/page/2"
+        assert GitHubReleases(REPO).versions() == ["0.1.0", "0.7.0"]
+    assert [h.get("Authorization") for _, h in github.requests] == ["Bearer secret-token"]
+    assert elsewhere.paths == ["/page/2"] and "Authorization" not in elsewhere.requests[0][1]
+
+
+def test_a_slow_asset_host_hits_the_deadline(github, tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_DEADLINE_SECONDS", "0.5")
+    github.slow_storage = 5
+    with pytest.raises(RegistryError, match=r"not done within the 0.5 s deadline"):
+        GitHubReleases(REPO).fetch("0.1.0", tmp_path)
+    assert leftovers(tmp_path) == []

@@ -36,7 +36,7 @@ def test_first_release_plans_every_bundle_file_and_the_tarball(github, bundle_di
     assert plan.previous is None and plan.version == version_of(bundle_dir)
     names = [a.name for a in plan.assets]
     files = sorted(p.name for p in bundle_dir.iterdir())
-    assert names == [*files, f"{bundle_dir.name}.tar.gz"]
+    assert names == [*files, f"{bundle_dir.name}.tar.gz", f"{bundle_dir.name}.tar.gz.sha256"]
     assert "SHA256SUMS" in names and "model.onnx" in names and "model_card.md" in names
     command = plan.command()
     assert command[:4] == ["gh", "release", "create", tag]
@@ -163,3 +163,21 @@ def test_a_pushed_tag_releases_only_from_the_default_branch(fake_gh, status, all
         release.on_default_branch(REPO, "c" * 40, "main")
     with pytest.raises(ReleaseError, match="set DEFAULT_BRANCH"):
         release.on_default_branch(REPO, "c" * 40, "")
+
+
+def test_a_tarball_of_another_build_is_never_released(github, bundle_dir, tmp_path):
+    import shutil
+
+    from {{ cookiecutter.package_name }}.bundle.tarball import paths_for, write_tarball
+    from {{ cookiecutter.package_name }}.errors import ReleaseError
+
+    copy = tmp_path / bundle_dir.name
+    shutil.copytree(bundle_dir, copy)
+    other = tmp_path / "other" / bundle_dir.name
+    shutil.copytree(bundle_dir, other)
+    (other / "model_card.md").write_text("another build\n")
+    write_tarball(other)
+    for source, target in zip(paths_for(other), paths_for(copy), strict=True):
+        shutil.copy2(source, target)  # the previous build's tarball, with its own (correct) checksum file
+    with pytest.raises(ReleaseError, match=r"model_card.md differs from the folder's file"):
+        release.plan(copy, f"v{version_of(bundle_dir)}", REPO)

@@ -56,3 +56,40 @@ def test_model_schema_is_the_bundled_contract(bundle_dir, settings):
     assert isinstance(
         model.predict(pd.DataFrame(json.loads((bundle_dir / "input_example.json").read_text())["rows"])), pd.DataFrame
     )
+
+
+def test_model_predict_refuses_duplicated_columns_and_names_them(bundle_dir, settings, validated):
+    from {{ cookiecutter.package_name }}.errors import DataError
+
+    model = load_model(path=bundle_dir)
+    rows = validated.frame[list(settings.data.features)].head(5)
+    first = settings.data.features[0]
+    twice = pd.concat([rows, rows[[first]]], axis=1)
+    assert twice.columns.duplicated().any()
+    with pytest.raises(DataError, match=rf"\['{first}'\] occur more than once"):
+        model.predict(twice)
+
+
+def test_model_predict_has_a_row_limit_that_can_be_raised(bundle_dir, settings, validated):
+    from {{ cookiecutter.package_name }}.errors import DataError
+
+    model = load_model(path=bundle_dir)
+    rows = validated.frame[list(settings.data.features)].head(5)
+    with pytest.raises(DataError, match=r"5 rows, more than the limit of 4 rows.*max_rows=N"):
+        model.predict(rows, max_rows=4)
+    assert len(model.predict(rows, max_rows=5)) == 5
+
+
+def test_model_predict_passes_other_columns_through_but_never_overwrites_one(bundle_dir, settings, validated):
+    from {{ cookiecutter.package_name }}.errors import DataError
+
+    model = load_model(path=bundle_dir)
+    rows = validated.frame[list(settings.data.features)].head(5).assign(order_id=list("abcde"))
+    scored = model.predict(rows)
+    assert list(scored["order_id"]) == list("abcde")
+    with pytest.raises(DataError, match=r"\['prediction'\], which the predictions are written to"):
+        model.predict(rows.assign(prediction=0))
+    if settings.task == "classification":
+        name = f"probability_{model.bundle.classes[-1]}"
+        with pytest.raises(DataError, match=rf"\['{name}'\]"):
+            model.predict(rows.assign(**{name: 0.5}))

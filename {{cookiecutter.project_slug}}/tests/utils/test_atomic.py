@@ -30,3 +30,24 @@ def test_folder_write_replaces_the_previous_one_whole(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == ["model.onnx"]
     assert [p.name for p in tmp_path.iterdir()] == ["bundle-0.1.0"]
     assert oct(target.stat().st_mode & 0o777) != oct(0o700), "bundle folders get normal permissions"
+
+
+def test_staging_left_by_a_killed_run_is_removed_once_it_is_old(tmp_path):
+    import os
+    import time
+
+    from {{ cookiecutter.package_name }}.utils.atomic import remove_stale_staging
+
+    old, fresh = tmp_path / ".bundle-0.1.0.abc.tmp", tmp_path / ".bundle-0.1.0.def.tmp"
+    kept = tmp_path / "bundle-0.1.0"
+    for folder in (old, fresh, kept):
+        folder.mkdir()
+        (folder / "file").write_text("x")
+    busy = tmp_path / ".bundle-0.1.0.ghi.tmp"  # made long ago, but a run still writes into it
+    busy.mkdir()
+    (busy / "file").write_text("x")
+    hours_ago = time.time() - 7200
+    for path in (old / "file", old, kept / "file", kept, busy):
+        os.utime(path, (hours_ago, hours_ago))
+    assert remove_stale_staging(tmp_path) == [old]
+    assert not old.exists() and fresh.is_dir() and kept.is_dir() and busy.is_dir()

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from ..errors import VerificationError
 from ..utils.hashing import sha256_file
-from .layout import CHECKSUMS
+from .layout import CHECKSUMS, SIGNATURE_FILE
+
+UNLISTED = (CHECKSUMS, SIGNATURE_FILE)  # the two files that vouch for the others (the signature covers SHA256SUMS)
 
 
 def render(folder: Path) -> str:
     """Checksum lines for every file in the folder (sorted), so `sha256sum -c SHA256SUMS` works too."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != CHECKSUMS and not p.name.startswith("."))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name not in UNLISTED and not p.name.startswith("."))
     return "".join(f"{sha256_file(p)}  {p.name}\n" for p in files)
 
 
@@ -40,7 +42,10 @@ def read(path: Path, source: str) -> dict[str, str]:
 
 
 def verify_folder(folder: Path, source: str | None = None, required: tuple[str, ...] = ()) -> dict[str, str]:
-    """Every listed file is present with its digest and nothing unlisted is there; the first problem names the file."""
+    """Every listed file is present with its digest and nothing unlisted is there; the first problem names the file.
+
+    The signature file is the one file allowed beside them unlisted: it signs SHA256SUMS and every
+    file, and is checked by `bundle/signing.py` when the consumer expects a signer."""
     source = source or str(folder)
     sums = folder / CHECKSUMS
     if not sums.is_file():
@@ -51,7 +56,7 @@ def verify_folder(folder: Path, source: str | None = None, required: tuple[str, 
             raise VerificationError(f"{source}: {name}: missing from the bundle (every bundle has it)")
     # hidden entries (.DS_Store, a mounted ConfigMap's ..data) cannot be listed (names never start with
     # a dot), so they are not part of a bundle either way
-    present = {p.name for p in folder.iterdir() if p.name != CHECKSUMS and not p.name.startswith(".")}
+    present = {p.name for p in folder.iterdir() if p.name not in UNLISTED and not p.name.startswith(".")}
     for name in sorted(set(expected) - present):
         raise VerificationError(f"{source}: {name}: listed in {CHECKSUMS} but missing")
     for name in sorted(present - set(expected)):

@@ -19,6 +19,7 @@ LINEAGE = "lineage.json"
 MODEL_CARD = "model_card.md"
 REFERENCE = "reference.json"  # training-data statistics that drift is measured against
 CHECKSUMS = "SHA256SUMS"
+SIGNATURE_FILE = "bundle.sig"  # OpenSSF model signing: signs every other file; added after SHA256SUMS, so not in it
 REQUIRED_FILES = (MODEL, METRICS, PARITY, SCHEMA, SIGNATURE, INPUT_EXAMPLE, LINEAGE, MODEL_CARD)
 PLOT_SUFFIX = ".png"  # the evaluation plots travel in the bundle under their own names
 
@@ -32,3 +33,8 @@ DOWNSTREAM_OF_TRAINING = (METRICS, MODEL, PARITY)  # stale once a new model is t
 def tarball_name(bundle_folder_name: str) -> str:
     """The tarball published next to a bundle folder: `<project>-<version>.tar.gz`."""
     return f"{bundle_folder_name}.tar.gz"
+
+
+def tarball_checksum_name(bundle_folder_name: str) -> str:
+    """The tarball's own checksum file (`sha256sum` format), published beside it: `<tarball>.sha256`."""
+    return f"{tarball_name(bundle_folder_name)}.sha256"

@@ -1,8 +1,10 @@
 """A release bundle opened once, as one typed object that the loop, `verify`, `diff`, `predict` and serving share.
 
 `open_bundle` checks before it trusts: `SHA256SUMS` lists every required file and every file
-matches it, the layout is one this runtime reads, and the model file is the one that
-`lineage.json` and `parity.json` name. The JSON files are parsed once; the pandera contract
+matches it, the layout is one this runtime reads, the model file is the one that
+`lineage.json` and `parity.json` name, the model holds every tensor itself (ONNX external data
+would be read from the consumer's disk), and, when the consumer names a signer, `bundle.sig` is
+a valid signature of that signer over every file. The JSON files are parsed once; the pandera contract
 and the onnxruntime session are built on first use and then kept. Imports neither
 scikit-learn nor skl2onnx.
 """
@@ -20,6 +22,7 @@ import pandas as pd
 
 from ..errors import VerificationError
 from ..runtime.signature import ModelInputs
+from ..settings import Signer
 from . import layout
 from .checksums import verify_folder
 
@@ -40,10 +43,16 @@ def read_json(path: Path) -> dict:
 
 
 def check_format(lineage: dict, folder: Path) -> None:
+    """`bundle_format` is a positive integer, and one this runtime reads."""
     found = lineage.get("bundle_format")
-    if not isinstance(found, int) or found > layout.SUPPORTED_BUNDLE_FORMAT:
+    if not isinstance(found, int) or isinstance(found, bool) or found < 1:
         raise VerificationError(
-            f"{folder}: bundle format {found!r} is newer than this runtime supports "
+            f"{folder / layout.LINEAGE}: bundle_format {found!r} is not a positive integer: not a bundle this "
+            "project made; do not use it"
+        )
+    if found > layout.SUPPORTED_BUNDLE_FORMAT:
+        raise VerificationError(
+            f"{folder}: bundle format {found} is newer than this runtime supports "
             f"({layout.SUPPORTED_BUNDLE_FORMAT}); upgrade the package that loads it"
         )
 
@@ -112,6 +121,10 @@ class Bundle:
     @property
     def tarball(self) -> Path:
         return self.folder.with_name(layout.tarball_name(self.folder.name))
+
+    @property
+    def tarball_checksum(self) -> Path:
+        return self.folder.with_name(layout.tarball_checksum_name(self.folder.name))
 
     def file(self, name: str) -> Path:
         return self.folder / name
@@ -184,8 +197,9 @@ class Bundle:
         return onnx_outputs(self.task, self.session, onnx_feed(X, self.inputs))
 
 
-def open_bundle(folder: str | Path, source: str | None = None) -> Bundle:
-    """The bundle at `folder`, after its checksums, layout and model hashes check out; else VerificationError."""
+def open_bundle(folder: str | Path, source: str | None = None, signer: Signer | None = None) -> Bundle:
+    """The bundle at `folder`, after its checksums, layout and model hashes check out, its model reads no
+    external file, and (with a `signer`) its signature is that signer's; else VerificationError."""
     folder = Path(folder)
     source = source or str(folder)
     if not folder.is_dir():
@@ -202,6 +216,13 @@ def open_bundle(folder: str | Path, source: str | None = None) -> Bundle:
                 f"{source}: {record} names model sha256 {str(sha)[:12]}, but {layout.MODEL} is {model_sha[:12]}: "
                 "the model was swapped after the bundle was made; do not use this bundle"
             )
+    from ..runtime.session import check_self_contained
+
+    check_self_contained((folder / layout.MODEL).read_bytes(), f"{source}: {layout.MODEL}")
+    if signer is not None:
+        from .signing import verify_signature
+
+        verify_signature(folder, signer, str(lineage.get("version")), source)
     try:
         schema_text = (folder / layout.SCHEMA).read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import VerificationError
+from ..settings import Signer
 from . import layout
 from .reader import Bundle, open_bundle
 
@@ -20,6 +21,7 @@ class Verified:
     bundle: Bundle
     files: int
     example_rows: int
+    signed: bool = False  # bundle.sig checked against the expected signer
 
 
 def check_onnx(bundle: Bundle) -> None:
@@ -54,8 +56,9 @@ def check_example(bundle: Bundle) -> int:
     return result.rows
 
 
-def verify(folder: Path | str) -> Verified:
-    """Every check a bundle must pass before anything is published or scored from it; VerificationError if not."""
-    bundle = open_bundle(folder)
+def verify(folder: Path | str, signer: Signer | None = None) -> Verified:
+    """Every check a bundle must pass before anything is published or scored from it; VerificationError if not.
+    With a `signer`, its bundle.sig must be that signer's signature over every file."""
+    bundle = open_bundle(folder, signer=signer)
     check_onnx(bundle)
-    return Verified(bundle, len(bundle.checksums), check_example(bundle))
+    return Verified(bundle, len(bundle.checksums), check_example(bundle), signed=signer is not None)

@@ -1,4 +1,5 @@
-"""The `release` command: preflight, tag creation, and publishing a bundle as a GitHub Release with `gh`."""
+"""The `release` and `sign` commands: preflight, tag creation, the bundle's signature, and publishing a bundle
+as a GitHub Release with `gh`."""
 
 from __future__ import annotations
 
@@ -30,7 +31,56 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
         action="store_true",
         help="after a failed release: remove the tag at $GITHUB_SHA if no release uses it",
     )
-    return [release]
+    sign = sub.add_parser(
+        "sign",
+        help="sign a bundle into its bundle.sig (OpenSSF model signing): a key pair, or Sigstore keyless in Actions",
+    )
+    sign.add_argument("bundle", nargs="?", type=Path, help="bundle folder (default: the bundle of --tag in dist/)")
+    sign.add_argument("--tag", help="the tag to be released, v<version>: signs dist/<project>-<version>")
+    sign.add_argument(
+        "--key",
+        type=Path,
+        help="PEM elliptic-curve private key file (default: the PEM text in $MODEL_SIGNING_KEY; "
+        "neither: Sigstore keyless, which needs GitHub Actions' id-token: write)",
+    )
+    return [release, sign]
+
+
+def sign(ctx: Context) -> int:
+    import tempfile
+
+    from ..bundle.reader import open_bundle
+    from ..bundle.signing import sign as sign_bundle
+    from ..bundle.signing import verify_signature
+    from ..registry.release import tagged_bundle
+
+    if ctx.args.bundle:
+        folder = ctx.args.bundle
+    elif ctx.args.tag:
+        folder = tagged_bundle(ctx.settings.dist_dir, ctx.settings.root, ctx.args.tag)
+    else:
+        folder = ctx.default_bundle()
+    bundle = open_bundle(folder)  # only a bundle that checks out is signed
+    key_text = os.environ.get("MODEL_SIGNING_KEY", "")
+    with tempfile.TemporaryDirectory(prefix="sign-") as scratch:
+        key = ctx.args.key
+        if key is None and key_text.strip():
+            key = Path(scratch) / "key.pem"  # the secret never lands in the project
+            key.touch(mode=0o600)
+            key.write_text(key_text)
+        signature = sign_bundle(bundle.folder, key)
+    how = (
+        f"with the key {ctx.args.key.name}"
+        if ctx.args.key
+        else "with $MODEL_SIGNING_KEY"
+        if key
+        else "keyless (Sigstore)"
+    )
+    say(f"sign: {signature} ({how})")
+    if ctx.signer is not None:  # the project names its signer: prove the signature is that signer's
+        verify_signature(bundle.folder, ctx.signer, bundle.version, str(bundle.folder))
+        say("sign: the signature verifies against registry.signer")
+    return 0
 
 
 def release(ctx: Context) -> int:
@@ -51,7 +101,8 @@ def release(ctx: Context) -> int:
             say(f"release: {registry_release.on_default_branch(repo, sha, os.environ.get('DEFAULT_BRANCH', ''))}")
         say(f"release: {args.tag} can be released to {repo} (version {version}, no release of it yet)")
         return 0
-    plan = registry_release.plan(bundle, args.tag, repo)  # every check first: a refusal leaves no tag behind
+    # every check first (the signature too, when params.yaml names a signer): a refusal leaves no tag behind
+    plan = registry_release.plan(bundle, args.tag, repo, signer=ctx.signer)
     say(plan.describe())
     if args.create_tag:
         made = registry_release.create_tag(repo, args.tag)
@@ -70,4 +121,4 @@ def release(ctx: Context) -> int:
     return 0
 
 
-COMMANDS = {"release": release}
+COMMANDS = {"release": release, "sign": sign}

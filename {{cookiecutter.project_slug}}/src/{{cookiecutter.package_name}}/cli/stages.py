@@ -39,6 +39,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--bundle", required=True, type=Path, help="bundle folder")
     predict.add_argument("--input", required=True, type=Path, help="CSV or Parquet file with the input columns")
     predict.add_argument("--output", required=True, type=Path, help="where to write predictions (.csv or .parquet)")
+    predict.add_argument(
+        "--max-rows",
+        type=int,
+        metavar="N",
+        help="refuse input with more rows than N (default 10,000,000): a guard against exhausting memory",
+    )
+    predict.add_argument(
+        "--max-bytes",
+        type=int,
+        metavar="N",
+        help="refuse an input file larger than N bytes (default 2 GiB, 2147483648)",
+    )
+    predict.add_argument(
+        "--allow-formulas",
+        action="store_true",
+        help="write CSV text cells as they are. By default a text cell that starts with = + - @, a tab or a "
+        "carriage return gets a leading ' so that a spreadsheet opening the file shows it as text instead of "
+        "running it as a formula (CSV injection, OWASP); Parquet output is never changed",
+    )
     infer = sub.add_parser("infer-schema", help="write a schema for your own data and point params.yaml at it")
     infer.add_argument("path", type=Path, help="CSV or Parquet file")
     infer.add_argument("--target", required=True, help="column to predict")
@@ -74,14 +93,25 @@ def stage(ctx: Context) -> int:
 def verify(ctx: Context) -> int:
     from ..stages.pipeline import run_verify
 
-    run_verify(ctx.args.bundle or ctx.default_bundle())
+    folder = ctx.args.bundle or ctx.default_bundle()
+    run_verify(folder, ctx.signer_for(Path(folder)))  # registry.signer, when the folder is signed
     return 0
 
 
 def predict(ctx: Context) -> int:
     from ..runtime.scoring import predict as score_file
 
-    rows = score_file(ctx.args.bundle, ctx.args.input, ctx.args.output)
+    given = {"max_rows": ctx.args.max_rows, "max_bytes": ctx.args.max_bytes}
+    limits = {name: value for name, value in given.items() if value is not None}  # else the defaults
+    signer = ctx.signer_for(Path(ctx.args.bundle))  # registry.signer, when the folder is signed
+    rows = score_file(
+        ctx.args.bundle,
+        ctx.args.input,
+        ctx.args.output,
+        allow_formulas=ctx.args.allow_formulas,
+        signer=signer,
+        **limits,
+    )
     say(f"predict: scored {rows} rows with {ctx.args.bundle} -> {ctx.args.output}")
     return 0
 

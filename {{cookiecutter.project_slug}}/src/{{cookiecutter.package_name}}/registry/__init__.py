@@ -12,18 +12,28 @@ Two backends share one interface (`base.Backend`):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import RegistryError
 from .base import Backend
 
+if TYPE_CHECKING:
+    from ..settings import Signer
 
-def backend_for(repo: str | None, url: str | None) -> Backend:
-    """The fsspec registry when a URL is given, else the GitHub repository's releases."""
+
+def backend_for(repo: str | None, url: str | None, signer: Signer | None = None) -> Backend:
+    """The fsspec registry when a URL is given, else the GitHub repository's releases; with a `signer`,
+    every bundle it fetches must carry that signer's signature."""
+    backend: Backend
     if url:
         from .folder import FolderRegistry
 
-        return FolderRegistry(url)
-    if repo:
+        backend = FolderRegistry(url)
+    elif repo:
         from .github_releases import GitHubReleases
 
-        return GitHubReleases(repo)
-    raise RegistryError("no registry given: pass --repo OWNER/NAME or --url URL (or set registry.* in params.yaml)")
+        backend = GitHubReleases(repo)
+    else:
+        raise RegistryError("no registry given: pass --repo OWNER/NAME or --url URL (or set registry.* in params.yaml)")
+    backend.signer = signer
+    return backend

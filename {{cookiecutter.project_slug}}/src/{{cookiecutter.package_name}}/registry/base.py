@@ -2,7 +2,9 @@
 
 `fetch` downloads into a temporary folder inside the cache, opens it as a bundle (checksums,
 layout, model hashes) and only then renames the folder to `<cache>/<version>/`: a failure of
-any kind leaves no partial file behind. Imports neither scikit-learn nor skl2onnx.
+any kind leaves no partial file behind. Only a killed process leaves its temporary folder
+(`.<version>.*.partial`); each fetch removes those that nothing has written to for an hour.
+Imports neither scikit-learn nor skl2onnx.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 from .. import PACKAGE
 from ..bundle.reader import Bundle, open_bundle
 from ..errors import NoReleaseYet, RegistryError, VerificationError
+from ..settings import Signer
+from ..utils.atomic import remove_stale_staging
 from .versions import normalize_version
 
 
@@ -74,6 +78,7 @@ class Backend:
     """Where releases live. Subclasses implement `versions`, `latest` and `_download_files`."""
 
     name = "registry"
+    signer: Signer | None = None  # who must have signed every bundle fetched (registry.signer); None: not checked
 
     @property
     def cache_key(self) -> str:
@@ -97,15 +102,18 @@ class Backend:
     def fetch(self, version: str, cache: Path) -> Bundle:
         """The verified bundle of a version in `<cache>/<version>/`, downloading it if not cached."""
         resolved = self.resolve(version)
+        remove_stale_staging(cache)  # left by downloads that were killed
         target = cache / resolved
         if target.is_dir():
             try:
-                return _as_released(open_bundle(target, f"cached {self.name} {resolved}"), resolved, self.name)
+                cached = open_bundle(target, f"cached {self.name} {resolved}", signer=self.signer)
+                return _as_released(cached, resolved, self.name)
             except VerificationError:
                 shutil.rmtree(target, ignore_errors=True)  # a corrupted cache entry is fetched again
         with _staging(cache, resolved) as staging:
             self._download_files(resolved, staging)
-            bundle = _as_released(open_bundle(staging, f"{self.name} {resolved}"), resolved, self.name)
+            opened = open_bundle(staging, f"{self.name} {resolved}", signer=self.signer)
+            bundle = _as_released(opened, resolved, self.name)
         return bundle.moved_to(target)
 
     def default_cache(self) -> Path:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import errno
+import hashlib
 import os
 import shutil
 import tempfile
@@ -12,6 +15,7 @@ from ..bundle.layout import CHECKSUMS
 from ..bundle.reader import Bundle
 from ..errors import NoReleaseYet, RegistryError, ReleaseNotFound
 from ..github.rest import copy_stream
+from ..utils.atomic import remove_stale_staging
 from .base import Backend
 from .versions import VERSION_RE, normalize_version, parse_version
 
@@ -39,26 +43,46 @@ class FolderRegistry(Backend):
         except (ImportError, ValueError) as error:
             raise RegistryError(f"cannot open registry {url!r}: {error}") from None
 
-    def versions(self) -> list[str]:
+    def _listed(self) -> list[str]:
+        """Every version folder under the root, complete or not, lowest first."""
         try:
             entries = self.fs.ls(self.root, detail=False) if self.fs.exists(self.root) else []
         except OSError as error:
             raise RegistryError(f"cannot list {self.url}: {error}") from None
-        found = [Path(e.rstrip("/")).name for e in entries]
+        found = {Path(e.rstrip("/")).name for e in entries}
         return sorted((v for v in found if VERSION_RE.match(v) and not v.startswith("v")), key=parse_version)
 
+    def _complete(self, version: str) -> bool:
+        """Whether the version folder holds SHA256SUMS, which a publish writes last."""
+        try:
+            return bool(self.fs.exists(f"{self.root}/{version}/{CHECKSUMS}"))
+        except OSError as error:
+            raise RegistryError(f"cannot read {self.url}/{version}: {error}") from None
+
+    def versions(self) -> list[str]:
+        """The published versions, lowest first: only complete ones (an interrupted publish is not listed)."""
+        return [v for v in self._listed() if self._complete(v)]
+
+    def incomplete(self) -> list[str]:
+        """Version folders without SHA256SUMS: publishes that were interrupted (publishing again finishes them)."""
+        return [v for v in self._listed() if not self._complete(v)]
+
     def latest(self) -> str:
-        versions = self.versions()
-        if not versions:
-            raise NoReleaseYet(f"{self.url} holds no published version yet")
-        return versions[-1]
+        """The highest complete version: a newer, interrupted publish is passed over."""
+        for version in reversed(self._listed()):
+            if self._complete(version):
+                return version
+        raise NoReleaseYet(f"{self.url} holds no published version yet")
 
     def _download_files(self, version: str, folder: Path) -> None:
         remote = f"{self.root}/{version}"
         if not self.fs.exists(remote):
             raise ReleaseNotFound(f"{self.url} has no version {version}. `list` shows the versions there are.")
         if not self.fs.exists(f"{remote}/{CHECKSUMS}"):
-            raise RegistryError(f"{self.url}/{version} has no {CHECKSUMS}, so it cannot be trusted")
+            raise RegistryError(
+                f"{self.url}/{version} has no {CHECKSUMS}, so it cannot be trusted: its publish was interrupted "
+                "(publish the bundle again to finish it)"
+            )
         for entry in self.fs.ls(remote, detail=True):
             if entry["type"] != "file":
                 continue
@@ -69,39 +93,105 @@ class FolderRegistry(Backend):
     def publish(self, bundle: Bundle) -> str:
         """Copy an opened (so verified) bundle to <root>/<its version>/; refuses to overwrite a published version.
 
-        On a local disk the copy is staged under a unique name and renamed into place (atomic; of two
-        concurrent publishes one wins, the other is refused). On object stores, SHA256SUMS is written
-        last, and a version without it is never fetched.
+        A version is published once its SHA256SUMS is there, and only then listed or fetched. On a local
+        disk the copy is staged under a unique name and renamed into place (atomic; of two concurrent
+        publishes one wins, the other is refused). On object stores every other file is uploaded and
+        its size checked first, SHA256SUMS last. A version folder without SHA256SUMS (an interrupted
+        publish) is published again: its files are replaced and SHA256SUMS is written last.
         """
         version = normalize_version(bundle.version)
-        remote = f"{self.root}/{version}"
         try:
-            if self.fs.exists(remote):
+            if self._complete(version):
                 raise RegistryError(
                     f"{self.url}/{version} already exists; publish a new version instead of overwriting"
                 )
             listed = (p for p in bundle.folder.iterdir() if not p.name.startswith("."))  # as SHA256SUMS lists them
             files = sorted(listed, key=lambda p: p.name == CHECKSUMS)  # SHA256SUMS last
             if _is_local(self.fs):
-                Path(self.root).mkdir(parents=True, exist_ok=True)
-                staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=self.root))
-                try:
-                    for path in files:
-                        shutil.copyfile(path, staging / path.name)
-                    os.rename(staging, remote)
-                except OSError as error:
-                    if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                        raise RegistryError(f"{self.url}/{version} was published meanwhile; not overwritten") from None
-                    raise
-                finally:
-                    shutil.rmtree(staging, ignore_errors=True)
+                self._publish_local(version, files)
             else:
-                self.fs.makedirs(remote, exist_ok=True)
-                for path in files:
-                    self.fs.put_file(str(path), f"{remote}/{path.name}")
+                self._publish_remote(version, files)
         except OSError as error:
             raise RegistryError(f"cannot publish to {self.url}: {error.strerror or error}") from None
         return f"{self.url}/{version}"
+
+    def _publish_local(self, version: str, files: list[Path]) -> None:
+        root = Path(self.root)
+        remote = root / version
+        root.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(root)  # left by publishes that were killed
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=root))
+        retired: Path | None = None
+        try:
+            for path in files:
+                shutil.copyfile(path, staging / path.name)
+            if remote.exists():  # without SHA256SUMS (checked): an interrupted publish, replaced as a whole
+                if self._complete(version):
+                    raise RegistryError(f"{self.url}/{version} was published meanwhile; not overwritten")
+                retired = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".partial", dir=root))
+                with contextlib.suppress(FileNotFoundError):  # another publish retired it first
+                    os.rename(remote, retired / version)
+            os.rename(staging, remote)
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise RegistryError(f"{self.url}/{version} was published meanwhile; not overwritten") from None
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            if retired is not None:
+                shutil.rmtree(retired, ignore_errors=True)
+
+    def _publish_remote(self, version: str, files: list[Path]) -> None:
+        remote = f"{self.root}/{version}"
+        *contents, sums = files
+        if sums.name != CHECKSUMS:
+            raise RegistryError(f"{sums.parent}: no {CHECKSUMS}; only an opened bundle can be published")
+        self.fs.makedirs(remote, exist_ok=True)
+        # What an interrupted publish left that this bundle does not have would make the version unfetchable.
+        names = {p.name for p in contents}
+        for entry in self.fs.ls(remote, detail=True):
+            if Path(entry["name"].rstrip("/")).name not in names:
+                self.fs.rm(entry["name"], recursive=entry["type"] == "directory")
+        for path in contents:
+            self.fs.put_file(str(path), f"{remote}/{path.name}")
+        for path in contents:  # each file arrived whole before SHA256SUMS makes the version visible
+            _check_upload(self.fs, f"{remote}/{path.name}", path, f"{self.url}/{version}/{path.name}")
+        self.fs.put_file(str(sums), f"{remote}/{CHECKSUMS}")
+        _check_upload(self.fs, f"{remote}/{CHECKSUMS}", sums, f"{self.url}/{version}/{CHECKSUMS}")
+
+
+def _check_upload(fs, remote: str, local: Path, label: str) -> None:
+    """The uploaded file has the local file's size and, where the store reports one (GCS's md5Hash), its MD5;
+    else RegistryError, and the version stays incomplete.
+
+    An S3 ETag is not compared: it is no MD5 for multipart or KMS-encrypted uploads.
+    """
+    info = fs.info(remote)
+    size = local.stat().st_size
+    if info.get("size") != size:
+        raise RegistryError(
+            f"{label}: the store holds {info.get('size')} bytes, the bundle's file {size}: the upload was cut "
+            f"short. The version stays unpublished (no {CHECKSUMS}); publish again to finish it."
+        )
+    reported = _reported_md5(info)
+    if reported is not None:
+        with local.open("rb") as handle:
+            digest = hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+        if reported != digest:
+            raise RegistryError(
+                f"{label}: the store's MD5 differs from the bundle's file: the upload is corrupt. The version "
+                f"stays unpublished (no {CHECKSUMS}); publish again to finish it."
+            )
+
+
+def _reported_md5(info: dict) -> str | None:
+    md5_hash = info.get("md5Hash")  # gcsfs: base64 of the MD5 (absent for composite objects)
+    if not isinstance(md5_hash, str):
+        return None
+    try:
+        return base64.b64decode(md5_hash, validate=True).hex()
+    except ValueError:
+        return None
 
 
 def _is_local(fs) -> bool:

@@ -1,22 +1,74 @@
 """GitHub Releases as the registry: versioned releases of a repository, the "latest" release is the champion.
 
-Read through the GitHub REST API (`github/rest.py`) with GH_TOKEN / GITHUB_TOKEN when set.
+Read through the GitHub REST API (`github/rest.py`: https only, the token only to the API host, redirects
+checked hop by hop, downloads capped at their declared size, a deadline on every call) with
+GH_TOKEN / GITHUB_TOKEN when set.
+
+Every answer's shape is checked before use, so a malformed one is a RegistryError saying what is wrong,
+never a traceback: the releases list is a list, a release an object with a string `tag_name` (the one
+asked for) and a list of `assets`, each asset an object with a string `name` (no two alike), a string
+`url` the client will fetch and a non-negative integer `size`. Only the files `SHA256SUMS` lists are
+downloaded, and the signature (`bundle.sig`) when attached: it vouches for `SHA256SUMS`, so is not
+listed in it. `Backend.fetch` then opens the folder as a bundle, which requires every bundle file to
+be listed and to match: a `SHA256SUMS` listing only some files does not pass.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 from pathlib import Path
 
 from ..bundle import checksums
-from ..bundle.layout import CHECKSUMS
+from ..bundle.layout import CHECKSUMS, SIGNATURE_FILE
 from ..errors import NoReleaseYet, NotFoundOnGitHub, RegistryError, ReleaseNotFound, RepositoryNotFound
-from ..github.rest import RestClient
+from ..github.rest import RestClient, check_url
 from .base import Backend
-from .versions import normalize_version, parse_version
+from .versions import is_version, normalize_version, parse_version
 
 PAGE_SIZE = 100  # the GitHub API's largest page
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, in JSON's words, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def checked_release(release: object, where: str) -> dict:
+    """The release, if it is an object with a non-empty string `tag_name`; else a RegistryError."""
+    if not isinstance(release, dict):
+        raise RegistryError(f"{where}: GitHub answered {_kind(release)} instead of a release object")
+    tag = release.get("tag_name")
+    if not isinstance(tag, str) or not tag:
+        raise RegistryError(f"{where}: the release's tag_name is {_kind(tag)} ({tag!r}), not a tag")
+    return release
+
+
+def checked_assets(release: dict, where: str) -> dict[str, dict]:
+    """Asset name -> {name, url, size}, if `assets` is a list of well-formed, distinctly named assets."""
+    assets = release.get("assets")
+    if not isinstance(assets, list):
+        raise RegistryError(f"{where}: the release's assets are {_kind(assets)}, not a list")
+    found: dict[str, dict] = {}
+    for number, asset in enumerate(assets, start=1):
+        if not isinstance(asset, dict):
+            raise RegistryError(f"{where}: asset #{number} is {_kind(asset)}, not an object")
+        name, url, size = asset.get("name"), asset.get("url"), asset.get("size")
+        if not isinstance(name, str) or not name:
+            raise RegistryError(f"{where}: asset #{number} has no name (its name is {_kind(name)})")
+        if not isinstance(url, str) or not url:
+            raise RegistryError(f"{where}: asset {name!r} has no url (its url is {_kind(url)})")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise RegistryError(f"{where}: asset {name!r} has size {size!r}, not a number of bytes")
+        if name in found:
+            raise RegistryError(f"{where}: two assets are named {name!r}; refused (which one would be checked?)")
+        check_url(url, f"the url of asset {name!r} in {where}")
+        found[name] = {"name": name, "url": url, "size": size}
+    return found
 
 
 class GitHubReleases(Backend):
@@ -48,52 +100,62 @@ class GitHubReleases(Backend):
             return False
         return True
 
-    def _release(self, version: str) -> dict:
+    def _release(self, version: str) -> tuple[dict, dict[str, dict]]:
+        """The release of a version and its checked assets by name."""
         for tag in (f"v{version}", version):
             try:
-                release = self.api.json(f"/repos/{self.repo}/releases/tags/{tag}")
+                answer = self.api.json(f"/repos/{self.repo}/releases/tags/{tag}")
             except NotFoundOnGitHub:
                 continue
-            if not isinstance(release, dict) or not isinstance(release.get("assets"), list):
-                raise RegistryError(f"GitHub answered the release {tag} of {self.repo} without an asset list")
-            return release
+            where = f"{self.repo} release {tag}"
+            release = checked_release(answer, where)
+            if release["tag_name"] != tag:
+                raise RegistryError(f"{where}: GitHub answered the release tagged {release['tag_name']!r} instead")
+            return release, checked_assets(release, where)
         raise self._missing(
             ReleaseNotFound(f"{self.repo} has no release v{version}. `list` shows the versions there are.")
         )
 
     def versions(self) -> list[str]:
         found: list[str] = []
-        url: str | None = f"{self.api.api_url}/repos/{self.repo}/releases?per_page={PAGE_SIZE}"
-        while url:
-            try:
-                releases, url = self.api.page(url)
-            except NotFoundOnGitHub:
-                raise self._missing(RepositoryNotFound(f"{self.repo}: GitHub answered 404 for its releases")) from None
-            for release in releases if isinstance(releases, list) else []:
-                with contextlib.suppress(RegistryError):
-                    found.append(normalize_version(str(release.get("tag_name", ""))))
+        url = f"{self.api.api_url}/repos/{self.repo}/releases?per_page={PAGE_SIZE}"
+        try:
+            for releases in self.api.pages(url):
+                if not isinstance(releases, list):
+                    raise RegistryError(
+                        f"{self.repo}: GitHub answered the list of releases with {_kind(releases)}, not a list"
+                    )
+                for number, release in enumerate(releases, start=1):
+                    tag = checked_release(release, f"{self.repo} releases, entry #{number}")["tag_name"]
+                    if is_version(tag):  # other tags (nightly, docs-1) are not model versions
+                        found.append(normalize_version(tag))
+        except NotFoundOnGitHub:
+            raise self._missing(RepositoryNotFound(f"{self.repo}: GitHub answered 404 for its releases")) from None
         return sorted(set(found), key=parse_version)
 
     def latest(self) -> str:
         try:
-            release = self.api.json(f"/repos/{self.repo}/releases/latest")
+            answer = self.api.json(f"/repos/{self.repo}/releases/latest")
         except NotFoundOnGitHub:
             raise self._missing(NoReleaseYet(f"{self.repo} has no published release yet")) from None
-        if not isinstance(release, dict) or "tag_name" not in release:
-            raise RegistryError(f"GitHub answered the latest release of {self.repo} without a tag name")
-        return normalize_version(str(release["tag_name"]))
+        return normalize_version(checked_release(answer, f"{self.repo} latest release")["tag_name"])
 
     def _download_files(self, version: str, folder: Path) -> None:
-        release = self._release(version)
-        assets = {a["name"]: a for a in release["assets"]}
-        if CHECKSUMS not in assets:
-            raise RegistryError(f"{self.repo} release v{version} has no {CHECKSUMS} asset, so it cannot be trusted")
-        self._download_asset(assets[CHECKSUMS], folder / CHECKSUMS)
-        listed = checksums.read(folder / CHECKSUMS, f"{self.name} {version}")
-        for name in sorted(listed):
-            if name not in assets:
-                raise RegistryError(f"{self.repo} release v{version}: {name} is listed in {CHECKSUMS} but not attached")
-            self._download_asset(assets[name], folder / name)
+        """SHA256SUMS, every file it lists and the signature, in one deadline; `fetch` verifies the bundle after."""
+        with self.api.budget():
+            _, assets = self._release(version)
+            if CHECKSUMS not in assets:
+                raise RegistryError(f"{self.repo} release v{version} has no {CHECKSUMS} asset, so it cannot be trusted")
+            self._download_asset(assets[CHECKSUMS], folder / CHECKSUMS)
+            listed = checksums.read(folder / CHECKSUMS, f"{self.name} {version}")
+            for name in sorted(listed):
+                if name not in assets:
+                    raise RegistryError(
+                        f"{self.repo} release v{version}: {name} is listed in {CHECKSUMS} but not attached"
+                    )
+                self._download_asset(assets[name], folder / name)
+            if SIGNATURE_FILE in assets and SIGNATURE_FILE not in listed:  # signs the others; checked with a signer
+                self._download_asset(assets[SIGNATURE_FILE], folder / SIGNATURE_FILE)
 
     def _download_asset(self, asset: dict, target: Path) -> None:
-        self.api.download(asset["url"], target, asset.get("size"), asset["name"])
+        self.api.download(asset["url"], target, asset["size"], asset["name"])

@@ -3,14 +3,17 @@
 `preflight` runs the checks that need no bundle (before the pipeline spends minutes on one), and
 `plan` runs every check before anything is published, so a refused release leaves no trace:
 
-- the bundle passes `verify` (checksums, ONNX model, schema, example predictions);
+- the bundle passes `verify` (checksums, ONNX model, schema, example predictions, and its
+  signature when params.yaml names a signer);
+- the tarball and its `.sha256` file hold exactly the folder's files (`bundle/tarball.py`);
 - the tag is `v<version>` of the project version that built the bundle (pyproject.toml);
 - the workflow runs in the repository that params.yaml names as the registry;
 - no release of that tag exists (releases are never overwritten);
 - the tag is above the latest release and does not understate the bump the changes need.
 
-`publish` then runs `gh release create <tag> <every bundle file> <tarball> --verify-tag
---notes-file model_card.md`, so each file is its own asset next to the tarball and SHA256SUMS.
+`publish` then runs `gh release create <tag> <every bundle file> <tarball> <tarball>.sha256
+--verify-tag --notes-file model_card.md`, so each file (bundle.sig too) is its own asset next to
+the tarball and SHA256SUMS.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from pathlib import Path
 
 from ..bundle import layout
 from ..bundle.reader import Bundle, read_json
-from ..errors import RegistryError, ReleaseError
+from ..errors import RegistryError, ReleaseError, VerificationError
 from ..github import gh
+from ..settings import Signer
 from . import diff, versions
 from .github_releases import GitHubReleases
 
@@ -149,14 +153,22 @@ def preflight(version: str, tag: str, repo: str, backend: GitHubReleases | None 
     return backend
 
 
-def plan(bundle_folder: Path, tag: str, repo: str, backend: GitHubReleases | None = None) -> ReleasePlan:
-    """Check everything a release needs; raise ReleaseError naming the first problem."""
+def plan(
+    bundle_folder: Path,
+    tag: str,
+    repo: str,
+    backend: GitHubReleases | None = None,
+    signer: Signer | None = None,
+) -> ReleasePlan:
+    """Check everything a release needs; raise ReleaseError naming the first problem. With a `signer`
+    (registry.signer), the bundle must carry that signer's bundle.sig (`make sign`)."""
     from ..bundle.verify import verify
 
     if not bundle_folder.is_dir():
         raise ReleaseError(f"no bundle at {bundle_folder}: run `make pipeline` (or `bundle`) first")
-    bundle = verify(bundle_folder).bundle
+    bundle = verify(bundle_folder, signer=signer).bundle
     backend = preflight(bundle.version, tag, repo, backend)
+    backend.signer = signer
     previous = backend.latest_or_none()
     if previous is None:
         found = next_version(bundle, None)
@@ -166,10 +178,14 @@ def plan(bundle_folder: Path, tag: str, repo: str, backend: GitHubReleases | Non
                 found = next_version(bundle, backend.fetch(previous, Path(cache)), tag, previous)
             except RegistryError as error:
                 raise ReleaseError(str(error)) from None
-    tarball = bundle.tarball
-    if not tarball.is_file():
-        raise ReleaseError(f"{tarball} is missing: rebuild the bundle with `make bundle`")
-    assets = (*sorted(p for p in bundle.folder.iterdir() if p.is_file()), tarball)
+    from ..bundle.tarball import check_tarball
+
+    try:
+        tarball = check_tarball(bundle.folder)
+    except VerificationError as error:
+        raise ReleaseError(str(error)) from None
+    listed = sorted(p for p in bundle.folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    assets = (*listed, tarball, bundle.tarball_checksum)
     return ReleasePlan(repo, tag, bundle.version, bundle.folder, assets, found.previous, found.bump, found.reasons)
 
 

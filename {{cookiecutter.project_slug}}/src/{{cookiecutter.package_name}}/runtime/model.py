@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..bundle.reader import Bundle, open_bundle
 from ..registry import backend_for
-from .scoring import score_frame
+from ..settings import Signer
+from .scoring import DEFAULT_MAX_ROWS, score_frame
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,13 @@ class Model:
         """The pandera schema of the model's input columns."""
         return self.bundle.input_schema
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The rows with `prediction` (and `probability_<class>` for classifiers) added; bad input raises."""
-        return score_frame(self.bundle, frame)
+    def predict(self, frame: pd.DataFrame, *, max_rows: int = DEFAULT_MAX_ROWS) -> pd.DataFrame:
+        """The rows with `prediction` (and `probability_<class>` for classifiers) added; bad input raises.
+
+        Columns the model does not take pass through. Duplicated column names, a column named like a
+        prediction column, or more than `max_rows` rows (10 million unless raised) raise DataError.
+        """
+        return score_frame(self.bundle, frame, max_rows=max_rows)
 
 
 def load_model(
@@ -51,11 +56,15 @@ def load_model(
     url: str | None = None,
     path: str | Path | None = None,
     cache_dir: str | Path | None = None,
+    signer: Signer | None = None,
 ) -> Model:
     """A verified bundle as a ready model: from a local folder (`path`), a GitHub repository's
-    releases (`repo`, the default backend) or an fsspec registry (`url`)."""
+    releases (`repo`, the default backend) or an fsspec registry (`url`).
+
+    With a `signer` (a `Signer` with the release workflow, or a public key file), the bundle's
+    `bundle.sig` must be that signer's signature over every file, on every path."""
     if path is not None:
-        return Model(open_bundle(path))
-    backend = backend_for(repo, url)
+        return Model(open_bundle(path, signer=signer))
+    backend = backend_for(repo, url, signer)
     cache = Path(cache_dir) if cache_dir else backend.default_cache()
     return Model(backend.fetch(version, cache))

@@ -3,7 +3,8 @@
 A bundle is a versioned folder `dist/<project>-<version>/` plus a tarball of it; its files are
 named in `bundle/layout.py`. It is built in a temporary folder, checked by `verify` there, and
 renamed into place, so an interrupted run leaves no half bundle; the previous tarball is
-removed first and the new one written after the rename, so a tarball beside a folder is that folder's.
+removed first and the new one (with its `.sha256` file, `bundle/tarball.py`) written after the
+rename. Staging folders a killed run left in dist/ are removed when they are an hour old.
 
 In `pipeline` the stages pass their results in memory (`BundleInputs`); the `bundle` command
 alone reads them from artifacts/ and refuses records that are stale for the current params or data.
@@ -12,9 +13,7 @@ alone reads them from artifacts/ and refuses records that are stale for the curr
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +21,14 @@ import numpy as np
 import pandas as pd
 
 from ..bundle import checksums, layout
+from ..bundle.tarball import paths_for, write_tarball
 from ..bundle.verify import Verified, verify
 from ..errors import GateError, StageOrderError
 from ..quality.gates import failed_gates
 from ..runtime.calendar import derived_name
 from ..settings import Settings
 from ..utils import atomic
+from ..utils.atomic import remove_stale_staging
 from ..utils.hashing import sha256_bytes
 from .validate import ValidatedData
 
@@ -108,8 +109,10 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
     }
     dist = settings.dist_dir
     target = dist / bundle_name(root, version)
-    tarball = dist / layout.tarball_name(target.name)
-    tarball.unlink(missing_ok=True)  # never leave the previous run's tarball beside the new folder
+    tarball, tarball_sums = paths_for(target)
+    tarball_sums.unlink(missing_ok=True)  # never leave the previous run's tarball checksummed beside the new folder
+    tarball.unlink(missing_ok=True)
+    remove_stale_staging(dist)
     target_kind = "categorical" if settings.task == "classification" else "numeric"
     reference = reference_stats(
         validated.frame,
@@ -135,26 +138,9 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
         (staging / layout.MODEL_CARD).write_text(card)
         (staging / layout.CHECKSUMS).write_text(checksums.render(staging))
         checked = verify(staging)
-    write_tarball(target, tarball)  # after the rename: a kill in between leaves a folder without a tarball,
-    # which `release` refuses, never a tarball of another build
+    write_tarball(target)  # after the rename: a kill in between leaves a folder without a tarball, which
+    # `release` refuses; `release` also checks that the tarball holds exactly the folder's files
     return dataclasses.replace(checked, bundle=checked.bundle.moved_to(target))
-
-
-def write_tarball(folder: Path, target: Path) -> Path:
-    """A reproducible .tar.gz of the folder (sorted names, fixed times and owners)."""
-    import gzip
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(folder.iterdir()):
-            info = tarfile.TarInfo(f"{folder.name}/{path.name}")
-            data = path.read_bytes()
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
-    atomic.write_bytes(target, gzip.compress(buffer.getvalue(), mtime=0))
-    return target
 
 
 def _lock_hash(root: Path) -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..bundle import layout
 from ..bundle.verify import Verified
 from ..errors import GateError, StageOrderError
-from ..settings import Settings
+from ..settings import Settings, Signer
 from ..utils.console import say, step
 from .bundle import BundleInputs
 from .evaluate import Evaluation
@@ -171,13 +171,14 @@ def say_verified(verified: Verified) -> None:
     say(
         f"verify: {verified.bundle.folder}: {verified.files} checksums, ONNX model, schema and "
         f"{verified.example_rows} example predictions OK"
+        + (", signature of registry.signer OK" if verified.signed else "")
     )
 
 
-def run_verify(folder: Path) -> Verified:
+def run_verify(folder: Path, signer: Signer | None = None) -> Verified:
     from ..bundle.verify import verify
 
-    verified = verify(folder)
+    verified = verify(folder, signer=signer)
     say_verified(verified)
     return verified
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +64,40 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+STALE_AFTER_SECONDS = 3600.0  # a staging entry nothing has written to for this long was left by a killed run
+
+
+def remove_stale_staging(folder: Path, older_than: float = STALE_AFTER_SECONDS) -> list[Path]:
+    """Remove what killed runs left in `folder`: the hidden `.tmp` / `.old` / `.partial` entries this module
+    (or a download) stages, once nothing has written to them for `older_than` seconds.
+
+    A folder's age is that of its newest entry, so a concurrent run writing a large file into a folder
+    made long ago is kept. Returns what was removed; never raises.
+    """
+    removed: list[Path] = []
+    try:
+        entries = [
+            e for e in folder.iterdir() if e.name.startswith(".") and e.name.endswith((".tmp", ".old", ".partial"))
+        ]
+    except OSError:
+        return removed  # no such folder yet, or not readable: nothing to clean
+    now = time.time()
+    for entry in entries:
+        try:
+            if entry.is_symlink():
+                continue
+            stamps = [entry.lstat().st_mtime]
+            if entry.is_dir():
+                stamps += [child.lstat().st_mtime for child in entry.iterdir()]
+            if now - max(stamps) <= older_than:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue  # removed meanwhile (its run finished or failed), or not ours to remove
+        removed.append(entry)
+    return removed

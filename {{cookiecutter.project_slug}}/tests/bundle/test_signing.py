@@ -1,0 +1,80 @@
+"""The bundle's signature (OpenSSF model signing with a key pair, offline): every file is bound, every load path checks it."""
+
+import shutil
+
+import pytest
+
+from {{ cookiecutter.package_name }}.bundle.checksums import render
+from {{ cookiecutter.package_name }}.bundle.layout import CHECKSUMS, SIGNATURE_FILE
+from {{ cookiecutter.package_name }}.bundle.reader import open_bundle
+from {{ cookiecutter.package_name }}.bundle.signing import sign, verify_signature
+from {{ cookiecutter.package_name }}.errors import VerificationError
+from {{ cookiecutter.package_name }}.runtime.model import load_model
+from {{ cookiecutter.package_name }}.settings import Signer
+
+
+def key_pair(folder):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = folder / "signing.pem", folder / "signing.pub"
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return private, public
+
+
+@pytest.fixture()
+def signed(bundle_dir, tmp_path):
+    private, public = key_pair(tmp_path)
+    copy = tmp_path / bundle_dir.name
+    shutil.copytree(bundle_dir, copy)
+    sign(copy, private)
+    return copy, Signer(public_key=str(public))
+
+
+def test_a_signed_bundle_opens_on_every_load_path_with_its_signer(signed):
+    copy, signer = signed
+    assert (copy / SIGNATURE_FILE).is_file() and SIGNATURE_FILE not in (copy / CHECKSUMS).read_text()
+    bundle = open_bundle(copy, signer=signer)
+    verify_signature(copy, signer, bundle.version, "test")
+    assert load_model(path=copy, signer=signer).version == bundle.version
+    assert open_bundle(copy).version == bundle.version, "without a signer the signature is not needed"
+
+
+def test_a_changed_file_with_recomputed_checksums_breaks_the_signature(signed):
+    copy, signer = signed
+    (copy / "model_card.md").write_text("an attacker's card\n")
+    (copy / CHECKSUMS).write_text(render(copy))  # SHA256SUMS alone can be recomputed: the signature cannot
+    open_bundle(copy)
+    with pytest.raises(VerificationError, match=r"not a valid signature of the expected signer"):
+        open_bundle(copy, signer=signer)
+
+
+def test_another_key_or_no_signature_is_refused(signed, tmp_path):
+    copy, _ = signed
+    (tmp_path / "other").mkdir()
+    _, other = key_pair(tmp_path / "other")
+    with pytest.raises(VerificationError, match=r"not a valid signature of the expected signer"):
+        load_model(path=copy, signer=Signer(public_key=str(other)))
+    (copy / SIGNATURE_FILE).unlink()
+    with pytest.raises(VerificationError, match=r"bundle.sig is missing, but a signer is expected"):
+        open_bundle(copy, signer=Signer(public_key=str(other)))
+
+
+def test_a_signer_is_a_key_or_a_workflow_and_names_the_refs_it_may_run_on():
+    from pydantic import ValidationError
+
+    workflow = "https://github.com/octo/models/.github/workflows/release.yml"
+    signer = Signer(workflow=workflow)
+    assert signer.identities("1.2.0") == [f"{workflow}@refs/tags/v1.2.0", f"{workflow}@refs/heads/main"]
+    with pytest.raises(ValidationError, match="exactly one of public_key"):
+        Signer()
+    with pytest.raises(ValidationError, match="exactly one of public_key"):
+        Signer(workflow=workflow, public_key="k.pub")
+    with pytest.raises(ValidationError):
+        Signer(workflow="https://evil.example/octo/models/.github/workflows/release.yml")
