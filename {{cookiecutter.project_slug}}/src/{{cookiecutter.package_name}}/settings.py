@@ -148,12 +148,26 @@ class Signer(Strict):
         description="the refs that workflow may have run on; {version} stands for the bundle's version",
     )
     issuer: str = Field(GITHUB_OIDC_ISSUER, description="the OIDC issuer of the workflow's identity")
+    unsigned_before: str | None = Field(
+        None,
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="releases below this version predate signing and are accepted unsigned (a signed one is checked)",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Signer:
         if (self.public_key is None) == (self.workflow is None):
             raise ValueError("give exactly one of public_key (a key pair) or workflow (Sigstore keyless)")
         return self
+
+    def accepts_unsigned(self, version: str) -> bool:
+        """Whether a bundle of `version` may come without a signature: only below `unsigned_before`."""
+        if self.unsigned_before is None:
+            return False
+        try:
+            return tuple(map(int, version.split("."))) < tuple(map(int, self.unsigned_before.split(".")))
+        except ValueError:
+            return False
 
     def identities(self, version: str) -> list[str]:
         """The certificate identities (SAN) a keyless signature of `version` may carry."""

@@ -111,3 +111,21 @@ def test_a_bundle_format_must_be_a_positive_integer_this_runtime_reads(copy, fou
     expected = "newer than this runtime supports" if found == 99 else "is not a positive integer"
     with pytest.raises(VerificationError, match=expected):
         open_bundle(copy)
+
+
+def test_external_data_hidden_in_a_sparse_constant_is_refused_too(copy):
+    """A Constant node's sparse_value is a tensor too: every TensorProto in the model is checked, wherever it sits."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load_model_from_string((copy / MODEL).read_bytes())
+    values = helper.make_tensor("hidden", onnx.TensorProto.FLOAT, [1], [0.0])
+    values.ClearField("float_data")
+    values.data_location = onnx.TensorProto.EXTERNAL
+    entry = values.external_data.add()
+    entry.key, entry.value = "location", "secret.bin"
+    sparse = helper.make_sparse_tensor(values, helper.make_tensor("at", onnx.TensorProto.INT64, [1], [0]), [4])
+    model.graph.node.append(helper.make_node("Constant", [], ["unused_constant"], sparse_value=sparse))
+    _recorded_as(copy, model.SerializeToString())
+    with pytest.raises(VerificationError, match=r"tensor 'hidden' is stored as external data \('secret.bin'\)"):
+        open_bundle(copy)

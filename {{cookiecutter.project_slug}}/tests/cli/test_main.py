@@ -24,6 +24,7 @@ COMMANDS = (
     "download",
     "list",
     "publish",
+    "sign",
     "bench",
 )
 
@@ -178,3 +179,27 @@ def test_predict_help_says_why_formulas_are_neutralised():
     text = " ".join(done.stdout.split())
     assert "--allow-formulas" in text and "CSV injection" in text and "formula" in text
     assert f"{DEFAULT_MAX_ROWS:,}" in text and "--max-bytes" in text
+
+
+def test_sign_then_verify_signed_against_the_projects_signer(project_copy, bundle_dir, tmp_path, capsys):
+    """`sign --key` signs a verified bundle; with registry.signer, `verify --signed` needs that signature."""
+    from ..bundle.test_signing import key_pair  # the key-pair helper lives with the signing tests
+
+    root, _ = project_copy
+    private, public = key_pair(tmp_path)
+    params = root / "params.yaml"
+    text = params.read_text()
+    assert "\n  signer: null" in text
+    params.write_text(text.replace("\n  signer: null", "\n  signer: " + "{public_key: " + str(public) + "}", 1))
+    copy = tmp_path / bundle_dir.name
+    shutil.copytree(bundle_dir, copy)
+    shutil.copy(bundle_dir.with_name(bundle_dir.name + ".tar.gz"), copy.with_name(copy.name + ".tar.gz"))
+    shutil.copy(bundle_dir.with_name(bundle_dir.name + ".tar.gz.sha256"), copy.with_name(copy.name + ".tar.gz.sha256"))
+    assert run_main("--params", params, "verify", copy) == 0
+    assert "is not signed, so registry.signer was not checked" in capsys.readouterr().err
+    assert run_main("--params", params, "verify", "--signed", copy) == 1
+    assert "bundle.sig is missing, but a signer is expected" in capsys.readouterr().err
+    assert run_main("--params", params, "sign", str(copy), "--key", private) == 0
+    assert "the signature verifies against registry.signer" in capsys.readouterr().out
+    assert run_main("--params", params, "verify", "--signed", copy) == 0
+    assert "signature of registry.signer OK" in capsys.readouterr().out

@@ -537,3 +537,13 @@ def test_an_https_proxy_is_used_except_for_loopback_and_no_proxy(monkeypatch):
     assert via_proxy.proxy_headers["proxy-authorization"].startswith("Basic ")
     assert not isinstance(github._manager(urllib3.util.parse_url("https://ghe.internal/x")), urllib3.ProxyManager)
     assert not isinstance(github._manager(urllib3.util.parse_url("http://127.0.0.1:8/x")), urllib3.ProxyManager)
+
+
+def test_a_remote_api_cannot_send_the_client_to_this_machine(connections, tmp_path):
+    """An asset URL (or redirect) on loopback is refused while the API itself is not on loopback: a hostile
+    release cannot make the consumer fetch from its own local services."""
+    remote = client("https://api.github.example")
+    for url in ("http://127.0.0.1:9/assets/1", "https://localhost:9/assets/1", "http://[::1]:9/x"):
+        with pytest.raises(RefusedURL, match="a loopback address, while the API"):
+            remote.download(url, tmp_path / "asset", 10, "asset")
+    assert not (tmp_path / "asset").exists() and connections == [], "refused before connecting"

@@ -10,7 +10,9 @@ template's tests sign and verify this way, offline).
 (`registry.signer` in params.yaml, or `load_model(signer=...)`): a missing, malformed or
 foreign signature, or any file added, removed or changed since signing, is a VerificationError.
 Keyless verification needs Sigstore's trust root (fetched over the network by sigstore's TUF
-client); key-pair verification runs anywhere.
+client): when it cannot be had, that is a RegistryError (the signature could not be checked), not
+a bad signature, so a cached bundle is kept; key-pair verification runs anywhere. Verification
+hashes the folder exactly as signing did (only `bundle.sig` ignored, `.git*` names included).
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import VerificationError
+from ..errors import RegistryError, VerificationError
 from ..settings import Signer
 from .layout import SIGNATURE_FILE
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0][:300]
 
 
 def _hashing(*signatures: Path):
@@ -40,6 +46,9 @@ def sign(folder: Path, private_key: Path | None = None) -> Path:
     folder = folder.resolve()
     signature = folder / SIGNATURE_FILE
     partial = folder / f".{SIGNATURE_FILE}.partial"
+    stray = sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p != partial)
+    if stray:  # the signature covers every file; a hidden one would travel nowhere and fail every check
+        raise VerificationError(f"{folder}: hidden file(s) {stray} are not part of the bundle; remove them, then sign")
     config = signing.Config()
     if private_key is not None:
         if not private_key.is_file():
@@ -59,6 +68,28 @@ def sign(folder: Path, private_key: Path | None = None) -> Path:
     return signature
 
 
+def ensure_signed(folder: Path, signer: Signer | None, version: str, source: str) -> None:
+    """Before a bundle is published where `signer` will be expected: sign it with the key in $MODEL_SIGNING_KEY
+    if it is unsigned and a key is there, then check it; without a key, an unsigned bundle is refused."""
+    import os
+    import tempfile
+
+    if signer is None:
+        return
+    if not (folder / SIGNATURE_FILE).exists() and os.environ.get("MODEL_SIGNING_KEY", "").strip():
+        with tempfile.TemporaryDirectory(prefix="sign-") as scratch:
+            key = Path(scratch) / "key.pem"
+            key.touch(mode=0o600)
+            key.write_text(os.environ["MODEL_SIGNING_KEY"])
+            sign(folder, key)
+    if not (folder / SIGNATURE_FILE).exists() and not signer.accepts_unsigned(version):
+        raise VerificationError(
+            f"{source}: unsigned, but registry.signer is set, so every consumer would refuse it: sign it first "
+            "(`make sign`, or set MODEL_SIGNING_KEY to the signer's private key)"
+        )
+    verify_signature(folder, signer, version, source)
+
+
 def verify_signature(folder: Path, signer: Signer, version: str, source: str) -> None:
     """`bundle.sig` is `signer`'s signature over exactly the files in the folder; else VerificationError."""
     from model_signing import verifying
@@ -66,9 +97,12 @@ def verify_signature(folder: Path, signer: Signer, version: str, source: str) ->
     folder = folder.resolve()
     signature = folder / SIGNATURE_FILE
     if not signature.is_file():
+        if signer.accepts_unsigned(version):
+            return  # released before the project signed its releases (registry.signer.unsigned_before)
         raise VerificationError(
             f"{source}: {SIGNATURE_FILE} is missing, but a signer is expected (registry.signer): do not use this "
-            "bundle; releases made by the release workflow carry it"
+            "bundle; releases made by the release workflow carry it (releases from before signing: set "
+            "registry.signer.unsigned_before to the first signed version)"
         )
     candidates: list[tuple[str, Callable[[], Any]]]
     if signer.public_key is not None:
@@ -83,12 +117,19 @@ def verify_signature(folder: Path, signer: Signer, version: str, source: str) ->
 
         candidates = [(identity, keyless(identity)) for identity in signer.identities(version)]
     problems = []
-    for who, config in candidates:
-        try:  # building a Sigstore verifier fetches its trust root: a failure there is a failure to verify
-            config().verify(folder, signature)
+    for who, make in candidates:
+        try:  # a Sigstore verifier fetches Sigstore's trust root: failing there is not knowing, not a bad signature
+            config = make().set_hashing_config(_hashing(signature))  # as signed: nothing ignored but bundle.sig
+        except Exception as error:  # sigstore's TUF client raises several types
+            raise RegistryError(
+                f"{source}: the signature could not be checked ({_first_line(error)}): Sigstore's trust root is "
+                "not reachable; try again when it is (the bundle was not used, and nothing was deleted)"
+            ) from None
+        try:
+            config.verify(folder, signature)
             return
         except Exception as error:  # model-signing raises ValueError, sigstore and cryptography their own errors
-            problems.append(f"{who}: {(str(error).splitlines() or [type(error).__name__])[0][:300]}")
+            problems.append(f"{who}: {_first_line(error)}")
     raise VerificationError(
         f"{source}: {SIGNATURE_FILE} is not a valid signature of the expected signer over this bundle; "
         "do not use it:\n  - " + "\n  - ".join(problems)

@@ -49,9 +49,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
 def sign(ctx: Context) -> int:
     import tempfile
 
-    from ..bundle.reader import open_bundle
     from ..bundle.signing import sign as sign_bundle
     from ..bundle.signing import verify_signature
+    from ..bundle.tarball import check_tarball
+    from ..bundle.verify import verify
     from ..registry.release import tagged_bundle
 
     if ctx.args.bundle:
@@ -60,7 +61,9 @@ def sign(ctx: Context) -> int:
         folder = tagged_bundle(ctx.settings.dist_dir, ctx.settings.root, ctx.args.tag)
     else:
         folder = ctx.default_bundle()
-    bundle = open_bundle(folder)  # only a bundle that checks out is signed
+    # only a bundle that passes verify, with a tarball holding exactly its files, is signed (and then attested)
+    bundle = verify(folder).bundle
+    tarball = check_tarball(bundle.folder)
     key_text = os.environ.get("MODEL_SIGNING_KEY", "")
     with tempfile.TemporaryDirectory(prefix="sign-") as scratch:
         key = ctx.args.key
@@ -80,6 +83,18 @@ def sign(ctx: Context) -> int:
     if ctx.signer is not None:  # the project names its signer: prove the signature is that signer's
         verify_signature(bundle.folder, ctx.signer, bundle.version, str(bundle.folder))
         say("sign: the signature verifies against registry.signer")
+    if os.environ.get("GITHUB_OUTPUT"):  # the exact files to attest: this bundle's SHA256SUMS and tarball
+        from ..bundle.layout import CHECKSUMS
+        from ..github.actions import write_outputs
+
+        def relative(path: Path) -> str:
+            path = path.resolve()
+            return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+        write_outputs(
+            Path(os.environ["GITHUB_OUTPUT"]),
+            {"checksums": relative(bundle.folder / CHECKSUMS), "tarball": relative(tarball)},
+        )
     return 0
 
 

@@ -35,6 +35,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--budget", type=float, default=3.0, help="seconds spent timing each figure (default 3)")
     verify = sub.add_parser("verify", help="re-check a bundle's checksums, model, schema and example predictions")
     verify.add_argument("bundle", nargs="?", type=Path, help="bundle folder (default: this version's bundle in dist/)")
+    verify.add_argument(
+        "--signed",
+        action="store_true",
+        help="also require bundle.sig to be registry.signer's signature (a folder that is signed is always checked)",
+    )
     predict = sub.add_parser("predict", help="score a CSV/Parquet file with a bundle (onnxruntime only)")
     predict.add_argument("--bundle", required=True, type=Path, help="bundle folder")
     predict.add_argument("--input", required=True, type=Path, help="CSV or Parquet file with the input columns")
@@ -91,10 +96,16 @@ def stage(ctx: Context) -> int:
 
 
 def verify(ctx: Context) -> int:
+    from ..errors import SettingsError
     from ..stages.pipeline import run_verify
 
-    folder = ctx.args.bundle or ctx.default_bundle()
-    run_verify(folder, ctx.signer_for(Path(folder)))  # registry.signer, when the folder is signed
+    folder = Path(ctx.args.bundle or ctx.default_bundle())
+    if ctx.args.signed and ctx.signer is None:
+        raise SettingsError("verify --signed: params.yaml names no registry.signer to check the signature against")
+    signer = ctx.signer if ctx.args.signed else ctx.signer_for(folder)  # a signed folder is always checked
+    run_verify(folder, signer)
+    if ctx.signer is not None and signer is None:
+        note(f"verify: {folder} is not signed, so registry.signer was not checked (releases are; --signed requires it)")
     return 0
 
 

@@ -371,10 +371,18 @@ class RestClient:
         deadline.check(url)
         raise RegistryError(f"cannot reach {url}: {describe(reason)}. Check the network or GITHUB_API_URL.")
 
+    def _reachable(self, parsed: urllib3.util.Url, url: str) -> urllib3.util.Url:
+        """`parsed`, unless it points at this machine while the API does not: an asset URL, next link or
+        redirect from a remote API must not reach services on the consumer's own loopback interface."""
+        api_local = self._api_origin is not None and self._api_origin[1] in LOOPBACK_HOSTS
+        if _host(parsed) in LOOPBACK_HOSTS and not api_local:
+            raise RefusedURL(f"refusing to fetch {url!r}: a loopback address, while the API ({self.api_url}) is not")
+        return parsed
+
     def _get(self, url: str, accept: str, deadline: Deadline, context: str = "") -> tuple[BaseHTTPResponse, str]:
         """The 2xx response to GET `url` and the URL it came from, redirects followed and checked hop by hop."""
         first = url
-        parsed = check_url(url, context)
+        parsed = self._reachable(check_url(url, context), url)
         for _ in range(MAX_REDIRECTS + 1):
             deadline.check(first)
             response = self._send(url, parsed, accept, deadline)
@@ -384,7 +392,7 @@ class RestClient:
                 if not location:
                     raise RegistryError(f"{url} answered {response.status} without a Location to go to")
                 target = urllib.parse.urljoin(url, location.strip())
-                hop = check_url(target, f"redirected to from {url}")
+                hop = self._reachable(check_url(target, f"redirected to from {url}"), target)
                 if parsed.scheme == "https" and hop.scheme != "https":
                     raise RefusedURL(f"refusing the redirect from {url} to {target}: a downgrade from https to http")
                 url, parsed = target, hop

@@ -46,7 +46,7 @@ def _as_released(bundle: Bundle, version: str, registry: str) -> Bundle:
 
 
 @contextlib.contextmanager
-def _staging(cache: Path, version: str) -> Iterator[Path]:
+def _staging(cache: Path, version: str, signer: Signer | None = None) -> Iterator[Path]:
     """A temporary folder in the cache that becomes <cache>/<version> only if the block succeeds.
 
     If another download of the same version finished first, its (verified) folder is kept.
@@ -63,7 +63,8 @@ def _staging(cache: Path, version: str) -> Iterator[Path]:
         except OSError as error:
             if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                 raise
-            open_bundle(cache / version, f"cached {version}")  # a concurrent download got there first
+            # a concurrent download got there first: its copy must pass the same checks as this one
+            _as_released(open_bundle(cache / version, f"cached {version}", signer=signer), version, str(cache))
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise RegistryError(
@@ -110,7 +111,7 @@ class Backend:
                 return _as_released(cached, resolved, self.name)
             except VerificationError:
                 shutil.rmtree(target, ignore_errors=True)  # a corrupted cache entry is fetched again
-        with _staging(cache, resolved) as staging:
+        with _staging(cache, resolved, self.signer) as staging:
             self._download_files(resolved, staging)
             opened = open_bundle(staging, f"{self.name} {resolved}", signer=self.signer)
             bundle = _as_released(opened, resolved, self.name)

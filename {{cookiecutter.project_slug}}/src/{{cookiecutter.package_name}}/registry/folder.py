@@ -97,9 +97,14 @@ class FolderRegistry(Backend):
         disk the copy is staged under a unique name and renamed into place (atomic; of two concurrent
         publishes one wins, the other is refused). On object stores every other file is uploaded and
         its size checked first, SHA256SUMS last. A version folder without SHA256SUMS (an interrupted
-        publish) is published again: its files are replaced and SHA256SUMS is written last.
+        publish) is published again: its files are replaced and SHA256SUMS is written last. With a
+        signer (registry.signer), the bundle is signed first when $MODEL_SIGNING_KEY holds the key, and
+        an unsigned one is refused: every fetch from here would refuse it.
         """
+        from ..bundle.signing import ensure_signed
+
         version = normalize_version(bundle.version)
+        ensure_signed(bundle.folder, self.signer, version, str(bundle.folder))
         try:
             if self._complete(version):
                 raise RegistryError(

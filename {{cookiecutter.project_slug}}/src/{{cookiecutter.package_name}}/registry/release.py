@@ -167,8 +167,8 @@ def plan(
     if not bundle_folder.is_dir():
         raise ReleaseError(f"no bundle at {bundle_folder}: run `make pipeline` (or `bundle`) first")
     bundle = verify(bundle_folder, signer=signer).bundle
+    # the previous release is only compared with (the bump): it is checked as a bundle, but may predate signing
     backend = preflight(bundle.version, tag, repo, backend)
-    backend.signer = signer
     previous = backend.latest_or_none()
     if previous is None:
         found = next_version(bundle, None)

@@ -13,21 +13,22 @@ import numpy as np
 from ..errors import GateError, VerificationError
 
 
-def _tensors(graph) -> Iterator:
-    """Every tensor a graph (or an ONNX function) holds: initializers, sparse ones, node attributes, subgraphs."""
-    yield from getattr(graph, "initializer", ())
-    for sparse in getattr(graph, "sparse_initializer", ()):
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("g"):
-                yield from _tensors(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _tensors(subgraph)
+def _tensors(message) -> Iterator:
+    """Every TensorProto anywhere in an ONNX message: walked through the protobuf fields themselves, so
+    initializers, sparse tensors (also as a Constant's attribute), node attributes, subgraphs, functions
+    and training info are all reached, and so is any field a later ONNX version adds."""
+    if message.DESCRIPTOR.full_name == "onnx.TensorProto":
+        yield message
+        return
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue  # numbers, strings and bytes hold no tensor
+        if hasattr(value, "DESCRIPTOR"):  # one message
+            yield from _tensors(value)
+        else:  # a repeated field (a map yields its keys: ONNX maps hold strings, never tensors)
+            for item in value:
+                if hasattr(item, "DESCRIPTOR"):
+                    yield from _tensors(item)
 
 
 def check_self_contained(model_bytes: bytes, where: str) -> None:
@@ -44,14 +45,13 @@ def check_self_contained(model_bytes: bytes, where: str) -> None:
         model = onnx.load_model_from_string(model_bytes)
     except Exception as error:  # protobuf's DecodeError and onnx's own errors
         raise VerificationError(f"{where}: not an ONNX model ({error})") from None
-    for graph in (model.graph, *model.functions):
-        for tensor in _tensors(graph):
-            if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
-                location = {e.key: e.value for e in tensor.external_data}.get("location", "?")
-                raise VerificationError(
-                    f"{where}: tensor {tensor.name!r} is stored as external data ({location!r}): a bundle's model "
-                    "must hold every tensor itself; do not use this bundle"
-                )
+    for tensor in _tensors(model):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data):
+            location = {e.key: e.value for e in tensor.external_data}.get("location", "?")
+            raise VerificationError(
+                f"{where}: tensor {tensor.name!r} is stored as external data ({location!r}): a bundle's model "
+                "must hold every tensor itself; do not use this bundle"
+            )
 
 
 def session(model_bytes: bytes):
