@@ -77,12 +77,13 @@ def _recorded_as(copy, model_bytes):
 def test_a_model_with_external_data_is_refused_before_any_file_is_read(copy, tmp_path, monkeypatch):
     """A tensor stored as ONNX external data names a file that onnxruntime would read from the working folder."""
     import onnx
+    from onnx import helper
 
     model = onnx.load_model_from_string((copy / MODEL).read_bytes())
-    tensor = next(iter(model.graph.initializer))
-    tensor.ClearField("raw_data")
-    for field in ("float_data", "int64_data", "int32_data", "double_data", "string_data"):
-        tensor.ClearField(field)
+    tensor = helper.make_tensor("planted", onnx.TensorProto.FLOAT, [4], [0.0] * 4)  # any model can carry one
+    tensor.ClearField("float_data")
+    model.graph.initializer.append(tensor)
+    tensor = model.graph.initializer[-1]
     tensor.data_location = onnx.TensorProto.EXTERNAL
     for key, value in (("location", ".env"), ("offset", "0"), ("length", "16")):
         entry = tensor.external_data.add()
@@ -90,7 +91,7 @@ def test_a_model_with_external_data_is_refused_before_any_file_is_read(copy, tmp
     _recorded_as(copy, model.SerializeToString())
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("SECRET=do-not-leak\n")
-    with pytest.raises(VerificationError, match=r"stored as external data \('.env'\)"):
+    with pytest.raises(VerificationError, match=r"tensor 'planted' is stored as external data \('.env'\)"):
         load_model(path=copy)
     with pytest.raises(VerificationError, match=r"stored as external data"):
         open_bundle(copy)

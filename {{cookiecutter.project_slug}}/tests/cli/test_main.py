@@ -187,10 +187,12 @@ def test_sign_then_verify_signed_against_the_projects_signer(project_copy, bundl
 
     root, _ = project_copy
     private, public = key_pair(tmp_path)
+    import yaml
+
     params = root / "params.yaml"
-    text = params.read_text()
-    assert "\n  signer: null" in text
-    params.write_text(text.replace("\n  signer: null", "\n  signer: " + "{public_key: " + str(public) + "}", 1))
+    document = yaml.safe_load(params.read_text())
+    document["registry"]["signer"] = dict(public_key=str(public))
+    params.write_text(yaml.safe_dump(document, sort_keys=False))
     copy = tmp_path / bundle_dir.name
     shutil.copytree(bundle_dir, copy)
     shutil.copy(bundle_dir.with_name(bundle_dir.name + ".tar.gz"), copy.with_name(copy.name + ".tar.gz"))
