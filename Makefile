@@ -54,7 +54,7 @@ lock: install ## re-lock the generated project's dependencies into the template'
 	rm -rf build/.lock
 	$(UV) run --locked cookiecutter --no-input --output-dir build/.lock .
 	cd build/.lock/my-ml-project && $(UV) lock
-	sed 's/^name = "my-ml-project"$$/name = "{{ cookiecutter.project_slug }}"/' build/.lock/my-ml-project/uv.lock \
+	sed 's/"my-ml-project"/"{{ cookiecutter.project_slug }}"/g' build/.lock/my-ml-project/uv.lock \
 		> '{{cookiecutter.project_slug}}/uv.lock'
 	rm -rf build/.lock
 	@git diff --stat -- '{{cookiecutter.project_slug}}/uv.lock' 2>/dev/null || true
