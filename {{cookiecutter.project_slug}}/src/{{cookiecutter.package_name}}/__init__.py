@@ -8,8 +8,9 @@ loop/ (the self-healing retraining loop); github/ is everything that talks to Gi
 from importlib import metadata
 
 PACKAGE = __name__  # the import name: schemas/ modules and the download cache folder are found by it
+DISTRIBUTION = "{{ cookiecutter.project_slug }}"  # the name pip installs it by (`pip install NAME[train]`)
 
 try:
-    __version__ = metadata.version("{{ cookiecutter.project_slug }}")
+    __version__ = metadata.version(DISTRIBUTION)
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"

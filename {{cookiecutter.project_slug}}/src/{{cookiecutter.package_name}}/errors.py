@@ -4,6 +4,7 @@ Callers catch these by type; no code looks inside an error's message text.
 
     PipelineError                  the message says what is wrong and how to fix it
     ├── SettingsError              params.yaml is missing, malformed, or has an unknown or mistyped key
+    ├── MissingDependency          an optional extra (train, fsspec, signing) is not installed; names it
     ├── DataError                  a data file cannot be read (missing, empty, truncated, wrong format)
     │   ├── DataValidationError    the data breaks its contract; carries the failure report
     │   └── TrustedSetError        the trusted evaluation set is missing, changed, or mixed with training data
@@ -30,6 +31,10 @@ class PipelineError(Exception):
 
 class SettingsError(PipelineError):
     """params.yaml is missing, malformed, or has an unknown or mistyped key."""
+
+
+class MissingDependency(PipelineError):
+    """An optional extra (train, fsspec, signing) that this needs is not installed; the message names it."""
 
 
 class DataError(PipelineError):

@@ -83,6 +83,43 @@ def test_a_tampered_bundle_is_refused_before_any_check(github, bundle_dir, tmp_p
         release.plan(copy, f"v{version_of(bundle_dir)}", REPO)
 
 
+def runtime_folder(tmp_path, name="my_project-1.2.0-py3-none-any.whl"):
+    import zipfile
+
+    folder = tmp_path / "wheel"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / name, "w") as wheel:
+        wheel.writestr("my_project/__init__.py", "")
+    (folder / "requirements.txt").write_text("numpy==2.0.0 --hash=sha256:00\n")
+    return folder
+
+
+def test_the_runtime_wheel_and_its_requirements_are_published_with_the_bundle(github, bundle_dir, tmp_path):
+    runtime = release.runtime_assets(runtime_folder(tmp_path), "my-project", "1.2.0")
+    plan = release.plan(bundle_dir, f"v{version_of(bundle_dir)}", REPO, runtime=runtime)
+    assert [a.name for a in plan.assets[-2:]] == ["my_project-1.2.0-py3-none-any.whl", "requirements.txt"]
+    assert all(str(a) in plan.command() for a in runtime)
+
+
+def test_a_missing_stray_or_broken_runtime_wheel_is_refused(tmp_path):
+    with pytest.raises(ReleaseError, match=r"no runtime wheel: .* does not exist; run `make wheel`"):
+        release.runtime_assets(tmp_path / "wheel", "my-project", "1.2.0")
+    folder = runtime_folder(tmp_path)
+    with pytest.raises(ReleaseError, match=r"exactly one wheel my_project-1.3.0-\*.whl \(found: my_project-1.2.0"):
+        release.runtime_assets(folder, "my-project", "1.3.0")  # built from another version
+    shutil.copy(folder / "my_project-1.2.0-py3-none-any.whl", folder / "my_project-1.2.0-py2-none-any.whl")
+    with pytest.raises(ReleaseError, match=r"exactly one wheel"):
+        release.runtime_assets(folder, "my-project", "1.2.0")
+    (folder / "my_project-1.2.0-py2-none-any.whl").unlink()
+    (folder / "requirements.txt").unlink()
+    with pytest.raises(ReleaseError, match=r"requirements.txt is missing"):
+        release.runtime_assets(folder, "my-project", "1.2.0")
+    (folder / "requirements.txt").write_text("")
+    (folder / "my_project-1.2.0-py3-none-any.whl").write_bytes(b"not a zip")
+    with pytest.raises(ReleaseError, match=r"not a wheel"):
+        release.runtime_assets(folder, "my-project", "1.2.0")
+
+
 def test_publish_needs_gh_and_a_token(github, bundle_dir, monkeypatch, tmp_path):
     plan = release.plan(bundle_dir, f"v{version_of(bundle_dir)}", REPO)
     monkeypatch.setenv("PATH", str(tmp_path))  # no gh here

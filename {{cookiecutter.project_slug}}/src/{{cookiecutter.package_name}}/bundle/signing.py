@@ -30,9 +30,16 @@ def _first_line(error: Exception) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0][:300]
 
 
+def _model_signing(part: str):
+    """A module of OpenSSF model signing (the `signing` extra): a signer that cannot be checked fails closed."""
+    from ..utils.extras import require
+
+    return require(f"model_signing.{part}", "signing bundles and checking bundle.sig (registry.signer)")
+
+
 def _hashing(*signatures: Path):
     """Every file of the folder but the signature itself (under its final and its temporary name)."""
-    from model_signing import hashing
+    hashing = _model_signing("hashing")
 
     return hashing.Config().use_file_serialization().set_ignored_paths(paths=list(signatures), ignore_git_paths=False)
 
@@ -41,7 +48,7 @@ def sign(folder: Path, private_key: Path | None = None) -> Path:
     """Sign every file of the bundle folder into `<folder>/bundle.sig` (keyless with Sigstore when no key).
 
     The signature is written to a temporary file and renamed, so an interrupted run leaves none."""
-    from model_signing import signing
+    signing = _model_signing("signing")
 
     folder = folder.resolve()
     signature = folder / SIGNATURE_FILE
@@ -92,7 +99,7 @@ def ensure_signed(folder: Path, signer: Signer | None, version: str, source: str
 
 def verify_signature(folder: Path, signer: Signer, version: str, source: str) -> None:
     """`bundle.sig` is `signer`'s signature over exactly the files in the folder; else VerificationError."""
-    from model_signing import verifying
+    verifying = _model_signing("verifying")
 
     folder = folder.resolve()
     signature = folder / SIGNATURE_FILE

@@ -23,6 +23,12 @@ class Verified:
     example_rows: int
     signed: bool = False  # bundle.sig checked against the expected signer
 
+    def describe(self) -> str:
+        return (
+            f"verify: {self.bundle.folder}: {self.files} checksums, ONNX model, schema and "
+            f"{self.example_rows} example predictions OK" + (", signature of registry.signer OK" if self.signed else "")
+        )
+
 
 def check_onnx(bundle: Bundle) -> None:
     import onnx

@@ -78,11 +78,12 @@ def listing(ctx: Context) -> int:
 
 
 def publish(ctx: Context) -> int:
+    from ..bundle.verify import verify
     from ..registry.folder import publishing_registry
-    from ..stages.pipeline import run_verify
 
     backend = publishing_registry(ctx.backend)
-    verified = run_verify(ctx.args.bundle or ctx.default_bundle())
+    verified = verify(ctx.args.bundle or ctx.default_bundle())
+    say(verified.describe())
     say(f"publish: {verified.bundle.folder} -> {backend.publish(verified.bundle)}")
     return 0
 

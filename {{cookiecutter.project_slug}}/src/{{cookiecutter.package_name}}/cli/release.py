@@ -117,7 +117,10 @@ def release(ctx: Context) -> int:
         say(f"release: {args.tag} can be released to {repo} (version {version}, no release of it yet)")
         return 0
     # every check first (the signature too, when params.yaml names a signer): a refusal leaves no tag behind
-    plan = registry_release.plan(bundle, args.tag, repo, signer=ctx.signer)
+    from .. import DISTRIBUTION
+
+    runtime = registry_release.runtime_assets(settings.dist_dir / "wheel", DISTRIBUTION, project_version(settings.root))
+    plan = registry_release.plan(bundle, args.tag, repo, signer=ctx.signer, runtime=runtime)
     say(plan.describe())
     if args.create_tag:
         made = registry_release.create_tag(repo, args.tag)

@@ -96,14 +96,14 @@ def stage(ctx: Context) -> int:
 
 
 def verify(ctx: Context) -> int:
+    from ..bundle.verify import verify as verify_bundle
     from ..errors import SettingsError
-    from ..stages.pipeline import run_verify
 
     folder = Path(ctx.args.bundle or ctx.default_bundle())
     if ctx.args.signed and ctx.signer is None:
         raise SettingsError("verify --signed: params.yaml names no registry.signer to check the signature against")
     signer = ctx.signer if ctx.args.signed else ctx.signer_for(folder)  # a signed folder is always checked
-    run_verify(folder, signer)
+    say(verify_bundle(folder, signer=signer).describe())
     if ctx.signer is not None and signer is None:
         note(f"verify: {folder} is not signed, so registry.signer was not checked (releases are; --signed requires it)")
     return 0

@@ -36,8 +36,9 @@ def find_batches(settings: Settings, snapshot: Path) -> list[Path]:
     if "://" not in source:
         full = source if Path(source).is_absolute() else str(settings.root / source)
         return sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
-    import fsspec
+    from ..utils.extras import require
 
+    fsspec = require("fsspec", f"retrain.source {source}")
     fs, _, paths = fsspec.get_fs_token_paths(source)
     found = []
     inside = snapshot.resolve()

@@ -34,7 +34,9 @@ class FolderRegistry(Backend):
     """Bundles under any fsspec URL: `<root>/<version>/<files>`; the highest version is the latest."""
 
     def __init__(self, url: str) -> None:
-        import fsspec
+        from ..utils.extras import require
+
+        fsspec = require("fsspec", f"the fsspec registry {url}")
 
         self.url = url.rstrip("/")
         self.name = url

@@ -12,8 +12,10 @@
 - the tag is above the latest release and does not understate the bump the changes need.
 
 `publish` then runs `gh release create <tag> <every bundle file> <tarball> <tarball>.sha256
---verify-tag --notes-file model_card.md`, so each file (bundle.sig too) is its own asset next to
-the tarball and SHA256SUMS.
+[<runtime wheel> requirements.txt] --verify-tag --notes-file model_card.md`, so each file (bundle.sig
+too) is its own asset next to the tarball and SHA256SUMS. The runtime wheel (`make wheel`: the package
+without scikit-learn, so `pip install <its URL>` gives load_model, predict and serve) and its hashed
+requirements come from dist/wheel/, which must hold exactly one wheel of this project and version.
 """
 
 from __future__ import annotations
@@ -153,15 +155,46 @@ def preflight(version: str, tag: str, repo: str, backend: GitHubReleases | None 
     return backend
 
 
+RUNTIME_REQUIREMENTS = "requirements.txt"
+
+
+def runtime_assets(folder: Path, distribution: str, version: str) -> tuple[Path, Path]:
+    """The runtime wheel and its requirements in `folder` (dist/wheel/, `make wheel`); else ReleaseError."""
+    import re
+    import zipfile
+
+    rebuild = "run `make wheel` (it rebuilds dist/wheel/ from this commit)"
+    if not folder.is_dir():
+        raise ReleaseError(f"no runtime wheel: {folder} does not exist; {rebuild}")
+    wheels = sorted(folder.glob("*.whl"))
+    stem = f"{re.sub(r'[-_.]+', '_', distribution).lower()}-{version}-"  # the wheel's file name (PEP 427)
+    if len(wheels) != 1 or not wheels[0].name.lower().startswith(stem):
+        found = ", ".join(w.name for w in wheels) or "none"
+        raise ReleaseError(f"{folder} must hold exactly one wheel {stem}*.whl (found: {found}); {rebuild}")
+    requirements = folder / RUNTIME_REQUIREMENTS
+    if not requirements.is_file():
+        raise ReleaseError(f"{requirements} is missing; {rebuild}")
+    try:
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            broken = wheel.testzip()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ReleaseError(f"{wheels[0]}: not a wheel ({error}); {rebuild}") from None
+    if broken is not None:
+        raise ReleaseError(f"{wheels[0]}: {broken} is corrupt; {rebuild}")
+    return wheels[0], requirements
+
+
 def plan(
     bundle_folder: Path,
     tag: str,
     repo: str,
     backend: GitHubReleases | None = None,
     signer: Signer | None = None,
+    runtime: tuple[Path, Path] | None = None,
 ) -> ReleasePlan:
     """Check everything a release needs; raise ReleaseError naming the first problem. With a `signer`
-    (registry.signer), the bundle must carry that signer's bundle.sig (`make sign`)."""
+    (registry.signer), the bundle must carry that signer's bundle.sig (`make sign`); `runtime` (the wheel and
+    its requirements, from `runtime_assets`) is published with it."""
     from ..bundle.verify import verify
 
     if not bundle_folder.is_dir():
@@ -185,7 +218,7 @@ def plan(
     except VerificationError as error:
         raise ReleaseError(str(error)) from None
     listed = sorted(p for p in bundle.folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    assets = (*listed, tarball, bundle.tarball_checksum)
+    assets = (*listed, tarball, bundle.tarball_checksum, *(runtime or ()))
     return ReleasePlan(repo, tag, bundle.version, bundle.folder, assets, found.previous, found.bump, found.reasons)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..bundle import layout
 from ..bundle.verify import Verified
 from ..errors import GateError, StageOrderError
-from ..settings import Settings, Signer
+from ..settings import Settings
 from ..utils.console import say, step
 from .bundle import BundleInputs
 from .evaluate import Evaluation
@@ -167,22 +167,6 @@ def run_bundle(
     return verified
 
 
-def say_verified(verified: Verified) -> None:
-    say(
-        f"verify: {verified.bundle.folder}: {verified.files} checksums, ONNX model, schema and "
-        f"{verified.example_rows} example predictions OK"
-        + (", signature of registry.signer OK" if verified.signed else "")
-    )
-
-
-def run_verify(folder: Path, signer: Signer | None = None) -> Verified:
-    from ..bundle.verify import verify
-
-    verified = verify(folder, signer=signer)
-    say_verified(verified)
-    return verified
-
-
 def read_metrics(settings: Settings) -> dict:
     path = settings.artifacts_dir / layout.METRICS
     if not path.is_file():
@@ -205,7 +189,7 @@ def run_pipeline(settings: Settings) -> Verified:
     exported = run_export(settings, trained, evaluation)
     inputs = BundleInputs(metrics, exported.parity, exported.model_bytes, plots)
     verified = run_bundle(settings, validated, inputs)
-    say_verified(verified)  # the bundle was verified in its staging folder, before the rename
+    say(verified.describe())  # the bundle was verified in its staging folder, before the rename
     primary = metrics["primary_metric"]
     say(f"pipeline: done. {primary} = {metrics['test'][primary]:.4f}; bundle {_rel(settings, verified.bundle.folder)}")
     return verified
