@@ -180,7 +180,7 @@ def run_bench(
     from .data.files import read_table, resolve_files
 
     if frame is None:
-        frame, _ = read_table(resolve_files(settings.data.path, settings.root))
+        frame, _ = read_table(resolve_files(settings.data.path, settings.root, settings.data_snapshot_dir))
 
     report = {
         "machine": {"python": platform.python_version(), "cpus": _cpus(), "onnxruntime": onnxruntime.__version__},

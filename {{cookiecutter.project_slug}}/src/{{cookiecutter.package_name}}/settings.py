@@ -48,6 +48,15 @@ class DataSettings(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
+    def _no_credentials_in_urls(self) -> DataSettings:
+        from .data.remote import check_no_credentials, is_url
+
+        for path in (self.path,) if isinstance(self.path, str) else self.path:
+            if is_url(path):
+                check_no_credentials(path, "data.path")
+        return self
+
+    @model_validator(mode="after")
     def _features_make_sense(self) -> DataSettings:
         features = list(self.features)
         if not features:
@@ -223,6 +232,36 @@ class RetrainSettings(Strict):
         """max_trusted_drop, or max_metric_drop where params.yaml does not set it (both in the metric's units)."""
         return self.max_metric_drop if self.max_trusted_drop is None else self.max_trusted_drop
 
+    @model_validator(mode="after")
+    def _no_credentials_in_source(self) -> RetrainSettings:
+        from .data.remote import check_no_credentials, is_url
+
+        if is_url(self.source):
+            check_no_credentials(self.source, "retrain.source")
+        return self
+
+
+class ServeSettings(Strict):
+    """`serve`: the HTTP service (serve/). Command-line options override host, port and reload_every."""
+
+    host: str = Field("127.0.0.1", min_length=1, description="address to listen on; 0.0.0.0 for every interface")
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(
+        8 * 1024**2, ge=1, description="a larger request body is refused (413), whether declared or streamed"
+    )
+    max_rows: int = Field(10_000, ge=1, description="rows in one /predict request; more is refused (413)")
+    offload_bytes: int = Field(
+        64 * 1024, ge=0, description="a larger body is parsed and scored in a worker thread (health stays answered)"
+    )
+    reload_every: float | None = Field(
+        None, gt=0, description="seconds between checks for a new latest release (serve --version latest); null: off"
+    )
+    graceful_shutdown: int = Field(10, ge=0, description="seconds in-flight requests get to finish on SIGTERM")
+    require_signature: bool = Field(
+        False, description="a --bundle folder must carry registry.signer's signature too (downloads always do)"
+    )
+    access_log: bool = Field(False, description="log every request (uvicorn's access log)")
+
 
 class PathSettings(Strict):
     artifacts: str = "artifacts"
@@ -239,6 +278,7 @@ class Settings(Strict):
     paths: PathSettings = PathSettings()
     registry: RegistrySettings = RegistrySettings()
     retrain: RetrainSettings = RetrainSettings()
+    serve: ServeSettings = ServeSettings()
 
     # set by load_settings; not part of params.yaml
     root: Path = Field(Path("."), exclude=True)
@@ -249,6 +289,8 @@ class Settings(Strict):
     # set by retraining: the new batches (paths as the snapshot records them); a time split holds out
     # the most recent rows of these, so the challenger also trains on the earlier new rows
     test_pool: tuple[str, ...] | None = Field(None, exclude=True)
+    # the loop's copies of retrain.source objects (path as in data.path -> URL), for lineage to name the URL
+    data_urls: dict[str, str] | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> Settings:
@@ -272,16 +314,31 @@ class Settings(Strict):
     def dist_dir(self) -> Path:
         return self.resolve(self.paths.dist)
 
+    @property
+    def data_snapshot_dir(self) -> Path:
+        """Where data.path's URLs are copied before use (data/remote.py)."""
+        return self.artifacts_dir / "snapshot" / "data"
+
     def as_params(self) -> dict:
         """The params that shape the model and its gates (defaults filled in), JSON-ready.
 
-        Output locations (`paths`, `registry`) and the retraining policy (`retrain`) are left out:
-        they do not change the model.
+        Output locations (`paths`, `registry`), the retraining policy (`retrain`) and the service (`serve`)
+        are left out: they do not change the model.
         """
         return self.model_dump(
             mode="json",
             by_alias=True,
-            exclude={"root", "model_version", "lineage_extra", "test_pool", "paths", "registry", "retrain"},
+            exclude={
+                "root",
+                "model_version",
+                "lineage_extra",
+                "test_pool",
+                "data_urls",
+                "paths",
+                "registry",
+                "retrain",
+                "serve",
+            },
         )
 
     def version(self) -> str:

@@ -33,5 +33,6 @@ def test_a_snapshot_keeps_the_remote_layout(settings, tmp_path):
         update={"retrain": settings.retrain.model_copy(update={"source": "memory://layout/*/batch.csv"})}
     )
     found = ingest.find_batches(s, tmp_path / "snapshot")
-    assert [p.read_bytes() for p in found] == [b"a\n1\n", b"a\n2\n"]
-    assert all(p.is_relative_to(tmp_path / "snapshot") for p in found)
+    assert [p.read_bytes() for p, _ in found] == [b"a\n1\n", b"a\n2\n"]
+    assert [p for p, _ in found] == [tmp_path / "snapshot" / "memory" / "layout" / x / "batch.csv" for x in "ab"]
+    assert [url for _, url in found] == ["memory:///layout/a/batch.csv", "memory:///layout/b/batch.csv"]

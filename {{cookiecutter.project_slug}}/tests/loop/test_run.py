@@ -114,9 +114,10 @@ def test_an_fsspec_source_is_snapshotted_before_use(loop_settings, bundle_dir, t
     )
     loop = run.run_loop(s, open_bundle(bundle_dir))
     assert loop.outcome == "no-retrain", loop.reasons
-    snapshot = run.state_dir(s) / "snapshot" / str(tmp_path / "incoming" / UNCHANGED).lstrip("/")
+    snapshot = run.state_dir(s) / "snapshot" / "file" / str(tmp_path / "incoming" / UNCHANGED).lstrip("/")
     assert snapshot.read_bytes() == (tmp_path / "incoming" / UNCHANGED).read_bytes()
     assert loop.batches[0].sha256 == hashlib.sha256(snapshot.read_bytes()).hexdigest()
+    assert loop.batches[0].url == f"file://{tmp_path / 'incoming' / UNCHANGED}", "the batch is named by its URL"
 
 
 def test_an_unchanged_batch_does_not_retrain(loop_settings, bundle_dir):

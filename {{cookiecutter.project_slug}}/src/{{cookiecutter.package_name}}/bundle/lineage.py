@@ -67,7 +67,10 @@ def format_lineage(lineage: dict) -> str:
         f"  code:    git {git['commit']}" + (" + uncommitted changes" if git["dirty"] else ""),
         f"  data:    {lineage['data']['rows']} rows, fingerprint {lineage['data']['fingerprint']}",
     ]
-    lines += [f"           {f['path']}: {f['rows']} rows, sha256 {f['sha256']}" for f in lineage["data"]["files"]]
+    lines += [
+        f"           {f.get('url') or f['path']}: {f['rows']} rows, sha256 {f['sha256']}"
+        for f in lineage["data"]["files"]
+    ]
     lines += [
         f"  schema:  {lineage['schema']['name']} (sha256 {lineage['schema']['sha256']})",
         f"  params:  hash {lineage['params_hash']}, seed {lineage['seed']}, model {lineage['params']['model']['type']}",

@@ -20,7 +20,9 @@ def render_model_card(
         "## Data",
         f"- Snapshot fingerprint: `{lineage['data']['fingerprint']}` ({lineage['data']['rows']} rows)",
     ]
-    lines += [f"- `{f['path']}`: {f['rows']} rows, sha256 `{f['sha256']}`" for f in lineage["data"]["files"]]
+    lines += [
+        f"- `{f.get('url') or f['path']}`: {f['rows']} rows, sha256 `{f['sha256']}`" for f in lineage["data"]["files"]
+    ]
     lines += [
         f"- Split: {metrics['rows']['train']} training rows, {metrics['rows']['test']} test rows (seed {settings.seed})",
         f"- Git commit: `{lineage['git']['commit']}`" + (" (uncommitted changes)" if lineage["git"]["dirty"] else ""),

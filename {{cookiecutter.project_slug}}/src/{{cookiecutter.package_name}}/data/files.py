@@ -14,32 +14,54 @@ SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 
 
-def resolve_files(patterns: str | tuple[str, ...] | list[str], root: Path) -> list[Path]:
-    """The files that data.path (a path, a glob, or a list of them) names, in order, or a DataError."""
+def resolve_sources(
+    patterns: str | tuple[str, ...] | list[str], root: Path, snapshot: Path | None = None
+) -> list[tuple[Path, str | None]]:
+    """The files that data.path (a path, a glob, an fsspec URL, or a list of them) names, in order, each with
+    the URL it was copied from (None for a local file), or a DataError. URLs are copied into `snapshot`
+    first (data/remote.py), so every stage reads the same local bytes."""
+    from .remote import is_url
+    from .remote import snapshot as copy_url
+
     if not isinstance(patterns, str):
-        files = [f for pattern in patterns for f in resolve_files(pattern, root)]
+        found = [s for pattern in patterns for s in resolve_sources(pattern, root, snapshot)]
+        files = [f for f, _ in found]
         twice = sorted({str(f) for f in files if files.count(f) > 1})
         if twice:
             raise DataError(
                 f"data.path {list(patterns)} names {twice} more than once: remove the overlap "
                 "(retraining adds retrain.source batches to data.path, so data.path must not match them)"
             )
-        return files
+        return found
     pattern = patterns
-    candidate = Path(pattern)
-    full = candidate if candidate.is_absolute() else root / candidate
-    if any(ch in pattern for ch in "*?["):
-        files = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
-        if not files:
-            raise DataError(f"data.path {pattern!r}: no file matches this pattern (looked under {root}).")
+    if is_url(pattern):
+        if snapshot is None:
+            raise DataError(f"data.path {pattern!r} is a URL, but no snapshot folder was given to copy it into")
+        copies = copy_url(pattern, snapshot, "data.path", suffixes=SUPPORTED_SUFFIXES)
+        if not copies:
+            raise DataError(f"data.path {pattern!r}: no file matches this URL. Fix data.path in params.yaml.")
+        found = [(c.path, c.url) for c in copies]
     else:
-        if not full.is_file():
-            raise DataError(f"data.path {pattern!r}: file not found at {full}. Fix data.path in params.yaml.")
-        files = [full]
-    bad = [f.name for f in files if f.suffix.lower() not in SUPPORTED_SUFFIXES]
+        candidate = Path(pattern)
+        full = candidate if candidate.is_absolute() else root / candidate
+        if any(ch in pattern for ch in "*?["):
+            files = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
+            if not files:
+                raise DataError(f"data.path {pattern!r}: no file matches this pattern (looked under {root}).")
+        else:
+            if not full.is_file():
+                raise DataError(f"data.path {pattern!r}: file not found at {full}. Fix data.path in params.yaml.")
+            files = [full]
+        found = [(f, None) for f in files]
+    bad = [f.name for f, _ in found if f.suffix.lower() not in SUPPORTED_SUFFIXES]
     if bad:
         raise DataError(f"data.path: unsupported file type {bad}; use CSV (.csv) or Parquet (.parquet).")
-    return files
+    return found
+
+
+def resolve_files(patterns: str | tuple[str, ...] | list[str], root: Path, snapshot: Path | None = None) -> list[Path]:
+    """The local files data.path names (URLs copied into `snapshot` first); see `resolve_sources`."""
+    return [path for path, _ in resolve_sources(patterns, root, snapshot)]
 
 
 def read_file(path: Path) -> pd.DataFrame:
@@ -52,10 +74,7 @@ def read_file(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: the file is empty (0 bytes). Expected a header row and data rows.")
     try:
         if path.suffix.lower() == ".csv":
-            table = pacsv.read_csv(
-                path,
-                convert_options=pacsv.ConvertOptions(null_values=NA_VALUES, strings_can_be_null=True),
-            )
+            table = pacsv.read_csv(path, convert_options=csv_convert_options())
         else:
             table = pq.read_table(path)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as error:
@@ -66,6 +85,20 @@ def read_file(path: Path) -> pd.DataFrame:
         ) from None
     if table.num_rows == 0:
         raise DataError(f"{path}: has a header but no data rows.")
+    return table_frame(table)
+
+
+def csv_convert_options():
+    """How CSV cells become values, for files and for `serve`'s CSV bodies: NA_VALUES are missing values."""
+    import pyarrow.csv as pacsv
+
+    return pacsv.ConvertOptions(null_values=NA_VALUES, strings_can_be_null=True)
+
+
+def table_frame(table) -> pd.DataFrame:
+    """An Arrow table read from a file (or a request body) as the frame the contract checks."""
+    import pyarrow as pa
+
     # Dates (an ISO date in a CSV file reads as one) become timestamps, the type of a time column.
     for i, arrow_field in enumerate(table.schema):
         if pa.types.is_date(arrow_field.type):

@@ -15,20 +15,30 @@ class FileFingerprint:
     sha256: str
     bytes: int
     rows: int
+    url: str | None = None  # the object the file was copied from (data behind a URL); absent for local files
+
+    def as_dict(self) -> dict:
+        entry = {"path": self.path, "sha256": self.sha256, "bytes": self.bytes, "rows": self.rows}
+        return entry if self.url is None else {**entry, "url": self.url}
 
 
-def fingerprint(files: list[Path], rows: list[int], root: Path) -> dict:
-    """Per-file sha256, size and rows, plus one fingerprint of the whole snapshot."""
+def shown_path(path: Path, root: Path) -> str:
+    """The path as lineage names it: relative to the project root when inside it."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def fingerprint(files: list[Path], rows: list[int], root: Path, urls: list[str | None] | None = None) -> dict:
+    """Per-file sha256, size and rows (and, for data behind a URL, the URL each file was copied from, which
+    then names it in the fingerprint), plus one fingerprint of the whole snapshot."""
     entries = []
-    for path, count in zip(files, rows, strict=True):
-        try:
-            shown = str(path.resolve().relative_to(root.resolve()))
-        except ValueError:
-            shown = str(path)
-        entries.append(FileFingerprint(shown, sha256_file(path), path.stat().st_size, count))
-    combined = hashlib.sha256("".join(f"{e.sha256}  {e.path}\n" for e in entries).encode()).hexdigest()
+    for path, count, url in zip(files, rows, urls or [None] * len(files), strict=True):
+        entries.append(FileFingerprint(shown_path(path, root), sha256_file(path), path.stat().st_size, count, url))
+    combined = hashlib.sha256("".join(f"{e.sha256}  {e.url or e.path}\n" for e in entries).encode()).hexdigest()
     return {
-        "files": [e.__dict__ for e in entries],
+        "files": [e.as_dict() for e in entries],
         "rows": sum(rows),
         "fingerprint": combined,
     }

@@ -65,6 +65,14 @@ def freeze(settings: Settings, params_path: Path, share: float, force: bool = Fa
         raise SettingsError(
             f"retrain.trusted already names {settings.retrain.trusted.path}; pass --force to set aside another one"
         )
+    from .remote import is_url
+
+    paths = (settings.data.path,) if isinstance(settings.data.path, str) else settings.data.path
+    if any(is_url(p) for p in paths):
+        raise SettingsError(
+            "data.path is a URL: freeze-trusted rewrites data.path's file without the rows it sets aside, which it "
+            "does only for a local file; write a trusted file yourself and pin it under retrain.trusted (path, sha256)"
+        )
     files = resolve_files(settings.data.path, settings.root)
     if len(files) != 1:
         raise SettingsError(

@@ -97,6 +97,7 @@ def train_challenger(
             "model_version": version,
             "lineage_extra": {"retrain": seen},
             "test_pool": tuple(b.path for b in batches if b.new),
+            "data_urls": {b.path: b.url for b in batches if b.url} or None,
         }
     )
     say(f"retrain: challenger {version} on {', '.join(window(settings, batches))}")

@@ -201,7 +201,7 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
     (work / "data" / "incoming").mkdir(parents=True)
     shutil.copy2(settings.root / "pyproject.toml", work / "pyproject.toml")
     copies = []
-    for i, source in enumerate(resolve_files(settings.data.path, settings.root)):
+    for i, source in enumerate(resolve_files(settings.data.path, settings.root, settings.data_snapshot_dir)):
         copy = work / "data" / "train" / f"{i:03d}_{source.name}"
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, copy)

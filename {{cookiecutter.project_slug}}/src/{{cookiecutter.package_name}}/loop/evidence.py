@@ -193,7 +193,7 @@ def trusted_rows(settings: Settings) -> pd.DataFrame:
     path = settings.resolve(trusted.path)
     if not path.is_file():
         raise TrustedSetError(f"retrain.trusted.path {trusted.path!r}: file not found at {path}")
-    training = {f.resolve() for f in resolve_files(settings.data.path, settings.root)}
+    training = {f.resolve() for f in resolve_files(settings.data.path, settings.root, settings.data_snapshot_dir)}
     if path in training:
         raise TrustedSetError(f"retrain.trusted.path {trusted.path!r} is also training data (data.path): keep it apart")
     digest = sha256_file(path)

@@ -13,48 +13,33 @@ from pathlib import Path
 import pandas as pd
 
 from ..bundle.reader import Bundle
+from ..data import remote
 from ..data.contract import load_schema_model, validate_frame
 from ..data.files import read_table
-from ..errors import DataError, DataValidationError
+from ..data.remote import is_url
+from ..errors import DataValidationError
 from ..settings import Settings
 from ..stages.validate import time_columns
-from ..utils import atomic
 from ..utils.hashing import sha256_file
 
 
 @dataclass(frozen=True)
 class Batch:
-    path: str  # relative to the project root when inside it
+    path: str  # relative to the project root when inside it (for a URL source: the local snapshot copy)
     sha256: str
     rows: int
     new: bool
+    url: str | None = None  # the object it was copied from, when retrain.source is a URL
 
 
-def find_batches(settings: Settings, snapshot: Path) -> list[Path]:
-    """The batch files the source names, oldest name first; fsspec URLs are copied into `snapshot`."""
+def find_batches(settings: Settings, snapshot: Path) -> list[tuple[Path, str | None]]:
+    """The batch files the source names, oldest name first, each with its URL when the source is one
+    (fsspec URLs are copied into `snapshot` first: data/remote.py)."""
     source = settings.retrain.source
-    if "://" not in source:
+    if not is_url(source):
         full = source if Path(source).is_absolute() else str(settings.root / source)
-        return sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
-    from ..utils.extras import require
-
-    fsspec = require("fsspec", f"retrain.source {source}")
-    fs, _, paths = fsspec.get_fs_token_paths(source)
-    found = []
-    inside = snapshot.resolve()
-    for remote in sorted(paths):  # every key is checked before any file is written
-        parts = str(remote).replace("\\", "/").split("/")
-        if ".." in parts or not (snapshot / str(remote).lstrip("/")).resolve().is_relative_to(inside):
-            raise DataError(
-                f"retrain.source: the object {str(remote)!r} has a '..' in its path, which would be written outside "
-                f"the snapshot folder {snapshot}: rename it, or narrow the glob"
-            )
-    for remote in sorted(paths):
-        local = snapshot / str(remote).lstrip("/")  # the remote layout, so equal names in two folders stay apart
-        with fs.open(remote, "rb") as handle:
-            atomic.write_bytes(local, handle.read())
-        found.append(local)
-    return found
+        return [(Path(p), None) for p in sorted(glob.glob(full, recursive=True)) if Path(p).is_file()]
+    return [(copy.path, copy.url) for copy in remote.snapshot(source, snapshot, "retrain.source")]
 
 
 def ingest(settings: Settings, champion: Bundle, snapshot: Path) -> tuple[Batch, ...]:
@@ -65,11 +50,11 @@ def ingest(settings: Settings, champion: Bundle, snapshot: Path) -> tuple[Batch,
     known = {f["sha256"] for f in lineage["data"]["files"]}
     known |= set(lineage.get("retrain", {}).get("batches_seen", []))
     batches = []
-    for path in find_batches(settings, snapshot):
+    for path, url in find_batches(settings, snapshot):
         _, rows = read_table([path])
         digest = sha256_file(path)
         shown = str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else str(path)
-        batches.append(Batch(shown, digest, rows[0], digest not in known))
+        batches.append(Batch(shown, digest, rows[0], digest not in known, url))
     return tuple(batches)
 
 

@@ -57,8 +57,8 @@ def diff(old: Bundle, new: Bundle) -> dict:
         for key in sorted(set(params_old) | set(params_new))
         if params_old.get(key) != params_new.get(key)
     }
-    files_old = {f["path"]: f for f in lo["data"]["files"]}
-    files_new = {f["path"]: f for f in ln["data"]["files"]}
+    files_old = {f.get("url") or f["path"]: f for f in lo["data"]["files"]}  # data behind a URL: named by it
+    files_new = {f.get("url") or f["path"]: f for f in ln["data"]["files"]}
     data = {
         "changed": lo["data"]["fingerprint"] != ln["data"]["fingerprint"],
         "rows": {"old": lo["data"]["rows"], "new": ln["data"]["rows"]},

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..data.contract import load_schema_model, validate_frame
-from ..data.files import read_table, resolve_files
-from ..data.snapshot import fingerprint
+from ..data.files import read_table, resolve_sources
+from ..data.snapshot import fingerprint, shown_path
 from ..errors import SettingsError
 from ..settings import Settings
 
@@ -39,10 +39,13 @@ def check_columns_declared(settings: Settings, schema_columns: list[str]) -> Non
 
 def validate(settings: Settings) -> ValidatedData:
     data = settings.data
-    files = resolve_files(data.path, settings.root)
+    found = resolve_sources(data.path, settings.root, settings.data_snapshot_dir)
+    files = [path for path, _ in found]
+    # a URL names its file: data.path's own, or a retrain.source batch the loop copied (settings.data_urls)
+    urls = [url or (settings.data_urls or {}).get(shown_path(path, settings.root)) for path, url in found]
     frame, rows = read_table(files)
     model = load_schema_model(data.schema_name)
     check_columns_declared(settings, list(model.to_schema().columns))
-    source = ", ".join(str(f.relative_to(settings.root)) if f.is_relative_to(settings.root) else str(f) for f in files)
+    source = ", ".join(url or shown_path(path, settings.root) for path, url in zip(files, urls, strict=True))
     validated = validate_frame(frame, model, source, time_columns(settings))
-    return ValidatedData(validated, fingerprint(files, rows, settings.root), data.schema_name)
+    return ValidatedData(validated, fingerprint(files, rows, settings.root, urls), data.schema_name)
