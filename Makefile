@@ -43,7 +43,7 @@ test: install ## the whole template test suite (bakes, hooks, generated pipeline
 test-fast: install ## a quicker subset for local runs
 	FAST=1 $(UV) run --locked pytest $(PYTEST_ARGS)
 
-bench: install ## bake each model option and measure: docs/benchmarks.md (BENCH_ARGS=--full adds 10M rows)
+bench: install ## bake each model option and measure: docs/benchmarks.md (BENCH_ARGS=--full adds 10M rows, --http-only serving only)
 	$(UV) run --locked python bench/run.py $(BENCH_ARGS)
 
 lint: install ## ruff on hooks, tests and bench

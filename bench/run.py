@@ -10,7 +10,10 @@ Bakes projects from this template, installs them from their lock file and measur
    fixed cost of starting and of each gate) and resampled with noise to larger sizes;
 3. scale: `validate` (read, contract, fingerprint) on 1 and 3 million rows (and 10 million with
    --full), wall time and peak memory;
-4. time to first model: bake, install (dependencies already in uv's cache), pipeline and verify.
+4. time to first model: bake, install (dependencies already in uv's cache), pipeline and verify;
+5. serving over HTTP (`bench/serving.py`): each model option's `serve` against the FastAPI service
+   a user would write around the joblib scikit-learn Pipeline, under one load generator, and the
+   runtime install's size against the training install's (skip with --no-http).
 
 Writes `benchmarks.md` and `benchmarks.json` (default: docs/). Ratios are the figures to read:
 absolute times on a shared 2-core machine are noisy.
@@ -28,8 +31,10 @@ import sys
 import time
 from pathlib import Path
 
+import serving as http_serving  # bench/serving.py, next to this script
+
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ("random_forest", "linear", "gradient_boosting")
+MODELS = ("random_forest", "linear", "gradient_boosting", "lightgbm", "xgboost")
 PACKAGE = "my_ml_project"
 
 MAKE_DATA = """
@@ -113,6 +118,15 @@ def python_of(project: Path) -> str:
     return str(project / ".venv" / "bin" / "python")
 
 
+def http_bench(folder: Path, quick: bool) -> dict:
+    """`bench/serving.py` on the project baked in `folder`: its figures, or the reason it could not run."""
+    try:
+        return http_serving.measure(folder / "my-ml-project", folder / "http", quick)
+    except http_serving.BenchError as error:
+        print(f"bench: serving over HTTP not measured: {error}", flush=True)
+        return {"error": str(error).splitlines()[0]}
+
+
 def time_to_first_model(work: Path) -> dict:
     warm = bake(work / "warm")
     run(["make", "install"], warm)  # fills uv's cache: dependency download is not part of the figure
@@ -123,10 +137,16 @@ def time_to_first_model(work: Path) -> dict:
     return {"seconds": time.perf_counter() - started}
 
 
-def serving(work: Path, model: str, rows: str, validation_rows: int, budget: float) -> dict:
+def baked(work: Path, model: str) -> Path:
+    """A fresh project of `model`, installed, its pipeline run (a bundle in dist/)."""
     project = bake(work / model, model=model)
     run(["make", "install"], project)
     run(["make", "pipeline"], project)
+    return project
+
+
+def serving(work: Path, model: str, rows: str, validation_rows: int, budget: float) -> dict:
+    project = baked(work, model)
     args = ["bench", "--rows", rows, "--validation-rows", str(validation_rows), "--budget", str(budget)]
     run([python_of(project), "-m", PACKAGE, *args], project)
     return json.loads((project / "artifacts" / "bench.json").read_text())
@@ -325,6 +345,8 @@ def table(report: dict) -> str:
         "< 60 s",
         t["seconds"] < 60,
     )
+    if report.get("http"):
+        lines.append(http_serving.markdown(report["http"]))
     return "\n".join(lines) + "\n"
 
 
@@ -332,6 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="add the 10-million-row scale run")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one model: checks that the bench runs")
+    parser.add_argument(
+        "--no-http", dest="http", action="store_false", help="skip serving over HTTP and the install sizes"
+    )
+    parser.add_argument(
+        "--http-only",
+        action="store_true",
+        help="measure only serving over HTTP and the install sizes, replacing that section of the existing report",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for benchmarks.md and .json")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="scratch folder for the bakes")
     args = parser.parse_args(argv)
@@ -345,27 +375,67 @@ def main(argv: list[str] | None = None) -> int:
         overhead_sizes, scale_sizes = [100_000, 1_000_000], [1_000_000, 3_000_000]
         if args.full:
             scale_sizes.append(10_000_000)
+    if args.http_only:
+        return http_only(args, models)
     report: dict = {"machine": machine(), "mode": "quick" if args.quick else "full" if args.full else "default"}
     print("bench: time to first model", flush=True)
     report["time_to_first_model"] = time_to_first_model(args.work)
     report["serving"] = {}
+    report["http"] = {"models": {}} if args.http else None
     for model in ("linear", *[m for m in models if m != "linear"]):
         print(f"bench: serving, validation and fingerprint ({model})", flush=True)
         report["serving"][model] = serving(args.work, model, rows, validation_rows, budget)
+        if args.http:
+            print(f"bench: serving over HTTP, serve against the scikit-learn service ({model})", flush=True)
+            report["http"]["models"][model] = http_bench(args.work / model, args.quick)
+    if args.http:
+        report["http"]["install"] = install_sizes(args.work)
     print("bench: pipeline overhead", flush=True)
     report["overhead"] = overhead(args.work, overhead_sizes, 1 if args.quick else 2)
     print("bench: scale", flush=True)
     report["scale"] = scale(args.work, scale_sizes)
     report["seconds"] = time.perf_counter() - started
-    args.out.mkdir(parents=True, exist_ok=True)
+    return write(report, args.out)
+
+
+def write(report: dict, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
     text = table(report)
     for name, content in (("benchmarks.json", json.dumps(report, indent=2) + "\n"), ("benchmarks.md", text)):
-        temporary = args.out / f".{name}.tmp"
+        temporary = out / f".{name}.tmp"
         temporary.write_text(content)
-        temporary.replace(args.out / name)
+        temporary.replace(out / name)
     print(text)
-    print(f"bench: wrote {args.out / 'benchmarks.md'} and {args.out / 'benchmarks.json'}")
+    print(f"bench: wrote {out / 'benchmarks.md'} and {out / 'benchmarks.json'}")
     return 0
+
+
+def install_sizes(work: Path) -> dict:
+    print("bench: install sizes (runtime against training)", flush=True)
+    try:
+        return http_serving.install_sizes(work / "linear" / "my-ml-project", work / "sizes")
+    except http_serving.BenchError as error:
+        print(f"bench: install sizes not measured: {error}", flush=True)
+        return {"error": str(error).splitlines()[0]}
+
+
+def http_only(args: argparse.Namespace, models: tuple[str, ...]) -> int:
+    """--http-only: bake each model, measure serving over HTTP, and replace that section of the last report."""
+    previous = args.out / "benchmarks.json"
+    if not previous.is_file():
+        raise SystemExit(f"bench: --http-only replaces a section of {previous}, which does not exist: run `make bench`")
+    report = json.loads(previous.read_text())
+    started = time.perf_counter()
+    http: dict = {"models": {}}
+    for model in ("linear", *[m for m in models if m != "linear"]):
+        print(f"bench: serving over HTTP, serve against the scikit-learn service ({model})", flush=True)
+        baked(args.work, model)
+        http["models"][model] = http_bench(args.work / model, args.quick)
+    http["install"] = install_sizes(args.work)
+    http["seconds"] = time.perf_counter() - started
+    http["measured_alone"] = True
+    report["http"] = http
+    return write(report, args.out)
 
 
 if __name__ == "__main__":

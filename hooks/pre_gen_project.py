@@ -18,7 +18,7 @@ import sys
 CHOICES = {
     "python_version": ("3.11", "3.12", "3.13"),
     "task": ("classification", "regression"),
-    "model": ("random_forest", "linear", "gradient_boosting"),
+    "model": ("random_forest", "linear", "gradient_boosting", "lightgbm", "xgboost"),
     "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
 }
 
@@ -70,6 +70,7 @@ DEPENDENCY_MODULES = frozenset(
         "jwt",
         "kiwisolver",
         "librt",
+        "lightgbm",
         "markdown_it",
         "markupsafe",
         "matplotlib",
@@ -85,6 +86,7 @@ DEPENDENCY_MODULES = frozenset(
         "numpy",
         "onnx",
         "onnxconverter_common",
+        "onnxmltools",
         "onnxruntime",
         "OpenSSL",
         "opentelemetry",
@@ -138,6 +140,7 @@ DEPENDENCY_MODULES = frozenset(
         "uvicorn",
         "uvloop",
         "werkzeug",
+        "xgboost",
         "yaml",
     ]
 )

@@ -16,7 +16,10 @@ from helpers import CHOICES, FAST, METRICS, bake, valid_combinations
 
 COMMON = {
     ".cookiecutter.json",
+    ".cruft.json",
+    ".dockerignore",
     ".gitignore",
+    "Dockerfile",
     ".python-version",
     "Makefile",
     "README.md",
@@ -36,11 +39,13 @@ COMMON = {
     "tests/bundle/test_verify.py",
     "tests/cli/__init__.py",
     "tests/cli/test_main.py",
+    "tests/cli/test_serve.py",
     "tests/conftest.py",
     "tests/data/__init__.py",
     "tests/data/test_contract.py",
     "tests/data/test_files.py",
     "tests/data/test_infer.py",
+    "tests/data/test_remote.py",
     "tests/data/test_snapshot.py",
     "tests/data/test_trusted.py",
     "tests/github/__init__.py",
@@ -71,8 +76,16 @@ COMMON = {
     "tests/runtime/__init__.py",
     "tests/runtime/test_calendar.py",
     "tests/runtime/test_model.py",
+    "tests/runtime/test_precheck.py",
     "tests/runtime/test_scoring.py",
+    "tests/serve/__init__.py",
+    "tests/serve/conftest.py",
+    "tests/serve/test_app.py",
+    "tests/serve/test_holder.py",
+    "tests/serve/test_openapi.py",
+    "tests/serve/test_server.py",
     "tests/stages/__init__.py",
+    "tests/stages/test_boosters.py",
     "tests/stages/test_bundle.py",
     "tests/stages/test_evaluate.py",
     "tests/stages/test_export.py",
@@ -80,6 +93,7 @@ COMMON = {
     "tests/test_settings.py",
     "tests/utils/__init__.py",
     "tests/utils/test_atomic.py",
+    "tests/utils/test_extras.py",
     ".github/dependabot.yml",
     ".github/workflows/ci.yml",
     ".github/workflows/release.yml",
@@ -104,11 +118,13 @@ PACKAGE_FILES = {
     "cli/main.py",
     "cli/registry.py",
     "cli/release.py",
+    "cli/serve.py",
     "cli/stages.py",
     "data/__init__.py",
     "data/contract.py",
     "data/files.py",
     "data/infer.py",
+    "data/remote.py",
     "data/snapshot.py",
     "data/trusted.py",
     "errors.py",
@@ -147,13 +163,22 @@ PACKAGE_FILES = {
     "runtime/__init__.py",
     "runtime/calendar.py",
     "runtime/model.py",
+    "runtime/precheck.py",
     "runtime/scoring.py",
     "runtime/session.py",
     "runtime/signature.py",
     "schemas/__init__.py",
+    "serve/__init__.py",
+    "serve/app.py",
+    "serve/holder.py",
+    "serve/inputs.py",
+    "serve/metrics.py",
+    "serve/openapi.py",
+    "serve/server.py",
     "schemas/penguins.py",
     "settings.py",
     "stages/__init__.py",
+    "stages/boosters.py",
     "stages/bundle.py",
     "stages/evaluate.py",
     "stages/export.py",
@@ -164,6 +189,7 @@ PACKAGE_FILES = {
     "utils/__init__.py",
     "utils/atomic.py",
     "utils/console.py",
+    "utils/extras.py",
     "utils/hashing.py",
 }
 JINJA_MARKERS = ("{{", "}}", "{%", "%}", "{#")
@@ -186,7 +212,7 @@ def combo_id(combo: dict) -> str:
 
 
 def test_the_matrix_covers_every_choice():
-    assert len(valid_combinations()) == 3 * 2 * 3 * 4
+    assert len(valid_combinations()) == 3 * 2 * 5 * 4
     for key, values in CHOICES.items():
         assert {c[key] for c in COMBOS} == set(values), key
 
@@ -225,6 +251,9 @@ def test_bake_is_consistent_with_its_answers(bakes, combo):
     assert pyproject["project"]["scripts"] == {"my_ml_project": "my_ml_project.cli:main"}
     assert ("license" in pyproject["project"]) == (combo["license"] != "Proprietary")
     assert (project / ".python-version").read_text().strip() == combo["python_version"]
+    image = (project / "Dockerfile").read_text()
+    assert image.count(f"FROM python:{combo['python_version']}-slim-trixie") == 2, "the image's Python is the project's"
+    assert ('image.licenses="' in image) == (combo["license"] != "Proprietary")
     params = yaml.safe_load((project / "params.yaml").read_text())
     assert params["task"] == combo["task"]
     assert params["model"]["type"] == combo["model"]
@@ -234,6 +263,8 @@ def test_bake_is_consistent_with_its_answers(bakes, combo):
     recorded = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
     assert {k: recorded[k] for k in answers} == answers
     assert "_output_dir" not in recorded
+    cruft = json.loads((project / ".cruft.json").read_text())  # tests/test_cruft.py: what cruft needs
+    assert cruft["context"]["cookiecutter"] == recorded | {"_commit": cruft["commit"]}
     lock = tomllib.loads((project / "uv.lock").read_text())
     assert any(p["name"] == "my-ml-project" and p["source"] == {"editable": "."} for p in lock["package"])
 

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import FAST, bake, cli, explain, make, run
+from helpers import FAST, bake, cli, explain, make, run, uv_binary
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +51,42 @@ def test_pipeline_and_project_tests_pass_for_each_task_and_model(tmp_path, task,
     assert parity["passed"] and parity["label_mismatches"] == 0
 
 
+# LightGBM and XGBoost (converted by onnxmltools) on the penguins: the pipeline, then the project's model-quality
+# and parity tests (the gates, the parity gate on the project's own model, both boosters' conversions and the
+# float32 threshold case). The same bytes in every process is left to the projects' whole suites, which build
+# every model option; XGBoost classification runs the whole suite and the loop on the `shop` data (OWN_DATA).
+BOOSTER_MODELS = [
+    ("classification", "lightgbm", "roc_auc"),
+    ("regression", "lightgbm", "mae"),
+    ("regression", "xgboost", "r2"),
+]
+if FAST:
+    BOOSTER_MODELS = BOOSTER_MODELS[1:2]
+
+
+@pytest.mark.parametrize(("task", "model", "metric"), BOOSTER_MODELS, ids=lambda v: v)
+def test_pipeline_and_quality_and_parity_tests_pass_for_lightgbm_and_xgboost(tmp_path, task, model, metric):
+    project = bake(tmp_path, task=task, model=model, primary_metric=metric)
+    for target in ("install", "pipeline"):
+        done = make(project, target)
+        assert done.returncode == 0, f"make {target}\n{explain(done)}"
+    same_bytes = "tests/stages/test_export.py::test_every_model_exports_the_same_bytes_in_every_process_and_hash_seed"
+    done = run(
+        [uv_binary(), "run", "--locked", "pytest", "-m", "quality or parity", "--deselect", same_bytes], cwd=project
+    )
+    assert done.returncode == 0, f"the quality and parity tests\n{explain(done)}"
+    assert "tests/stages/test_boosters.py" in done.stdout and " failed" not in done.stdout, done.stdout[-3000:]
+    bundle = bundle_of(project)
+    done = cli(project, "verify", str(bundle))
+    assert done.returncode == 0, explain(done)
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    assert metrics["model"] == model and metrics["primary_metric"] == metric and metrics["gates"]["passed"]
+    parity = json.loads((bundle / "parity.json").read_text())
+    assert parity["passed"] and parity["label_mismatches"] == 0 and parity["worst_excess"] <= 0
+    lineage = json.loads((bundle / "lineage.json").read_text())
+    assert lineage["environment"]["packages"][model] and lineage["environment"]["packages"]["onnxmltools"]
+
+
 def tree_digest(project: Path) -> dict[str, str]:
     skip = {".venv", "artifacts", "dist", ".pytest_cache", ".ruff_cache", ".mypy_cache", "__pycache__"}
     return {
@@ -83,6 +119,8 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "pipeline",
         "report",
         "summary",
+        "wheel",
+        "image-bundle",
         "sign",
         "release-check",
         "release-tag",
@@ -94,6 +132,8 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "retrain-demo",
         "keepalive",
         "bench",
+        "serve",
+        "template-check",
         "clean",
         "help",
     }
@@ -123,6 +163,9 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     assert "| single row, median |" in done.stdout and "million rows/s" in done.stdout
     assert json.loads((project / "artifacts" / "bench.json").read_text())["serving"]["batches"][1]["rows"] == 100
     ran.add("bench")
+    done = make(project, "serve", env={"BUNDLE": "no/such/bundle"})  # the real server: the project's tests/serve
+    assert done.returncode != 0 and "no/such/bundle: not a bundle folder" in done.stderr, explain(done)
+    ran.add("serve")
     done = make(project, "report")
     assert done.returncode == 0 and "| quality gate | measured | required | passed |" in done.stdout
     ran.add("report")
@@ -133,12 +176,14 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     assert done.returncode != 0 and "set TAG, e.g. make release-check TAG=v0.1.0" in done.stderr
     ran |= {
         "summary",
+        "wheel",
+        "image-bundle",
         "sign",
         "release-check",
         "release-tag",
         "release-untag",
         "release",
-    }  # under act: test_workflows.py
+    }  # under act: test_workflows.py (wheel and image-bundle: test_runtime_install.py too)
     done = make(project, "retrain-demo")
     assert done.returncode == 0, f"make retrain-demo\n{explain(done)}"
     table = done.stdout[done.stdout.index("| batch | outcome | champion after |") :]
@@ -157,6 +202,7 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     assert done.returncode == 0 and not (project / "artifacts").exists() and not (project / "dist").exists()
     ran.add("clean")
     ran |= {"test", "pipeline"}  # run for every task and model by the test above
+    ran.add("template-check")  # test_cruft.py: up to date, out of date (the notice), unreachable; and under act
     assert ran == expected
 
 
@@ -235,7 +281,8 @@ OWN_DATA = {
     # a linear model on a label with a sharp boundary (the before-stop smoke's shape): its challenger may
     # fail to learn the demo's shift on both sides; gradient boosting runs on the penguins in TASK_MODELS
     "sensors": (".csv", dict(task="classification", model="linear", primary_metric="accuracy")),
-    "shop": (".parquet", dict(task="classification", model="random_forest", primary_metric="f1_macro")),
+    # XGBoost (label coding, onnxmltools) through the whole suite and the loop: categories, text classes, timestamps
+    "shop": (".parquet", dict(task="classification", model="xgboost", primary_metric="f1_macro")),
     "houses": (".csv", dict(task="regression", model="linear", primary_metric="mae")),
 }
 OWN_TARGETS = {"sensors": "label", "shop": "segment", "houses": "Sale Price ($)"}

@@ -80,3 +80,12 @@ def test_bench_writes_the_table_and_the_json(checkout, tmp_path):
     assert report["mode"] == "quick" and report["serving"]["linear"]["serving"]["batches"][1]["rows"] == 100
     assert all(o["pipeline_s"] > 0 and o["bare_s"] > 0 for o in report["overhead"])
     assert all(s["peak_mib"] > 0 for s in report["scale"])
+    # serving over HTTP: serve against the scikit-learn service, both answering every request
+    assert "## Serving over HTTP" in table and "Not measured" not in table
+    for figure in ("single row, 32 conn: requests/s", "batch of 10,000 rows", "memory: peak", "### Install size"):
+        assert figure in table, figure
+    http = report["http"]["models"]["linear"]
+    assert http["agreement"]["same_prediction"] == 1.0
+    assert all(r["errors"] == 0 for level in http["levels"] for r in level["results"].values())
+    sizes = report["http"]["install"]
+    assert sizes["runtime"]["site_packages_mib"] < sizes["training"]["site_packages_mib"]

@@ -122,6 +122,27 @@ def test_workflow_rules_the_template_promises(baked):
     assert retrain["jobs"]["issue"]["permissions"] == {"issues": "write"}
     assert retrain["jobs"]["release"]["with"]["environment"] == "model-release"
     assert "inputs.environment" in workflow(baked, "release.yml")["jobs"]["release"]["environment"]
+    # only the image job pushes packages (retraining's caller job grants it to the workflow it calls); it runs after
+    # the release, can be turned off, and logs in to the registry only after every step that runs the project's code
+    image = workflow(baked, "release.yml")["jobs"]["image"]
+    assert image["needs"] == ["release"] and image["if"] == "${{ vars.PUBLISH_IMAGE != 'false' }}"
+    assert image["permissions"] == {
+        "contents": "read",
+        "packages": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
+    granted = {
+        (name, job_id)
+        for name in GENERATED_WORKFLOWS
+        for job_id, job in workflow(baked, name)["jobs"].items()
+        if "packages" in job.get("permissions", {})
+    }
+    assert granted == {("release.yml", "image"), ("retrain.yml", "release")}, granted
+    uses = [step.get("uses", "").split("@")[0] for step in image["steps"]]
+    last_run = max(i for i, step in enumerate(image["steps"]) if "run" in step)
+    assert uses.index("docker/login-action") > last_run, "the registry login comes after every make step"
+    assert uses[-2:] == ["docker/build-push-action", "actions/attest-build-provenance"]
     # a publishing workflow never restores a cache
     for name in ("release.yml", "retrain.yml"):
         for _, step in steps_of(workflow(baked, name)):
@@ -205,7 +226,12 @@ def test_push_to_main_runs_ci_green_and_uploads_the_bundle(actions, installed_de
     assert order == PIPELINE_STEPS[1:], order
     assert "every job passed" in passed
     setups = [a for a in result.jsonl("actions.jsonl") if a["action"] == "astral-sh/setup-uv"]
-    assert {a["job"]: a["inputs"].get("python-version") for a in setups} == {"test": "3.11", "pipeline": None}
+    assert {a["job"]: a["inputs"].get("python-version") for a in setups} == {
+        "test": "3.11",
+        "pipeline": None,
+        "template-check": None,
+    }
+    assert "make template-check" in passed, "the template check (cruft, against the local template) ran"
     artifact = actions.state / "artifacts" / "bundle"
     bundle = artifact / "my-ml-project-0.1.0"
     assert (artifact / "my-ml-project-0.1.0.tar.gz").is_file() and (bundle / "SHA256SUMS").is_file()
@@ -285,14 +311,16 @@ def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, proj
         "feature_importance.png",
     }
     tarballs = {"my-ml-project-0.1.0.tar.gz", "my-ml-project-0.1.0.tar.gz.sha256"}
-    assert set(record["assets"]) == bundle_names | {"bundle.sig"} | tarballs
+    runtime = {"my_ml_project-0.1.0-py3-none-any.whl", "requirements.txt"}
+    assert set(record["assets"]) == bundle_names | {"bundle.sig"} | tarballs | runtime
     assets = published / "assets"
     assert record["notes"] == (assets / "model_card.md").read_text()
     attested = result.jsonl("attestation.jsonl")
-    subjects = {s["name"]: s["sha256"] for a in attested for s in a["subjects"]}
-    assert set(subjects) == {"SHA256SUMS", "my-ml-project-0.1.0.tar.gz"}, "SHA256SUMS binds every file"
+    subjects = {s["name"]: s["sha256"] for a in attested for s in a["subjects"] if not s.get("image")}
+    assert set(subjects) == {"SHA256SUMS", "my-ml-project-0.1.0.tar.gz"} | runtime, "SHA256SUMS binds every file"
     for name, sha in subjects.items():
         assert sha == hashlib.sha256((assets / name).read_bytes()).hexdigest()
+    check_the_image(result, assets, "0.1.0", git(project, "rev-parse", "HEAD"))
     assert "sign: the signature verifies against registry.signer" in result.output
     # what was published downloads through the registry client and passes verify
     download = run(
@@ -322,6 +350,7 @@ def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, proj
     assert "already has a release v0.1.0; releases are never overwritten" in again.output
     assert "make pipeline" not in again.steps("Success"), "a refused tag fails before the pipeline runs"
     assert again.jsonl("gh_calls.jsonl") == [] and again.jsonl("attestation.jsonl") == []
+    assert again.jsonl("images.jsonl") == [], "no image without its release"
     assert bundle_files(assets) == before
 
     # a tag that is not the project version: refused before publishing
@@ -362,6 +391,34 @@ def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, proj
         c for c in retrain.jsonl("gh_calls.jsonl") if c["args"][:2] in (["release", "create"], ["issue", "create"])
     ]
     assert sorted(p.name for p in (actions.releases / REPO).iterdir()) == ["v0.1.0"]
+
+
+IMAGE = f"ghcr.io/{REPO}"
+
+
+def check_the_image(result, assets: Path, version: str, commit: str) -> None:
+    """The image job ran after the release: its build context held the released wheel and the released bundle
+    (downloaded and verified, bundle.sig too), the image was pushed as VERSION and latest, and attested."""
+    assert "make image-bundle" in result.steps("Success"), result.explain()
+    [image] = result.jsonl("images.jsonl")
+    assert image["pushed"] and image["tags"] == [f"{IMAGE}:{version}", f"{IMAGE}:latest"]
+    assert image["build-args"] == {"VERSION": version}
+    released = bundle_files(assets)
+    [wheel] = [name for name in released if name.endswith(".whl")]  # the code's version: 0.1.0 for the loop's 0.2.0
+    expected = {f"dist/wheel/{wheel}": released[wheel], "dist/wheel/requirements.txt": released["requirements.txt"]}
+    bundle = {n for n in released if n not in (wheel, "requirements.txt") and not n.startswith("my-ml-project-")}
+    expected |= {f"dist/image/{version}/{name}": released[name] for name in bundle}
+    assert "bundle.sig" in bundle and image["files"] == expected, "the image holds what was released, byte for byte"
+    labels = image["labels"]
+    assert (
+        labels["org.opencontainers.image.version"] == version and labels["org.opencontainers.image.revision"] == commit
+    )
+    assert labels["org.opencontainers.image.source"] == f"https://github.com/{REPO}"
+    [attested] = [s for a in result.jsonl("attestation.jsonl") for s in a["subjects"] if s.get("image")]
+    assert attested == {"name": IMAGE, "sha256": image["digest"].removeprefix("sha256:"), "image": True, "pushed": True}
+    logins = [a for a in result.jsonl("actions.jsonl") if a["action"] == "docker/login-action"]
+    assert [a["inputs"]["password"] for a in logins] == ["***"], "the token is never written down"
+    assert {a["job"] for a in result.jsonl("actions.jsonl") if a["action"].startswith("docker/")} == {"image"}
 
 
 def publish_champion(actions: Actions, installed: Path) -> None:
@@ -426,6 +483,7 @@ def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actio
     (actions.state / "fail_next_release_create").write_text("")
     failed = actions.run("schedule", "retrain.yml", schedule)
     assert not failed.ok and "make release" in failed.steps("Failure"), failed.explain()
+    assert failed.jsonl("images.jsonl") == [], "no image without its release"
     assert "make release-tag" in failed.steps("Success") and "make release-untag" in failed.steps("Success")
     assert released(actions) == ["v0.1.0"]
     tags_made = actions.state / "tags" / f"{REPO}.json"
@@ -444,8 +502,12 @@ def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actio
     assert ["api", "--method", "POST"] in calls and ["release", "create", "v0.2.0"] in calls
     assert sorted(s["name"] for a in result.jsonl("attestation.jsonl") for s in a["subjects"]) == [
         "SHA256SUMS",
+        IMAGE,
         "my-ml-project-0.2.0.tar.gz",
+        "my_ml_project-0.1.0-py3-none-any.whl",  # the project's code is still 0.1.0; the model is 0.2.0
+        "requirements.txt",
     ]
+    check_the_image(result, assets, "0.2.0", git(project, "rev-parse", "HEAD"))
     assert (assets / "bundle.sig").is_file(), "the loop's release is signed too"
     assert issues(actions) == []
 

@@ -114,7 +114,7 @@ class Actions:
     def run(self, event: str, workflow: str, payload: dict, *, job: str | None = None, timeout: int = 900) -> Run:
         event_file = self.work / f"event-{event}.json"
         event_file.write_text(json.dumps(payload))
-        for log in ("actions.jsonl", "gh_calls.jsonl", "attestation.jsonl"):
+        for log in ("actions.jsonl", "gh_calls.jsonl", "attestation.jsonl", "images.jsonl"):
             (self.state / log).unlink(missing_ok=True)
         shutil.rmtree(self.state / "artifacts", ignore_errors=True)
         act = shutil.which("act", path=str(Path(sys.executable).parent)) or shutil.which("act")

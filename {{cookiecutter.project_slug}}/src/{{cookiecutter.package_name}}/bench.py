@@ -5,6 +5,8 @@
   batch of 1, 100, 10 000 and 100 000 rows, reported as ratios (sklearn time / onnx time);
 - validation throughput: the pandera contract on a large resample of the data as read from its
   files (rows per second), and on a copy with 1 % broken rows, the full failure report included;
+- the runtime API on the bundle: `Model.predict_records` (JSON records through the compiled input
+  check), `Model.predict` (a frame) and the pandera path they replace, on 1 and 64 rows;
 - fingerprinting: hashing a data file against `sha256sum` on the same file.
 
 Absolute times on a shared machine are noisy; the ratios measured in one run are the figures to read.
@@ -91,6 +93,55 @@ def serving(settings: Settings, frame: pd.DataFrame, batch_sizes: list[int], bud
         entry["ratio"] = entry["sklearn_ms"] / entry["onnx_ms"]
         batches.append(entry)
     return {"single_row": single, "batches": batches}
+
+
+def public_api(settings: Settings, frame: pd.DataFrame, budget: float) -> dict:
+    """The runtime API on the bundle in dist/, per call on 1 and 64 rows: `Model.predict_records` (JSON records,
+    the compiled check, no pandas), `Model.predict` (a frame) and the pandera path both took before the
+    compiled check (validate with pandera, then `model_frame`, `onnx_feed`, onnxruntime)."""
+    import json
+
+    from .bundle.lineage import bundle_name
+    from .runtime.model import load_model
+    from .runtime.scoring import predictions_frame
+
+    folder = settings.dist_dir / bundle_name(settings.root)
+    if not folder.is_dir():
+        raise StageOrderError(f"no bundle in {folder}; run `pipeline` first.")
+    model = load_model(path=folder)
+    bundle = model.bundle
+    rows = resample(frame, 64, settings.seed + 1)[list(bundle.features)]
+    records = json.loads(rows.to_json(orient="records", date_format="iso"))  # as a client sends them
+    frames = [pd.DataFrame.from_records([r]) for r in records]
+    batch = pd.DataFrame.from_records(records)
+
+    def pandera_path(part: pd.DataFrame) -> pd.DataFrame:
+        checked = bundle.validate_input(part, source="bench")
+        return predictions_frame(bundle, checked, bundle.run(checked))
+
+    calls = {
+        "predict_records": (lambda i: model.predict_records([records[i]]), lambda: model.predict_records(records)),
+        "predict": (lambda i: model.predict(frames[i]), lambda: model.predict(batch)),
+        "pandera": (lambda i: pandera_path(frames[i]), lambda: pandera_path(batch)),
+    }
+    result: dict[str, Any] = {
+        "compiled": bundle.precheck.fallback or "yes",
+        "verdict_64_rows": bundle.precheck.check_records(records)[0],
+    }
+    for name, (one, many) in calls.items():
+        position = iter(range(10**9))
+        single = _timed(lambda one=one, position=position: one(next(position) % 64), budget, 20, 2000)
+        whole = _timed(many, budget, 5, 500)
+        result[name] = {
+            "calls": len(single),
+            "one_row_median_ms": statistics.median(single) * 1e3,
+            "one_row_p99_ms": float(np.percentile(single, 99)) * 1e3,
+            "rows_64_median_ms": statistics.median(whole) * 1e3,
+        }
+    for name in ("predict_records", "predict"):
+        result[name]["speedup_one_row"] = result["pandera"]["one_row_median_ms"] / result[name]["one_row_median_ms"]
+        result[name]["speedup_64_rows"] = result["pandera"]["rows_64_median_ms"] / result[name]["rows_64_median_ms"]
+    return result
 
 
 def validation(settings: Settings, frame: pd.DataFrame, rows: int) -> dict:
@@ -187,6 +238,7 @@ def run_bench(
         "model": settings.model.type,
         "task": settings.task,
         "serving": serving(settings, frame, batch_sizes, budget),
+        "public_api": public_api(settings, frame, budget),
         "validation": validation(settings, frame, validation_rows),
         "fingerprint": fingerprinting(frame, validation_rows, settings.seed),
     }
@@ -218,6 +270,26 @@ def format_report(report: dict) -> str:
             f"| batch of {b['rows']:,} rows | {b['onnx_ms']:.2f} ms ({b['onnx_rows_per_s']:,.0f} rows/s) "
             f"| {b['sklearn_ms']:.2f} ms ({b['sklearn_rows_per_s']:,.0f} rows/s) | {b['ratio']:.2f}x |"
         )
+    api = report.get("public_api")
+    if api:
+        lines += [
+            "",
+            f"Runtime API on the bundle (compiled input check: {api['compiled']}), median per call:",
+            "",
+            "| call | 1 row | 1 row, p99 | 64 rows | speed-up over the pandera path (1 / 64 rows) |",
+            "|---|---|---|---|---|",
+        ]
+        for name, label in (
+            ("predict_records", "`Model.predict_records(records)`"),
+            ("predict", "`Model.predict(frame)`"),
+            ("pandera", "pandera path (validate, then onnxruntime)"),
+        ):
+            a = api[name]
+            gain = f"{a['speedup_one_row']:.0f}x / {a['speedup_64_rows']:.1f}x" if "speedup_one_row" in a else ""
+            lines.append(
+                f"| {label} | {a['one_row_median_ms']:.3f} ms | {a['one_row_p99_ms']:.3f} ms "
+                f"| {a['rows_64_median_ms']:.3f} ms | {gain} |"
+            )
     v, f = report["validation"], report["fingerprint"]
     lines += [
         "",

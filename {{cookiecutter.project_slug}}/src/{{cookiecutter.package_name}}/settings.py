@@ -114,7 +114,29 @@ class GradientBoostingParams(Strict):
     subsample: float = Field(1.0, gt=0, le=1)
 
 
-ModelParams = Annotated[RandomForestParams | LinearParams | GradientBoostingParams, Field(discriminator="type")]
+class LightGBMParams(Strict):
+    type: Literal["lightgbm"]
+    n_estimators: int = Field(200, ge=1, le=5000)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2, le=131072, description="leaves per tree: LightGBM's capacity knob")
+    min_child_samples: int = Field(10, ge=1, description="fewest training rows in a leaf")
+    n_jobs: int = Field(1, description="threads; 1 keeps training reproducible on any machine")
+
+
+class XGBoostParams(Strict):
+    type: Literal["xgboost"]
+    n_estimators: int = Field(200, ge=1, le=5000)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    max_depth: int = Field(4, ge=1, le=32)
+    subsample: float = Field(1.0, gt=0, le=1)
+    n_jobs: int = Field(1, description="threads; 1 keeps training reproducible on any machine")
+
+
+MODEL_TYPES = ("random_forest", "linear", "gradient_boosting", "lightgbm", "xgboost")
+ModelParams = Annotated[
+    RandomForestParams | LinearParams | GradientBoostingParams | LightGBMParams | XGBoostParams,
+    Field(discriminator="type"),
+]
 
 
 class QualitySettings(Strict):
@@ -357,7 +379,7 @@ def _format_validation_error(path: Path, error: ValidationError) -> str:
     for item in error.errors():
         loc = [str(p) for p in item["loc"]]
         # drop the discriminator tag pydantic inserts for tagged unions (model.random_forest.x -> model.x)
-        if len(loc) >= 2 and loc[0] == "model" and loc[1] in {"random_forest", "linear", "gradient_boosting"}:
+        if len(loc) >= 2 and loc[0] == "model" and loc[1] in MODEL_TYPES:
             loc.pop(1)
         key = ".".join(loc) or "(top level)"
         message = item["msg"]
@@ -366,7 +388,7 @@ def _format_validation_error(path: Path, error: ValidationError) -> str:
         elif item["type"] == "missing":
             message = "missing: add this key"
         elif item["type"] == "union_tag_invalid":
-            message = "unknown model type; use random_forest, linear or gradient_boosting"
+            message = f"unknown model type; use {', '.join(MODEL_TYPES[:-1])} or {MODEL_TYPES[-1]}"
         lines.append(f"  - {key}: {message}")
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 """Lineage: which code, data, params and environment made a bundle, printed for people."""
 
-from {{ cookiecutter.package_name }}.bundle.lineage import format_lineage
+from {{ cookiecutter.package_name }}.bundle.lineage import environment, format_lineage
 from {{ cookiecutter.package_name }}.bundle.reader import open_bundle
 
 
@@ -19,3 +19,12 @@ def test_lineage_reads_well(bundle_dir, validated):
         "model.onnx sha256",
     ):
         assert fragment in text
+
+
+def test_the_environment_names_the_model_familys_own_libraries():
+    base = environment()["packages"]
+    assert base["scikit-learn"] and base["skl2onnx"] and "lightgbm" not in base
+    for family, library in (("lightgbm", "lightgbm"), ("xgboost", "xgboost")):
+        packages = environment(family)["packages"]
+        assert packages[library] and packages["onnxmltools"], packages  # installed, whichever xgboost build
+        assert set(base) < set(packages)

@@ -26,6 +26,7 @@ COMMANDS = (
     "publish",
     "sign",
     "bench",
+    "serve",
 )
 
 

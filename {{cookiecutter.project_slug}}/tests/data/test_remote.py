@@ -113,7 +113,8 @@ def test_a_batch_the_loop_copied_from_a_url_is_named_by_it(settings, tmp_path):
     copy = tmp_path / "batch.csv"
     shutil.copy(data_files(settings)[0], copy)
     extra = remote_settings(settings, (*map(str, data_files(settings)), str(copy)), tmp_path)
-    named = extra.model_copy(update={"data_urls": {str(copy): "s3://bucket/incoming/batch.csv"}})
+    urls = {str(copy): "s3://bucket/incoming/batch.csv"}
+    named = extra.model_copy(update={"data_urls": urls})
     entries = validate(named).snapshot["files"]
     assert entries[-1]["url"] == "s3://bucket/incoming/batch.csv" and entries[-1]["path"] == str(copy)
     assert all("url" not in e for e in entries[:-1]), "local files carry no URL"

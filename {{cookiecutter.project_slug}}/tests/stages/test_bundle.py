@@ -47,6 +47,19 @@ def test_lineage_pins_data_params_code_and_environment(bundle_dir, settings, val
     assert "commit" in lineage["git"] and "dirty" in lineage["git"]
 
 
+def test_the_model_card_says_what_the_model_is_and_what_made_it(bundle_dir, settings):
+    card = (bundle_dir / "model_card.md").read_text()
+    lineage = json.loads((bundle_dir / "lineage.json").read_text())
+    packages = lineage["environment"]["packages"]
+    section = card[card.index("## Model") : card.index("## Data")]
+    assert f"`{settings.model.type}`" in section
+    assert all(f"{key} {value}" in section for key, value in settings.model.model_dump().items() if key != "type")
+    assert f"skl2onnx {packages['skl2onnx']}" in section and f"opset {settings.parity.target_opset}" in section
+    library = settings.model.type if settings.model.type in ("lightgbm", "xgboost") else "scikit-learn"
+    assert f"Trained with {library} {packages[library]}" in section
+    assert ("onnxmltools" in section) == (library != "scikit-learn")
+
+
 def test_a_retrained_model_never_ships_the_previous_onnx(settings, tmp_path):
     isolated = settings.model_copy(
         update={"paths": PathSettings(artifacts=str(tmp_path / "artifacts"), dist=str(tmp_path / "dist"))}

@@ -96,6 +96,8 @@ models = [
     dict(type="random_forest", n_estimators=5, max_depth=4),
     dict(type="linear"),
     dict(type="gradient_boosting", n_estimators=5),
+    dict(type="lightgbm", n_estimators=5),
+    dict(type="xgboost", n_estimators=5),
 ]
 for model in models:
     s = settings.model_validate(
@@ -121,5 +123,5 @@ def test_every_model_exports_the_same_bytes_in_every_process_and_hash_seed():
         )
         assert done.returncode == 0, done.stderr[-3000:]
         digests.append(done.stdout.split())
-    assert len(digests[0]) == 6, digests[0]
+    assert len(digests[0]) == 10, digests[0]
     assert digests[0] == digests[1] == digests[2], "model.onnx bytes depend on PYTHONHASHSEED"

@@ -9,6 +9,10 @@ from importlib import metadata
 from pathlib import Path
 
 KEY_PACKAGES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "pandera", "pandas", "numpy")
+# what a model family adds: its library and the converter skl2onnx calls for it
+MODEL_PACKAGES = {"lightgbm": ("lightgbm", "onnxmltools"), "xgboost": ("xgboost", "onnxmltools")}
+# xgboost is installed as xgboost-cpu (the CPU-only build) where that build has a wheel
+DISTRIBUTIONS = {"xgboost": ("xgboost-cpu", "xgboost")}
 
 
 def project_version(root: Path) -> str:
@@ -48,14 +52,20 @@ def git_state(root: Path) -> dict:
     return {"commit": commit, "dirty": bool(status)}
 
 
-def environment() -> dict:
-    versions: dict[str, str | None] = {}
-    for name in KEY_PACKAGES:
+def package_version(name: str) -> str | None:
+    for distribution in DISTRIBUTIONS.get(name, (name,)):
         try:
-            versions[name] = metadata.version(name)
+            return metadata.version(distribution)
         except metadata.PackageNotFoundError:
-            versions[name] = None
-    return {"python": platform.python_version(), "packages": versions}
+            continue
+    return None
+
+
+def environment(model_type: str | None = None) -> dict:
+    """Python and the versions of the libraries that made the model (KEY_PACKAGES, and the model family's own)."""
+    names = KEY_PACKAGES + MODEL_PACKAGES.get(model_type or "", ())
+    packages = {name: package_version(name) for name in names}
+    return {"python": platform.python_version(), "packages": packages}
 
 
 def format_lineage(lineage: dict) -> str:

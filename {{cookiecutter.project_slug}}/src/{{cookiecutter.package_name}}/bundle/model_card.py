@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from ..reports.tables import metrics_table
 
+# model.type: what it is, for each task, and the library that trains it
+MODEL_FAMILIES = {
+    "random_forest": ("a random forest", "a random forest", "scikit-learn"),
+    "linear": ("a logistic regression", "a ridge regression", "scikit-learn"),
+    "gradient_boosting": ("gradient-boosted trees", "gradient-boosted trees", "scikit-learn"),
+    "lightgbm": ("LightGBM gradient-boosted trees", "LightGBM gradient-boosted trees", "lightgbm"),
+    "xgboost": ("XGBoost gradient-boosted trees", "XGBoost gradient-boosted trees", "xgboost"),
+}
+
 
 def render_model_card(
     settings, name: str, version: str, metrics: dict, signature: dict, lineage: dict, plots: list[str]
@@ -17,6 +26,7 @@ def render_model_card(
         f"Predicts `{signature['target']}` ({settings.task}) from the raw columns listed under *Inputs*. "
         "Use it on data that matches the bundled schema (`schema.yaml`); `predict` refuses data that does not.",
         "",
+        *model_section(settings.task, lineage),
         "## Data",
         f"- Snapshot fingerprint: `{lineage['data']['fingerprint']}` ({lineage['data']['rows']} rows)",
     ]
@@ -60,3 +70,27 @@ def render_model_card(
 def _onnx_inputs(entry: dict) -> str:
     names = ", ".join(f"`{name}`" for name in entry.get("graph_inputs", [entry["name"]]))
     return f"{names}: {entry['onnx_type']} [N, 1]" + (" each" if entry["kind"] == "time" else "")
+
+
+def model_section(task: str, lineage: dict) -> list[str]:
+    """What the model is, its hyperparameters, and the libraries that trained and converted it."""
+    params = dict(lineage["params"]["model"])
+    kind = params.pop("type")
+    classifier, regressor, library = MODEL_FAMILIES.get(kind, (kind, kind, "scikit-learn"))
+    packages = lineage["environment"]["packages"]
+
+    def named(name: str) -> str:
+        return f"{name} {packages.get(name) or '(version unknown)'}"
+
+    converters = [named("skl2onnx")] + ([named("onnxmltools")] if "onnxmltools" in packages else [])
+    settings = ", ".join(f"{key} {value}" for key, value in params.items())
+    numbers = "median imputation and scaling" if kind == "linear" else "median imputation"
+    return [
+        "## Model",
+        f"`{kind}`: {classifier if task == 'classification' else regressor}, after the preprocessing "
+        f"({numbers} of numeric inputs, one-hot categories) in one scikit-learn Pipeline, exported whole to ONNX.",
+        f"- Hyperparameters (params.yaml `model`): {settings or 'the defaults'}",
+        f"- Trained with {named(library)}; converted by {' with '.join(converters)} "
+        f"(opset {lineage['model']['opset']})",
+        "",
+    ]

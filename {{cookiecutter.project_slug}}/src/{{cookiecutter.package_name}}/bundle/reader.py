@@ -179,6 +179,13 @@ class Bundle:
         return session(model)
 
     @cached_property
+    def precheck(self) -> Any:
+        """The contract compiled into a fast check of the model's inputs (runtime/precheck.py), built once."""
+        from ..runtime.precheck import compile_check
+
+        return compile_check(self)
+
+    @cached_property
     def classes(self) -> list | None:
         metadata = self.session.get_modelmeta().custom_metadata_map
         return json.loads(metadata["classes"]) if "classes" in metadata else None

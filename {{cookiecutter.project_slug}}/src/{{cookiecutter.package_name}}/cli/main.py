@@ -1,7 +1,7 @@
 """Command line: parse, load settings once (on first use), call one handler, map errors to exit codes.
 
 `python -m <package>` and the console script both land in `main`. Each command group lives in
-its own module (`stages`, `registry`, `release`, `loop`); the handlers call one function of the
+its own module (`stages`, `registry`, `release`, `loop`, `serve`); the handlers call one function of the
 module that owns the decision and print what it returns.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import PipelineError
-from . import loop, registry, release, stages
+from . import loop, registry, release, serve, stages
 from .context import Context
 
 COMMANDS: dict[str, Callable[[Context], int]] = {
@@ -21,6 +21,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     **registry.COMMANDS,
     **release.COMMANDS,
     **loop.COMMANDS,
+    **serve.COMMANDS,
 }
 
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     stages.add_parsers(sub)
     with_registry = registry.add_parsers(sub) + release.add_parsers(sub) + loop.add_parsers(sub)
+    with_registry += serve.add_parsers(sub)
     for command in [*with_registry, sub.choices["report"]]:
         command.add_argument("--repo", help="GitHub OWNER/NAME (default: registry.github_repo in params.yaml)")
         command.add_argument("--url", help="fsspec registry URL (default: registry.url in params.yaml)")
@@ -48,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except ModuleNotFoundError as error:  # a runtime-only install (the release's wheel) running a training command
+        from ..utils.extras import message_for
+
+        message = message_for(error, f"`{args.command}`")
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was left behind", file=sys.stderr)
         return 130

@@ -3,6 +3,7 @@
     from <package>.runtime.model import load_model
     model = load_model("latest", repo="OWNER/NAME")   # or url="s3://bucket/models", or path="dist/..."
     scored = model.predict(frame)                     # validates with the bundled schema, then onnxruntime
+    answer = model.predict_records([{"column": 1.5}])  # JSON in, plain values out: the serving path
 
 Every path opens the bundle the same way (checksums, layout, model hashes) before it scores.
 Imports neither scikit-learn nor skl2onnx: a service needs onnxruntime, pandas and pandera.
@@ -19,7 +20,8 @@ import pandas as pd
 from ..bundle.reader import Bundle, open_bundle
 from ..registry import backend_for
 from ..settings import Signer
-from .scoring import DEFAULT_MAX_ROWS, score_frame
+from .precheck import check_records, score_records
+from .scoring import DEFAULT_MAX_ROWS, _positive, check_rows, score_frame
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,23 @@ class Model:
         prediction column, or more than `max_rows` rows (10 million unless raised) raise DataError.
         """
         return score_frame(self.bundle, frame, max_rows=max_rows)
+
+    def predict_records(
+        self, records: list[dict], source: str = "request", *, max_rows: int = DEFAULT_MAX_ROWS
+    ) -> dict:
+        """JSON-like records (dicts of column: None/bool/int/float/str) scored as plain Python values:
+        `{"prediction": [...], "probabilities": {class: [...]}}` (regressors: `prediction` only).
+
+        The rows mean what `pd.DataFrame.from_records(records)` means to the contract: a key missing
+        from a record is a missing value, unknown keys are ignored. The compiled contract checks them
+        and feeds the model directly (no pandas for a few rows); rows it does not accept go through
+        pandera, whose DataValidationError names every failing column (`.report["failures"]`). An
+        empty list, a record that is not a dict, a key that is not text, or more than `max_rows`
+        records raise DataError.
+        """
+        rows = check_records(records, source)
+        check_rows(len(rows), _positive(max_rows, "max_rows"), source)
+        return score_records(self.bundle, rows, source)
 
 
 def load_model(

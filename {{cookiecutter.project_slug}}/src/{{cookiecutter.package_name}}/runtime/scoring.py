@@ -23,6 +23,7 @@ from ..data.files import SUPPORTED_SUFFIXES
 from ..errors import DataError
 from ..settings import Signer
 from ..utils import atomic
+from .precheck import checked_and_outputs
 
 DEFAULT_MAX_ROWS = 10_000_000  # rows scored in one call: more is refused unless the limit is raised
 DEFAULT_MAX_BYTES = 2 * 1024**3  # bytes of one input file (2 GiB)
@@ -101,12 +102,13 @@ def score_frame(
 
     Duplicated column names, more than `max_rows` rows and columns named like the predictions raise DataError.
     """
-    check_columns(list(frame.columns), source)
+    if not frame.columns.is_unique:  # (is_unique is cached by pandas: a few rows need no new Index)
+        check_columns(list(frame.columns), source)
     check_rows(len(frame), _positive(max_rows, "max_rows"), source)
     classes = bundle.classes if bundle.task == "classification" else None
     check_no_clash(frame, output_columns(bundle, classes), source)  # before the (slower) validation
-    checked = bundle.validate_input(frame, source=source)
-    return predictions_frame(bundle, checked, bundle.run(checked), source)
+    checked, outputs = checked_and_outputs(bundle, frame, source)  # a few rows: the compiled check
+    return predictions_frame(bundle, checked, outputs, source)
 
 
 def _csv_header(path: Path) -> list[str] | None:

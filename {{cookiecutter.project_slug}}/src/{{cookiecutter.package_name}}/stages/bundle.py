@@ -101,7 +101,7 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
         "params": settings.as_params(),
         "params_hash": settings.params_hash(),
         "seed": settings.seed,
-        "environment": environment(),
+        "environment": environment(settings.model.type),
         "lock_sha256": _lock_hash(root),
         "metrics": {"primary_metric": metrics["primary_metric"], "test": metrics["test"]},
         "model": {"file": layout.MODEL, "sha256": sha256_bytes(model_bytes), "opset": settings.parity.target_opset},

@@ -33,6 +33,10 @@ def convert(settings: Settings, pipeline: Pipeline, metadata: dict[str, str]) ->
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
+    if settings.model.type in ("lightgbm", "xgboost"):
+        from .boosters import register_converters
+
+        register_converters()  # onnxmltools' converters, inside the same Pipeline conversion
     data = settings.data
     initial_types = [(c, FloatTensorType([None, 1])) for c in data.inputs.model_numeric]
     initial_types += [(c, StringTensorType([None, 1])) for c in data.categorical_features]

@@ -14,7 +14,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ..quality.metrics import Predictions
-from ..settings import GradientBoostingParams, LinearParams, RandomForestParams, Settings
+from ..settings import (
+    GradientBoostingParams,
+    LightGBMParams,
+    LinearParams,
+    RandomForestParams,
+    Settings,
+    XGBoostParams,
+)
 
 
 def build_estimator(settings: Settings):
@@ -49,6 +56,14 @@ def build_estimator(settings: Settings):
         if classification:
             return LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
         return Ridge(alpha=params.alpha)
+    if isinstance(params, LightGBMParams):
+        from .boosters import lightgbm_estimator
+
+        return lightgbm_estimator(params, seed, classification)
+    if isinstance(params, XGBoostParams):
+        from .boosters import xgboost_estimator
+
+        return xgboost_estimator(params, seed, classification)
     raise TypeError(f"unsupported model settings: {type(params).__name__}")  # pragma: no cover
 
 

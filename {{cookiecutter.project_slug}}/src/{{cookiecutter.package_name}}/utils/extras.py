@@ -1,7 +1,8 @@
 """Optional dependencies: the package's default install is the runtime (load, verify, score, serve); the rest
 comes in extras, and a missing one is a MissingDependency naming the extra to install, never a bare ImportError.
 
-    train    scikit-learn, skl2onnx, matplotlib, joblib, scipy (and fsspec, signing): the pipeline and the loop
+    train    scikit-learn, skl2onnx, matplotlib, joblib, scipy, lightgbm, xgboost, onnxmltools (and fsspec,
+             signing): the pipeline and the loop
     fsspec   data and registries behind a URL (`url=`, registry.url, retrain.source)
     signing  OpenSSF model signing: `sign`, and checking `bundle.sig` against registry.signer / `signer=`
 """
@@ -21,6 +22,9 @@ EXTRA_OF = {
     "matplotlib": "train",
     "joblib": "train",
     "scipy": "train",
+    "lightgbm": "train",
+    "xgboost": "train",
+    "onnxmltools": "train",
     "fsspec": "fsspec",
     "model_signing": "signing",
     "OpenSSL": "signing",
