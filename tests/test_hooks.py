@@ -54,7 +54,7 @@ post = load_hook("post_gen_project")
         ({"retrain_cron": "5 3 * * 8"}, "retrain_cron", "day of week field"),
         ({"retrain_cron": "*/0 3 * * *"}, "retrain_cron", "minute field"),
         ({"task": "clustering"}, "task", "one of classification, regression"),
-        ({"model": "xgboost"}, "model", "one of random_forest"),
+        ({"model": "hist_gradient_boosting"}, "model", "one of random_forest"),
         ({"python_version": "3.9"}, "python_version", "one of 3.11"),
         ({"primary_metric": "r2"}, "primary_metric", "for task 'classification'"),
         ({"task": "regression", "primary_metric": "accuracy"}, "primary_metric", "for task 'regression'"),
