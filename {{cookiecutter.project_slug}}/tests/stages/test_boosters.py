@@ -7,8 +7,16 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from {{ cookiecutter.package_name }}.settings import DataSettings, LightGBMParams, XGBoostParams
-from {{ cookiecutter.package_name }}.stages import export, features, train
+from {{ cookiecutter.package_name }}.settings import (
+    DataSettings,
+    LightGBMParams,
+    XGBoostParams,
+)
+from {{ cookiecutter.package_name }}.stages import (
+    export,
+    features,
+    train,
+)
 from {{ cookiecutter.package_name }}.stages.boosters import (
     LabelledXGBClassifier,
     float32_floor,
