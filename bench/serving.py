@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -275,6 +276,7 @@ def measure(project: Path, work: Path, quick: bool = False, serve_args: list[str
         for name, command in commands.items():
             servers[name] = Server(name, command, ports[name], project, work / f"{name}.log", server_cpu)
         result["startup_s"] = {name: server.wait_ready() for name, server in servers.items()}
+        load_before = os.getloadavg()[0]
         result["memory_idle"] = {name: memory_mib(server.process.pid) for name, server in servers.items()}
         plan = {
             "targets": ports,
@@ -292,6 +294,8 @@ def measure(project: Path, work: Path, quick: bool = False, serve_args: list[str
         if load.returncode != 0:
             raise BenchError(f"the load generator failed ({load.returncode}); see above")
         result["memory_after"] = {name: memory_mib(server.process.pid) for name, server in servers.items()}
+        # the machine's 1-minute load average before and after the load (this bench itself adds about 1)
+        result["load_average"] = {"before": load_before, "after": os.getloadavg()[0], "cpus": len(cpus) or None}
         for name, server in servers.items():
             if server.process.poll() is not None:
                 raise BenchError(f"{name} died under load:\n{server.tail()}")
@@ -440,6 +444,25 @@ def _cpu(result: dict) -> str:
     return f"{value:.2f} ms" if value is not None else "CPU not measured"
 
 
+def caveat(report: dict) -> list[str]:
+    """A warning when other work loaded the machine during the run (load average above its CPU count)."""
+    loads = [r["load_average"] for r in (report.get("models") or {}).values() if r.get("load_average")]
+    if not loads:
+        return []
+    cpus = loads[0].get("cpus") or os.cpu_count() or 1
+    low = min(min(x["before"], x["after"]) for x in loads)
+    high = max(max(x["before"], x["after"]) for x in loads)
+    if high <= cpus:
+        return [f"The machine was otherwise quiet (1-minute load average {low:.1f} to {high:.1f} on {cpus} CPUs).", ""]
+    return [
+        f"**Caveat:** this run shared the {cpus}-CPU machine with other work (1-minute load average {low:.1f} to",
+        f"{high:.1f}; the bench itself accounts for about 1), so the absolute figures are low and noisy. Both",
+        "servers ran side by side in the same run, under the same load, so the ratios are the figures to read;",
+        "the server CPU time per request is the least disturbed of them.",
+        "",
+    ]
+
+
 def markdown(report: dict) -> str:
     """The generated section of docs/benchmarks.md: one table per model option, then install sizes."""
     lines = [
@@ -455,6 +478,7 @@ def markdown(report: dict) -> str:
     ]
     if report.get("measured_alone"):
         lines += [f"This section was measured on its own (`--http-only`, {report['seconds']:.0f} s).", ""]
+    lines += caveat(report)
     for model, r in (report.get("models") or {}).items():
         if "error" in r:
             lines += [f"### {model}", "", f"Not measured: {r['error']}", ""]
@@ -500,6 +524,11 @@ def markdown(report: dict) -> str:
             f"| memory: peak / after load | {m['serve']['peak_mib']:.0f} / {m['serve']['rss_mib']:.0f} MiB | "
             f"{m['baseline']['peak_mib']:.0f} / {m['baseline']['rss_mib']:.0f} MiB | "
             f"{m['baseline']['peak_mib'] / m['serve']['peak_mib']:.1f}x (peak) | report | |"
+        )
+        up = r["startup_s"]
+        lines.append(
+            f"| start-up to ready (`/health` 200) | {up['serve']:.1f} s | {up['baseline']:.1f} s | "
+            f"{up['serve'] / up['baseline']:.1f}x | report | |"
         )
         idle = r["memory_idle"]
         lines.append(
@@ -559,8 +588,9 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or args.project.resolve().parent / "serving-bench"
     report: dict = {"models": {}}
     try:
-        model = json.loads((bundle_of(args.project) / "lineage.json").read_text()).get("model", {}).get("type")
-        report["models"][model or args.project.name] = measure(args.project, work, args.quick, args.serve_arg)
+        model = re.search(r"^  type: *(\w+)", (args.project / "params.yaml").read_text(), re.MULTILINE)
+        name = model.group(1) if model else args.project.name
+        report["models"][name] = measure(args.project, work, args.quick, args.serve_arg)
         if args.sizes:
             report["install"] = install_sizes(args.project, work / "sizes")
     except BenchError as error:

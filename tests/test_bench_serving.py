@@ -134,3 +134,18 @@ def test_the_serve_limits_are_raised_in_a_copy_of_params(tmp_path):
     (project / "params.yaml").write_text(template.replace("  max_rows:", "  rows_at_most:"))
     with pytest.raises(serving.BenchError, match=r"serve\.max_rows"):
         serving.serve_params(project, 100_000, 13_600_000)
+
+
+def test_the_table_warns_when_other_work_loaded_the_machine():
+    def report(*loads):
+        return {
+            "models": {
+                f"m{i}": {"load_average": {"before": a, "after": b, "cpus": 2}} for i, (a, b) in enumerate(loads)
+            }
+        }
+
+    quiet = serving.caveat(report((0.9, 1.4), (1.1, 1.2)))
+    assert "otherwise quiet (1-minute load average 0.9 to 1.4 on 2 CPUs)" in quiet[0]
+    busy = " ".join(serving.caveat(report((1.0, 7.5), (11.8, 9.0))))
+    assert busy.startswith("**Caveat:**") and "1-minute load average 1.0 to 11.8;" in busy
+    assert serving.caveat({"models": {"m": {"error": "no serve"}}}) == []

@@ -110,7 +110,7 @@ def test_a_bundle_trained_on_data_behind_a_url_names_the_url_in_its_lineage_and_
 
 def test_a_batch_the_loop_copied_from_a_url_is_named_by_it(settings, tmp_path):
     """The loop's challenger trains on its local copies of retrain.source objects; lineage names their URLs."""
-    copy = tmp_path / "batch.csv"
+    copy = tmp_path / f"batch{data_files(settings)[0].suffix}"  # CSV or Parquet, as the project's data
     shutil.copy(data_files(settings)[0], copy)
     extra = remote_settings(settings, (*map(str, data_files(settings)), str(copy)), tmp_path)
     urls = {str(copy): "s3://bucket/incoming/batch.csv"}

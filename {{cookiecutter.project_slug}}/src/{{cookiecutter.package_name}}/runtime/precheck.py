@@ -527,7 +527,13 @@ def _dtype_kind(name: str, dtype: Any) -> str:
         pandas_engine.DateTime: "time",
     }.get(type(dtype))
     if kind == "time":
-        plain: dict[str, Any] = {"unit": "ns", "tz": None, "to_datetime_kwargs": {}, "tz_localize_kwargs": {}}
+        no_kwargs: dict[str, Any] = {}
+        plain: dict[str, Any] = {
+            "unit": "ns",
+            "tz": None,
+            "to_datetime_kwargs": no_kwargs,
+            "tz_localize_kwargs": dict(no_kwargs),
+        }
         found = {k: getattr(dtype, k, None) for k in plain}
         if found != plain or getattr(dtype, "time_zone_agnostic", False) or not dataclasses.is_dataclass(dtype):
             raise Unsupported(f"column {name!r}: dtype {dtype} with options {found}")

@@ -59,6 +59,9 @@ def session(model_bytes: bytes):
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # idle worker threads must not spin: after each call they would burn the CPU a server's event loop
+    # needs (measured: serve's CPU per request fell from 2.3-5.6 ms to 1.0-1.4 ms for the tree models)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
