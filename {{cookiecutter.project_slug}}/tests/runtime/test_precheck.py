@@ -547,7 +547,7 @@ def test_predict_records_answers_in_plain_json_what_predict_writes(model, valida
     scored = model.predict(pd.DataFrame.from_records(records))
     assert answer["prediction"] == scored["prediction"].tolist()
     if model.bundle.task == "classification":
-        assert list(answer["probabilities"]) == model.bundle.classes
+        assert list(answer["probabilities"]) == [str(cls) for cls in model.bundle.classes]  # JSON keys are text
         for cls, values in answer["probabilities"].items():
             assert values == scored[f"probability_{cls}"].tolist()
     else:

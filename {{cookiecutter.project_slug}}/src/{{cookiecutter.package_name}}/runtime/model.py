@@ -54,7 +54,7 @@ class Model:
         self, records: list[dict], source: str = "request", *, max_rows: int = DEFAULT_MAX_ROWS
     ) -> dict:
         """JSON-like records (dicts of column: None/bool/int/float/str) scored as plain Python values:
-        `{"prediction": [...], "probabilities": {class: [...]} }` (regressors: `prediction` only).
+        `{"prediction": [...], "probabilities": {"<class>": [...]} }`, each class as text (regressors: `prediction` only).
 
         The rows mean what `pd.DataFrame.from_records(records)` means to the contract: a key missing
         from a record is a missing value, unknown keys are ignored. The compiled contract checks them

@@ -657,14 +657,15 @@ def unencodable_report(columns: Mapping[str, Sequence], source: str) -> tuple[st
 
 
 def outputs_as_json(bundle: Bundle, outputs: dict) -> dict:
-    """The model's outputs as plain Python values: `prediction`, and `probabilities` per class for classifiers."""
+    """The model's outputs as plain Python values: `prediction`, and `probabilities` per class for classifiers,
+    keyed by the class as text (JSON keys are text: a 0/1 target's classes are "0" and "1")."""
     if bundle.task != "classification":
         return {"prediction": np.asarray(outputs["value"]).reshape(-1).tolist()}
     probabilities = np.asarray(outputs["value"])
     classes = bundle.classes or list(range(probabilities.shape[1]))
     return {
         "prediction": np.asarray(outputs["label"]).reshape(-1).tolist(),
-        "probabilities": {cls: probabilities[:, i].tolist() for i, cls in enumerate(classes)},
+        "probabilities": {str(cls): probabilities[:, i].tolist() for i, cls in enumerate(classes)},
     }
 
 

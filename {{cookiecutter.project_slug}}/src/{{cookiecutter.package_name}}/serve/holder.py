@@ -44,7 +44,8 @@ def score_frame(model: Model, frame: pd.DataFrame, source: str = SOURCE) -> dict
     scored = scoring.score_frame(model.bundle, frame, source, max_rows=max(len(frame), 1))
     result: dict[str, Any] = {"prediction": scored["prediction"].tolist()}
     if model.bundle.task == "classification":
-        result["probabilities"] = {cls: scored[f"probability_{cls}"].tolist() for cls in (model.bundle.classes or [])}
+        classes = model.bundle.classes or []
+        result["probabilities"] = {str(cls): scored[f"probability_{cls}"].tolist() for cls in classes}
     return result
 
 
