@@ -169,6 +169,12 @@ CRON_FIELDS = (
 )
 MIN_CRON_INTERVAL_MINUTES = 5
 
+# A runner label: a GitHub-hosted image (ubuntu-24.04), a larger runner's name, or a self-hosted label.
+# Nothing else reaches the workflow: no quotes, spaces, `$` or braces, so an answer cannot become YAML or an expression.
+RUNNER_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
+MAX_RUNNER_LABELS = 10
+NOT_LINUX = ("windows", "macos")  # the training jobs run make and bash steps written for Linux
+
 
 class AnswerError(ValueError):
     """An answer that cannot be used; the message names the field and the accepted form."""
@@ -286,6 +292,25 @@ def check_cron(value: object) -> None:
         )
 
 
+def check_runs_on(value: object) -> list[str]:
+    """The labels of the training runner; the workflows render them as one label or a YAML list."""
+    form = (
+        "one runner label (ubuntu-latest, ubuntu-24.04, a larger runner's name such as ubuntu-24.04-16core) "
+        "or self-hosted labels joined by commas (self-hosted, linux, x64, gpu); a label is letters, digits, "
+        f"'.', '_' and '-', at most 100 characters, and at most {MAX_RUNNER_LABELS} labels"
+    )
+    if not isinstance(value, str) or not value.strip():
+        raise AnswerError("runs_on", value, form)
+    labels = [label.strip() for label in value.split(",")]
+    if len(labels) > MAX_RUNNER_LABELS or not all(RUNNER_LABEL_RE.match(label) for label in labels):
+        raise AnswerError("runs_on", value, form)
+    if len({label.lower() for label in labels}) != len(labels):
+        raise AnswerError("runs_on", value, f"{form}; each label once (labels are case-insensitive)")
+    if any(label.lower().startswith(NOT_LINUX) for label in labels):
+        raise AnswerError("runs_on", value, f"a Linux runner: the training jobs run make and bash steps; {form}")
+    return labels
+
+
 def normalise_metric(value: object) -> object:
     """A metric name in any case and with surrounding spaces (` ROC_AUC `) means the lowercase name.
 
@@ -335,6 +360,7 @@ def validate(answers: dict) -> None:
         answers.get("task"), answers.get("primary_metric"), answers.get("metric_threshold"), answers["_metrics"]
     )
     check_cron(answers.get("retrain_cron"))
+    check_runs_on(answers.get("runs_on"))
 
 
 def main() -> int:

@@ -53,6 +53,16 @@ post = load_hook("post_gen_project")
         ({"retrain_cron": "61 3 * * *"}, "retrain_cron", "minute field"),
         ({"retrain_cron": "5 3 * * 8"}, "retrain_cron", "day of week field"),
         ({"retrain_cron": "*/0 3 * * *"}, "retrain_cron", "minute field"),
+        ({"runs_on": ""}, "runs_on", "one runner label"),
+        ({"runs_on": "self-hosted,,gpu"}, "runs_on", "one runner label"),
+        ({"runs_on": "my runner"}, "runs_on", "letters, digits"),
+        ({"runs_on": "ubuntu-latest}} ${{ secrets.X"}, "runs_on", "letters, digits"),
+        ({"runs_on": "'ubuntu-latest'"}, "runs_on", "letters, digits"),
+        ({"runs_on": "gpu-"}, "runs_on", "letters, digits"),
+        ({"runs_on": ",".join(f"l{i}" for i in range(11))}, "runs_on", "at most 10 labels"),
+        ({"runs_on": "self-hosted, GPU, gpu"}, "runs_on", "each label once"),
+        ({"runs_on": "windows-latest"}, "runs_on", "a Linux runner"),
+        ({"runs_on": "macos-14"}, "runs_on", "a Linux runner"),
         ({"task": "clustering"}, "task", "one of classification, regression"),
         ({"model": "hist_gradient_boosting"}, "model", "one of random_forest"),
         ({"python_version": "3.9"}, "python_version", "one of 3.11"),
@@ -106,6 +116,7 @@ def defaults() -> dict:
         "primary_metric": "f1_macro",
         "metric_threshold": "0.9",
         "retrain_cron": "17 3 * * 1",
+        "runs_on": "ubuntu-latest",
         "license": "MIT",
         "_metrics": ANSWERS["_metrics"],  # cookiecutter passes the template's private table to the hook
     }
@@ -153,6 +164,20 @@ def test_valid_crons_pass(cron):
     pre.check_cron(cron)
 
 
+@pytest.mark.parametrize(
+    ("runs_on", "labels"),
+    [
+        ("ubuntu-latest", ["ubuntu-latest"]),
+        ("ubuntu-24.04-16core", ["ubuntu-24.04-16core"]),
+        ("self-hosted, linux, x64,gpu", ["self-hosted", "linux", "x64", "gpu"]),
+        ("gpu_t4.4-core", ["gpu_t4.4-core"]),
+    ],
+)
+def test_runner_answers_pass_as_their_labels(runs_on, labels):
+    assert pre.check_runs_on(runs_on) == labels
+    pre.validate({**defaults(), "runs_on": runs_on})
+
+
 def test_wrapping_minutes_only_count_when_hours_are_consecutive():
     pre.check_cron("58,1 3,12 * * *")  # 03:58 then 12:01: far apart
     with pytest.raises(pre.AnswerError):
@@ -168,6 +193,7 @@ HOSTILE = [
     ({"metric_threshold": "7"}, "metric_threshold"),
     ({"author_email": "me at example dot com"}, "author_email"),
     ({"project_slug": "back\\slash"}, "project_slug"),
+    ({"runs_on": "ubuntu-latest\n    permissions: write-all"}, "runs_on"),
 ]
 
 

