@@ -9,7 +9,7 @@ that three datasets cover every kind issue #12 names:
 - shop: categorical-heavy, a multiclass text target, missing values, a Parquet timestamp
   column with hours, an identifier column;
 - houses: regression in large units (prices), 34 columns whose names hold spaces and
-  punctuation, 20 000 rows, CSV.
+  punctuation, 50 000 rows, CSV.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SHAPES = {
     # shape: (task, target, rows)
     "sensors": ("classification", "label", 2_000),
     "shop": ("classification", "segment", 1_500),
-    "houses": ("regression", "Sale Price ($)", 20_000),
+    "houses": ("regression", "Sale Price ($)", 50_000),
 }
 
 

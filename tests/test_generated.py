@@ -281,7 +281,7 @@ def test_bad_data_stops_validate_and_pipeline_before_any_model(bad_data_project,
 
 # Three datasets unlike the penguins, which together cover every shape issue #12 names (see own_data.py):
 # numeric-only with no gap and a 0/1 target and ISO dates; categorical-heavy with a multiclass text target,
-# gaps and Parquet timestamps; 34 awkward column names, 20 000 rows and prices in dollars.
+# gaps and Parquet timestamps; 34 awkward column names, 50 000 rows and prices in dollars.
 OWN_DATA = {
     # a linear model on a label with a sharp boundary (the before-stop smoke's shape): its challenger may
     # fail to learn the demo's shift on both sides; gradient boosting runs the whole suite on the penguins in TASK_MODELS
