@@ -4,7 +4,7 @@ Removes only what an option disables, records the answers in `.cookiecutter.json
 as a cookiecutter replay file (so `cookiecutter --replay-file .cookiecutter.json TEMPLATE`
 regenerates the project later), records the template's source, commit and the answers in
 `.cruft.json` (what `cruft check` and `cruft update` need to bring template updates into the
-project) and prints the next commands.
+project), sets the runner of the jobs that train (the `runs_on` answer) and prints the next commands.
 """
 
 from __future__ import annotations
@@ -74,21 +74,62 @@ def remove_disabled(root: Path, answers: dict) -> None:
             target.unlink()
 
 
-def recorded_answers(answers: dict) -> dict:
-    return {k: v for k, v in answers.items() if k not in UNRECORDED_KEYS and not k.startswith("__")}
+# The jobs that train, each marked in its workflow (the workflows stay plain YAML in the template, so zizmor and
+# the schema check read them there too); their `runs-on: ubuntu-latest` becomes the `runs_on` answer.
+TRAINING_RUNNER_MARK = " # the training runner: the runs_on answer (README: The runner that trains)"
+TRAINING_JOBS = {
+    ".github/workflows/ci.yml": "pipeline",
+    ".github/workflows/release.yml": "release",
+    ".github/workflows/retrain.yml": "loop",
+}
+RUNS_ON_LINE = re.compile(r"^(    runs-on: )ubuntu-latest" + re.escape(TRAINING_RUNNER_MARK) + "$", re.MULTILINE)
 
 
-def write_json_atomically(path: Path, data: dict) -> None:
+def runner_value(runs_on: str, *, fork_fallback: bool) -> str:
+    """The YAML for `runs-on`: one label, or a list; with `fork_fallback`, an expression that sends a fork's
+    pull request to ubuntu-latest (its code never reaches a self-hosted or billed runner). The pre-gen hook
+    has checked every label: letters, digits, '.', '_' and '-' only."""
+    labels = [label.strip() for label in runs_on.split(",")]
+    if labels == ["ubuntu-latest"]:
+        return "ubuntu-latest"
+    if not fork_fallback:
+        return labels[0] if len(labels) == 1 else "[" + ", ".join(labels) + "]"
+    chosen = f"'{labels[0]}'" if len(labels) == 1 else f"fromJSON('{json.dumps(labels)}')"
+    # an Actions expression; its braces are built here because this file is itself a Jinja template
+    return "$" + "{" * 2 + " github.event.pull_request.head.repo.fork && 'ubuntu-latest' || " + chosen + " " + "}" * 2
+
+
+def set_training_runner(root: Path, runs_on: str) -> None:
+    """Every workflow is checked before any is written: a template that lost a mark changes nothing."""
+    changed = {}
+    for name in TRAINING_JOBS:
+        text = (root / name).read_text(encoding="utf-8")
+        value = runner_value(runs_on, fork_fallback=name.endswith("ci.yml"))
+        changed[name], count = RUNS_ON_LINE.subn(lambda m, v=value: m[1] + v + TRAINING_RUNNER_MARK, text)
+        if count != 1:
+            raise RuntimeError(f"{name}: expected one marked training `runs-on:` line, found {count}")
+    for name, text in changed.items():
+        write_text_atomically(root / name, text)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, ensure_ascii=False)
-            handle.write("\n")
+            handle.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def recorded_answers(answers: dict) -> dict:
+    return {k: v for k, v in answers.items() if k not in UNRECORDED_KEYS and not k.startswith("__")}
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    write_text_atomically(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def abbreviations() -> dict[str, str]:
@@ -254,6 +295,7 @@ def main() -> int:
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     root = Path.cwd()
     remove_disabled(root, answers)
+    set_training_runner(root, answers["runs_on"])
     pyproject = root / "pyproject.toml"
     pyproject.write_text(toml_escapes(pyproject.read_text(encoding="utf-8")), encoding="utf-8")
     if rendered_by_cruft(answers):

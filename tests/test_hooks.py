@@ -314,3 +314,25 @@ def test_recorded_answers_regenerate_the_same_project(tmp_path):
         return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
     assert tree(first) == tree(second)
+
+
+def test_the_training_runner_replaces_exactly_one_marked_line_per_workflow(tmp_path):
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    line = "    runs-on: ubuntu-latest" + post.TRAINING_RUNNER_MARK + "\n"
+    for name in ("ci.yml", "release.yml", "retrain.yml"):
+        (workflows / name).write_text("jobs:\n  a:\n" + line + "  b:\n    runs-on: ubuntu-latest\n")
+    post.set_training_runner(tmp_path, "self-hosted, gpu")
+    retrain = (workflows / "retrain.yml").read_text()
+    assert "    runs-on: [self-hosted, gpu]" + post.TRAINING_RUNNER_MARK in retrain
+    assert retrain.endswith("  b:\n    runs-on: ubuntu-latest\n"), "an unmarked job keeps its runner"
+    assert "fork && 'ubuntu-latest' || fromJSON('[\"self-hosted\", \"gpu\"]')" in (workflows / "ci.yml").read_text()
+    # a template whose workflow lost its mark, or has two, stops the bake instead of training on the wrong runner
+    fresh, doubled = "jobs:\n" + line, "jobs:\n" + line + line
+    for name in ("ci.yml", "retrain.yml"):
+        (workflows / name).write_text(fresh)
+    (workflows / "release.yml").write_text(doubled)
+    with pytest.raises(RuntimeError, match=r"release\.yml: expected one marked training `runs-on:` line, found 2"):
+        post.set_training_runner(tmp_path, "ubuntu-24.04-16core")
+    assert (workflows / "release.yml").read_text() == doubled
+    assert (workflows / "ci.yml").read_text() == fresh, "checked before anything is written"
