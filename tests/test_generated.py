@@ -29,7 +29,8 @@ if FAST:
 
 
 def bundle_of(project: Path) -> Path:
-    bundles = [p for p in (project / "dist").iterdir() if p.is_dir()]
+    """The one bundle `make pipeline` left in dist/ (`make wheel` and `make image-bundle` add dist/wheel and dist/image)."""
+    bundles = [p for p in (project / "dist").iterdir() if p.is_dir() and p.name not in ("wheel", "image")]
     assert len(bundles) == 1, bundles
     return bundles[0]
 
