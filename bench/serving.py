@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -81,6 +82,31 @@ def memory_mib(pid: int) -> dict:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) / 1024
     return {"rss_mib": fields.get("VmRSS"), "peak_mib": fields.get("VmHWM")}
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every CPU of the machine has spent busy since boot (all but idle and iowait), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished (waited-for) children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def other_work(busy: float, own: float, wall: float, cpus: int) -> dict:
+    """What the rest of the machine used while the bench measured: the busy CPU time no bench process spent."""
+    other = max(busy - own, 0.0)
+    return {"cpu_s": other, "wall_s": wall, "cpus": cpus, "share": other / (wall * cpus) if wall > 0 else 0.0}
 
 
 def pin(cpu: int | None):
@@ -277,6 +303,9 @@ def measure(project: Path, work: Path, quick: bool = False, serve_args: list[str
             servers[name] = Server(name, command, ports[name], project, work / f"{name}.log", server_cpu)
         result["startup_s"] = {name: server.wait_ready() for name, server in servers.items()}
         load_before = os.getloadavg()[0]
+        pids = [server.process.pid for server in servers.values()]
+        own_before = sum(map(process_cpu_seconds, pids)) + children_cpu_seconds() + time.process_time()
+        busy_before, wall_before = machine_busy_seconds(), time.perf_counter()
         result["memory_idle"] = {name: memory_mib(server.process.pid) for name, server in servers.items()}
         plan = {
             "targets": ports,
@@ -293,8 +322,12 @@ def measure(project: Path, work: Path, quick: bool = False, serve_args: list[str
         )
         if load.returncode != 0:
             raise BenchError(f"the load generator failed ({load.returncode}); see above")
+        # the CPU the rest of the machine used meanwhile: busy time less the servers', the load generator's
+        # (a finished child) and this process's own
+        own = sum(map(process_cpu_seconds, pids)) + children_cpu_seconds() + time.process_time() - own_before
+        busy, wall = machine_busy_seconds() - busy_before, time.perf_counter() - wall_before
+        result["other_work"] = other_work(busy, own, wall, len(cpus) or os.cpu_count() or 1)
         result["memory_after"] = {name: memory_mib(server.process.pid) for name, server in servers.items()}
-        # the machine's 1-minute load average before and after the load (this bench itself adds about 1)
         result["load_average"] = {"before": load_before, "after": os.getloadavg()[0], "cpus": len(cpus) or None}
         for name, server in servers.items():
             if server.process.poll() is not None:
@@ -444,19 +477,26 @@ def _cpu(result: dict) -> str:
     return f"{value:.2f} ms" if value is not None else "CPU not measured"
 
 
+# the share of the machine's CPU time that other processes (kernel threads, the host's steal) may use in a quiet run
+OTHER_WORK_QUIET = 0.10
+
+
 def caveat(report: dict) -> list[str]:
-    """A warning when other work loaded the machine during the run (load average above its CPU count)."""
-    loads = [r["load_average"] for r in (report.get("models") or {}).values() if r.get("load_average")]
-    if not loads:
-        return []
-    cpus = loads[0].get("cpus") or os.cpu_count() or 1
-    low = min(min(x["before"], x["after"]) for x in loads)
-    high = max(max(x["before"], x["after"]) for x in loads)
-    if high <= cpus:
-        return [f"The machine was otherwise quiet (1-minute load average {low:.1f} to {high:.1f} on {cpus} CPUs).", ""]
+    """A warning when other work used the machine while the load ran (measured, not guessed from load averages)."""
+    measured = [r["other_work"] for r in (report.get("models") or {}).values() if r.get("other_work")]
+    if not measured:  # a report written before the bench measured other work
+        return ["Other work on the machine during the load was not measured in this run.", ""]
+    cpus = measured[0]["cpus"]
+    high = max(m["share"] for m in measured)
+    if high <= OTHER_WORK_QUIET:
+        return [
+            f"The machine was otherwise quiet: while the load ran, processes other than the bench's used at most "
+            f"{high:.1%} of its {cpus} CPUs' time.",
+            "",
+        ]
     return [
-        f"**Caveat:** this run shared the {cpus}-CPU machine with other work (1-minute load average {low:.1f} to",
-        f"{high:.1f}; the bench itself accounts for about 1), so the absolute figures are low and noisy. Both",
+        f"**Caveat:** this run shared the {cpus}-CPU machine with other work: while the load ran, processes other",
+        f"than the bench's used up to {high:.0%} of its CPU time, so the absolute figures are low and noisy. Both",
         "servers ran side by side in the same run, under the same load, so the ratios are the figures to read;",
         "the server CPU time per request is the least disturbed of them.",
         "",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -136,16 +138,32 @@ def test_the_serve_limits_are_raised_in_a_copy_of_params(tmp_path):
         serving.serve_params(project, 100_000, 13_600_000)
 
 
-def test_the_table_warns_when_other_work_loaded_the_machine():
-    def report(*loads):
-        return {
-            "models": {
-                f"m{i}": {"load_average": {"before": a, "after": b, "cpus": 2}} for i, (a, b) in enumerate(loads)
-            }
-        }
+def test_the_table_warns_when_other_work_used_the_machine():
+    def report(*shares):
+        return {"models": {f"m{i}": {"other_work": {"share": s, "cpus": 2}} for i, s in enumerate(shares)}}
 
-    quiet = serving.caveat(report((0.9, 1.4), (1.1, 1.2)))
-    assert "otherwise quiet (1-minute load average 0.9 to 1.4 on 2 CPUs)" in quiet[0]
-    busy = " ".join(serving.caveat(report((1.0, 7.5), (11.8, 9.0))))
-    assert busy.startswith("**Caveat:**") and "1-minute load average 1.0 to 11.8;" in busy
-    assert serving.caveat({"models": {"m": {"error": "no serve"}}}) == []
+    quiet = serving.caveat(report(0.004, 0.021))
+    assert "otherwise quiet" in quiet[0] and "used at most 2.1% of its 2 CPUs' time" in quiet[0]
+    busy = " ".join(serving.caveat(report(0.01, 0.43)))
+    assert busy.startswith("**Caveat:**") and "used up to 43% of its CPU time" in busy
+    assert "not measured" in serving.caveat({"models": {"m": {"error": "no serve"}}})[0]
+
+
+def test_other_work_is_the_busy_time_no_bench_process_spent():
+    # 2 CPUs for 10 s: 20 CPU-seconds; the machine was busy 9, of which the bench's processes spent 8
+    assert serving.other_work(busy=9.0, own=8.0, wall=10.0, cpus=2) == {
+        "cpu_s": 1.0,
+        "wall_s": 10.0,
+        "cpus": 2,
+        "share": 0.05,
+    }
+    assert serving.other_work(busy=7.9, own=8.0, wall=10.0, cpus=2)["share"] == 0.0  # clock ticks round
+
+
+def test_the_machine_and_process_cpu_clocks_advance_with_work():
+    busy, own = serving.machine_busy_seconds(), serving.process_cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    assert serving.process_cpu_seconds(os.getpid()) - own >= 0.2
+    assert serving.machine_busy_seconds() - busy >= 0.2
