@@ -229,6 +229,9 @@ class RetrainSettings(Strict):
     psi_threshold: float = Field(0.25, gt=0, description="a feature drifts at this population stability index")
     ks_pvalue: float = Field(0.01, gt=0, lt=1, description="a numeric feature drifts below this KS-test p-value")
     min_drifted_features: int = Field(1, ge=1, description="retrain when at least this many features drift")
+    drift_plots: int = Field(
+        12, ge=0, description="drift plots per run at most: every drifted feature first, then the largest PSI"
+    )
     max_metric_drop: float = Field(
         0.05, ge=0, description="retrain when the champion's metric on new labelled data is this much worse"
     )

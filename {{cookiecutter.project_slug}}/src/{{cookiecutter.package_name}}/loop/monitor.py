@@ -98,7 +98,7 @@ def champion_errors(settings: Settings, champion: Bundle, frame: pd.DataFrame) -
 
 
 def monitor(settings: Settings, champion: Bundle, frame: pd.DataFrame, plots_dir: Path) -> Monitoring:
-    from ..reports.plots import plot_drift
+    from ..reports.plots import drift_plot_features, plot_drift
 
     reference = champion.reference
     if reference is None:
@@ -108,7 +108,7 @@ def monitor(settings: Settings, champion: Bundle, frame: pd.DataFrame, plots_dir
         )
     r = settings.retrain
     drift = feature_drift(reference, frame, r.psi_threshold, r.ks_pvalue)
-    plots = plot_drift(reference, frame, plots_dir)
+    plots = plot_drift(reference, frame, plots_dir, drift_plot_features(drift, r.drift_plots))
     return Monitoring(
         tuple(drift),
         metric_on(settings, champion, frame),

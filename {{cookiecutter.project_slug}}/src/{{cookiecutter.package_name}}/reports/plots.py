@@ -5,6 +5,7 @@ without a software tag, so reruns give the same bytes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from ..settings import Settings
 from ..utils import atomic
 
 if TYPE_CHECKING:
+    from ..loop.drift import FeatureDrift
     from ..stages.train import Split
 
 
@@ -71,31 +73,41 @@ def save_png(fig, target: Path) -> Path:
     return target
 
 
-def plot_drift(reference: dict, frame: pd.DataFrame, out: Path) -> list[Path]:
-    """One PNG per feature: the reference distribution against the new batch."""
+def drift_plot_features(drift: Sequence[FeatureDrift], limit: int) -> list[str]:
+    """The features worth a plot, at most `limit`: every drifted one first, then the largest PSI (a table row
+    holds every feature's figures; a plot per feature would cost seconds per run on wide data)."""
+    ranked = sorted(drift, key=lambda d: (not d.drifted, -d.psi, d.feature))
+    return [d.feature for d in ranked[:limit]]
+
+
+def plot_drift(reference: dict, frame: pd.DataFrame, out: Path, features: Sequence[str]) -> list[Path]:
+    """One PNG per named feature, in that order: the reference distribution against the new batch."""
     plt = _pyplot()
     from ..loop.drift import MISSING, category_shares
 
     written = []
-    for column, ref in reference["numeric"].items():
+    for column in features:
+        if column in reference["categorical"]:
+            ref = reference["categorical"][column]
+            new = category_shares(frame[column])
+            labels = sorted(set(ref["shares"]) | set(new), key=lambda v: (v == MISSING, v))
+            x = np.arange(len(labels))
+            fig, ax = plt.subplots(figsize=(5, 3))
+            ax.bar(x - 0.2, [ref["shares"].get(v, 0) for v in labels], 0.4, label="champion's training data")
+            ax.bar(x + 0.2, [new.get(v, 0) for v in labels], 0.4, label="new data")
+            ax.set_xticks(x, labels, fontsize=7)
+            ax.set_title(column)
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            written.append(save_png(fig, out / drift_plot_name(column)))
+            plt.close(fig)
+            continue
+        ref = reference["numeric"][column]
         fig, ax = plt.subplots(figsize=(5, 3))
         new = pd.to_numeric(frame[column], errors="coerce").dropna()
         bins = np.histogram_bin_edges(np.concatenate([ref["sample"], new.to_numpy()]), bins=20)
         ax.hist(ref["sample"], bins=bins, density=True, alpha=0.5, label="champion's training data")
         ax.hist(new, bins=bins, density=True, alpha=0.5, label="new data")
-        ax.set_title(column)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        written.append(save_png(fig, out / drift_plot_name(column)))
-        plt.close(fig)
-    for column, ref in reference["categorical"].items():
-        new = category_shares(frame[column])
-        labels = sorted(set(ref["shares"]) | set(new), key=lambda v: (v == MISSING, v))
-        x = np.arange(len(labels))
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.bar(x - 0.2, [ref["shares"].get(v, 0) for v in labels], 0.4, label="champion's training data")
-        ax.bar(x + 0.2, [new.get(v, 0) for v in labels], 0.4, label="new data")
-        ax.set_xticks(x, labels, fontsize=7)
         ax.set_title(column)
         ax.legend(fontsize=7)
         fig.tight_layout()
