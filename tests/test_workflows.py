@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import TEMPLATE, bake, explain, make, run
+from helpers import PUSHED_ANSWERS, TEMPLATE, bake, explain, make, run
 from packaging.specifiers import SpecifierSet
 from workflows import STANDINS, Actions, git, init_repo, repository, sign_with_a_key_pair
 
@@ -244,8 +244,9 @@ TRAINING_RUNNER = "self-hosted, linux, x64"
 
 
 @pytest.fixture()
-def project(tmp_path) -> Path:
-    project = bake(tmp_path / "bake", runs_on=TRAINING_RUNNER)
+def project(tmp_path, request) -> Path:
+    """The default bake (other answers when a test parametrizes it indirectly) on the self-hosted training runner."""
+    project = bake(tmp_path / "bake", runs_on=TRAINING_RUNNER, **getattr(request, "param", {}))
     init_repo(project, REPO)
     return project
 
@@ -296,6 +297,8 @@ PIPELINE_STEPS = [
 ]
 
 
+@pytest.mark.long(5)
+@pytest.mark.parametrize("project", [PUSHED_ANSWERS], indirect=True, ids=["random_forest-roc_auc"])
 def test_push_to_main_runs_ci_green_and_uploads_the_bundle(actions, installed_default):
     result = actions.run("push", "ci.yml", push("refs/heads/main"))
     assert result.ok, result.explain()
@@ -318,11 +321,12 @@ def test_push_to_main_runs_ci_green_and_uploads_the_bundle(actions, installed_de
     done = verify_with(installed_default, bundle)
     assert done.returncode == 0, explain(done)
     summary = result.summary()
-    assert "| quality gate | measured | required | passed |" in summary and "| f1_macro on test |" in summary
+    assert "| quality gate | measured | required | passed |" in summary and "| roc_auc on test |" in summary
     assert "No published release yet" in summary
     assert result.jsonl("gh_calls.jsonl") == []
 
 
+@pytest.mark.long(1.5)
 def test_pull_request_from_a_fork_runs_ci_green_with_no_write_step(actions):
     payload = {
         "number": 7,
@@ -365,6 +369,7 @@ def test_a_bad_data_commit_turns_ci_red_at_validate_and_uploads_nothing(actions,
     assert not (actions.state / "artifacts").exists(), "no bundle is uploaded from a red run"
 
 
+@pytest.mark.long(2)
 def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, project, installed_default, tmp_path):
     git(project, "tag", "v0.1.0")
     result = actions.run("push", "release.yml", push("refs/tags/v0.1.0"))
@@ -554,6 +559,7 @@ def issues(actions: Actions) -> list[dict]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+@pytest.mark.long(4)
 def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actions, project, installed_default):
     publish_champion(actions, installed_default)
     schedule = {"schedule": CRON, "repository": repository(REPO)}
