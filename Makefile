@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 unexport PYTHONDONTWRITEBYTECODE
 export UV := $(UV)
 # Tests run in parallel; FAST=1 bakes fewer combinations and runs one project end to end.
-PYTEST_ARGS ?= -n auto
+PYTEST_ARGS ?= -n auto --maxschedchunk=1
 BENCH_ARGS ?=
 
 .PHONY: help install demo test test-fast bench lint lock clean

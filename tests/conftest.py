@@ -8,6 +8,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import bake, make
 
 
+def pytest_collection_modifyitems(items):
+    """The longest tests first, by their `long(minutes)` marker; the rest keep their order.
+
+    With `--maxschedchunk=1` (the Makefile's PYTEST_ARGS) xdist hands each worker its next test only when it
+    has fewer than two queued, so the long ones start at once on both workers and the short ones fill the end:
+    by default it hands out a quarter of the suite in one chunk, and one worker got every long test.
+    """
+
+    def minutes(item) -> float:
+        marker = item.get_closest_marker("long")
+        return float(marker.args[0]) if marker else 0.0
+
+    items.sort(key=minutes, reverse=True)
+
+
 @pytest.fixture(scope="session")
 def installed_default(tmp_path_factory) -> Path:
     """The default bake, installed with its locked environment, shared by the tests that use it.

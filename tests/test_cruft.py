@@ -253,6 +253,7 @@ def resolve_keeping_ours(path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.long(1)
 def test_a_project_takes_a_template_update_keeping_the_users_changes(tmp_path):
     repo = copy_template(tmp_path / "template")
     now = make_older(repo)

@@ -57,6 +57,7 @@ def test_lint_lock_and_clean(checkout):
     assert not (checkout / "build").exists()
 
 
+@pytest.mark.long(3)
 def test_bench_writes_the_table_and_the_json(checkout, tmp_path):
     out = tmp_path / "out"
     args = f"--quick --out {out} --work {tmp_path / 'work'}"
