@@ -75,6 +75,7 @@ COMMON = {
     "tests/registry/test_release.py",
     "tests/registry/test_versions.py",
     "tests/reports/__init__.py",
+    "tests/reports/test_plots.py",
     "tests/reports/test_tables.py",
     "tests/runtime/__init__.py",
     "tests/runtime/test_calendar.py",

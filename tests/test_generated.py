@@ -95,7 +95,9 @@ def test_pipeline_and_quality_and_parity_tests_pass_for_every_other_task_and_mod
     parity = json.loads((bundle / "parity.json").read_text())
     assert parity["passed"] and parity["label_mismatches"] == 0 and parity["worst_excess"] <= 0
     packages = json.loads((bundle / "lineage.json").read_text())["environment"]["packages"]
-    library = {"linear": "scikit-learn", "random_forest": "scikit-learn"}.get(model, model)
+    library = {"linear": "scikit-learn", "random_forest": "scikit-learn", "gradient_boosting": "scikit-learn"}.get(
+        model, model
+    )
     assert packages[library] and packages["skl2onnx"]
     if model in BOOSTERS:
         assert packages["onnxmltools"]
