@@ -77,6 +77,7 @@ DEPENDENCY_MODULES = frozenset(
         "mdurl",
         "ml_dtypes",
         "model_signing",
+        "modelkeel",
         "mpl_toolkits",
         "mpmath",
         "mypy",

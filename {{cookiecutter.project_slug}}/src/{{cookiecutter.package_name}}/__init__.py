@@ -1,16 +1,8 @@
-"""The project's package. Its subpackages are the architecture (see the README's layout section):
+"""{{ cookiecutter.project_name }}: the parts that are yours.
 
-cli/ -> stages/ (validate, train, evaluate, export, bundle) with data/ and quality/ ->
-bundle/ (the release unit) -> runtime/ (scoring without scikit-learn) -> registry/ (releases) ->
-loop/ (the self-healing retraining loop); github/ is everything that talks to GitHub.
+    schemas/   the data contract (pandera), one module per dataset: `infer-schema` writes a first one
+    model.py   the preprocessing and the estimator: `build_pipeline(settings)`
+
+Everything else (the command line, the stages, the gates, the bundle, the registry, the loop, serving)
+is the modelkeel library, pinned in pyproject.toml.
 """
-
-from importlib import metadata
-
-PACKAGE = __name__  # the import name: schemas/ modules and the download cache folder are found by it
-DISTRIBUTION = "{{ cookiecutter.project_slug }}"  # the name pip installs it by (`pip install NAME[train]`)
-
-try:
-    __version__ = metadata.version(DISTRIBUTION)
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"

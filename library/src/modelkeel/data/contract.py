@@ -1,0 +1,126 @@
+"""Validating data against its contract and reporting every failure readably.
+
+The contract is a pandera DataFrameModel (see schemas/). Validation is lazy, so
+one run reports every broken column and check at once, with row counts and examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pandera.pandas as pa
+
+from ..errors import DataValidationError, SettingsError
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+MAX_EXAMPLES = 5
+
+
+def load_schema_model(settings: Settings) -> type[pa.DataFrameModel]:
+    """The `Schema` class of the project's module `schemas/<data.schema>.py` (see project.py)."""
+    from ..project import SCHEMAS_PACKAGE, import_module, schemas_dir
+
+    name = settings.data.schema_name
+    module_name = f"{settings.package}.{SCHEMAS_PACKAGE}.{name}"
+    try:
+        module = import_module(settings, f"{SCHEMAS_PACKAGE}.{name}")
+    except ModuleNotFoundError as error:
+        if error.name not in (module_name, f"{settings.package}.{SCHEMAS_PACKAGE}"):
+            raise
+        folder = schemas_dir(settings)
+        available = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+        raise SettingsError(
+            f"data.schema {name!r}: no module schemas/{name}.py in package {settings.package!r} "
+            f"(available: {', '.join(available) or 'none'}). Run `infer-schema PATH --target COLUMN` to write one."
+        ) from None
+    model = getattr(module, "Schema", None)
+    if not (isinstance(model, type) and issubclass(model, pa.DataFrameModel)):
+        raise SettingsError(f"schemas/{name}.py must define `class Schema(pa.DataFrameModel)`.")
+    return model
+
+
+def failure_report(failure_cases: pd.DataFrame) -> list[dict[str, Any]]:
+    """Failure cases grouped by column and check: how many rows, and a few examples."""
+    report = []
+    cases = failure_cases.copy()
+    cases["column"] = cases["column"].where(cases["schema_context"] == "Column", "(table)")
+    for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
+        examples = []
+        for _, row in group.head(MAX_EXAMPLES).iterrows():
+            index = row["index"]
+            examples.append({"row": None if pd.isna(index) else int(index), "value": _plain(row["failure_case"])})
+        report.append({"column": str(column), "check": str(check), "rows": len(group), "examples": examples})
+    return report
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    return value if isinstance(value, int | float | bool) else str(value)
+
+
+def format_report(source: str, report: list[dict[str, Any]]) -> str:
+    lines = [f"{source}: the data breaks its schema ({len(report)} problem(s)):"]
+    for item in report:
+        shown = ", ".join(
+            f"{item_value!r}" if example["row"] is None else f"row {example['row']}: {item_value!r}"
+            for example in item["examples"]
+            for item_value in [example["value"]]
+        )
+        where = "table" if item["column"] == "(table)" else f"column {item['column']!r}"
+        lines.append(f"  - {where}, check {item['check']}: {item['rows']} row(s); e.g. {shown}")
+    lines.append("Fix the data, or loosen the contract in the schema module if the data is right.")
+    return "\n".join(lines)
+
+
+def parse_times(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Text in the date/time `columns` read as ISO 8601 times (any mix of forms, offsets to UTC).
+
+    pandera's own coercion reads a column in the form of its first value only; times that cannot
+    be read are left as they are, for the contract to report with their rows.
+    """
+    from ..runtime.calendar import as_datetime
+
+    todo = [c for c in columns if c in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame[c].dtype)]
+    if not todo:
+        return frame
+    frame = frame.copy()
+    for column in todo:
+        try:
+            frame[column] = as_datetime(frame[column], column)
+        except ValueError:
+            continue
+    return frame
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    schema: type[pa.DataFrameModel] | pa.DataFrameSchema,
+    source: str,
+    times: Iterable[str] = (),
+) -> pd.DataFrame:
+    """The frame coerced to the contract, or DataValidationError listing every failure.
+
+    `times` names the date/time columns, read as ISO 8601 first (`parse_times`)."""
+    frame = parse_times(frame, times)
+    try:
+        return schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as error:
+        report = failure_report(error.failure_cases)
+        raise DataValidationError(format_report(source, report), {"source": source, "failures": report}) from None
+
+
+def schema_yaml(model: type[pa.DataFrameModel]) -> str:
+    """The contract serialized for the bundle, readable by pandera without this package."""
+    return str(model.to_schema().to_yaml())
+
+
+def schema_from_yaml(text: str) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema.from_yaml(text)

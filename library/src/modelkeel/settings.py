@@ -1,0 +1,424 @@
+"""The strict, typed view of `params.yaml`: every knob and every safeguard threshold.
+
+Unknown keys, wrong types and missing values are errors that name the key, so a
+typo in `params.yaml` can never silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import SettingsError
+from .quality.metrics import for_task, lower_is_better
+from .runtime.calendar import PARTS, CalendarPart
+
+if TYPE_CHECKING:
+    from .runtime.signature import ModelInputs
+
+Task = Literal["classification", "regression"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class DataSettings(Strict):
+    path: str | tuple[str, ...] = Field(
+        description="CSV or Parquet file, a glob of them, or a list of files and globs, relative to params.yaml"
+    )
+    schema_name: str = Field(alias="schema", description="module in the package's schemas/ folder")
+    target: str
+    numeric_features: tuple[str, ...] = ()
+    categorical_features: tuple[str, ...] = ()
+    time_features: dict[str, tuple[CalendarPart, ...]] = Field(
+        default_factory=dict,
+        description="date/time columns and the calendar parts the model gets from each (runtime/calendar.py)",
+    )
+    test_size: float = Field(gt=0.0, lt=1.0)
+    split: Literal["random", "time"] = Field(
+        "random", description="random rows (stratified for classification), or the most recent rows by split_column"
+    )
+    split_column: str | None = Field(None, description="the date/time column a time split orders the rows by")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _no_credentials_in_urls(self) -> DataSettings:
+        from .data.remote import check_no_credentials, is_url
+
+        for path in (self.path,) if isinstance(self.path, str) else self.path:
+            if is_url(path):
+                check_no_credentials(path, "data.path")
+        return self
+
+    @model_validator(mode="after")
+    def _features_make_sense(self) -> DataSettings:
+        features = list(self.features)
+        if not features:
+            raise ValueError("list at least one column in numeric_features, categorical_features or time_features")
+        duplicated = sorted({c for c in features if features.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"columns listed twice in the features: {duplicated}")
+        if self.target in features:
+            raise ValueError(f"the target {self.target!r} must not also be a feature")
+        for column, parts in self.time_features.items():
+            if not parts:
+                raise ValueError(f"time_features {column!r}: list at least one calendar part ({', '.join(PARTS)})")
+        clash = sorted(set(self.inputs.derived) & set(features))
+        if clash:
+            raise ValueError(f"derived calendar column(s) {clash} clash with feature names: rename those columns")
+        if self.split == "time" and self.split_column is None:
+            raise ValueError("split: time needs split_column, the date/time column that orders the rows")
+        if self.split == "random" and self.split_column is not None:
+            raise ValueError("split_column is only read by split: time; remove it or set split: time")
+        return self
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The raw columns a consumer passes in."""
+        return (*self.numeric_features, *self.categorical_features, *self.time_features)
+
+    @property
+    def inputs(self) -> ModelInputs:
+        """The columns as the model takes them: numeric, categorical, and calendar parts of time columns."""
+        from .runtime.signature import ModelInputs
+
+        return ModelInputs(self.numeric_features, self.categorical_features, dict(self.time_features))
+
+
+class RandomForestParams(Strict):
+    type: Literal["random_forest"]
+    n_estimators: int = Field(200, ge=1, le=5000)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(1, ge=1)
+    n_jobs: int = Field(1, description="parallel fitting; -1 uses every core")
+
+
+class LinearParams(Strict):
+    type: Literal["linear"]
+    C: float = Field(1.0, gt=0, description="inverse regularisation strength (classification)")
+    alpha: float = Field(1.0, ge=0, description="regularisation strength (regression)")
+    max_iter: int = Field(1000, ge=1)
+
+
+class GradientBoostingParams(Strict):
+    type: Literal["gradient_boosting"]
+    n_estimators: int = Field(100, ge=1, le=5000)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    max_depth: int = Field(3, ge=1)
+    subsample: float = Field(1.0, gt=0, le=1)
+
+
+class LightGBMParams(Strict):
+    type: Literal["lightgbm"]
+    n_estimators: int = Field(200, ge=1, le=5000)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2, le=131072, description="leaves per tree: LightGBM's capacity knob")
+    min_child_samples: int = Field(10, ge=1, description="fewest training rows in a leaf")
+    n_jobs: int = Field(1, description="threads; 1 keeps training reproducible on any machine")
+
+
+class XGBoostParams(Strict):
+    type: Literal["xgboost"]
+    n_estimators: int = Field(200, ge=1, le=5000)
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    max_depth: int = Field(4, ge=1, le=32)
+    subsample: float = Field(1.0, gt=0, le=1)
+    n_jobs: int = Field(1, description="threads; 1 keeps training reproducible on any machine")
+
+
+MODEL_TYPES = ("random_forest", "linear", "gradient_boosting", "lightgbm", "xgboost")
+ModelParams = Annotated[
+    RandomForestParams | LinearParams | GradientBoostingParams | LightGBMParams | XGBoostParams,
+    Field(discriminator="type"),
+]
+
+
+class QualitySettings(Strict):
+    primary_metric: str
+    threshold: float = Field(description="minimum (maximum for rmse/mae) of the primary metric on the test split")
+    slice_metric: str = Field(description="metric gated on every category of every categorical feature")
+    slice_threshold: float = Field(description="every slice's slice_metric must reach this (a maximum for rmse/mae)")
+    slice_min_rows: int = Field(10, ge=1, description="slices with fewer test rows are reported, not gated")
+    min_improvement_over_baseline: float = Field(
+        0.0, ge=0, description="how much better than the trivial baseline the model must be"
+    )
+
+    @property
+    def higher_is_better(self) -> bool:
+        return not lower_is_better(self.primary_metric)
+
+
+class ParitySettings(Strict):
+    target_opset: int = Field(18, ge=13, le=21, description="ONNX opset the export is pinned to")
+    atol: float = Field(1e-4, ge=0, description="absolute tolerance for probabilities / predictions")
+    rtol: float = Field(1e-5, ge=0, description="relative tolerance for probabilities / predictions")
+
+
+GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+class Signer(Strict):
+    """Who must have signed a bundle (`bundle.sig`) before it is used: a key pair's public key, or a GitHub
+    workflow signing keylessly with Sigstore (its certificate names the workflow and the ref it ran on)."""
+
+    public_key: str | None = Field(None, description="PEM public key file (relative to params.yaml) of a key pair")
+    workflow: str | None = Field(
+        None,
+        pattern=r"^https://github\.com/[A-Za-z0-9-]+/[A-Za-z0-9._-]+/\.github/workflows/[A-Za-z0-9._-]+\.ya?ml$",
+        description="the signing workflow: https://github.com/OWNER/NAME/.github/workflows/release.yml",
+    )
+    refs: tuple[str, ...] = Field(
+        ("refs/tags/v{version}", "refs/heads/main"),
+        min_length=1,
+        description="the refs that workflow may have run on; {version} stands for the bundle's version",
+    )
+    issuer: str = Field(GITHUB_OIDC_ISSUER, description="the OIDC issuer of the workflow's identity")
+    unsigned_before: str | None = Field(
+        None,
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="releases below this version predate signing and are accepted unsigned (a signed one is checked)",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Signer:
+        if (self.public_key is None) == (self.workflow is None):
+            raise ValueError("give exactly one of public_key (a key pair) or workflow (Sigstore keyless)")
+        return self
+
+    def accepts_unsigned(self, version: str) -> bool:
+        """Whether a bundle of `version` may come without a signature: only below `unsigned_before`."""
+        if self.unsigned_before is None:
+            return False
+        try:
+            return tuple(map(int, version.split("."))) < tuple(map(int, self.unsigned_before.split(".")))
+        except ValueError:
+            return False
+
+    def identities(self, version: str) -> list[str]:
+        """The certificate identities (SAN) a keyless signature of `version` may carry."""
+        return [f"{self.workflow}@{ref.replace('{version}', version)}" for ref in self.refs]
+
+
+class RegistrySettings(Strict):
+    github_repo: str | None = Field(None, description="OWNER/NAME whose GitHub Releases hold the bundles")
+    url: str | None = Field(None, description="fsspec URL of a registry laid out as <url>/<version>/")
+    signer: Signer | None = Field(
+        None,
+        description="verify bundle.sig before a bundle is used (downloads, the loop's champion); none: not checked",
+    )
+
+
+class TrustedSet(Strict):
+    """A frozen, labelled evaluation set the loop never trains on and no batch can write (`freeze-trusted`)."""
+
+    path: str = Field(description="CSV or Parquet file, relative to params.yaml; apart from data.path and the batches")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the file's sha256: the loop refuses any other bytes")
+
+
+class RetrainSettings(Strict):
+    source: str = Field("data/incoming/*.csv", description="new data batches: a glob, or an fsspec URL with a glob")
+    window: Literal["all"] | Annotated[int, Field(ge=1)] = Field(
+        "all", description="the challenger trains on data.path plus every batch (all) or the last N batches"
+    )
+    psi_threshold: float = Field(0.25, gt=0, description="a feature drifts at this population stability index")
+    ks_pvalue: float = Field(0.01, gt=0, lt=1, description="a numeric feature drifts below this KS-test p-value")
+    min_drifted_features: int = Field(1, ge=1, description="retrain when at least this many features drift")
+    drift_plots: int = Field(
+        12, ge=0, description="drift plots per run at most: every drifted feature first, then the largest PSI"
+    )
+    max_metric_drop: float = Field(
+        0.05, ge=0, description="retrain when the champion's metric on new labelled data is this much worse"
+    )
+    promotion_margin: float = Field(0.01, ge=0, description="the challenger must beat the champion by this much")
+    trusted: TrustedSet | None = Field(
+        None, description="the trusted evaluation set; without one every promotion waits for a person"
+    )
+    max_trusted_drop: float | None = Field(
+        None,
+        ge=0,
+        description="how much worse than the champion the challenger may score on the trusted set "
+        "(unset: max_metric_drop)",
+    )
+    min_new_rows: int = Field(30, ge=1, description="fewer held-out new rows than this are not evidence enough")
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="the promotion gain's bootstrap interval; its lower bound must reach the margin"
+    )
+    bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="resamples of the paired bootstrap")
+    issue_label: str = Field("model-health", min_length=1, description="label of the one issue the loop keeps")
+
+    @property
+    def trusted_tolerance(self) -> float:
+        """max_trusted_drop, or max_metric_drop where params.yaml does not set it (both in the metric's units)."""
+        return self.max_metric_drop if self.max_trusted_drop is None else self.max_trusted_drop
+
+    @model_validator(mode="after")
+    def _no_credentials_in_source(self) -> RetrainSettings:
+        from .data.remote import check_no_credentials, is_url
+
+        if is_url(self.source):
+            check_no_credentials(self.source, "retrain.source")
+        return self
+
+
+class ServeSettings(Strict):
+    """`serve`: the HTTP service (serve/). Command-line options override host, port and reload_every."""
+
+    host: str = Field("127.0.0.1", min_length=1, description="address to listen on; 0.0.0.0 for every interface")
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(
+        8 * 1024**2, ge=1, description="a larger request body is refused (413), whether declared or streamed"
+    )
+    max_rows: int = Field(10_000, ge=1, description="rows in one /predict request; more is refused (413)")
+    offload_bytes: int = Field(
+        64 * 1024, ge=0, description="a larger body is parsed and scored in a worker thread (health stays answered)"
+    )
+    reload_every: float | None = Field(
+        None, gt=0, description="seconds between checks for a new latest release (serve --version latest); null: off"
+    )
+    graceful_shutdown: int = Field(10, ge=0, description="seconds in-flight requests get to finish on SIGTERM")
+    require_signature: bool = Field(
+        False, description="a --bundle folder must carry registry.signer's signature too (downloads always do)"
+    )
+    access_log: bool = Field(False, description="log every request (uvicorn's access log)")
+
+
+class PathSettings(Strict):
+    artifacts: str = "artifacts"
+    dist: str = "dist"
+
+
+class Settings(Strict):
+    package: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the project's Python package: its schemas/ hold the contract, its model.py builds the pipeline",
+    )
+    task: Task
+    seed: int = Field(ge=0, le=2**32 - 1)
+    data: DataSettings
+    model: ModelParams
+    quality: QualitySettings
+    parity: ParitySettings
+    paths: PathSettings = PathSettings()
+    registry: RegistrySettings = RegistrySettings()
+    retrain: RetrainSettings = RetrainSettings()
+    serve: ServeSettings = ServeSettings()
+
+    # set by load_settings; not part of params.yaml
+    root: Path = Field(Path("."), exclude=True)
+    # set by retraining: the challenger's version (the next minor of the champion); else pyproject's
+    model_version: str | None = Field(None, exclude=True)
+    # set by retraining: extra lineage (the champion it challenged, the batches it had seen)
+    lineage_extra: dict | None = Field(None, exclude=True)
+    # set by retraining: the new batches (paths as the snapshot records them); a time split holds out
+    # the most recent rows of these, so the challenger also trains on the earlier new rows
+    test_pool: tuple[str, ...] | None = Field(None, exclude=True)
+    # the loop's copies of retrain.source objects (path as in data.path -> URL), for lineage to name the URL
+    data_urls: dict[str, str] | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _metric_fits_task(self) -> Settings:
+        allowed = for_task(self.task)
+        for key in ("primary_metric", "slice_metric"):
+            metric = getattr(self.quality, key)
+            if metric not in allowed:
+                raise ValueError(
+                    f"quality.{key} {metric!r} does not fit task {self.task!r}; use one of {', '.join(allowed)}"
+                )
+        return self
+
+    def resolve(self, relative: str) -> Path:
+        return (self.root / relative).resolve()
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.resolve(self.paths.artifacts)
+
+    @property
+    def dist_dir(self) -> Path:
+        return self.resolve(self.paths.dist)
+
+    @property
+    def data_snapshot_dir(self) -> Path:
+        """Where data.path's URLs are copied before use (data/remote.py)."""
+        return self.artifacts_dir / "snapshot" / "data"
+
+    def as_params(self) -> dict:
+        """The params that shape the model and its gates (defaults filled in), JSON-ready.
+
+        Output locations (`paths`, `registry`), the retraining policy (`retrain`) and the service (`serve`)
+        are left out: they do not change the model.
+        """
+        return self.model_dump(
+            mode="json",
+            by_alias=True,
+            exclude={
+                "package",
+                "root",
+                "model_version",
+                "lineage_extra",
+                "test_pool",
+                "data_urls",
+                "paths",
+                "registry",
+                "retrain",
+                "serve",
+            },
+        )
+
+    def version(self) -> str:
+        """The version a bundle built now gets: the retraining override, else pyproject.toml's."""
+        from .bundle.lineage import project_version
+
+        return self.model_version or project_version(self.root)
+
+    def params_hash(self) -> str:
+        canonical = json.dumps(self.as_params(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: {error.error_count()} problem(s) in the params:"]
+    for item in error.errors():
+        loc = [str(p) for p in item["loc"]]
+        # drop the discriminator tag pydantic inserts for tagged unions (model.random_forest.x -> model.x)
+        if len(loc) >= 2 and loc[0] == "model" and loc[1] in MODEL_TYPES:
+            loc.pop(1)
+        key = ".".join(loc) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see params.yaml comments for the accepted keys)"
+        elif item["type"] == "missing":
+            message = "missing: add this key"
+        elif item["type"] == "union_tag_invalid":
+            message = f"unknown model type; use {', '.join(MODEL_TYPES[:-1])} or {MODEL_TYPES[-1]}"
+        lines.append(f"  - {key}: {message}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path = "params.yaml") -> Settings:
+    """Read and check `params.yaml`; raise SettingsError with a readable message on any problem."""
+    from ruamel.yaml import YAML, YAMLError
+
+    path = Path(path)
+    if not path.is_file():
+        raise SettingsError(f"{path}: params file not found. Run from the project root or pass --params PATH.")
+    try:
+        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except YAMLError as error:
+        raise SettingsError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(
+            f"{path}: expected a mapping of keys (task, seed, data, model, ...), got {type(raw).__name__}"
+        )
+    if "root" in raw:
+        raise SettingsError(f"{path}: root: unknown key")
+    try:
+        return Settings.model_validate({**raw, "root": path.resolve().parent})
+    except ValidationError as error:
+        raise SettingsError(_format_validation_error(path, error)) from None

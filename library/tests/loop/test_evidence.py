@@ -1,0 +1,107 @@
+"""Evidence for a promotion: copies dropped, a paired bootstrap interval, the trusted set's pinned bytes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelkeel.loop.evidence import (
+    Outputs,
+    distinct_held_out,
+    paired_bootstrap,
+    trusted_rows,
+)
+from modelkeel.quality.metrics import Predictions
+from modelkeel.runtime.signature import ModelInputs
+
+
+def test_held_out_copies_of_training_rows_and_of_each_other_are_dropped():
+    training = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]})
+    held_out = pd.DataFrame({"x": [1.0000000001, 2.0, 9.0, 9.0, 4.0], "c": ["a", "a", "b", "b", None]})
+    kept, dropped = distinct_held_out(held_out, training, ModelInputs(("x",), ("c",)))
+    assert dropped == 2, "a row equal to six digits, and the second of two equal rows"
+    stamped = held_out.assign(t=pd.Timestamp("2024-01-01 10:00"))
+    later = training.assign(t=pd.Timestamp("2025-06-03 10:00"))  # another date, the same calendar part
+    _, dropped = distinct_held_out(stamped, later, ModelInputs(("x",), ("c",), dict(t=("hour",))))
+    assert dropped == 2, "copies are judged by what the model sees"
+    assert kept["x"].tolist() == [2.0, 9.0, 4.0]
+
+
+def regression_outputs(y, predicted):
+    return Outputs(np.asarray(y, dtype=float), Predictions(np.asarray(predicted, dtype=float), None), None)
+
+
+@pytest.fixture()
+def mae_settings(settings):
+    quality = settings.quality.model_copy(update={"primary_metric": "mae", "slice_metric": "mae"})
+    return settings.model_copy(update={"task": "regression", "quality": quality})
+
+
+def test_a_clear_win_has_an_interval_above_zero_and_a_tie_has_one_around_it(mae_settings):
+    rng = np.random.default_rng(0)
+    y = rng.normal(0, 1, 400)
+    noisy = y + rng.normal(0, 1.0, 400)
+    close = y + rng.normal(0, 0.1, 400)
+    low, high = paired_bootstrap(mae_settings, regression_outputs(y, noisy), regression_outputs(y, close))
+    assert 0 < low < high, "the challenger's errors are far smaller"
+    other = y + rng.normal(0, 1.0, 400)
+    low, high = paired_bootstrap(mae_settings, regression_outputs(y, noisy), regression_outputs(y, other))
+    assert low < 0 < high, "two equally noisy models: no evidence either way"
+
+
+def test_the_interval_is_seeded(mae_settings):
+    y = np.arange(50.0)
+    first = paired_bootstrap(mae_settings, regression_outputs(y, y + 1), regression_outputs(y, y + 0.5))
+    assert paired_bootstrap(mae_settings, regression_outputs(y, y + 1), regression_outputs(y, y + 0.5)) == first
+
+
+def test_the_trusted_set_is_read_only_with_its_pinned_bytes_and_never_as_training_data(settings, validated, tmp_path):
+    from modelkeel.errors import TrustedSetError
+    from modelkeel.settings import TrustedSet
+    from modelkeel.utils.hashing import sha256_file
+
+    path = tmp_path / "trusted.csv"
+    validated.frame.head(40).to_csv(path, index=False)
+
+    def with_trusted(trusted):
+        return settings.model_copy(update={"retrain": settings.retrain.model_copy(update={"trusted": trusted})})
+
+    pinned = TrustedSet(path=str(path), sha256=sha256_file(path))
+    assert len(trusted_rows(with_trusted(pinned))) == validated.frame.head(40)[settings.data.target].notna().sum()
+    path.write_text(path.read_text() + path.read_text().splitlines()[1] + "\n")  # one row more
+    with pytest.raises(TrustedSetError, match="the trusted set changed"):
+        trusted_rows(with_trusted(pinned))
+    with pytest.raises(TrustedSetError, match="no trusted evaluation set"):
+        trusted_rows(with_trusted(None))
+    from modelkeel.data.files import resolve_files
+
+    training = resolve_files(settings.data.path, settings.root)[0]
+    with pytest.raises(TrustedSetError, match="also training data"):
+        trusted_rows(with_trusted(TrustedSet(path=str(training), sha256=sha256_file(training))))
+
+
+def test_the_trusted_check_refuses_a_model_that_misses_the_bar_on_trusted_labels(
+    settings, validated, bundle_dir, tmp_path
+):
+    """Any model, judged on rows whose labels are all wrong, misses quality.threshold; judged against itself on
+    true labels, it is no worse (the loop's tests need a winning challenger; this needs none)."""
+    from modelkeel.bundle.reader import open_bundle
+    from modelkeel.loop.evidence import trusted_check
+    from modelkeel.settings import TrustedSet
+
+    target = settings.data.target
+    rows = validated.frame[validated.frame[target].notna()].head(300).reset_index(drop=True)
+    wrong = rows.copy()
+    if settings.task == "classification":
+        classes = sorted(rows[target].unique(), key=str)
+        wrong[target] = rows[target].map(dict(zip(classes, [*classes[1:], classes[0]], strict=True)))
+    else:  # mirrored within the observed range: far from every prediction
+        wrong[target] = rows[target].min() + rows[target].max() - rows[target]
+    pinned = TrustedSet(path=str(tmp_path / "trusted.csv"), sha256="0" * 64)
+    s = settings.model_copy(update={"retrain": settings.retrain.model_copy(update={"trusted": pinned})})
+    model = open_bundle(bundle_dir)
+
+    same = trusted_check(s, model, model, rows)
+    assert same.drop == 0 and not any("worse, more than" in p for p in same.problems())
+    judged = trusted_check(s, model, model, wrong)
+    assert any(f"misses quality.threshold {settings.quality.threshold}" in p for p in judged.problems()), judged
+    assert judged.as_dict()["rows"] == len(wrong)

@@ -1,0 +1,8 @@
+"""The penguins project modelkeel's own tests run on: the parts a project owns.
+
+    schemas/   the data contract (pandera), one module per dataset: `infer-schema` writes a first one
+    model.py   the preprocessing and the estimator: `build_pipeline(settings)`
+
+Everything else (the command line, the stages, the gates, the bundle, the registry, the loop, serving)
+is the modelkeel library, pinned in pyproject.toml.
+"""

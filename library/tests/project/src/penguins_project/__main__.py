@@ -1,0 +1,3 @@
+from modelkeel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The metrics: scikit-learn's own, scored on label codes (tests compare with scikit-learn on the labels)."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from modelkeel.quality import metrics
+from modelkeel.stages.estimators import predict
+
+
+def test_the_metric_table_is_the_template_one_and_knows_each_direction(settings):
+    """params.yaml, the hooks and the gates read one table: every metric has a task and a direction."""
+    assert set(metrics.for_task("classification")) == {"accuracy", "balanced_accuracy", "f1_macro", "roc_auc"}
+    assert set(metrics.for_task("regression")) == {"r2", "rmse", "mae"}
+    assert {"rmse", "mae"} == metrics.LOWER_IS_BETTER
+    assert settings.quality.primary_metric in metrics.for_task(settings.task)
+    assert metrics.reaches("rmse", 1.0, 2.0) and not metrics.reaches("rmse", 3.0, 2.0)
+    assert metrics.reaches("r2", 0.9, 0.8) and not metrics.reaches("r2", 0.7, 0.8)
+    assert metrics.gain("mae", 1.0, 3.0) == 2.0 and metrics.gain("accuracy", 0.5, 0.75) == -0.25
+    assert metrics.moved_by("mae", 10.0, 2.0) == 8.0 and metrics.moved_by("f1_macro", 0.5, 0.1) == 0.6
+
+
+def test_label_codes_accept_arrow_strings_objects_and_numbers():
+    assert metrics.codes(pd.Series(["b", "a", None, "z"], dtype="str"), ["a", "b"]).tolist() == [1, 0, -1, -1]
+    assert metrics.codes(np.array(["x", "a"], dtype=object), ["a", "x"]).tolist() == [1, 0]
+    assert metrics.codes(np.array([1, 2, 3]), [1, 2]).tolist() == [0, 1, -1]
+
+
+def test_counted_metrics_equal_scikit_learn_when_classes_are_missing_from_either_side():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        classes = np.array(["a", "b", "c", "d"][: rng.integers(2, 5)], dtype=object)
+        size = int(rng.integers(1, 40))
+        y_true = rng.choice(classes[: rng.integers(1, len(classes) + 1)], size)  # some classes never true
+        y_pred = rng.choice(classes[rng.integers(0, len(classes)) :], size)  # some never predicted
+        got = metrics.classification_metrics(y_true, y_pred, None, classes)
+        assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-12)
+        expected_f1 = skm.f1_score(y_true, y_pred, average="macro", zero_division=0)
+        assert got["f1_macro"] == pytest.approx(expected_f1, abs=1e-12)
+        if len(set(y_true)) > 1:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
+                expected = skm.balanced_accuracy_score(y_true, y_pred)
+            assert got["balanced_accuracy"] == pytest.approx(expected, abs=1e-12)
+        else:
+            assert got["balanced_accuracy"] is None
+
+
+def test_an_unknown_true_label_is_scored_as_scikit_learn_scores_it():
+    classes = np.array(["a", "b"], dtype=object)
+    y_true = np.array(["a", "b", "new", "other", "a"], dtype=object)
+    y_pred = np.array(["a", "a", "b", "a", "a"], dtype=object)
+    got = metrics.classification_metrics(y_true, y_pred, None, classes)
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
+
+
+def test_slices_score_each_unknown_label_as_its_own_class():
+    y_true = pd.Series(["a", "b", "rare1", "rare2", "rare1", "a", "b"], dtype="str")
+    labels = np.array(["a", "a", "b", "a", "b", "a", "b"], dtype=object)
+    truth, predicted, codes = metrics.coded("classification", y_true, metrics.Predictions(labels, None), ["a", "b"])
+    rows = np.array([0, 2, 3, 4])  # one slice holding both unknown labels
+    got = metrics.score("classification", truth[rows], predicted.take(rows), codes)
+    plain_true, plain_pred = y_true.to_numpy(dtype=object)[rows], labels[rows]
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(plain_true, plain_pred, average="macro", zero_division=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(plain_true, plain_pred))
+
+
+def test_metrics_for_just_one_metric_equal_that_entry_of_all(trained):
+    settings, model = trained
+    parts = model.parts
+    classes = list(model.model.classes_) if settings.task == "classification" else None
+    predicted = predict(settings, model.model, parts.X_test)
+    everything = metrics.score(settings.task, parts.y_test, predicted, classes)
+    for metric, value in everything.items():
+        assert metrics.score(settings.task, parts.y_test, predicted, classes, metric) == {metric: value}
+
+
+def test_metrics_on_label_codes_equal_scikit_learn_on_the_labels():
+    rng = np.random.default_rng(0)
+    classes = np.array(["Adelie", "Chinstrap", "Gentoo"], dtype=object)
+    y_true, y_pred = rng.choice(classes, 500), rng.choice(classes, 500)
+    proba = rng.dirichlet(np.ones(3), 500)
+    got = metrics.classification_metrics(y_true, y_pred, proba, classes)
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y_true, y_pred))
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+    expected_auc = skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=list(classes))
+    assert got["roc_auc"] == pytest.approx(expected_auc)
+    binary = classes[:2]
+    y_true, y_pred = rng.choice(binary, 300), rng.choice(binary, 300)
+    proba = rng.dirichlet(np.ones(2), 300)
+    got = metrics.classification_metrics(y_true, y_pred, proba, binary)
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y_true, proba[:, 1]))
+    # ties in the scores count one half, as on scikit-learn's ROC curve
+    tied = np.round(rng.dirichlet(np.ones(3), 2000), 1)
+    tied /= tied.sum(axis=1, keepdims=True)
+    labels = rng.choice(classes, 2000)
+    expected = skm.roc_auc_score(labels, tied, multi_class="ovr", labels=list(classes))
+    assert metrics.classification_metrics(labels, labels, tied, classes)["roc_auc"] == pytest.approx(
+        expected, rel=1e-12
+    )
+    # undefined: a class missing from the truth, or a label the model does not know
+    assert (
+        metrics.classification_metrics(
+            labels[labels != "Gentoo"], labels[labels != "Gentoo"], tied[labels != "Gentoo"], classes
+        )["roc_auc"]
+        is None
+    )
+    assert (
+        metrics.classification_metrics(["Adelie", "Emperor"], ["Adelie", "Adelie"], tied[:2], classes[:2])["roc_auc"]
+        is None
+    )
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))

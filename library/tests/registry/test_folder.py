@@ -1,0 +1,324 @@
+"""The fsspec folder registry, for real on local folders: publish, list, latest, verified and cached downloads."""
+
+import errno
+import shutil
+from pathlib import Path
+
+import pytest
+
+from modelkeel.bundle.reader import open_bundle
+from modelkeel.errors import (
+    NoReleaseYet,
+    RegistryError,
+    ReleaseNotFound,
+    VerificationError,
+)
+from modelkeel.registry import folder as folder_registry
+from modelkeel.registry.folder import FolderRegistry
+
+from ..conftest import released_as
+
+
+def leftovers(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+
+
+def same_files(a: Path, b: Path) -> bool:
+    return {p.name: p.read_bytes() for p in a.iterdir()} == {p.name: p.read_bytes() for p in b.iterdir()}
+
+
+def test_folder_registry_publish_list_latest_download(bundle_dir, tmp_path):
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    with pytest.raises(NoReleaseYet, match=r"no published version yet"):
+        reg.latest()
+    assert reg.latest_or_none() is None
+    second = released_as(bundle_dir, "0.2.0", tmp_path)
+    reg.publish(open_bundle(bundle_dir))
+    reg.publish(open_bundle(second))
+    assert reg.versions() == ["0.1.0", "0.2.0"] and reg.latest() == "0.2.0"
+    with pytest.raises(RegistryError, match=r"already exists"):
+        reg.publish(open_bundle(second))
+    folder = reg.fetch("latest", tmp_path / "cache").folder
+    assert folder.name == "0.2.0" and same_files(folder, second)
+    file_url = FolderRegistry(f"file://{tmp_path / 'registry'}")
+    assert file_url.versions() == ["0.1.0", "0.2.0"]
+
+
+def test_folder_registry_refuses_tampering_and_unknown_versions(bundle_dir, tmp_path):
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(open_bundle(bundle_dir))
+    with pytest.raises(ReleaseNotFound, match=r"no version 0.4.0"):
+        reg.fetch("0.4.0", tmp_path / "cache")
+    (tmp_path / "registry" / "0.1.0" / "metrics.json").write_text("{}")
+    with pytest.raises(VerificationError, match=r"metrics.json: checksum mismatch"):
+        reg.fetch("0.1.0", tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_full_disk_in_the_cache_leaves_no_partial_file(bundle_dir, tmp_path, monkeypatch):
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(open_bundle(bundle_dir))
+    real_copy = folder_registry.copy_stream
+    calls = []
+
+    def fill_the_disk(source, target, size, what):
+        calls.append(what)
+        if len(calls) == 3:
+            target.write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_copy(source, target, size, what)
+
+    monkeypatch.setattr(folder_registry, "copy_stream", fill_the_disk)
+    with pytest.raises(RegistryError, match=r"is full"):
+        reg.fetch("0.1.0", tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_concurrent_downloads_of_one_version_all_succeed(bundle_dir, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(open_bundle(bundle_dir))
+    with ThreadPoolExecutor(6) as pool:
+        folders = list(pool.map(lambda _: reg.fetch("0.1.0", tmp_path / "cache").folder, range(6)))
+    assert {str(f) for f in folders} == {str(tmp_path / "cache" / "0.1.0")}
+    assert leftovers(tmp_path / "cache") == ["0.1.0"]
+    assert same_files(folders[0], bundle_dir)
+
+
+def test_the_cache_keeps_registries_apart(bundle_dir, tmp_path):
+    from modelkeel.runtime.model import load_model
+
+    staging, production = FolderRegistry(str(tmp_path / "staging")), FolderRegistry(str(tmp_path / "production"))
+    staging.publish(open_bundle(bundle_dir))
+    other = tmp_path / "other"
+    shutil.copytree(bundle_dir, other)
+    (other / "model_card.md").write_text("another model\n")
+    from modelkeel.bundle.checksums import render
+
+    (other / "SHA256SUMS").write_text(render(other))
+    production.publish(open_bundle(other))
+    assert staging.cache_key != production.cache_key
+    cache = tmp_path / "cache"
+    a = staging.fetch("0.1.0", cache / staging.cache_key).folder
+    b = production.fetch("0.1.0", cache / production.cache_key).folder
+    assert (a / "model_card.md").read_text() != (b / "model_card.md").read_text()
+    assert load_model("0.1.0", url=str(tmp_path / "production"), cache_dir=None).version == "0.1.0"
+
+
+def test_concurrent_publishes_leave_one_complete_version(bundle_dir, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    fifth = released_as(bundle_dir, "0.5.0", tmp_path)
+
+    def attempt(_):
+        try:
+            reg.publish(open_bundle(fifth))
+            return "published"
+        except RegistryError:
+            return "refused"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(attempt, range(4)))
+    assert outcomes.count("published") == 1
+    assert reg.versions() == ["0.5.0"]
+    assert same_files(reg.fetch("0.5.0", tmp_path / "cache").folder, fifth)
+
+
+def test_publishing_somewhere_unwritable_is_a_clear_error(bundle_dir):
+    with pytest.raises(RegistryError, match="cannot publish to /dev/null/registry"):
+        FolderRegistry("/dev/null/registry").publish(open_bundle(bundle_dir))
+
+
+def test_a_version_holding_another_versions_bundle_is_refused(bundle_dir, tmp_path):
+    """A folder 0.3.0/ that carries the 0.1.0 bundle is not the 0.3.0 release, however well checksummed."""
+    import shutil
+
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(open_bundle(bundle_dir))
+    shutil.copytree(tmp_path / "registry" / "0.1.0", tmp_path / "registry" / "0.3.0")
+    with pytest.raises(VerificationError, match=r"0.3.0: the bundle inside is version 0.1.0"):
+        reg.fetch("latest", tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_hidden_entries_beside_a_bundle_are_not_part_of_it(bundle_dir, tmp_path):
+    """Finder's .DS_Store or a mounted ConfigMap's ..data cannot be listed in SHA256SUMS, so they are ignored."""
+    import shutil
+
+    copy = tmp_path / bundle_dir.name
+    shutil.copytree(bundle_dir, copy)
+    (copy / ".DS_Store").write_bytes(b"\0")
+    (copy / "..data").mkdir()
+    assert open_bundle(copy).version == "0.1.0"
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(open_bundle(copy))
+    assert not (tmp_path / "registry" / "0.1.0" / ".DS_Store").exists(), "hidden files are not published"
+
+
+# ---- crash-safe publishes: a version is visible once its SHA256SUMS is there --------------------------
+
+
+@pytest.fixture()
+def memory_url(tmp_path):
+    """An object-store-like registry (fsspec's memory://), not local: publishes upload file by file."""
+    import fsspec
+
+    url = f"memory://registry-{tmp_path.name}"
+    yield url
+    fs = fsspec.filesystem("memory")
+    if fs.exists(url):
+        fs.rm(url, recursive=True)
+
+
+def interrupted_publish(reg: FolderRegistry, bundle: Path, version: str) -> list[str]:
+    """What a publish killed half-way leaves: some of the files (and a stray one), no SHA256SUMS."""
+    names = sorted(p.name for p in bundle.iterdir() if p.name != "SHA256SUMS")[:3]
+    for name in names:
+        reg.fs.put_file(str(bundle / name), f"{reg.root}/{version}/{name}")
+    reg.fs.pipe_file(f"{reg.root}/{version}/stray.bin", b"from an older attempt")
+    return names
+
+
+def test_an_interrupted_object_store_publish_is_ignored_then_finished(bundle_dir, tmp_path, memory_url):
+    reg = FolderRegistry(memory_url)
+    assert not folder_registry._is_local(reg.fs)
+    reg.publish(open_bundle(bundle_dir))
+    second = released_as(bundle_dir, "0.2.0", tmp_path)
+    interrupted_publish(reg, second, "0.2.0")
+
+    assert reg.versions() == ["0.1.0"] and reg.latest() == "0.1.0", "latest ignores the incomplete version"
+    assert reg.incomplete() == ["0.2.0"]
+    assert reg.fetch("latest", tmp_path / "cache").folder.name == "0.1.0"
+    with pytest.raises(RegistryError, match=r"0.2.0 has no SHA256SUMS.*publish the bundle again to finish it"):
+        reg.fetch("0.2.0", tmp_path / "cache")
+
+    reg.publish(open_bundle(second))  # the republish finishes it
+    assert reg.versions() == ["0.1.0", "0.2.0"] and reg.latest() == "0.2.0" and reg.incomplete() == []
+    assert not reg.fs.exists(f"{reg.root}/0.2.0/stray.bin"), "what the bundle does not hold is removed"
+    assert same_files(reg.fetch("latest", tmp_path / "cache").folder, second)
+    with pytest.raises(RegistryError, match=r"already exists"):
+        reg.publish(open_bundle(second))
+
+
+def test_an_object_store_publish_writes_sha256sums_last(bundle_dir, memory_url, monkeypatch):
+    reg = FolderRegistry(memory_url)
+    uploaded = []
+    real_put = reg.fs.put_file
+
+    def put_file(local, remote, **kwargs):
+        uploaded.append(Path(remote).name)
+        assert reg.versions() == [], "nothing is listed before SHA256SUMS is there"
+        return real_put(local, remote, **kwargs)
+
+    monkeypatch.setattr(reg.fs, "put_file", put_file)
+    reg.publish(open_bundle(bundle_dir))
+    assert uploaded[-1] == "SHA256SUMS" and uploaded.count("SHA256SUMS") == 1
+    assert sorted(uploaded) == sorted(p.name for p in bundle_dir.iterdir())
+    assert reg.versions() == ["0.1.0"]
+
+
+def test_an_upload_cut_short_leaves_the_version_unpublished(bundle_dir, tmp_path, memory_url, monkeypatch):
+    reg = FolderRegistry(memory_url)
+    real_put = reg.fs.put_file
+
+    def cut_short(local, remote, **kwargs):
+        if remote.endswith("model.onnx"):
+            reg.fs.pipe_file(remote, Path(local).read_bytes()[:100])  # the store kept only the start
+        else:
+            real_put(local, remote, **kwargs)
+
+    monkeypatch.setattr(reg.fs, "put_file", cut_short)
+    with pytest.raises(RegistryError, match=r"model.onnx: the store holds 100 bytes.*publish again to finish it"):
+        reg.publish(open_bundle(bundle_dir))
+    assert not reg.fs.exists(f"{reg.root}/0.1.0/SHA256SUMS")
+    assert reg.versions() == [] and reg.latest_or_none() is None and reg.incomplete() == ["0.1.0"]
+    monkeypatch.setattr(reg.fs, "put_file", real_put)
+    reg.publish(open_bundle(bundle_dir))
+    assert reg.latest() == "0.1.0"
+    assert same_files(reg.fetch("0.1.0", tmp_path / "cache").folder, bundle_dir)
+
+
+def test_a_store_reported_md5_that_differs_leaves_the_version_unpublished(bundle_dir, memory_url, monkeypatch):
+    import base64
+    import hashlib
+
+    reg = FolderRegistry(memory_url)
+    real_info = reg.fs.info
+    wrong = {"value": True}
+
+    def info(path, **kwargs):
+        found = dict(real_info(path, **kwargs))
+        if found["type"] == "file":  # as gcsfs reports it: base64 of the MD5 of what the store holds
+            data = reg.fs.cat_file(path) + (b"!" if wrong["value"] else b"")
+            found["md5Hash"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+        return found
+
+    monkeypatch.setattr(reg.fs, "info", info)
+    with pytest.raises(RegistryError, match=r"the store's MD5 differs.*publish again to finish it"):
+        reg.publish(open_bundle(bundle_dir))
+    assert reg.versions() == []
+    wrong["value"] = False
+    reg.publish(open_bundle(bundle_dir))
+    assert reg.versions() == ["0.1.0"]
+
+
+def test_an_incomplete_local_version_is_ignored_then_replaced(bundle_dir, tmp_path):
+    root = tmp_path / "registry"
+    reg = FolderRegistry(str(root))
+    reg.publish(open_bundle(bundle_dir))
+    second = released_as(bundle_dir, "0.2.0", tmp_path)
+    (root / "0.2.0").mkdir()
+    (root / "0.2.0" / "stray.bin").write_bytes(b"half a copy")
+    assert reg.versions() == ["0.1.0"] and reg.latest() == "0.1.0" and reg.incomplete() == ["0.2.0"]
+    reg.publish(open_bundle(second))
+    assert reg.versions() == ["0.1.0", "0.2.0"] and same_files(root / "0.2.0", second)
+    assert leftovers(root) == ["0.1.0", "0.2.0"], "no staging or retired folder is left behind"
+
+
+def aged(path: Path, seconds: float) -> Path:
+    import os
+    import time
+
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def stale_and_fresh(folder: Path) -> tuple[Path, Path, Path]:
+    """A staging folder a killed process left two hours ago, one made now, and an old one still written to."""
+    stale, fresh, busy = (folder / f".0.1.0.{tag}.partial" for tag in ("stale", "fresh", "busy"))
+    for partial in (stale, fresh, busy):
+        partial.mkdir(parents=True)
+    (stale / "model.onnx").write_bytes(b"half a download")
+    aged(stale / "model.onnx", 7200)
+    aged(stale, 7200)
+    (busy / "model.onnx").write_bytes(b"a large download, still arriving")
+    aged(busy, 7200)
+    return stale, fresh, busy
+
+
+def test_a_fetch_removes_stale_partial_folders_from_the_cache_and_keeps_fresh_ones(bundle_dir, tmp_path):
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(open_bundle(bundle_dir))
+    cache = tmp_path / "cache"
+    stale, fresh, busy = stale_and_fresh(cache)
+    (cache / ".notes.txt").write_text("not a staging folder")
+    aged(cache / ".notes.txt", 7200)
+    reg.fetch("0.1.0", cache)
+    assert not stale.exists()
+    assert fresh.is_dir() and busy.is_dir(), "a concurrent download's folder is kept"
+    assert (cache / ".notes.txt").exists() and (cache / "0.1.0").is_dir()
+    aged(fresh, 7200)
+    reg.fetch("0.1.0", cache)  # a cached version: the fetch cleans all the same
+    assert not fresh.exists() and busy.exists()
+
+
+def test_a_local_publish_removes_stale_partial_folders_from_the_registry(bundle_dir, tmp_path):
+    root = tmp_path / "registry"
+    stale, fresh, busy = stale_and_fresh(root)
+    reg = FolderRegistry(str(root))
+    reg.publish(open_bundle(bundle_dir))
+    assert not stale.exists() and fresh.is_dir() and busy.is_dir()
+    assert reg.versions() == ["0.1.0"]

@@ -1,0 +1,96 @@
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from modelkeel.bundle.checksums import render
+from modelkeel.bundle.reader import open_bundle
+from modelkeel.errors import (
+    DataValidationError,
+    VerificationError,
+)
+from modelkeel.registry.folder import FolderRegistry
+from modelkeel.runtime.model import load_model
+
+
+def test_load_model_from_a_registry_scores_raw_rows(bundle_dir, settings, validated, tmp_path):
+    FolderRegistry(str(tmp_path / "registry")).publish(open_bundle(bundle_dir))
+    model = load_model("latest", url=str(tmp_path / "registry"), cache_dir=tmp_path / "cache")
+    assert model.version == "0.1.0"
+    rows = validated.frame[list(settings.data.features)].head(5)
+    scored = model.predict(rows)
+    assert len(scored) == 5 and scored["prediction"].notna().all()
+    with pytest.raises(DataValidationError):
+        model.predict(rows.drop(columns=[settings.data.features[0]]))
+
+
+def test_a_newer_bundle_format_is_refused(bundle_dir, tmp_path):
+    newer = tmp_path / "newer"
+    shutil.copytree(bundle_dir, newer)
+    lineage = json.loads((newer / "lineage.json").read_text())
+    lineage["bundle_format"] = 99
+    (newer / "lineage.json").write_text(json.dumps(lineage))
+    (newer / "SHA256SUMS").write_text(render(newer))  # a genuine bundle of a newer layout, checksummed
+    with pytest.raises(VerificationError, match=r"bundle format 99 is newer than this runtime supports"):
+        load_model(path=newer)
+
+
+def test_load_model_imports_neither_scikit_learn_nor_skl2onnx(bundle_dir):
+    code = (
+        "import sys\n"
+        "from modelkeel.runtime.model import load_model\n"
+        f"model = load_model(path={str(bundle_dir)!r})\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skl2onnx'))\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_model_schema_is_the_bundled_contract(bundle_dir, settings):
+    model = load_model(path=bundle_dir)
+    assert set(model.schema.columns) == set(settings.data.features)
+    assert isinstance(
+        model.predict(pd.DataFrame(json.loads((bundle_dir / "input_example.json").read_text())["rows"])), pd.DataFrame
+    )
+
+
+def test_model_predict_refuses_duplicated_columns_and_names_them(bundle_dir, settings, validated):
+    from modelkeel.errors import DataError
+
+    model = load_model(path=bundle_dir)
+    rows = validated.frame[list(settings.data.features)].head(5)
+    first = settings.data.features[0]
+    twice = pd.concat([rows, rows[[first]]], axis=1)
+    assert twice.columns.duplicated().any()
+    with pytest.raises(DataError, match=re.escape(str([first]) + " occur more than once")):
+        model.predict(twice)
+
+
+def test_model_predict_has_a_row_limit_that_can_be_raised(bundle_dir, settings, validated):
+    from modelkeel.errors import DataError
+
+    model = load_model(path=bundle_dir)
+    rows = validated.frame[list(settings.data.features)].head(5)
+    with pytest.raises(DataError, match=r"5 rows, more than the limit of 4 rows.*max_rows=N"):
+        model.predict(rows, max_rows=4)
+    assert len(model.predict(rows, max_rows=5)) == 5
+
+
+def test_model_predict_passes_other_columns_through_but_never_overwrites_one(bundle_dir, settings, validated):
+    from modelkeel.errors import DataError
+
+    model = load_model(path=bundle_dir)
+    rows = validated.frame[list(settings.data.features)].head(5).assign(order_id=list("abcde"))
+    scored = model.predict(rows)
+    assert list(scored["order_id"]) == list("abcde")
+    with pytest.raises(DataError, match=r"\['prediction'\], which the predictions are written to"):
+        model.predict(rows.assign(prediction=0))
+    if settings.task == "classification":
+        name = f"probability_{model.bundle.classes[-1]}"
+        with pytest.raises(DataError, match=re.escape(str([name]))):
+            model.predict(rows.assign(**{name: 0.5}))

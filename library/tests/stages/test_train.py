@@ -1,0 +1,93 @@
+import numpy as np
+import pandas as pd
+
+from modelkeel.runtime.signature import (
+    MISSING_CATEGORY,
+    ModelInputs,
+    model_frame,
+)
+from modelkeel.stages import train
+
+from ..conftest import toy_frame
+
+
+def test_training_is_deterministic(settings, validated):
+    parts = train.split(settings, validated.frame)
+    first = train.fit(settings, parts)
+    second = train.fit(settings, train.split(settings, validated.frame))
+    if settings.task == "classification":
+        np.testing.assert_array_equal(first.predict_proba(parts.X_test), second.predict_proba(parts.X_test))
+    else:
+        np.testing.assert_array_equal(first.predict(parts.X_test), second.predict(parts.X_test))
+
+
+def test_split_drops_rows_without_target_and_keeps_test_share(settings, validated):
+    parts = train.split(settings, validated.frame)
+    labelled = validated.frame[settings.data.target].notna().sum()
+    assert parts.dropped_missing_target == len(validated.frame) - labelled
+    assert len(parts.X_train) + len(parts.X_test) == labelled
+    share = len(parts.X_test) / labelled
+    if settings.data.split == "time":  # rows sharing the boundary time stay on one side: the share may be smaller
+        assert 0 < share <= settings.data.test_size + 0.02
+    else:
+        assert abs(share - settings.data.test_size) < 0.02
+
+
+def test_model_frame_types_inputs_as_the_onnx_graph_does():
+    frame = pd.DataFrame(
+        {
+            "n": [1, None],
+            "c": ["a", None],
+            "t": pd.to_datetime(["2024-03-05T14:30", None]),
+            "other": [1, 2],
+        }
+    )
+    typed = model_frame(frame, ModelInputs(("n",), ("c",), dict(t=("year", "day_of_week", "hour"))))
+    assert list(typed.columns) == ["n", "t.year", "t.day_of_week", "t.hour", "c"]
+    assert typed["n"].dtype == np.float32 and np.isnan(typed["n"].iloc[1])
+    assert typed["c"].tolist() == ["a", MISSING_CATEGORY]
+    assert typed.iloc[0][["t.year", "t.day_of_week", "t.hour"]].tolist() == [2024, 1, 14]  # a Tuesday
+    assert typed[["t.year", "t.hour"]].iloc[1].isna().all(), "a missing time is NaN in every part"
+
+
+def test_onnx_feed_is_the_same_for_a_few_rows_and_for_a_batch(toy_settings):
+    from modelkeel.runtime.signature import (
+        SMALL_BATCH,
+        onnx_feed,
+    )
+
+    inputs = toy_settings.data.inputs
+    X = model_frame(toy_frame(toy_settings.task), inputs).iloc[: SMALL_BATCH + 1]
+    assert X.isna().to_numpy().any() and (X == MISSING_CATEGORY).to_numpy().any(), "the toy data has gaps"
+    batch = onnx_feed(X, inputs)
+    few = onnx_feed(X.iloc[:SMALL_BATCH], inputs)
+    assert list(few) == list(batch) == [*inputs.model_numeric, *inputs.categorical]
+    for column, values in few.items():
+        assert values.dtype == batch[column].dtype and values.shape == (SMALL_BATCH, 1)
+        assert values.flags.c_contiguous
+        np.testing.assert_array_equal(values, batch[column][:SMALL_BATCH])
+
+
+def test_a_time_split_trains_on_the_past_and_tests_on_the_most_recent_rows(toy_settings):
+    frame = toy_frame(toy_settings.task)
+    timed = toy_settings.model_copy(
+        update={"data": toy_settings.data.model_copy(update={"split": "time", "split_column": "when"})}
+    )
+    parts = train.split(timed, frame)
+    train_times, test_times = frame.loc[parts.X_train.index, "when"], parts.test_frame["when"]
+    assert train_times.max() < test_times.min()
+    assert abs(len(parts.X_test) / len(frame) - 0.25) < 0.02
+    assert train.split(timed, frame.sample(frac=1, random_state=1)).test_frame["when"].min() == test_times.min()
+
+
+def test_a_time_split_needs_more_than_one_moment(toy_settings):
+    import pytest
+
+    from modelkeel.errors import DataError
+
+    frame = toy_frame(toy_settings.task).assign(when=pd.Timestamp("2024-01-01"))
+    timed = toy_settings.model_copy(
+        update={"data": toy_settings.data.model_copy(update={"split": "time", "split_column": "when"})}
+    )
+    with pytest.raises(DataError, match="same time"):
+        train.split(timed, frame)

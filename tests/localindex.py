@@ -1,0 +1,150 @@
+"""The library as a baked project gets it: a wheel built from this checkout, served by a real package index
+(pypiserver) on loopback. A project resolves `modelkeel==X.Y.Z` from it through UV_INDEX, as it would from
+the public index; nothing in the generated files names a path.
+
+    python tests/localindex.py bake OUT [key=value ...]   bake OUT and install it against this checkout's library
+                                                           (make bake; make demo)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+LIBRARY = TEMPLATE / "library"
+# the commit time of the checkout, or a fixed date: hatchling then builds the same bytes on every machine
+FIXED_EPOCH = "315532800"
+
+
+def library_version() -> str:
+    return tomllib.loads((LIBRARY / "pyproject.toml").read_text())["project"]["version"]
+
+
+def uv() -> str:
+    found = os.environ.get("UV") or shutil.which("uv")
+    if not found:
+        raise RuntimeError("uv is needed: run through make (it bootstraps uv into .tools/)")
+    return found
+
+
+def build_wheel(out: Path) -> Path:
+    """The library's wheel, built reproducibly (SOURCE_DATE_EPOCH) into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "SOURCE_DATE_EPOCH": FIXED_EPOCH}
+    done = subprocess.run(
+        [uv(), "build", "--wheel", "--quiet", "--out-dir", str(out), str(LIBRARY)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"building the library's wheel failed:\n{done.stderr}")
+    wheels = sorted(out.glob(f"modelkeel-{library_version()}-*.whl"))
+    if len(wheels) != 1:
+        raise RuntimeError(f"expected one modelkeel {library_version()} wheel in {out}, found {wheels}")
+    return wheels[0]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(packages: Path, *, uploads: bool = False) -> Iterator[str]:
+    """pypiserver on loopback serving `packages`; yields its simple index URL. `uploads`: accept uploads
+    without authentication (the release workflow's publish step under act uploads to it)."""
+    server = Path(sys.executable).parent / "pypi-server"
+    for _attempt in range(5):
+        port = free_port()
+        args = [str(server), "run", "-i", "127.0.0.1", "-p", str(port), "--disable-fallback"]
+        args += ["--log-stream", "none"]
+        if uploads:
+            args += ["-a", ".", "-P", "."]
+        process = subprocess.Popen([*args, str(packages)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}/simple/"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        if process.poll() is None:
+            break
+    else:
+        raise RuntimeError(f"pypiserver did not start: {process.stderr.read().decode() if process.stderr else ''}")
+    try:
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def relock(project: Path, index: str) -> subprocess.CompletedProcess:
+    """Resolve the project's modelkeel pin from `index` (UV_INDEX); every other package keeps its locked version."""
+    env = {**os.environ, "UV_INDEX": index, "UV_PYTHON_DOWNLOADS": "never"}
+    return subprocess.run([uv(), "lock"], cwd=project, env=env, capture_output=True, text=True, check=False)
+
+
+def bake_and_install(out: Path, answers: dict[str, str]) -> Path:
+    """`make bake`: bake into OUT (replaced), lock it against this checkout's library served on loopback,
+    and `make install`. The index is gone afterwards: uv only checks what is already installed."""
+    from cookiecutter.main import cookiecutter
+
+    out = out.resolve()
+    staging = out.parent / f".{out.name}.bake"
+    shutil.rmtree(staging, ignore_errors=True)
+    baked = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(staging), extra_context=answers))
+    shutil.rmtree(out, ignore_errors=True)
+    baked.rename(out)
+    shutil.rmtree(staging, ignore_errors=True)
+    wheels = TEMPLATE / "build" / "index"
+    shutil.rmtree(wheels, ignore_errors=True)
+    build_wheel(wheels)
+    with serve(wheels) as index:
+        for step in (relock, install):
+            done = step(out, index)
+            if done.returncode != 0:
+                raise SystemExit(f"{step.__name__} of {out} failed:\n{done.stdout}\n{done.stderr}")
+    return out
+
+
+def install(project: Path, index: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "UV": uv(), "UV_INDEX": index, "UV_PYTHON_DOWNLOADS": "never"}
+    return subprocess.run(["make", "install"], cwd=project, env=env, capture_output=True, text=True, check=False)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] != "bake":
+        print(__doc__, file=sys.stderr)
+        return 2
+    answers = {}
+    for pair in argv[2:]:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            print(f"error: {pair!r}: answers are key=value (cookiecutter.json's keys)", file=sys.stderr)
+            return 2
+        answers[key] = value
+    project = bake_and_install(Path(argv[1]), answers)
+    print(f"baked and installed: {project}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
