@@ -18,7 +18,10 @@ export UV := $(UV)
 PYTEST_ARGS ?= -n auto --maxschedchunk=1
 BENCH_ARGS ?=
 
-.PHONY: help install demo test test-fast bench lint lock clean
+OUT ?=
+ARGS ?=
+
+.PHONY: help install demo bake test test-fast bench lint lock clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,13 +34,15 @@ install: $(UV) ## the template's dev environment (.venv, from uv.lock)
 	$(UV) sync --locked
 
 demo: install ## bake the defaults into build/demo, install it, run its whole pipeline, show bundle and metrics
-	rm -rf $(DEMO) build/.bake
-	$(UV) run --locked cookiecutter --no-input --output-dir build/.bake .
-	mv build/.bake/my-ml-project $(DEMO) && rm -rf build/.bake
-	$(MAKE) -C $(DEMO) install pipeline report
+	$(UV) run --locked python tests/localindex.py bake $(DEMO)
+	$(MAKE) -C $(DEMO) pipeline report
 	@echo "Bundle: $$(ls -d $(CURDIR)/$(DEMO)/dist/*/)"
 
-test: install ## the whole template test suite (bakes, hooks, generated pipelines and their tests)
+bake: install ## bake OUT=<dir> with ARGS="key=value ..." and install it against this checkout's library (a local index)
+	@test -n "$(OUT)" || { echo 'set OUT, e.g. make bake OUT=build/try ARGS="task=regression model=lightgbm"' >&2; exit 2; }
+	$(UV) run --locked python tests/localindex.py bake "$(OUT)" $(ARGS)
+
+test: install ## the whole suite: the library's tests, then the template's (bakes, hooks, generated pipelines, workflows under act)
 	$(UV) run --locked pytest $(PYTEST_ARGS)
 
 test-fast: install ## a quicker subset for local runs
@@ -46,17 +51,14 @@ test-fast: install ## a quicker subset for local runs
 bench: install ## bake each model option and measure: docs/benchmarks.md (BENCH_ARGS=--full adds 10M rows, --http-only serving only)
 	$(UV) run --locked python bench/run.py $(BENCH_ARGS)
 
-lint: install ## ruff on hooks, tests and bench
+lint: install ## ruff on the library, hooks, tests and bench; mypy on the library
 	$(UV) run --locked ruff check hooks tests bench
 	$(UV) run --locked ruff format --check hooks tests bench
+	cd library && $(UV) run --locked --project .. ruff check src tests && $(UV) run --locked --project .. ruff format --check src tests
+	cd library && $(UV) run --locked --project .. mypy
 
-lock: install ## re-lock the generated project's dependencies into the template's uv.lock
-	rm -rf build/.lock
-	$(UV) run --locked cookiecutter --no-input --output-dir build/.lock .
-	cd build/.lock/my-ml-project && $(UV) lock
-	sed 's/"my-ml-project"/"{{ cookiecutter.project_slug }}"/g' build/.lock/my-ml-project/uv.lock \
-		> '{{cookiecutter.project_slug}}/uv.lock'
-	rm -rf build/.lock
+lock: install ## re-lock the generated project's uv.lock, with this checkout's library as the public index will serve it
+	$(UV) run --locked python tests/localindex.py lock
 	@git diff --stat -- '{{cookiecutter.project_slug}}/uv.lock' 2>/dev/null || true
 
 clean: ## remove build output and caches (keeps .tools and .venv)

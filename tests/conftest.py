@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -6,6 +7,22 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import bake, make
+from localindex import build_wheel, serve
+
+
+@pytest.fixture(scope="session", autouse=True)
+def library_index(tmp_path_factory) -> str:
+    """This checkout's library, built as a wheel and served by pypiserver on loopback, for the whole session.
+
+    UV_INDEX names it to every uv command the tests start (baked projects' make targets, act's steps): a
+    project resolves `modelkeel==X.Y.Z` from it as it would from the public index.
+    """
+    packages = tmp_path_factory.mktemp("index")
+    build_wheel(packages)
+    with serve(packages) as url:
+        os.environ["UV_INDEX"] = url
+        yield url
+    os.environ.pop("UV_INDEX", None)
 
 
 def pytest_collection_modifyitems(items):

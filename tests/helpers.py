@@ -32,9 +32,18 @@ def uv_binary() -> str:
     return found
 
 
-def bake(output_dir: Path, **answers: str) -> Path:
-    """Bake the template with these answers (defaults for the rest); return the project folder."""
-    return Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers))
+def bake(output_dir: Path, *, relock: bool = True, **answers: str) -> Path:
+    """Bake the template with these answers (defaults for the rest); return the project folder.
+
+    `relock`: resolve the project's modelkeel pin from the session's local index (UV_INDEX, conftest.py), as
+    `uv lock` would from the public index once the library is published there; the rest of uv.lock stays.
+    """
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers))
+    if relock:
+        done = run([uv_binary(), "lock"], cwd=project)
+        if done.returncode != 0:
+            raise RuntimeError(f"uv lock of the baked project against {os.environ.get('UV_INDEX')}:\n{done.stderr}")
+    return project
 
 
 def valid_combinations() -> list[dict[str, str]]:

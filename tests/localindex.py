@@ -4,11 +4,14 @@ the public index; nothing in the generated files names a path.
 
     python tests/localindex.py bake OUT [key=value ...]   bake OUT and install it against this checkout's library
                                                            (make bake; make demo)
+    python tests/localindex.py lock                        re-lock the template's uv.lock (make lock): the
+                                                           library as the public index will serve this wheel
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -130,7 +133,55 @@ def install(project: Path, index: str) -> subprocess.CompletedProcess:
     return subprocess.run(["make", "install"], cwd=project, env=env, capture_output=True, text=True, check=False)
 
 
+PUBLIC_INDEX = "https://pypi.org/simple"
+PUBLIC_FILES = "https://files.pythonhosted.org/packages"
+
+
+def public_url(wheel: Path) -> str:
+    """Where the public index serves a file: its path is the file's BLAKE2b-256 digest split 2/2/60."""
+    digest = hashlib.blake2b(wheel.read_bytes(), digest_size=32).hexdigest()
+    return f"{PUBLIC_FILES}/{digest[:2]}/{digest[2:4]}/{digest[4:]}/{wheel.name}"
+
+
+def as_published(lock: str, index: str, wheel: Path) -> str:
+    """A lock resolved against the local index, as it reads once this exact wheel is on the public index
+    (hatchling builds it reproducibly: the same sources give the same bytes, so the hash holds)."""
+    base = index.removesuffix("/simple/")
+    local_wheel = f"{base}/packages/{wheel.name}"
+    if local_wheel not in lock or f'registry = "{index}"' not in lock:
+        raise RuntimeError(f"the lock does not take {wheel.name} from {index}")
+    lock = lock.replace(f'{{ url = "{local_wheel}", hash = ', f'{{ url = "{public_url(wheel)}", hash = ')
+    lock = lock.replace(
+        f'hash = "sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}" }}',
+        f'hash = "sha256:{hashlib.sha256(wheel.read_bytes()).hexdigest()}", size = {wheel.stat().st_size} }}',
+    )
+    return lock.replace(f'registry = "{index}"', f'registry = "{PUBLIC_INDEX}"')
+
+
+def lock_template() -> Path:
+    """`make lock`: the generated project's uv.lock, resolved with this checkout's library, as published."""
+    from cookiecutter.main import cookiecutter
+
+    work = TEMPLATE / "build" / "lock"
+    shutil.rmtree(work, ignore_errors=True)
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(work / "bake")))
+    (project / "uv.lock").unlink()
+    wheel = build_wheel(work / "index")
+    with serve(work / "index") as index:
+        done = relock(project, index)
+        if done.returncode != 0:
+            raise SystemExit(f"uv lock failed:\n{done.stderr}")
+        text = as_published((project / "uv.lock").read_text(), index, wheel)
+    target = TEMPLATE / "{{cookiecutter.project_slug}}" / "uv.lock"
+    target.write_text(text.replace('"my-ml-project"', '"{{ cookiecutter.project_slug }}"'))
+    shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["lock"]:
+        print(f"locked: {lock_template()}")
+        return 0
     if len(argv) < 2 or argv[0] != "bake":
         print(__doc__, file=sys.stderr)
         return 2

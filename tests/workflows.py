@@ -159,6 +159,8 @@ class Actions:
             f"STANDINS_UV={uv_binary()}",
             "--env",  # releases of one repository differ between test runs: no shared download cache
             f"MODEL_REGISTRY_CACHE={self.work / 'registry-cache'}",
+            # the public package index's stand-in: modelkeel from this checkout, on loopback (conftest.py)
+            *(["--env", f"UV_INDEX={os.environ['UV_INDEX']}"] if os.environ.get("UV_INDEX") else []),
             *[item for key, value in self.env.items() for item in ("--env", f"{key}={value}")],
             *[item for key, value in self.secrets.items() for item in ("--secret", f"{key}={value}")],
             *self.flags,

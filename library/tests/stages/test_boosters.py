@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
+from modelkeel.project import build_pipeline
 from modelkeel.settings import (
     DataSettings,
     LightGBMParams,
     XGBoostParams,
 )
-from modelkeel.project import build_pipeline
 from modelkeel.stages import (
     export,
     train,

@@ -119,7 +119,12 @@ def test_every_model_exports_the_same_bytes_in_every_process_and_hash_seed():
     for seed in ("0", "4242"):  # two processes, two hash seeds
         env = {**os.environ, "PYTHONHASHSEED": seed}
         done = subprocess.run(
-            [sys.executable, "-c", REBUILD], cwd=PROJECT_ROOT.parents[1], env=env, capture_output=True, text=True, check=False
+            [sys.executable, "-c", REBUILD],
+            cwd=PROJECT_ROOT.parents[1],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert done.returncode == 0, done.stderr[-3000:]
         digests.append(done.stdout.split())

@@ -7,7 +7,6 @@ one run reports every broken column and check at once, with row counts and examp
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd

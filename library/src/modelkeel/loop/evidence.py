@@ -202,9 +202,7 @@ def trusted_rows(settings: Settings) -> pd.DataFrame:
             f"retrain.trusted.path {trusted.path!r} has sha256 {digest}, but params.yaml pins {trusted.sha256}: "
             "the trusted set changed. If the change is reviewed and right, pin the new sha256 in a commit."
         )
-    frame = validate_frame(
-        read_file(path), load_schema_model(settings), trusted.path, time_columns(settings)
-    )
+    frame = validate_frame(read_file(path), load_schema_model(settings), trusted.path, time_columns(settings))
     labelled = frame[frame[settings.data.target].notna()]
     if labelled.empty:
         raise TrustedSetError(f"retrain.trusted.path {trusted.path!r} has no labelled row")

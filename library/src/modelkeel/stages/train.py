@@ -12,11 +12,11 @@ from sklearn.pipeline import Pipeline
 
 from ..bundle import layout
 from ..errors import DataError, StageOrderError
+from ..project import build_pipeline
 from ..runtime.calendar import as_datetime
 from ..runtime.signature import model_frame
 from ..settings import Settings
 from ..utils import atomic
-from ..project import build_pipeline
 from .validate import ValidatedData
 
 

@@ -40,11 +40,11 @@ def _numeric_bound(checks: dict[str, dict]) -> tuple[str, float] | None:
             high = float(checks[name]["max_value"])
             return name, high + 1000 * (abs(high) + 1)
     if "in_range" in checks:
-        low, high = checks["in_range"].get("min_value"), checks["in_range"].get("max_value")
-        if isinstance(low, int | float):
-            return "in_range", float(low) - 1000 * (abs(float(low)) + 1)
-        if isinstance(high, int | float):
-            return "in_range", float(high) + 1000 * (abs(float(high)) + 1)
+        start, end = checks["in_range"].get("min_value"), checks["in_range"].get("max_value")
+        if isinstance(start, int | float):
+            return "in_range", float(start) - 1000 * (abs(float(start)) + 1)
+        if isinstance(end, int | float):
+            return "in_range", float(end) + 1000 * (abs(float(end)) + 1)
     return None
 
 
@@ -117,8 +117,8 @@ def _gate_text(metric: str, value: Any, bar: Any) -> str:
 def assert_primary_metric_passes(metrics: dict) -> None:
     """The primary metric on the test split reaches quality.threshold."""
     gate = metrics["gates"]["threshold"]
-    assert gate["passed"], "test " + _gate_text(gate["metric"], gate["value"], gate["threshold"]) + (
-        " (quality.threshold in params.yaml)"
+    assert gate["passed"], (
+        "test " + _gate_text(gate["metric"], gate["value"], gate["threshold"]) + (" (quality.threshold in params.yaml)")
     )
 
 
