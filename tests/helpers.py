@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import localindex
 from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ def bake(output_dir: Path, *, relock: bool = True, **answers: str) -> Path:
     """
     project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers))
     if relock:
-        done = run([uv_binary(), "lock"], cwd=project)
+        done = localindex.relock(project, os.environ["UV_INDEX"])
         if done.returncode != 0:
             raise RuntimeError(f"uv lock of the baked project against {os.environ.get('UV_INDEX')}:\n{done.stderr}")
     return project

@@ -34,7 +34,8 @@ def library_version() -> str:
 
 
 def uv() -> str:
-    found = os.environ.get("UV") or shutil.which("uv")
+    bootstrapped = TEMPLATE / ".tools" / "bin" / "uv"
+    found = os.environ.get("UV") or (str(bootstrapped) if bootstrapped.is_file() else shutil.which("uv"))
     if not found:
         raise RuntimeError("uv is needed: run through make (it bootstraps uv into .tools/)")
     return found
@@ -100,9 +101,12 @@ def serve(packages: Path, *, uploads: bool = False) -> Iterator[str]:
 
 
 def relock(project: Path, index: str) -> subprocess.CompletedProcess:
-    """Resolve the project's modelkeel pin from `index` (UV_INDEX); every other package keeps its locked version."""
+    """Resolve the project's modelkeel pin again, from `index` (UV_INDEX, which uv asks before the public
+    index); every other package keeps its locked version. The shipped uv.lock names the file the public
+    index will serve; until it does, this is the one step a test or `make bake` adds to a user's."""
     env = {**os.environ, "UV_INDEX": index, "UV_PYTHON_DOWNLOADS": "never"}
-    return subprocess.run([uv(), "lock"], cwd=project, env=env, capture_output=True, text=True, check=False)
+    command = [uv(), "lock", "--upgrade-package", "modelkeel"]
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
 
 
 def bake_and_install(out: Path, answers: dict[str, str]) -> Path:
