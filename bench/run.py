@@ -33,6 +33,9 @@ from pathlib import Path
 
 import serving as http_serving  # bench/serving.py, next to this script
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import localindex  # tests/localindex.py: this checkout's library, served on loopback as baked projects get it
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("random_forest", "linear", "gradient_boosting", "lightgbm", "xgboost")
 PACKAGE = "my_ml_project"
@@ -107,11 +110,23 @@ def run(cmd: list[str], cwd: Path, timeout: int = 7200) -> tuple[float, subproce
     return seconds, done
 
 
+# the seconds each bake spent re-resolving modelkeel from the local index: a step a user's bake does not
+# have (its lock names the public index's file), so time to first model leaves it out
+RELOCK_SECONDS: dict[Path, float] = {}
+
+
 def bake(out: Path, **answers: str) -> Path:
+    """A baked project whose modelkeel pin resolves from the local index `main` serves (UV_INDEX)."""
     shutil.rmtree(out, ignore_errors=True)
     extra = [f"{k}={v}" for k, v in answers.items()]
     run([sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", str(out), str(ROOT), *extra], ROOT)
-    return out / "my-ml-project"
+    project = out / "my-ml-project"
+    started = time.perf_counter()
+    done = localindex.relock(project, os.environ["UV_INDEX"])
+    RELOCK_SECONDS[project] = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"bench: uv lock of {project} against the local index failed:\n{done.stderr[-3000:]}")
+    return project
 
 
 def python_of(project: Path) -> str:
@@ -134,7 +149,7 @@ def time_to_first_model(work: Path) -> dict:
     project = bake(work / "first")
     run(["make", "install"], project)
     run(["make", "pipeline"], project)  # ends with verify
-    return {"seconds": time.perf_counter() - started}
+    return {"seconds": time.perf_counter() - started - RELOCK_SECONDS[project]}
 
 
 def baked(work: Path, model: str) -> Path:
@@ -365,6 +380,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for benchmarks.md and .json")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="scratch folder for the bakes")
     args = parser.parse_args(argv)
+    packages = args.work / "index"
+    shutil.rmtree(packages, ignore_errors=True)
+    localindex.build_wheel(packages)
+    with localindex.serve(packages) as index:
+        os.environ["UV_INDEX"] = index
+        return measure(args)
+
+
+def measure(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.quick:

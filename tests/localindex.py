@@ -169,7 +169,6 @@ def lock_template() -> Path:
     work = TEMPLATE / "build" / "lock"
     shutil.rmtree(work, ignore_errors=True)
     project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(work / "bake")))
-    (project / "uv.lock").unlink()
     wheel = build_wheel(work / "index")
     with serve(work / "index") as index:
         done = relock(project, index)

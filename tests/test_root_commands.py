@@ -29,6 +29,7 @@ def test_help_lists_the_targets(checkout):
         "help",
         "install",
         "demo",
+        "bake",
         "test",
         "test-fast",
         "bench",

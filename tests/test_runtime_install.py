@@ -219,7 +219,7 @@ def test_the_image_environment_holds_the_runtime_only_and_scores(image, tmp_path
     score = (
         "import json, sys\n"
         "import pandas as pd\n"
-        f"from {image.package}.runtime.model import load_model\n"
+        "from modelkeel.runtime.model import load_model\n"
         "model = load_model(path=sys.argv[1])\n"
         "rows = json.loads(open(sys.argv[1] + '/input_example.json').read())['rows']\n"
         "out = model.predict(pd.DataFrame.from_records(rows))\n"
@@ -324,3 +324,96 @@ def test_the_image_command_serves_is_healthy_and_stops_cleanly_on_its_stop_signa
             server.kill()
             raise
     assert code == 0, f"serve exited {code} on {final.last('STOPSIGNAL').args}\n{log.read_text()[-6000:]}"
+
+
+@pytest.mark.long(2)
+def test_one_install_of_the_library_verifies_scores_and_serves_any_projects_bundle(installed_default, tmp_path):
+    """`pip install modelkeel` and nothing of the projects: the bundle describes itself (its contract, its
+    signature, its classes), so one runtime serves a classification and a regression project's models."""
+    regression = bake(tmp_path / "regression", task="regression", model="lightgbm", primary_metric="rmse")
+    bundles = {}
+    for project in (installed_default, regression):
+        for target in ("install", "pipeline"):
+            done = make(project, target)
+            assert done.returncode == 0, f"make {target}\n{explain(done)}"
+        (bundles[project.parent.name],) = [p for p in (project / "dist").iterdir() if p.is_dir() and "-" in p.name]
+    venv = tmp_path / "runtime"
+    done = subprocess.run([uv_binary(), "venv", "--quiet", str(venv)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, explain(done)
+    python = venv / "bin" / "python"
+    spec = f"modelkeel=={tomllib.loads((installed_default / 'pyproject.toml').read_text())['project']['dependencies'][0].split('==')[1]}"
+    done = subprocess.run(  # from the index, as a consumer would: UV_INDEX is the session's local index
+        [uv_binary(), "pip", "install", "--quiet", "--python", str(python), spec],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, explain(done)
+    done = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])",
+            *TRAINING_MODULES,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stdout.strip() == "[]", f"the runtime install holds training libraries: {done.stdout}"
+    modelkeel = venv / "bin" / "modelkeel"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for bundle in bundles.values():
+        done = subprocess.run(
+            [str(modelkeel), "verify", str(bundle)], cwd=empty, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0 and "OK" in done.stdout, explain(done)
+        out = tmp_path / f"{bundle.name}.csv"
+        rows = pd_rows(bundle)
+        source = tmp_path / f"{bundle.name}-input.csv"
+        source.write_text(rows)
+        done = subprocess.run(
+            [str(modelkeel), "predict", "--bundle", str(bundle), "--input", str(source), "--output", str(out)],
+            cwd=empty,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0 and "scored" in done.stdout, explain(done)
+        header = out.read_text().splitlines()[0]
+        assert header.split(",")[-1].startswith("probability_") or header.endswith("prediction"), header
+    served = bundles["regression"]
+    port = str(free_port())
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [str(modelkeel), "serve", "--bundle", str(served), "--port", port], cwd=empty, stdout=output, stderr=output
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()[-4000:]
+            try:
+                if request(f"http://127.0.0.1:{port}/health/ready", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(0.25)
+        rows = json.loads((served / "input_example.json").read_text())["rows"]
+        status, _, body = request(f"http://127.0.0.1:{port}/predict", json.dumps(rows).encode())
+        assert status == 200 and json.loads(body)["rows"] == len(rows), body
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def pd_rows(bundle: Path) -> str:
+    """The bundle's input example as CSV text (the rows a consumer of that model sends)."""
+    rows = json.loads((bundle / "input_example.json").read_text())["rows"]
+    columns = list(rows[0])
+    lines = [",".join(columns)]
+    for row in rows:
+        lines.append(",".join("" if row[c] is None else str(row[c]) for c in columns))
+    return "\n".join(lines) + "\n"
