@@ -13,6 +13,8 @@ DEMO := build/demo
 # scikit-learn without it takes seconds), so a PYTHONDONTWRITEBYTECODE from the caller is dropped.
 export UV_PYTHON_DOWNLOADS := never
 unexport PYTHONDONTWRITEBYTECODE
+# bake and demo serve this checkout's library on an index of their own; the tests set theirs in-process
+unexport UV_INDEX
 export UV := $(UV)
 # Tests run in parallel; FAST=1 bakes fewer combinations and runs one project end to end.
 PYTEST_ARGS ?= -n auto --maxschedchunk=1

@@ -174,6 +174,11 @@ def bundle_of(project: Path) -> Path:
 
 
 def has_serve(project: Path) -> bool:
+    """Whether the project's environment has a command line with `serve` (modelkeel's, or an old fat project's)."""
+    python = project / ".venv" / "bin" / "python"
+    probe = "import importlib.util as u, sys; sys.exit(0 if u.find_spec('modelkeel.cli.serve') else 1)"
+    if python.is_file() and subprocess.run([str(python), "-c", probe], check=False).returncode == 0:
+        return True
     return (project / "src" / package_of(project) / "cli" / "serve.py").is_file()
 
 
@@ -252,8 +257,7 @@ def measure(project: Path, work: Path, quick: bool = False, serve_args: list[str
     project, work = project.resolve(), work.resolve()
     if not has_serve(project):
         raise BenchError(
-            f"{project} has no `serve` command (src/{package_of(project)}/cli/serve.py): "
-            "re-bake it from a template that has one"
+            f"{project} has no `serve` command (modelkeel.cli.serve): re-bake it from a template that has one"
         )
     work.mkdir(parents=True, exist_ok=True)
     python = project / ".venv" / "bin" / "python"
