@@ -1,4 +1,5 @@
-"""Local stand-ins for the marketplace actions the generated workflows use, for runs under act.
+"""Local stand-ins for the marketplace actions of the generated workflows and of the template's
+library-release workflow, for runs under act.
 
 act (host mode) runs each pinned `uses:` from a local folder (`--local-repository`); the folders
 are made by `tests/workflows.py`, each a node action whose `main` runs this file with the
@@ -17,6 +18,11 @@ holds every file it copies, that .dockerignore lets each through and that those 
 hadolint on it, and "pushes" a digest derived from the Dockerfile, the build-args, the labels and
 the copied files (a stand-in's digest: not what Docker would compute) to $STANDINS_STATE/images.jsonl.
 Secrets given as inputs (password, github-token) are never written to the state.
+
+pypa/gh-action-pypi-publish uploads for real, with `uv publish`, to the package index the test serves on
+loopback ($STANDINS_PYPI_UPLOAD_URL), and only as trusted publishing: no password, and the job's
+permissions (read from its workflow file in $STANDINS_WORKFLOWS: act provides no OIDC token) must grant
+id-token: write.
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from datetime import UTC, datetime
+from email.parser import HeaderParser
 from pathlib import Path
 
 import dockerfile
@@ -681,6 +689,158 @@ def _attest_image(inputs: dict[str, str]) -> dict:
     return {"subjects": recorded}
 
 
+PYPI_UPLOAD_URLS = {"https://upload.pypi.org/legacy/", "https://test.pypi.org/legacy/"}
+PYPI_DEPRECATED_ALIASES = {"repository_url", "packages_dir", "verify_metadata", "skip_existing", "print_hash"}
+
+
+def pypi_publish(inputs: dict[str, str]) -> dict:
+    """pypa/gh-action-pypi-publish v1.14 with trusted publishing: every file of `packages-dir` (default dist),
+    uploaded to the loopback index named by $STANDINS_PYPI_UPLOAD_URL with `uv publish` ($STANDINS_UV).
+
+    Refused: `user`/`password` (an API token instead of the OIDC exchange), a job whose permissions do not
+    grant id-token: write (the exchange would fail on GitHub; read from the workflow file, as act provides no
+    OIDC token), a `repository-url` other than PyPI's or TestPyPI's (the indexes that trust GitHub's OIDC
+    tokens), the deprecated snake_case aliases, skip-existing: true (a re-run must not pass while an older
+    file stays published), and a packages-dir holding anything but wheels and sdists. With verify-metadata
+    (the default), each file's own metadata must name the distribution and version its filename does.
+    No PEP 740 attestation is made offline (`attestations` is recorded); the index refuses to overwrite a file.
+    """
+    known = {
+        "user": None,
+        "password": None,
+        "repository-url": None,
+        "packages-dir": None,
+        "verify-metadata": BOOLEAN,
+        "skip-existing": BOOLEAN,
+        "verbose": BOOLEAN,
+        "print-hash": BOOLEAN,
+        "attestations": BOOLEAN,
+    }
+    aliases = sorted(PYPI_DEPRECATED_ALIASES & set(inputs))
+    if aliases:
+        raise Refused(f"pypi-publish: {aliases} are deprecated aliases; use the kebab-case inputs {sorted(known)}")
+    _check("pypa/gh-action-pypi-publish", inputs, known, set())
+    given = sorted({"user", "password"} & set(inputs))
+    if given:
+        raise Refused(
+            f"pypi-publish: {given} given; this workflow must publish by trusted publishing (OIDC), not a token"
+        )
+    url = inputs.get("repository-url", "https://upload.pypi.org/legacy/")
+    if url not in PYPI_UPLOAD_URLS:
+        raise Refused(f"repository-url {url!r}: trusted publishing works with {sorted(PYPI_UPLOAD_URLS)} only")
+    if inputs.get("skip-existing") == "true":
+        raise Refused("skip-existing: true is not supported: a release must fail rather than keep an older file")
+    grant = _id_token_grant()
+    target = os.environ.get("STANDINS_PYPI_UPLOAD_URL")
+    uv = os.environ.get("STANDINS_UV")
+    if not target or not uv:
+        raise Refused("STANDINS_PYPI_UPLOAD_URL (the loopback index) and STANDINS_UV (uv) must be set by the test")
+    folder = _workspace() / inputs.get("packages-dir", "dist")
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    if not files:
+        raise Refused(f"packages-dir {inputs.get('packages-dir', 'dist')!r} holds no file to upload")
+    for file in files:
+        name, version = _distribution(file)
+        if inputs.get("verify-metadata", "true") == "true":
+            _check_metadata(file, name, version)
+    if inputs.get("print-hash") == "true":
+        for file in files:
+            print(f"{file.name} SHA256: {hashlib.sha256(file.read_bytes()).hexdigest()}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_PUBLISH_")}
+    command = [uv, "publish", "--publish-url", target, "--trusted-publishing", "never"]
+    command += ["--username", "standin", "--password", "standin", *map(str, files)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise Refused(f"the upload to {target} failed (uv publish exit {done.returncode}):\n{done.stderr.strip()}")
+    if inputs.get("verbose") == "true":
+        print(done.stderr)
+    return {
+        "repository-url": url,
+        "uploaded-to": target,
+        "id-token": grant,
+        "attestations": inputs.get("attestations", "true"),
+        "files": [{"name": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in files],
+    }
+
+
+def _id_token_grant() -> str:
+    """Where the running job's id-token: write comes from (its permissions, else the workflow's), else Refused.
+
+    The job is found as act names it: $GITHUB_JOB in the workflow file whose `name` (or path) is $GITHUB_WORKFLOW,
+    in $STANDINS_WORKFLOWS (the folder act read the workflows from: a job without a checkout has an empty
+    workspace), else the workspace's .github/workflows. Without a `permissions` key anywhere, the repository's
+    default applies, and it never grants id-token."""
+    try:
+        import yaml
+    except ImportError:
+        raise Refused("pyyaml is needed to read the job's permissions: run the tests through make (uv run)") from None
+    workflow, job = os.environ.get("GITHUB_WORKFLOW", ""), os.environ.get("GITHUB_JOB", "")
+    found = []
+    folder = Path(os.environ.get("STANDINS_WORKFLOWS") or _workspace() / ".github" / "workflows")
+    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(doc, dict) or job not in (doc.get("jobs") or {}):
+            continue
+        if (doc.get("name") or f".github/workflows/{path.name}") == workflow:
+            found.append((path, doc))
+    if len(found) != 1:
+        raise Refused(
+            f"pypi-publish: cannot tell job {job!r} of workflow {workflow!r} in {folder} (found {len(found)})"
+        )
+    path, doc = found[0]
+    for where, holder in ((f"job {job}", doc["jobs"][job]), ("the workflow", doc)):
+        if "permissions" not in holder:
+            continue
+        granted = holder["permissions"]
+        if granted == "write-all" or (isinstance(granted, dict) and granted.get("id-token") == "write"):
+            return f"{path.name}: {where}"
+        raise Refused(
+            f"pypi-publish: the permissions of {where} in {path.name} do not grant id-token: write; "
+            "trusted publishing needs the job's OIDC token"
+        )
+    raise Refused(f"pypi-publish: {path.name} sets no permissions; the default never grants id-token: write")
+
+
+def _distribution(file: Path) -> tuple[str, str]:
+    """(name, version) from a wheel's or an sdist's filename, else Refused (twine refuses other files too)."""
+    if file.suffix == ".whl":
+        parts = file.name[: -len(".whl")].split("-")
+        if len(parts) not in (5, 6):
+            raise Refused(f"{file.name} is not a wheel filename (name-version[-build]-python-abi-platform.whl)")
+        return parts[0], parts[1]
+    if file.name.endswith(".tar.gz"):
+        name, sep, version = file.name[: -len(".tar.gz")].rpartition("-")
+        if sep and name and version:
+            return name, version
+    raise Refused(f"{file.name}: packages-dir holds only wheels (.whl) and sdists (.tar.gz)")
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _check_metadata(file: Path, name: str, version: str) -> None:
+    """The metadata inside the file (a wheel's .dist-info/METADATA, an sdist's PKG-INFO) names this distribution."""
+    try:
+        if file.suffix == ".whl":
+            with zipfile.ZipFile(file) as wheel:
+                wanted = f"{name}-{version}.dist-info/METADATA"
+                text = wheel.read(wanted).decode("utf-8") if wanted in wheel.namelist() else None
+        else:
+            with tarfile.open(file, "r:gz") as sdist:
+                member = sdist.extractfile(f"{name}-{version}/PKG-INFO")
+                text = member.read().decode("utf-8") if member else None
+    except (zipfile.BadZipFile, tarfile.TarError, KeyError, OSError) as error:
+        raise Refused(f"{file.name}: its metadata cannot be read ({error})") from None
+    if text is None:
+        raise Refused(f"{file.name}: no metadata file for {name}-{version}")
+    metadata = HeaderParser().parsestr(text)
+    if not metadata["Metadata-Version"] or _normalized(metadata["Name"] or "") != _normalized(name):
+        raise Refused(f"{file.name}: its metadata names {metadata['Name']!r}, not {name!r}")
+    if metadata["Version"] != version:
+        raise Refused(f"{file.name}: its metadata says version {metadata['Version']!r}, not {version!r}")
+
+
 ACTIONS = {
     "actions/checkout": checkout,
     "astral-sh/setup-uv": setup_uv,
@@ -691,6 +851,7 @@ ACTIONS = {
     "docker/login-action": login,
     "docker/metadata-action": metadata,
     "docker/build-push-action": build_push,
+    "pypa/gh-action-pypi-publish": pypi_publish,
 }
 SECRET_INPUTS = {"password", "github-token"}  # recorded as "***"
 
