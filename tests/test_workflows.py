@@ -256,11 +256,12 @@ def project(tmp_path, request) -> Path:
 
 @pytest.fixture()
 def actions(project, installed_default, tmp_path):
-    sys.path.insert(0, str(project / "tests"))
+    standins = TEMPLATE / "library" / "tests"  # the GitHub API stand-in of the library's own tests
+    sys.path.insert(0, str(standins))
     try:
         from github_standin import GitHubStandIn
     finally:
-        sys.path.remove(str(project / "tests"))
+        sys.path.remove(str(standins))
     api = GitHubStandIn(REPO, tmp_path / "act" / "state" / "releases" / REPO)
     # releases are signed with a key pair (Sigstore keyless needs GitHub's OIDC token), checked on download
     key = sign_with_a_key_pair(project, installed_default / ".venv" / "bin" / "python", tmp_path / "keys")
@@ -532,16 +533,16 @@ def publish_champion(actions: Actions, installed: Path) -> None:
     assert done.returncode == 0, explain(done)
 
 
-# the demo batch of that name, made from the project's data and contract by the project's own code
+# the demo batch of that name, made from the project's data and contract by the library the project installs
 BATCH_WRITER = """
 import sys
 from pathlib import Path
-from my_ml_project.data.contract import load_schema_model
-from my_ml_project.loop.demo import demo_batches
-from my_ml_project.settings import load_settings
-from my_ml_project.stages.validate import validate
+from modelkeel.data.contract import load_schema_model
+from modelkeel.loop.demo import demo_batches
+from modelkeel.settings import load_settings
+from modelkeel.stages.validate import validate
 s = load_settings("params.yaml")
-made = dict((b.name, b) for b in demo_batches(s, validate(s).frame, load_schema_model(s.data.schema_name).to_schema()))
+made = dict((b.name, b) for b in demo_batches(s, validate(s).frame, load_schema_model(s).to_schema()))
 made[sys.argv[1]].write(Path("data/incoming"))
 """
 

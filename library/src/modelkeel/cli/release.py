@@ -117,9 +117,11 @@ def release(ctx: Context) -> int:
         say(f"release: {args.tag} can be released to {repo} (version {version}, no release of it yet)")
         return 0
     # every check first (the signature too, when params.yaml names a signer): a refusal leaves no tag behind
-    from .. import DISTRIBUTION
+    from ..bundle.lineage import project_name
 
-    runtime = registry_release.runtime_assets(settings.dist_dir / "wheel", DISTRIBUTION, project_version(settings.root))
+    # the project's own wheel (its contract and model builder) and the hashed runtime requirements, modelkeel among them
+    wheels = settings.dist_dir / "wheel"
+    runtime = registry_release.runtime_assets(wheels, project_name(settings.root), project_version(settings.root))
     plan = registry_release.plan(bundle, args.tag, repo, signer=ctx.signer, runtime=runtime)
     say(plan.describe())
     if args.create_tag:
