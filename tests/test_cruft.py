@@ -4,6 +4,10 @@ generated project takes a real template update.
 The update test makes a git repository of this template whose first commit is an older version of it
 (the changes below reverted), bakes from it, commits a user's own changes in the project, commits the
 template as it is now on top, and runs `cruft check` and `cruft update` as a user would.
+
+The engine's move into the modelkeel library is the largest update a project takes: a project baked from
+the last template that carried the engine (FAT_TEMPLATE) is updated by cruft to today's thin project,
+with a user's edits of params.yaml, pyproject.toml, uv.lock and the engine's preprocessing kept.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import localindex
 import pytest
 from cookiecutter.main import cookiecutter
-from helpers import TEMPLATE, explain, make, run
+from helpers import TEMPLATE, explain, make, package_name, run
 
 SLUG = "{{cookiecutter.project_slug}}"
 # git as a user's, without this machine's configuration (signing, conflict style, default branch)
@@ -81,6 +86,13 @@ def commit_all(project: Path, message: str) -> str:
 
 def record(project: Path) -> dict:
     return json.loads((project / ".cruft.json").read_text())
+
+
+def relock(project: Path) -> None:
+    """What a baked project's lock is once the library is on the public index: modelkeel resolved from the
+    session's local index (conftest.py), as `uv lock` resolves it from PyPI."""
+    done = localindex.relock(project, os.environ["UV_INDEX"])
+    assert done.returncode == 0, explain(done)
 
 
 # --- what the hook records --------------------------------------------------------------------------
@@ -263,6 +275,7 @@ def test_a_project_takes_a_template_update_keeping_the_users_changes(tmp_path):
     # the user's project, baked from the older template, with their own changes committed
     project = bake_from(repo, tmp_path / "bake")
     assert record(project)["commit"] == older and record(project)["skip"] == CRUFT_SKIP
+    relock(project)
     git(project, "init", "--quiet", "--initial-branch=main")
     commit_all(project, "Start from the template")
     params = project / "params.yaml"
@@ -331,17 +344,200 @@ def test_a_project_takes_a_template_update_keeping_the_users_changes(tmp_path):
     assert check.returncode == 0 and "up to date" in check.stdout, explain(check)
 
     # the project's own tests pass on the merged params.yaml and the user's data: the settings load
-    # strictly, the data passes its contract, a model trained now passes the user's thresholds
-    done = make(project, "install")
+    # strictly, the data passes its contract (test_data.py), a model trained now passes the user's
+    # thresholds and exports with parity (test_model.py)
+    done = make(project, "install", "test")
     assert done.returncode == 0, explain(done)
-    tests = ["tests/test_settings.py", "tests/data/test_contract.py", "tests/quality/test_gates.py"]
-    done = run(
-        [str(project / ".venv" / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], project
-    )
-    assert done.returncode == 0, explain(done)
+    assert "6 passed" in done.stdout, explain(done)
     # and the target the update brought runs: up to date, so no notice
     done = make(project, "template-check", env=GIT_ENV)
     assert done.returncode == 0 and "up to date" in done.stdout and "::notice" not in done.stdout, explain(done)
+
+
+# --- from the engine in the project to the engine in the library -------------------------------------
+
+# The last template whose projects carried the engine in src/<package>/ (and its tests in tests/); the next
+# commit moved it into library/ as modelkeel
+FAT_TEMPLATE = "f3d5b894d118ee7622a186519eede302dea0be14"
+CONFLICT = re.compile(r"<<<<<<< ours\n(.*?)=======\n(.*?)>>>>>>> theirs\n", re.DOTALL)
+
+
+def template_at(commit: str, dest: Path) -> Path:
+    """A clone of this template's repository with `main` at `commit` (its real history, so .cruft.json
+    records the commit a user's project records)."""
+    if run(["git", "rev-parse", "--git-dir"], cwd=TEMPLATE, env=GIT_ENV).returncode != 0:
+        pytest.skip(
+            "the template is not a git checkout: this update needs its history (the template before the library)"
+        )
+    if run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=TEMPLATE, env=GIT_ENV).returncode != 0:
+        pytest.fail(
+            f"commit {commit[:12]} is not in this checkout (a shallow clone?): the update from the template "
+            "before the library needs the template's history (actions/checkout: fetch-depth: 0)"
+        )
+    git(dest.parent, "clone", "--quiet", "--no-checkout", str(TEMPLATE), dest.name)
+    git(dest, "checkout", "--quiet", "-B", "main", commit)
+    return dest
+
+
+def move_on_to_now(repo: Path) -> str:
+    """Commit this template's working tree (HEAD plus uncommitted changes) on top of `repo`'s main."""
+    git(repo, "rm", "-r", "--quiet", ".")
+    copy_template(repo)
+    return commit_all(repo, "The template, now: the engine is the modelkeel library")
+
+
+def files_under(root: Path, *folders: str) -> set[str]:
+    return {
+        str(path.relative_to(root))
+        for folder in folders
+        for path in (root / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.long(1)
+def test_a_project_baked_with_the_engine_updates_to_the_thin_project(tmp_path):
+    """A project baked before the engine moved into modelkeel takes the update with cruft and runs.
+
+    The user had changed the preprocessing in the engine's stages/features.py, a threshold, and added a
+    dependency (so their uv.lock differs too). The straight `cruft update` cannot merge the removal of a
+    file the user changed: git apply -3 refuses the whole patch, and cruft's fallback (`git apply --reject`)
+    leaves *.rej files, the changed file, and a .cruft.json already naming the new commit. The way through,
+    the one a user with such edits is told to take (README, Template updates), is what this test does next:
+    undo that, set the edits of the files the update deletes aside and delete those files (cruft leaves a
+    file the project deleted alone), update (a three-way merge: conflict markers where both sides changed a
+    line), resolve, and carry the edit into model.py.
+    """
+    repo = template_at(FAT_TEMPLATE, tmp_path / "template")
+    project = bake_from(repo, tmp_path / "bake")
+    package = package_name(project)
+    assert record(project)["commit"] == FAT_TEMPLATE and record(project)["template"] == str(repo)
+    features = f"src/{package}/stages/features.py"
+    assert (project / features).is_file() and (project / "tests" / "conftest.py").is_file()
+    git(project, "init", "--quiet", "--initial-branch=main")
+    start = commit_all(project, "Start from the template")
+    fat = files_under(project, "src", "tests")
+
+    # the user's changes: a looser threshold, their own dependency (locked), their preprocessing
+    params = project / "params.yaml"
+    assert params.read_text().count("  threshold: 0.9\n") == 1
+    params.write_text(params.read_text().replace("  threshold: 0.9\n", "  threshold: 0.85\n"))
+    pyproject = project / "pyproject.toml"
+    last_runtime_dependency = '    "prometheus-client>=0.20",  # serve: /metrics\n'
+    assert pyproject.read_text().count(last_runtime_dependency) == 1
+    ours = last_runtime_dependency + '    "requests>=2.31",  # our data download\n'
+    pyproject.write_text(pyproject.read_text().replace(last_runtime_dependency, ours))
+    done = run([localindex.uv(), "lock"], project)  # requests is locked already (a dependency of sigstore)
+    assert done.returncode == 0, explain(done)
+    median, mean = 'SimpleImputer(strategy="median")', 'SimpleImputer(strategy="mean")'
+    engine_file = project / features
+    assert engine_file.read_text().count(median) == 1
+    engine_file.write_text(engine_file.read_text().replace(median, mean))
+    commit_all(project, "Our threshold, dependency and preprocessing")
+    assert set(git(project, "diff", "--name-only", start, "HEAD").split()) == {
+        "params.yaml",
+        "pyproject.toml",
+        "uv.lock",
+        features,
+    }
+
+    newer = move_on_to_now(repo)
+    fresh = bake_from(repo, tmp_path / "fresh")
+    thin = files_under(fresh, "src", "tests")
+    engine = fat - thin
+    assert features in engine and f"src/{package}/cli/main.py" in engine and "tests/conftest.py" in engine
+    assert thin == {
+        f"src/{package}/__init__.py",
+        f"src/{package}/__main__.py",
+        f"src/{package}/model.py",
+        f"src/{package}/schemas/__init__.py",
+        f"src/{package}/schemas/penguins.py",
+        "tests/test_data.py",
+        "tests/test_model.py",
+    }
+
+    check = cruft(project, "check")
+    assert check.returncode == 1 and "out of date" in check.stdout, explain(check)
+
+    # 1. straight away: the removal of the changed features.py does not apply, so nothing merges three-way
+    updated = cruft(project, "update", "--skip-apply-ask", "--allow-untracked-files")
+    assert updated.returncode == 0, explain(updated)
+    assert f"error: {features}: patch does not apply" in updated.stderr, explain(updated)
+    assert "removal patch leaves file contents" in updated.stderr, explain(updated)
+    assert "Retrying again with a different update strategy" in updated.stdout, explain(updated)
+    assert "Project directory may have *.rej files" in updated.stdout, explain(updated)
+    # the hunks next to the user's lines in .rej files, the changed engine file left as it was
+    assert {str(p.relative_to(project)) for p in project.rglob("*.rej")} == {"pyproject.toml.rej", "uv.lock.rej"}
+    assert engine_file.is_file() and mean in engine_file.read_text()
+    assert "UU " not in git(project, "status", "--porcelain"), "no three-way merge, no conflict markers"
+    # and cruft records the update as taken: `cruft check` would call this half-applied state up to date
+    assert record(project)["commit"] == newer
+    # undone: the project as it was before the update
+    git(project, "reset", "--quiet", "--hard")
+    git(project, "clean", "--quiet", "-d", "--force")
+    assert git(project, "status", "--porcelain") == "" and record(project)["commit"] == FAT_TEMPLATE
+
+    # 2. the edits of files the update deletes set aside, those files deleted and committed
+    changed = set(git(project, "diff", "--name-only", start, "HEAD", "--", "src", "tests").split())
+    assert changed == {features} and changed <= engine
+    set_aside = git(project, "diff", start, "HEAD", "--", features)
+    assert f'+    numeric_steps = [("impute", {mean})]' in set_aside, set_aside
+    git(project, "rm", "--quiet", features)
+    commit_all(project, "Before the template's update: our edit of the engine's features.py is set aside")
+
+    updated = cruft(project, "update", "--skip-apply-ask", "--allow-untracked-files")
+    assert updated.returncode == 0, explain(updated)
+    assert "Applied patch to 'params.yaml' cleanly." in updated.stderr, explain(updated)
+    assert "Applied patch to 'pyproject.toml' with conflicts." in updated.stderr, explain(updated)
+    assert "Applied patch to 'uv.lock' with conflicts." in updated.stderr, explain(updated)
+    assert "Retrying" not in updated.stdout + updated.stderr, explain(updated)
+    assert not list(project.rglob("*.rej"))
+    status = git(project, "status", "--porcelain").splitlines()
+    assert sorted(line for line in status if line.startswith("UU")) == ["UU pyproject.toml", "UU uv.lock"], status
+    # the old engine and its tests are gone: what is left under src/ and tests/ is the thin project's
+    assert files_under(project, "src", "tests") == thin
+    assert record(project)["commit"] == newer
+    # params.yaml took the library's `package:` key next to the user's threshold
+    assert f"\npackage: {package} " in params.read_text() and "  threshold: 0.85\n" in params.read_text()
+
+    # pyproject.toml: the user's dependency list against the template's pin; keep the pin, add their own
+    merged = pyproject.read_text()
+    [(mine, theirs)] = CONFLICT.findall(merged)
+    pin = f'dependencies = ["modelkeel=={localindex.library_version()}"]\n'
+    assert '"requests>=2.31"' in mine and '"pandas>=2.2,<4",' in mine and pin in theirs
+    resolved = CONFLICT.sub(lambda _: theirs, merged)
+    resolved = resolved.replace(pin, pin.replace('"]', '", "requests>=2.31"]'))
+    pyproject.write_text(resolved)
+    assert f'train = ["modelkeel[train]=={localindex.library_version()}"]' in resolved
+    # uv.lock: not merged by hand: the template's, then locked again for the resolved pyproject.toml
+    git(project, "checkout", "--theirs", "uv.lock")
+    relock(project)  # a user runs `uv lock`: here modelkeel comes from the local index
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    [own] = [p for p in lock["package"] if p["name"] == "my-ml-project"]
+    assert {d["name"] for d in own["metadata"]["requires-dist"]} >= {"modelkeel", "requests"}
+    assert [p["version"] for p in lock["package"] if p["name"] == "modelkeel"] == [localindex.library_version()]
+    # the preprocessing edit, carried into model.py (its build_pipeline is the old one's)
+    model = project / "src" / package / "model.py"
+    assert model.read_text().count(median) == 1
+    model.write_text(model.read_text().replace(median, mean))
+    commit_all(project, "Take the template's update: the engine is the modelkeel library")
+
+    check = cruft(project, "check")
+    assert check.returncode == 0 and "up to date" in check.stdout, explain(check)
+    # the project is file for file a fresh bake's (no file of the old engine is left in git or on disk)
+    assert set(git(project, "ls-files").splitlines()) == files_under(fresh, ".")
+    done = make(project, "install", "pipeline", "test")
+    assert done.returncode == 0, explain(done)
+    assert "6 passed" in done.stdout and "threshold 0.85" in done.stdout, explain(done)
+    assert not any((project / name).exists() for name in engine)
+    assert not (project / "src" / package / "stages").exists() and not (project / "tests" / "conftest.py").exists()
+    python = str(project / ".venv" / "bin" / "python")
+    done = run([python, "-c", "from importlib.metadata import version; print(version('modelkeel'))"], project)
+    assert done.returncode == 0 and done.stdout.strip() == localindex.library_version(), explain(done)
+    trained = "joblib.load('artifacts/model.joblib')['preprocess'].named_transformers_['numeric']['impute']"
+    done = run([python, "-c", f"import joblib; print({trained}.strategy)"], project)
+    assert done.returncode == 0 and done.stdout.strip() == "mean", explain(done)
 
 
 # --- the CI notice ---------------------------------------------------------------------------------

@@ -48,9 +48,14 @@ def released_as(bundle_dir: Path, version: str, parent: Path) -> Path:
     return copy
 
 
-@pytest.fixture(scope="session")
-def settings() -> Settings:
-    return load_settings(PROJECT_ROOT / "params.yaml")
+# the fixed project's two params files: random-forest classification of the species, gradient-boosted
+# regression of the body mass; every test that takes `settings` runs for both tasks
+PARAMS = {"classification": "params.yaml", "regression": "params.regression.yaml"}
+
+
+@pytest.fixture(scope="session", params=list(PARAMS))
+def settings(request) -> Settings:
+    return load_settings(PROJECT_ROOT / PARAMS[request.param])
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,10 @@ def write_params(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def shipped() -> str:
-    return (PROJECT_ROOT / "params.yaml").read_text()
+def shipped(task: str = "classification") -> str:
+    from .conftest import PARAMS
+
+    return (PROJECT_ROOT / PARAMS[task]).read_text()
 
 
 def test_shipped_params_load(settings):
@@ -55,7 +57,9 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 def test_metric_must_fit_task(tmp_path, settings):
     wrong = "rmse" if settings.task == "classification" else "accuracy"
-    text = shipped().replace(f"primary_metric: {settings.quality.primary_metric}", f"primary_metric: {wrong}")
+    text = shipped(settings.task).replace(
+        f"primary_metric: {settings.quality.primary_metric}", f"primary_metric: {wrong}"
+    )
     with pytest.raises(SettingsError, match="does not fit task"):
         load_settings(write_params(tmp_path, text))
 

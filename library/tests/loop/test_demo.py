@@ -56,10 +56,15 @@ def test_the_shifted_batch_moves_the_features_and_keeps_the_labels(made, setting
         assert list(before.index) == list(after.index) and not before.equals(after), "categories renamed"
 
 
-def test_new_batches_come_after_the_data_in_time(made, settings, validated):
-    if not settings.data.time_features:
-        pytest.skip("the data has no date/time column")
-    _, batches = made
-    for column in settings.data.time_features:
-        last = as_datetime(validated.frame[column], column).max()
-        assert as_datetime(batches["1_unchanged"].frame[column], column).min() > last
+def test_new_batches_come_after_the_data_in_time(toy_settings):
+    """On data with a time column (the toy data's `when`), every demo batch is later than the data."""
+    import pandera.pandas as pa
+
+    from ..conftest import toy_frame
+
+    frame = toy_frame(toy_settings.task)
+    schema = pa.DataFrameSchema({c: pa.Column(nullable=True) for c in frame.columns})
+    batches = {b.name: b for b in demo_batches(toy_settings, frame, schema)}
+    last = as_datetime(frame["when"], "when").max()
+    for name in ("1_unchanged", "2_shifted"):
+        assert as_datetime(batches[name].frame["when"], "when").min() > last, name

@@ -25,7 +25,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
     nxt.add_argument("--check", metavar="TAG", help="exit 1 if TAG understates the required bump")
     download = sub.add_parser("download", help="fetch a released bundle, verify SHA256SUMS, cache it by version")
     download.add_argument("--version", default="latest", help="latest (default) or X.Y.Z / vX.Y.Z")
-    download.add_argument("--dest", type=Path, help="cache folder (default: ~/.cache/<package>/registry)")
+    download.add_argument("--dest", type=Path, help="cache folder (default: ~/.cache/modelkeel/registry/<registry>/)")
     listing = sub.add_parser("list", help="the released versions, oldest first")
     publish = sub.add_parser("publish", help="copy a verified bundle into an fsspec registry as <url>/<version>/")
     publish.add_argument("bundle", nargs="?", help="bundle folder (default: this version's bundle in dist/)")

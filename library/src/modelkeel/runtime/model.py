@@ -1,6 +1,6 @@
 """A small runtime API for applications: a released model, ready to score, in one call.
 
-    from <package>.runtime.model import load_model
+    from modelkeel.runtime.model import load_model
     model = load_model("latest", repo="OWNER/NAME")   # or url="s3://bucket/models", or path="dist/..."
     scored = model.predict(frame)                     # validates with the bundled schema, then onnxruntime
     answer = model.predict_records([{"column": 1.5}])  # JSON in, plain values out: the serving path
