@@ -3,6 +3,7 @@ without installing anything."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import py_compile
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import ANSWERS, CHOICES, METRICS, TEMPLATE, bake, pairwise_combinations, valid_combinations
-from localindex import library_version
+from localindex import build_wheel, library_version, public_url
 
 COMMON = {
     ".cookiecutter.json",
@@ -198,3 +199,15 @@ def test_the_metric_table_of_the_hook_is_the_librarys():
             facts["better"] == "lower",
             facts["best"],
         ), name
+
+
+def test_the_shipped_lock_names_the_wheel_this_checkout_builds(tmp_path):
+    """A baked project's uv.lock pins modelkeel by the sha256 of the wheel the release workflow will publish
+    (built reproducibly from this checkout) at the address the public index will serve it: `make lock`."""
+    wheel = build_wheel(tmp_path)
+    lock = tomllib.loads((TEMPLATE / "{{cookiecutter.project_slug}}" / "uv.lock").read_text())
+    (locked,) = [p for p in lock["package"] if p["name"] == "modelkeel"]
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert locked["wheels"] == [{"url": public_url(wheel), "hash": f"sha256:{digest}", "size": wheel.stat().st_size}], (
+        "the library changed since the template's uv.lock was made: run `make lock`"
+    )
