@@ -5,6 +5,7 @@ allow, a column it requires), so these tests hold for any data `infer-schema` se
 """
 
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 
 from modelkeel.data.contract import (
@@ -103,3 +104,16 @@ def test_every_problem_reported_at_once(schema, good, settings):
 def test_schema_round_trips_through_yaml(schema, good):
     restored = schema_from_yaml(schema_yaml(schema))
     pd.testing.assert_frame_equal(restored.validate(good), schema.validate(good))
+
+
+def test_a_bool_column_reads_true_and_false_and_refuses_gaps_and_other_text():
+    """pandera alone would read a gap as False and any text as True ("False" too): a label would flip."""
+    flags = pa.DataFrameSchema({"late": pa.Column(bool), "x": pa.Column(float)}, strict=True, coerce=True)
+    frame = pd.DataFrame({"late": pd.Series(["True", "false", 1, "FALSE", 0.0], dtype=object), "x": [1.0] * 5})
+    assert validate_frame(frame, flags, "flags.csv")["late"].tolist() == [True, False, True, False, False]
+    broken = pd.DataFrame({"late": pd.Series([True, "maybe", None, "False"], dtype=object), "x": [1.0] * 4})
+    with pytest.raises(DataValidationError) as caught:
+        validate_frame(broken, flags, "flags.csv")
+    failures = {(f["check"], f["rows"]) for f in caught.value.report["failures"] if f["column"] == "late"}
+    assert failures == {("bool: true or false", 1), ("not_nullable", 1)}
+    assert "'maybe'" in str(caught.value)

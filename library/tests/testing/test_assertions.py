@@ -68,6 +68,28 @@ def test_a_contract_with_only_types_still_has_a_missing_and_an_unknown_column(se
         assert_refused(settings, case)
 
 
+def test_a_bool_column_gets_no_unknown_category_case_but_its_gap_is_refused(settings, monkeypatch):
+    import pandera.pandas as pa
+
+    class Flags(pa.DataFrameModel):
+        late: bool = pa.Field(isin=[False, True])
+        x: float
+
+        class Config:
+            strict = True
+            coerce = True
+
+    monkeypatch.setattr("modelkeel.data.contract.load_schema_model", lambda _settings: Flags)
+    cases = broken_rows(settings, pd.DataFrame({"late": [True, False, True], "x": [1.0, 2.0, 3.0]}))
+    assert not [c for c in cases if c.column == "late" and "does not list" in c.what]
+    assert [c.what for c in cases if c.column == "late"] == [
+        "a required column is missing",
+        "a gap in 'late', which allows none",
+    ]
+    for case in cases:
+        assert_refused(settings, case)
+
+
 def gates(threshold=True, baseline=True, slices=()) -> dict:
     return {
         "gates": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -109,11 +110,88 @@ def validate_frame(
 
     `times` names the date/time columns, read as ISO 8601 first (`parse_times`)."""
     frame = parse_times(frame, times)
+    frame, wrong_bools = read_bools(frame, schema if isinstance(schema, pa.DataFrameSchema) else schema.to_schema())
     try:
-        return schema.validate(frame, lazy=True)
+        validated = schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as error:
-        report = failure_report(error.failure_cases)
+        cases = (
+            pd.concat([wrong_bools, error.failure_cases], ignore_index=True)
+            if len(wrong_bools)
+            else error.failure_cases
+        )
+        report = failure_report(cases)
         raise DataValidationError(format_report(source, report), {"source": source, "failures": report}) from None
+    if len(wrong_bools):
+        report = failure_report(wrong_bools)
+        raise DataValidationError(format_report(source, report), {"source": source, "failures": report})
+    return validated
+
+
+TRUE_TEXT, FALSE_TEXT = frozenset({"true", "1", "1.0"}), frozenset({"false", "0", "0.0"})
+
+
+def read_bools(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The contract's bool columns read as True/False before pandera coerces them, and the values that are not.
+
+    pandera coerces with `astype(bool)`: a gap becomes False and any text True ("False" too), so a missing or
+    mistyped label would pass as a real one. Here true/false/1/0 (as bools, numbers or text in any case) are
+    read as such; a gap stays a gap (the column's `nullable` judges it) and anything else is a failure case
+    in pandera's own form, reported with the rest.
+    """
+    columns = [name for name, column in schema.columns.items() if name in frame.columns and _is_bool(column.dtype)]
+    todo = [name for name in columns if not pd.api.types.is_bool_dtype(frame[name].dtype)]
+    cases: list[dict[str, Any]] = []
+    if not todo:
+        return frame, pd.DataFrame(cases)
+    frame = frame.copy()
+    for name in todo:
+        values = frame[name].astype(object)
+        read = values.map(_as_bool)
+        wrong = values.notna() & read.isna()
+        gaps = values.isna()
+        for index, value in values[wrong].items():
+            cases.append(
+                {
+                    "schema_context": "Column",
+                    "column": name,
+                    "check": "bool: true or false",
+                    "index": index,
+                    "failure_case": value,
+                }
+            )
+        if gaps.any() and not schema.columns[name].nullable:
+            for index in values[gaps].index:
+                cases.append(
+                    {
+                        "schema_context": "Column",
+                        "column": name,
+                        "check": "not_nullable",
+                        "index": index,
+                        "failure_case": None,
+                    }
+                )
+        if not (wrong.any() or gaps.any()):
+            frame[name] = read.astype(bool)
+        else:
+            frame[name] = read.where(read.notna(), None).astype(object)
+            if wrong.any() or (gaps.any() and not schema.columns[name].nullable):
+                frame = frame.drop(index=values[wrong | (gaps & (not schema.columns[name].nullable))].index)
+    return frame, pd.DataFrame(cases)
+
+
+def _is_bool(dtype: Any) -> bool:
+    return str(dtype).lower() in ("bool", "boolean")
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return True if text in TRUE_TEXT else False if text in FALSE_TEXT else None
+    return None
 
 
 def schema_yaml(model: type[pa.DataFrameModel]) -> str:
