@@ -45,9 +45,10 @@ bake: install ## bake OUT=<dir> with ARGS="key=value ..." and install it against
 	$(UV) run --locked python tests/localindex.py bake "$(OUT)" $(ARGS)
 
 test: install ## the whole suite: the library's tests, then the template's (bakes, hooks, generated pipelines, workflows under act)
+	cd library && $(UV) run --locked --project .. pytest $(PYTEST_ARGS) --durations=10
 	$(UV) run --locked pytest $(PYTEST_ARGS)
 
-test-fast: install ## a quicker subset for local runs
+test-fast: install ## a quicker subset for local runs (the template's tests only)
 	FAST=1 $(UV) run --locked pytest $(PYTEST_ARGS)
 
 bench: install ## bake each model option and measure: docs/benchmarks.md (BENCH_ARGS=--full adds 10M rows, --http-only serving only)

@@ -200,7 +200,7 @@ HOSTILE = [
 @pytest.mark.parametrize(("answers", "field"), HOSTILE)
 def test_hostile_answer_fails_with_its_message_and_leaves_nothing(tmp_path, capfd, answers, field):
     with pytest.raises(FailedHookException):
-        bake(tmp_path, **answers)
+        bake(tmp_path, relock=False, **answers)
     err = capfd.readouterr().err
     assert f"ERROR: {field}=" in err
     assert err.count("ERROR:") == 1
@@ -221,7 +221,7 @@ def test_hostile_answer_fails_with_its_message_and_leaves_nothing(tmp_path, capf
     ],
 )
 def test_a_metric_in_any_case_bakes_in_lower_case(tmp_path, answers, metric, threshold, wording):
-    project = bake(tmp_path, **answers)
+    project = bake(tmp_path, relock=False, **answers)
     text = (project / "params.yaml").read_text()
     quality = yaml.safe_load(text)["quality"]
     assert quality["primary_metric"] == metric
@@ -269,8 +269,9 @@ def test_a_wrong_metric_on_the_command_line_gives_the_list_not_a_traceback(tmp_p
 def test_quotes_backslashes_and_unicode_in_free_text_are_escaped(tmp_path):
     name = 'Zoë\'s "Quoted" \\ Model'
     description = 'Predicts "things" 🐧 with a backslash \\ and an apostrophe \' and ünïcode'
-    project = bake(
+    project = bake(  # static checks only: no install, no relock
         tmp_path,
+        relock=False,
         project_name=name,
         project_slug="zoe-model",
         description=description,
@@ -305,7 +306,7 @@ def test_recorded_answers_leave_out_machine_paths():
 def test_recorded_answers_regenerate_the_same_project(tmp_path):
     from cookiecutter.main import cookiecutter
 
-    first = bake(tmp_path / "first", task="regression", model="linear", primary_metric="mae", metric_threshold="300")
+    first = bake(tmp_path / "first", relock=False, task="regression", model="linear", primary_metric="mae", metric_threshold="300")
     second_dir = tmp_path / "second"
     cookiecutter(str(TEMPLATE), replay=str(first / ".cookiecutter.json"), output_dir=str(second_dir))
     second = second_dir / first.name

@@ -8,7 +8,7 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-KEY_PACKAGES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "pandera", "pandas", "numpy")
+KEY_PACKAGES = ("modelkeel", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "pandera", "pandas", "numpy")
 # what a model family adds: its library and the converter skl2onnx calls for it
 MODEL_PACKAGES = {"lightgbm": ("lightgbm", "onnxmltools"), "xgboost": ("xgboost", "onnxmltools")}
 # xgboost is installed as xgboost-cpu (the CPU-only build) where that build has a wheel
