@@ -306,7 +306,14 @@ def test_recorded_answers_leave_out_machine_paths():
 def test_recorded_answers_regenerate_the_same_project(tmp_path):
     from cookiecutter.main import cookiecutter
 
-    first = bake(tmp_path / "first", relock=False, task="regression", model="linear", primary_metric="mae", metric_threshold="300")
+    first = bake(
+        tmp_path / "first",
+        relock=False,
+        task="regression",
+        model="linear",
+        primary_metric="mae",
+        metric_threshold="300",
+    )
     second_dir = tmp_path / "second"
     cookiecutter(str(TEMPLATE), replay=str(first / ".cookiecutter.json"), output_dir=str(second_dir))
     second = second_dir / first.name
