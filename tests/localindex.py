@@ -100,13 +100,21 @@ def serve(packages: Path, *, uploads: bool = False) -> Iterator[str]:
             process.kill()
 
 
+# index settings of the caller's machine (a mirror in uv.toml or the environment) must not reach a lock
+FOREIGN_INDEX = ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS")
+
+
+def clean_env(index: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_INDEX}
+    return {**env, "UV": uv(), "UV_INDEX": index, "UV_PYTHON_DOWNLOADS": "never"}
+
+
 def relock(project: Path, index: str) -> subprocess.CompletedProcess:
     """Resolve the project's modelkeel pin again, from `index` (UV_INDEX, which uv asks before the public
     index); every other package keeps its locked version. The shipped uv.lock names the file the public
     index will serve; until it does, this is the one step a test or `make bake` adds to a user's."""
-    env = {**os.environ, "UV_INDEX": index, "UV_PYTHON_DOWNLOADS": "never"}
     command = [uv(), "lock", "--upgrade-package", "modelkeel"]
-    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(command, cwd=project, env=clean_env(index), capture_output=True, text=True, check=False)
 
 
 def bake_and_install(out: Path, answers: dict[str, str]) -> Path:
@@ -133,8 +141,9 @@ def bake_and_install(out: Path, answers: dict[str, str]) -> Path:
 
 
 def install(project: Path, index: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "UV": uv(), "UV_INDEX": index, "UV_PYTHON_DOWNLOADS": "never"}
-    return subprocess.run(["make", "install"], cwd=project, env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["make", "install"], cwd=project, env=clean_env(index), capture_output=True, text=True, check=False
+    )
 
 
 PUBLIC_INDEX = "https://pypi.org/simple"

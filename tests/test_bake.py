@@ -110,7 +110,9 @@ def test_bake_is_consistent_with_its_answers(bakes, combo):
     assert pyproject["project"]["scripts"] == {"my_ml_project": "modelkeel.cli:main"}
     library = library_version()
     assert pyproject["project"]["dependencies"] == [f"modelkeel=={library}"], "the library, pinned exactly"
-    assert pyproject["project"]["optional-dependencies"] == {"train": [f"modelkeel[train]=={library}"]}
+    assert pyproject["project"]["optional-dependencies"] == {
+        extra: [f"modelkeel[{extra}]=={library}"] for extra in ("train", "fsspec", "signing")
+    }
     assert ("license" in pyproject["project"]) == (combo["license"] != "Proprietary")
     assert (project / ".python-version").read_text().strip() == combo["python_version"]
     image = (project / "Dockerfile").read_text()

@@ -60,7 +60,14 @@ def test_a_builder_that_returns_no_pipeline_ending_in_model_is_refused(project):
         "from sklearn.pipeline import Pipeline\nfrom sklearn.linear_model import Ridge\n\n"
         "def build_pipeline(settings):\n    return Pipeline([('estimator', Ridge())])\n"
     )
-    with pytest.raises(SettingsError, match="last step is named 'model'"):
+    with pytest.raises(SettingsError, match=r"a last step named 'model'"):
+        build_pipeline(settings)
+    sys.modules.pop("copied_project.model")  # the next build imports the module written below
+    (root / "src" / "copied_project" / "model.py").write_text(  # the estimator alone: no preprocessing
+        "from sklearn.pipeline import Pipeline\nfrom sklearn.linear_model import Ridge\n\n"
+        "def build_pipeline(settings):\n    return Pipeline([('model', Ridge())])\n"
+    )
+    with pytest.raises(SettingsError, match=r"preprocessing steps.*got Pipeline\(steps=\[\('model', Ridge"):
         build_pipeline(settings)
 
 

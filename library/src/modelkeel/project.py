@@ -79,9 +79,9 @@ def build_pipeline(settings: Settings):
     if not callable(builder):
         raise SettingsError(f"{module_name} must define build_pipeline(settings) returning a scikit-learn Pipeline.")
     pipeline = builder(settings)
-    if not isinstance(pipeline, Pipeline) or pipeline.steps[-1][0] != "model":
+    if not isinstance(pipeline, Pipeline) or pipeline.steps[-1][0] != "model" or len(pipeline.steps) < 2:
         raise SettingsError(
-            f"{module_name}.build_pipeline must return a scikit-learn Pipeline whose last step is named 'model', "
-            f"got {type(pipeline).__name__}."
+            f"{module_name}.build_pipeline must return a scikit-learn Pipeline of preprocessing steps (the raw "
+            f"columns in, numbers out) then a last step named 'model', got {pipeline!r:.200}."
         )
     return pipeline

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from modelkeel.runtime.signature import (
     MISSING_CATEGORY,
@@ -91,3 +92,31 @@ def test_a_time_split_needs_more_than_one_moment(toy_settings):
     )
     with pytest.raises(DataError, match="same time"):
         train.split(timed, frame)
+
+
+def test_a_saved_model_is_stale_once_model_py_changes(settings, validated, tmp_path, monkeypatch):
+    """`evaluate`, `export` and the project's tests never judge a model that the current model.py did not build."""
+    import shutil
+    import sys
+
+    from modelkeel.errors import StageOrderError
+    from modelkeel.settings import PathSettings
+    from modelkeel.stages import train
+
+    from ..conftest import PROJECT_ROOT
+
+    root = tmp_path / "copy"
+    shutil.copytree(PROJECT_ROOT / "src" / "penguins_project", root / "src" / "stale_project")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    copy = settings.model_copy(
+        update={"root": root, "package": "stale_project", "paths": PathSettings(artifacts=str(tmp_path / "a"))}
+    )
+    parts = train.split(copy, validated.frame)
+    train.save(copy, train.fit(copy, parts), parts, validated.snapshot)
+    train.load(copy, validated.snapshot)  # fresh: loads
+    model_py = root / "src" / "stale_project" / "model.py"
+    model_py.write_text(model_py.read_text().replace('strategy="median"', 'strategy="mean"'))
+    with pytest.raises(StageOrderError, match=r"model\.py.*run `train` again"):
+        train.load(copy, validated.snapshot)
+    for name in [m for m in sys.modules if m.startswith("stale_project")]:
+        del sys.modules[name]

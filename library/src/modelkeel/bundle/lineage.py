@@ -20,10 +20,13 @@ def project_version(root: Path) -> str:
     pyproject = root / "pyproject.toml"
     try:
         return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        from .. import __version__
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as error:
+        from ..errors import SettingsError
 
-        return __version__
+        raise SettingsError(
+            f"{pyproject}: no [project] version ({type(error).__name__}): the bundle, the tag and the release "
+            "take their version from it; run from the project root or pass --params PATH."
+        ) from None
 
 
 def project_name(root: Path) -> str:

@@ -25,11 +25,20 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def program_name() -> str:
+    """The name the user ran: a project's console script (`my_project`), `python -m my_project`, or `modelkeel`."""
     from .. import PACKAGE
 
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name.endswith(".__main__"):  # python -m <package>
+        return spec.name.removesuffix(".__main__")
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name and not name.endswith(".py") and name != "-c" else PACKAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PACKAGE,
+        prog=program_name(),
         description="Validate, train, evaluate, export (with the parity gate), bundle, verify, release and serve the model.",
     )
     parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")

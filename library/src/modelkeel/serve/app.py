@@ -214,8 +214,8 @@ def create_app(holder: ModelHolder, settings: ServeSettings | None = None, reloa
         cached = documents.get("openapi")
         if cached is not None and cached[0] is served:
             return cached[1]
-        base = get_openapi(
-            title=app.title,
+        base = get_openapi(  # titled by the served bundle's project (its lineage), not by this library
+            title=str(served.model.bundle.lineage.get("name") or app.title) if served is not None else app.title,
             version=served.version if served is not None else "no model loaded",
             description=app.description,
             routes=app.routes,

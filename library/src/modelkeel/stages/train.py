@@ -191,6 +191,7 @@ def save(settings: Settings, pipeline: Pipeline, parts: Split, snapshot: dict) -
             "dropped_missing_target": parts.dropped_missing_target,
         },
         "model": settings.model.type,
+        "code": code_fingerprint(settings),
     }
     atomic.write_json(out / layout.TRAIN_RECORD, record)
     return out / layout.TRAINED_MODEL
@@ -210,4 +211,30 @@ def load(settings: Settings, snapshot: dict) -> tuple[Pipeline, dict]:
         raise StageOrderError("params.yaml changed since the model was trained; run `train` again.")
     if record["data"]["fingerprint"] != snapshot["fingerprint"]:
         raise StageOrderError("the data changed since the model was trained; run `train` again.")
+    if record.get("code") != code_fingerprint(settings):
+        raise StageOrderError(
+            "the code that builds the model changed since it was trained (model.py, the contract, or the "
+            "modelkeel / scikit-learn version); run `train` again."
+        )
     return joblib.load(out / layout.TRAINED_MODEL), record
+
+
+def code_fingerprint(settings: Settings) -> dict:
+    """What, besides params and data, decides the fitted model: the project's model.py and contract module
+    (their sha256) and the versions of modelkeel and scikit-learn that fitted it."""
+    import importlib.util
+    from importlib import metadata
+
+    from ..project import MODEL_MODULE, SCHEMAS_PACKAGE, import_module
+    from ..utils.hashing import sha256_file
+
+    files = {}
+    for name in (MODEL_MODULE, f"{SCHEMAS_PACKAGE}.{settings.data.schema_name}"):
+        import_module(settings, name.split(".")[0])
+        spec = importlib.util.find_spec(f"{settings.package}.{name}")
+        files[name] = sha256_file(Path(spec.origin)) if spec is not None and spec.origin else None
+    return {
+        "files": files,
+        "modelkeel": metadata.version("modelkeel"),
+        "scikit-learn": metadata.version("scikit-learn"),
+    }
