@@ -1,5 +1,5 @@
 """Library updates: a fix in modelkeel reaches a generated project as a version bump of its pin, the way
-Dependabot proposes it (pyproject.toml's two pins and uv.lock), with no other file of the project changed.
+Dependabot proposes it (pyproject.toml's pins and uv.lock), with no other file of the project changed.
 
 The fix is a real release: this checkout's library copied, its patch version bumped and one observable
 change made (the command line's description), built as a wheel and served with the current version's by
@@ -106,10 +106,10 @@ def test_a_library_fix_reaches_a_project_by_a_version_bump(tmp_path):
         assert installed_version(project) == current and fix not in help_text(project)
         before = locked(project)
 
-        # Dependabot's pull request: both pins in pyproject.toml, and uv.lock with modelkeel alone upgraded
+        # Dependabot's pull request: every pin in pyproject.toml, and uv.lock with modelkeel alone upgraded
         pyproject = project / "pyproject.toml"
         text = pyproject.read_text()
-        assert text.count(f'=={current}"]') == 2, "the runtime pin and the train extra's"
+        assert text.count(f'=={current}"]') == 4, "the runtime pin and the train, fsspec and signing extras'"
         pyproject.write_text(text.replace(f'=={current}"]', f'=={fixed}"]'))
         done = run([localindex.uv(), "lock", "--upgrade-package", "modelkeel"], project, index_env)
         assert done.returncode == 0, explain(done)
@@ -134,4 +134,4 @@ def test_a_library_fix_reaches_a_project_by_a_version_bump(tmp_path):
     diff = git(project, "diff", "--unified=0", "pyproject.toml").splitlines()
     removed = [line[1:] for line in diff if line.startswith("-") and not line.startswith("---")]
     added = [line[1:] for line in diff if line.startswith("+") and not line.startswith("+++")]
-    assert [line.replace(current, fixed) for line in removed] == added and len(added) == 2, diff
+    assert [line.replace(current, fixed) for line in removed] == added and len(added) == 4, diff
