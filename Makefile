@@ -40,9 +40,11 @@ demo: install ## bake the defaults into build/demo, install it, run its whole pi
 	$(MAKE) -C $(DEMO) pipeline report
 	@echo "Bundle: $$(ls -d $(CURDIR)/$(DEMO)/dist/*/)"
 
+# ARGS reaches the script whole, through the environment: answers may hold spaces, quotes or commas
+bake: export BAKE_ANSWERS = $(ARGS)
 bake: install ## bake OUT=<dir> with ARGS="key=value ..." and install it against this checkout's library (a local index)
 	@test -n "$(OUT)" || { echo 'set OUT, e.g. make bake OUT=build/try ARGS="task=regression model=lightgbm"' >&2; exit 2; }
-	$(UV) run --locked python tests/localindex.py bake "$(OUT)" $(ARGS)
+	$(UV) run --locked python tests/localindex.py bake "$(OUT)"
 
 test: install ## the whole suite: the library's tests, then the template's (bakes, hooks, generated pipelines, workflows under act)
 	cd library && $(UV) run --locked --project .. pytest $(PYTEST_ARGS) --durations=10

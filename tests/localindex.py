@@ -3,7 +3,8 @@
 the public index; nothing in the generated files names a path.
 
     python tests/localindex.py bake OUT [key=value ...]   bake OUT and install it against this checkout's library
-                                                           (make bake; make demo)
+                                                           (make bake; make demo); the answers may also come
+                                                           whole in $BAKE_ANSWERS (make bake's ARGS)
     python tests/localindex.py lock                        re-lock the template's uv.lock (make lock): the
                                                            library as the public index will serve this wheel
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -125,7 +128,13 @@ def bake_and_install(out: Path, answers: dict[str, str]) -> Path:
     out = out.resolve()
     staging = out.parent / f".{out.name}.bake"
     shutil.rmtree(staging, ignore_errors=True)
-    baked = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(staging), extra_context=answers))
+    from cookiecutter.exceptions import CookiecutterException
+
+    try:
+        baked = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(staging), extra_context=answers))
+    except CookiecutterException as error:  # a refused answer: the hook printed which one, and the accepted form
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SystemExit(f"error: the template refused the answers {answers}: {error}") from None
     shutil.rmtree(out, ignore_errors=True)
     baked.rename(out)
     shutil.rmtree(staging, ignore_errors=True)
@@ -190,6 +199,30 @@ def lock_template() -> Path:
     return target
 
 
+ANSWER = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
+
+
+def parse_answers(text: str) -> dict[str, str]:
+    """`key=value ...` as a shell would split it (quotes kept together); a word without `=` continues the
+    answer before it, so `project_name=My Model runs_on=self-hosted, linux` needs no quotes at all."""
+    try:
+        words = shlex.split(text)
+    except ValueError:  # an unpaired quote, as in an apostrophe of a name: split on spaces only
+        words = text.split()
+    answers: dict[str, str] = {}
+    key = None
+    for word in words:
+        found = ANSWER.match(word)
+        if found:
+            key = found.group(1)
+            answers[key] = found.group(2)
+        elif key is None:
+            raise ValueError(f"{word!r}: answers are key=value, with cookiecutter.json's keys (e.g. task=regression)")
+        else:
+            answers[key] += " " + word
+    return answers
+
+
 def main(argv: list[str]) -> int:
     if argv == ["lock"]:
         print(f"locked: {lock_template()}")
@@ -197,13 +230,11 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] != "bake":
         print(__doc__, file=sys.stderr)
         return 2
-    answers = {}
-    for pair in argv[2:]:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            print(f"error: {pair!r}: answers are key=value (cookiecutter.json's keys)", file=sys.stderr)
-            return 2
-        answers[key] = value
+    try:
+        answers = parse_answers(" ".join([os.environ.get("BAKE_ANSWERS", ""), *(shlex.quote(a) for a in argv[2:])]))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     project = bake_and_install(Path(argv[1]), answers)
     print(f"baked and installed: {project}")
     return 0

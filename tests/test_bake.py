@@ -183,6 +183,16 @@ def test_a_baked_project_is_small_enough_to_read_in_one_sitting(bakes):
         assert src <= MAX_SRC_LINES and tests <= MAX_TEST_LINES and readme <= MAX_README_LINES, (src, tests, readme)
 
 
+def test_the_librarys_fixed_project_is_the_defaults_bake_of_the_users_part(tmp_path):
+    """library/tests/project runs the library's tests on the model builder and contract a default bake ships:
+    when the template's model.py or penguins contract changes, that copy must change with it."""
+    project = bake(tmp_path, relock=False)
+    fixed = TEMPLATE / "library" / "tests" / "project" / "src" / "penguins_project"
+    baked = project / "src" / "my_ml_project"
+    for name in ("model.py", "schemas/penguins.py", "schemas/__init__.py", "__main__.py"):
+        assert (fixed / name).read_text() == (baked / name).read_text(), f"library/tests/project: {name} differs"
+
+
 def test_the_library_the_template_pins_is_the_one_in_this_repository():
     """One version: library/pyproject.toml, cookiecutter.json's _library_version and the template's own."""
     template = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())["project"]["version"]

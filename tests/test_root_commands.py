@@ -48,6 +48,22 @@ def test_demo_bakes_installs_and_runs_the_pipeline(checkout):
     assert (bundle / "SHA256SUMS").is_file()
 
 
+def test_bake_takes_answers_with_spaces_and_commas_and_installs_against_the_checkouts_library(checkout, tmp_path):
+    out = tmp_path / "baked"
+    args = "project_name=My Own Model task=regression model=lightgbm runs_on=self-hosted, linux, x64"
+    done = run(["make", "bake", f"OUT={out}", f"ARGS={args}"], cwd=checkout)
+    assert done.returncode == 0, explain(done)
+    answers = json.loads((out / ".cookiecutter.json").read_text())["cookiecutter"]
+    assert answers["project_name"] == "My Own Model" and answers["runs_on"] == "self-hosted, linux, x64"
+    assert answers["model"] == "lightgbm" and (out / ".venv" / "bin" / "my_own_model").is_file()
+    done = run([str(out / ".venv" / "bin" / "python"), "-m", "modelkeel", "--help"], cwd=out)
+    assert done.returncode == 0 and "infer-schema" in done.stdout, explain(done)
+    done = run(["make", "bake", f"OUT={tmp_path / 'refused'}", "ARGS=Model task=regression"], cwd=checkout)
+    assert done.returncode == 2 and "'Model': answers are key=value" in done.stderr, explain(done)
+    done = run(["make", "bake", f"OUT={tmp_path / 'refused'}", "ARGS=task=clustering"], cwd=checkout)
+    assert done.returncode != 0 and "task" in done.stderr and not (tmp_path / "refused").exists(), explain(done)
+
+
 def test_lint_lock_and_clean(checkout):
     lock = checkout / "{{cookiecutter.project_slug}}" / "uv.lock"
     before = lock.read_text()

@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import tomllib
@@ -39,6 +38,7 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import bake, cli, explain, make, package_name, uv_binary
+from localindex import free_port
 from standins import dockerfile
 
 pytestmark = pytest.mark.slow
@@ -253,12 +253,6 @@ def test_the_image_environment_holds_the_runtime_only_and_scores(image, tmp_path
         .splitlines()[0]
         .endswith("prediction,probability_Adelie,probability_Chinstrap,probability_Gentoo")
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def request(url: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, dict, bytes]:

@@ -147,35 +147,17 @@ def read_bools(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.Data
     for name in todo:
         values = frame[name].astype(object)
         read = values.map(_as_bool)
-        wrong = values.notna() & read.isna()
         gaps = values.isna()
-        for index, value in values[wrong].items():
-            cases.append(
-                {
-                    "schema_context": "Column",
-                    "column": name,
-                    "check": "bool: true or false",
-                    "index": index,
-                    "failure_case": value,
-                }
-            )
-        if gaps.any() and not schema.columns[name].nullable:
-            for index in values[gaps].index:
-                cases.append(
-                    {
-                        "schema_context": "Column",
-                        "column": name,
-                        "check": "not_nullable",
-                        "index": index,
-                        "failure_case": None,
-                    }
-                )
-        if not (wrong.any() or gaps.any()):
-            frame[name] = read.astype(bool)
-        else:
-            frame[name] = read.where(read.notna(), None).astype(object)
-            if wrong.any() or (gaps.any() and not schema.columns[name].nullable):
-                frame = frame.drop(index=values[wrong | (gaps & (not schema.columns[name].nullable))].index)
+        wrong = ~gaps & read.isna()
+        refused_gaps = gaps & (not schema.columns[name].nullable)
+        for check, rows in (("bool: true or false", wrong), ("not_nullable", refused_gaps)):
+            cases += [
+                {"schema_context": "Column", "column": name, "check": check, "index": i, "failure_case": v}
+                for i, v in values[rows].items()
+            ]
+        # gaps left in a nullable column stay None for pandera (whose bool coercion still makes them False)
+        frame[name] = read.astype(bool) if not gaps.any() and not wrong.any() else read.astype(object)
+        frame = frame.drop(index=values[wrong | refused_gaps].index)
     return frame, pd.DataFrame(cases)
 
 

@@ -8,13 +8,12 @@ exported ONNX graph takes the raw columns a consumer has; skl2onnx must be able 
 
 from __future__ import annotations
 
+from modelkeel.settings import LinearParams, Settings
+from modelkeel.stages.estimators import build_estimator
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-from modelkeel.settings import LinearParams, Settings
-from modelkeel.stages.estimators import build_estimator
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
