@@ -167,6 +167,22 @@ def test_every_python_file_compiles_and_passes_ruff(bakes, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_ruff_passes_for_package_names_of_every_length(tmp_path):
+    """`make lint` failed right after baking for package names of 14 to 19 characters (issue #24): a string
+    naming the package crossed 120 characters for those lengths only, where ruff format wraps it in
+    parentheses. Bakes whose package names are 1 to 40 characters long, the band among them, pass ruff."""
+    lengths = (1, 14, 16, 19, 40)
+    projects = [
+        bake(tmp_path / str(n), relock=False, project_name="x", project_slug="p" + "a" * (n - 1)) for n in lengths
+    ]
+    assert [len(next((p / "src").iterdir()).name) for p in projects] == list(lengths)
+    for command in (["check"], ["format", "--check"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--no-cache", *map(str, projects)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize(("metric", "expected"), [("r2", 0.7), ("rmse", 450), ("mae", 450)])
 def test_default_threshold_fits_the_regression_metric(tmp_path, metric, expected):
     project = bake(tmp_path, relock=False, task="regression", primary_metric=metric)

@@ -246,8 +246,9 @@ def test_predict_scores_incoming_data_from_a_bundle(installed_default, tmp_path)
 BAD_DATA = {
     "missing column": (lambda rows: [",".join(r.split(",")[:-1]) for r in rows], "column_in_dataframe"),
     "wrong type": (lambda rows: [*rows[:1], rows[1].replace("39.1", "heavy"), *rows[2:]], "heavy"),
-    "out of range": (lambda rows: [*rows[:1], rows[1].replace(",181,", ",999,"), *rows[2:]], "flipper_length_mm"),
-    "unknown category": (lambda rows: [*rows[:1], rows[1].replace("Torgersen", "Atlantis"), *rows[2:]], "Atlantis"),
+    # the contract's hard checks: a length is never negative, sex is female or male (an island is only expected)
+    "out of range": (lambda rows: [*rows[:1], rows[1].replace(",181,", ",-181,"), *rows[2:]], "flipper_length_mm"),
+    "unknown category": (lambda rows: [*rows[:1], rows[1].replace(",male,", ",Atlantis,"), *rows[2:]], "Atlantis"),
     "empty file": (lambda rows: [], "empty"),
     "truncated file": (lambda rows: [*rows[:50], rows[50][:12]], "truncated"),
 }
@@ -362,16 +363,24 @@ def test_your_own_data_goes_from_infer_schema_to_a_green_pipeline_test_suite_and
         assert threshold > 10_000, "a mean absolute error in dollars, not the sample's grams"
 
     assert re.search(r"^  trusted: *(#.*)?$", params, re.M) and "freeze-trusted" in done.stderr, "trusted set reset"
-    if shape == "sensors":  # set a trusted set aside, as the README tells: rows move out of the training file
+    if shape == "sensors":  # set a trusted set aside, as the README tells: the data file is split elsewhere
+        raw = (project / f"data/raw/{shape}{suffix}").read_bytes()
         done = make(project, "freeze-trusted")
-        assert done.returncode == 0 and "labelled rows moved to data/trusted/sensors_trusted.csv" in done.stdout
-        assert "sha256: " in (project / "params.yaml").read_text()
+        assert done.returncode == 0 and "into data/trusted/sensors_trusted.csv (" in done.stdout, explain(done)
+        assert (project / f"data/raw/{shape}{suffix}").read_bytes() == raw, "the user's file is left as it was"
+        frozen = (project / "params.yaml").read_text()
+        assert "sha256: " in frozen and f"path: data/prepared/{shape}_train{suffix}" in frozen
     for target_name in ("lint", "pipeline"):
         done = make(project, target_name)
         assert done.returncode == 0, f"make {target_name} on own data\n{explain(done)}"
     printed = re.search(r"\(threshold ([0-9.e+-]+), trivial baseline", done.stdout)
     assert printed and float(printed.group(1)) == threshold, done.stdout[-3000:]
     bundle = bundle_of(project)
+    if shape == "sensors":  # the lineage names the file the training data and the trusted set came from
+        split = json.loads((bundle / "lineage.json").read_text())["split_from"]
+        assert (
+            split["path"] == f"data/raw/{shape}{suffix}" and split["training"] == f"data/prepared/{shape}_train{suffix}"
+        )
     signature = json.loads((bundle / "signature.json").read_text())
     kinds = {i["name"]: i["kind"] for i in signature["inputs"]}
     if time_column:

@@ -12,12 +12,15 @@ skip, saying why, only when the contract has no such check.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from modelkeel.bundle.reader import Bundle
 from modelkeel.errors import StageOrderError
 from modelkeel.settings import (
     DataSettings,
@@ -152,6 +155,122 @@ def toy_trained(toy_settings) -> Trained:
     model, features = train.fit_with_features(toy_settings, parts)
     validated = ValidatedData(frame, {"fingerprint": "toy", "rows": len(frame), "files": []}, "toy")
     return Trained(validated, model, parts, features)
+
+
+# A classifier's target as data holds it: true/false, 0/1 integers, text, or the integers 1, 2 and 3
+TARGET_KINDS = ("bool", "int", "text", "three")
+TYPED_CONTRACT = """import pandera.pandas as pa
+from pandera.typing import Series
+
+
+class Schema(pa.DataFrameModel):
+    x1: Series[float] = pa.Field(nullable=True)
+    x2: Series[float] = pa.Field(nullable=True)
+    colour: Series[str] = pa.Field(isin=["blue", "green", "red"], nullable=True)
+    when: Series[pa.DateTime] = pa.Field()
+    target: Series[{dtype}] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        coerce = True
+"""
+
+
+def typed_frame(kind: str, rows: int = TOY_ROWS, seed: int = 0) -> pd.DataFrame:
+    """The toy classification data with its target as `kind`: bools, 0/1 integers, "yes"/"no", or 1/2/3."""
+    frame = toy_frame("classification", rows, seed)
+    yes = (frame.pop("target") == "yes").to_numpy()
+    targets = {
+        "bool": yes,
+        "int": yes.astype(np.int64),
+        "text": np.where(yes, "yes", "no").astype(object),
+        "three": np.where(yes, 3, np.where(frame["x2"] > 5, 2, 1)).astype(np.int64),
+    }
+    frame["target"] = targets[kind]
+    return frame
+
+
+@dataclass(frozen=True)
+class TypedProject:
+    """A project built end to end on a target of one kind, and later rows for the loop."""
+
+    kind: str
+    settings: Settings
+    bundle: Bundle  # the verified bundle of the whole pipeline
+    batch: pd.DataFrame  # the later rows as the loop reads them (the contract applied), some without a label
+
+    def sklearn_predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """What the trained scikit-learn Pipeline (artifacts/model.joblib) predicts for the rows."""
+        import joblib
+
+        from modelkeel.bundle import layout
+        from modelkeel.runtime.signature import model_frame
+
+        pipeline = joblib.load(self.settings.artifacts_dir / layout.TRAINED_MODEL)
+        return pipeline.predict(model_frame(frame, self.settings.data.inputs))
+
+
+@pytest.fixture(scope="session", params=TARGET_KINDS)
+def typed(request, tmp_path_factory) -> Iterator[TypedProject]:
+    """The toy data with a target of each kind, through the whole pipeline (20 trees) in a project of its own.
+
+    The project's retrain.source holds a batch of later rows, 8 of them without a label, and
+    retrain.trusted a trusted set: the loop runs on it as it would on the user's data."""
+    import hashlib
+    import shutil
+    import sys
+
+    import yaml
+
+    from modelkeel.data.contract import load_schema_model, validate_frame
+    from modelkeel.data.files import read_file
+    from modelkeel.stages.pipeline import run_pipeline
+
+    kind = request.param
+    root = tmp_path_factory.mktemp(f"typed_{kind}")
+    package = f"typed_{kind}_project"
+    shutil.copytree(PROJECT_ROOT / "src" / "penguins_project", root / "src" / package)
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    dtype = {"bool": "bool", "int": "int", "text": "str", "three": "int"}[kind]
+    (root / "src" / package / "schemas" / "toy.py").write_text(TYPED_CONTRACT.format(dtype=dtype))
+    frame = typed_frame(kind, TOY_ROWS + 120).astype({"target": object})
+    frame.loc[[3, 11], "target"] = None  # pandas writes a gap; training skips these rows
+    batch = frame.iloc[TOY_ROWS : TOY_ROWS + 60].copy()
+    batch.loc[batch.index[:8], "target"] = None  # not labelled yet
+    for path, rows in (("data/toy.csv", frame.iloc[:TOY_ROWS]), ("incoming/batch.csv", batch)):
+        (root / path).parent.mkdir(exist_ok=True)
+        rows.to_csv(root / path, index=False)
+    frame.iloc[TOY_ROWS + 60 :].to_csv(root / "data" / "trusted.csv", index=False)
+
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    params["package"] = package
+    params["data"] = dict(
+        path="data/toy.csv",
+        schema="toy",
+        target="target",
+        numeric_features=["x1", "x2"],
+        categorical_features=["colour"],
+        time_features={"when": list(TOY_TIME_PARTS)},
+        test_size=0.25,
+    )
+    params["model"] = {"type": "random_forest", "n_estimators": 20, "n_jobs": 1}
+    params["quality"].update(
+        primary_metric="f1_macro", threshold=0.6, slice_threshold=0.5, min_improvement_over_baseline=0.05
+    )
+    trusted = {
+        "path": "data/trusted.csv",
+        "sha256": hashlib.sha256((root / "data/trusted.csv").read_bytes()).hexdigest(),
+    }
+    params["retrain"].update(source="incoming/*.csv", trusted=trusted, min_new_rows=5, bootstrap_resamples=200)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "path", list(sys.path))  # the project's src/ folder goes away after the session
+        settings = load_settings(root / "params.yaml")
+        bundle = run_pipeline(settings).bundle
+        read = validate_frame(read_file(root / "incoming/batch.csv"), load_schema_model(settings), "batch", ["when"])
+        yield TypedProject(kind, settings, bundle, read)
+    for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+        del sys.modules[name]
 
 
 def contract_checks(schema_model) -> dict[str, dict[str, dict]]:

@@ -91,7 +91,40 @@ class DataSettings(Strict):
         return ModelInputs(self.numeric_features, self.categorical_features, dict(self.time_features))
 
 
-class RandomForestParams(Strict):
+SEED_KEYS = ("random_state", "seed", "random_seed")  # the estimator is seeded from the top-level `seed`
+
+
+def _plain_yaml(value: object) -> bool:
+    """A number, text, true/false, null, or a list of those: what a hyperparameter in params.yaml may be."""
+    scalar = (str, int, float, bool, type(None))
+    return isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(v, scalar) for v in value))
+
+
+class EstimatorParams(Strict):
+    """A model option's keys. Any other key goes to the estimator as it is: `build_estimator`
+    (stages/estimators.py) checks the estimator takes it, since settings load without scikit-learn."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=False)
+
+    @model_validator(mode="after")
+    def _other_keys_are_plain_values(self) -> EstimatorParams:
+        for key, value in (self.model_extra or {}).items():
+            if key in SEED_KEYS:
+                raise ValueError(
+                    f"model.{key}: the estimator is seeded from `seed` at the top of params.yaml "
+                    "(one seed for the split, the model and every resample): set it there"
+                )
+            if not _plain_yaml(value):
+                raise ValueError(f"model.{key}: give a number, text, true/false, null, or a list of those")
+        return self
+
+    @property
+    def estimator_keys(self) -> dict[str, object]:
+        """The keys params.yaml passes to the estimator beyond the option's own (checked when it is built)."""
+        return dict(self.model_extra or {})
+
+
+class RandomForestParams(EstimatorParams):
     type: Literal["random_forest"]
     n_estimators: int = Field(200, ge=1, le=5000)
     max_depth: int | None = Field(None, ge=1)
@@ -99,14 +132,14 @@ class RandomForestParams(Strict):
     n_jobs: int = Field(1, description="parallel fitting; -1 uses every core")
 
 
-class LinearParams(Strict):
+class LinearParams(EstimatorParams):
     type: Literal["linear"]
     C: float = Field(1.0, gt=0, description="inverse regularisation strength (classification)")
     alpha: float = Field(1.0, ge=0, description="regularisation strength (regression)")
     max_iter: int = Field(1000, ge=1)
 
 
-class GradientBoostingParams(Strict):
+class GradientBoostingParams(EstimatorParams):
     type: Literal["gradient_boosting"]
     n_estimators: int = Field(100, ge=1, le=5000)
     learning_rate: float = Field(0.1, gt=0, le=1)
@@ -114,7 +147,7 @@ class GradientBoostingParams(Strict):
     subsample: float = Field(1.0, gt=0, le=1)
 
 
-class LightGBMParams(Strict):
+class LightGBMParams(EstimatorParams):
     type: Literal["lightgbm"]
     n_estimators: int = Field(200, ge=1, le=5000)
     learning_rate: float = Field(0.05, gt=0, le=1)
@@ -123,7 +156,7 @@ class LightGBMParams(Strict):
     n_jobs: int = Field(1, description="threads; 1 keeps training reproducible on any machine")
 
 
-class XGBoostParams(Strict):
+class XGBoostParams(EstimatorParams):
     type: Literal["xgboost"]
     n_estimators: int = Field(200, ge=1, le=5000)
     learning_rate: float = Field(0.1, gt=0, le=1)
@@ -145,6 +178,12 @@ class QualitySettings(Strict):
     slice_metric: str = Field(description="metric gated on every category of every categorical feature")
     slice_threshold: float = Field(description="every slice's slice_metric must reach this (a maximum for rmse/mae)")
     slice_min_rows: int = Field(10, ge=1, description="slices with fewer test rows are reported, not gated")
+    slice_confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1,
+        description="a slice fails only when this interval of its slice_metric lies wholly beyond slice_threshold",
+    )
     min_improvement_over_baseline: float = Field(
         0.0, ge=0, description="how much better than the trivial baseline the model must be"
     )
@@ -214,11 +253,21 @@ class RegistrySettings(Strict):
     )
 
 
+class SplitSource(Strict):
+    """The user's file that `freeze-trusted` split into the trusted set and the training data, left as it was."""
+
+    path: str = Field(description="the file, relative to params.yaml")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="its sha256 when it was split")
+
+
 class TrustedSet(Strict):
     """A frozen, labelled evaluation set the loop never trains on and no batch can write (`freeze-trusted`)."""
 
     path: str = Field(description="CSV or Parquet file, relative to params.yaml; apart from data.path and the batches")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="the file's sha256: the loop refuses any other bytes")
+    split_from: SplitSource | None = Field(
+        None, description="the file freeze-trusted split this set and the training data from (kept as it was)"
+    )
 
 
 class RetrainSettings(Strict):
@@ -226,8 +275,24 @@ class RetrainSettings(Strict):
     window: Literal["all"] | Annotated[int, Field(ge=1)] = Field(
         "all", description="the challenger trains on data.path plus every batch (all) or the last N batches"
     )
-    psi_threshold: float = Field(0.25, gt=0, description="a feature drifts at this population stability index")
-    ks_pvalue: float = Field(0.01, gt=0, lt=1, description="a numeric feature drifts below this KS-test p-value")
+    psi_threshold: float = Field(
+        0.25, gt=0, description="a feature drifts at this population stability index (an effect size)"
+    )
+    ks_distance: float = Field(
+        0.1, gt=0, le=1, description="a numeric feature drifts at this two-sample KS statistic (an effect size)"
+    )
+    ks_pvalue: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="the evidence level: an effect counts only when its test (KS for numbers, chi-square for "
+        "categories) has a p-value below this",
+    )
+    drift_exempt: tuple[str, ...] = Field(
+        (),
+        description="features that move by construction (calendar, time, counters): their drift is shown, "
+        "never a reason to retrain",
+    )
     min_drifted_features: int = Field(1, ge=1, description="retrain when at least this many features drift")
     drift_plots: int = Field(
         12, ge=0, description="drift plots per run at most: every drifted feature first, then the largest PSI"
@@ -235,7 +300,12 @@ class RetrainSettings(Strict):
     max_metric_drop: float = Field(
         0.05, ge=0, description="retrain when the champion's metric on new labelled data is this much worse"
     )
-    promotion_margin: float = Field(0.01, ge=0, description="the challenger must beat the champion by this much")
+    promotion_margin: float = Field(
+        0.01,
+        ge=0,
+        description="the challenger must beat the champion by this much (and the lower end of the gain's interval "
+        "be above 0); a champion that slid this much, beyond its interval, is retrained",
+    )
     trusted: TrustedSet | None = Field(
         None, description="the trusted evaluation set; without one every promotion waits for a person"
     )
@@ -247,7 +317,11 @@ class RetrainSettings(Strict):
     )
     min_new_rows: int = Field(30, ge=1, description="fewer held-out new rows than this are not evidence enough")
     confidence: float = Field(
-        0.95, gt=0.5, lt=1, description="the promotion gain's bootstrap interval; its lower bound must reach the margin"
+        0.95,
+        gt=0.5,
+        lt=1,
+        description="the bootstrap intervals: the promotion gain's (its lower end must be above 0) and the "
+        "champion's metric on new rows (a slide)",
     )
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="resamples of the paired bootstrap")
     issue_label: str = Field("model-health", min_length=1, description="label of the one issue the loop keeps")
@@ -330,6 +404,17 @@ class Settings(Strict):
                 raise ValueError(
                     f"quality.{key} {metric!r} does not fit task {self.task!r}; use one of {', '.join(allowed)}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _exempt_columns_are_features(self) -> Settings:
+        known = {*self.data.features, *([self.data.split_column] if self.data.split_column else [])}
+        unknown = [c for c in self.retrain.drift_exempt if c not in known]
+        if unknown:
+            raise ValueError(
+                f"retrain.drift_exempt names {unknown}, not a feature of data.*_features: "
+                "list only features whose drift is shown but never a reason to retrain"
+            )
         return self
 
     def resolve(self, relative: str) -> Path:

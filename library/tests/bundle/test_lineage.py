@@ -28,3 +28,19 @@ def test_the_environment_names_the_model_familys_own_libraries():
         packages = environment(family)["packages"]
         assert packages[library] and packages["onnxmltools"], packages  # installed, whichever xgboost build
         assert set(base) < set(packages)
+
+
+def test_lineage_names_the_file_freeze_trusted_split_the_training_data_from(bundle_dir):
+    lineage = open_bundle(bundle_dir).lineage
+    assert "split from" not in format_lineage(lineage)
+    split = {
+        "path": "data/raw/flights.csv",
+        "sha256": "a" * 64,
+        "training": "data/prepared/flights_train.csv",
+        "trusted": {"path": "data/trusted/flights_trusted.csv", "sha256": "b" * 64},
+    }
+    text = format_lineage({**lineage, "split_from": split})
+    assert (
+        "data/prepared/flights_train.csv and the trusted set data/trusted/flights_trusted.csv were split from "
+        f"data/raw/flights.csv (sha256 {'a' * 64})"
+    ) in text

@@ -61,3 +61,30 @@ def test_unreadable_checksums_and_missing_bundle_files_are_refused(copy):
     (copy / CHECKSUMS).write_bytes(b"\xff\xfe not text")
     with pytest.raises(VerificationError, match="not text"):
         verify(copy)
+
+
+def test_the_input_example_records_each_class_as_the_bundle_answers_it(typed):
+    """Given a bundle of a bool, 0/1, 1/2/3 or text target: its input example records the answers as the
+    bundle gives them (true/false for a bool target, not the graph's 0/1)."""
+    import json
+
+    expected = json.loads((typed.bundle.folder / "input_example.json").read_text())["expected"]["label"]
+    kind = {"bool": bool, "int": int, "three": int, "text": str}[typed.kind]
+    assert expected and {type(v) for v in expected} == {kind}
+
+
+@pytest.mark.parametrize("typed", ["bool"], indirect=True)
+def test_a_bool_targets_bundle_that_recorded_the_graphs_0_1_still_verifies(typed, tmp_path):
+    """Given a bundle of a bool target made before labels were given as the classes (its example recorded
+    0/1); when it is verified; then it passes: recorded labels are compared by value."""
+    import json
+
+    from modelkeel.bundle.checksums import render
+
+    older = tmp_path / typed.bundle.folder.name
+    shutil.copytree(typed.bundle.folder, older)
+    example = json.loads((older / "input_example.json").read_text())
+    example["expected"]["label"] = [int(v) for v in example["expected"]["label"]]
+    (older / "input_example.json").write_text(json.dumps(example))
+    (older / CHECKSUMS).write_text(render(older))
+    assert verify(older).example_rows == len(example["rows"])

@@ -117,3 +117,39 @@ def test_a_bool_column_reads_true_and_false_and_refuses_gaps_and_other_text():
     failures = {(f["check"], f["rows"]) for f in caught.value.report["failures"] if f["column"] == "late"}
     assert failures == {("bool: true or false", 1), ("not_nullable", 1)}
     assert "'maybe'" in str(caught.value)
+
+
+def test_expectations_are_read_from_the_fields_metadata_by_the_columns_data_name():
+    from modelkeel.data.contract import contract_expectations
+
+    class Contract(pa.DataFrameModel):
+        price: float = pa.Field(ge=0, alias="Price ($)", metadata={"expect": {"ge": 1.5, "le": 90.0}})
+        colour: str = pa.Field(metadata={"expect": {"isin": ["red", "blue"]}})
+        note: str = pa.Field(metadata={"owner": "sales"})  # other metadata is not an expectation
+        count: int
+
+    assert contract_expectations(Contract) == {
+        "Price ($)": {"ge": 1.5, "le": 90.0},
+        "colour": {"isin": ["red", "blue"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("expect", "why"),
+    [
+        ({"ge": "one"}, "not a number"),
+        ({"ge": 5, "le": 1}, "ge above le"),
+        ({"isin": "red"}, "non-empty list"),
+        ({"isin": ["red"], "ge": 1}, "isin alone"),
+        ({"min": 1}, "unknown key"),
+        ([1, 2], "not a mapping"),
+        ({"le": float("inf")}, "not a finite number"),
+    ],
+)
+def test_a_malformed_expectation_is_a_settings_error_naming_its_column(expect, why):
+    from modelkeel.data.contract import contract_expectations
+    from modelkeel.errors import SettingsError
+
+    schema = pa.DataFrameSchema({"Price ($)": pa.Column(float, metadata={"expect": expect})})
+    with pytest.raises(SettingsError, match=rf"schemas/x\.py, column 'Price \(\$\)'.*{why}.*Write"):
+        contract_expectations(schema, "schemas/x.py")

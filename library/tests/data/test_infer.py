@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from modelkeel.data.contract import validate_frame
-from modelkeel.data.infer import plan, render_module
-from modelkeel.errors import DataError
+from modelkeel.data.infer import describe, plan, render_module
+from modelkeel.errors import DataError, SettingsError
 
 
 def mixed_frame(n=60, seed=0):
@@ -50,10 +50,23 @@ def test_inferred_schema_accepts_its_data_and_marks_roles(tmp_path):
     assert next(p for p in plans if p.name == "amount").nullable
     schema = load_module(tmp_path, render_module(plans, "mixed.csv"))
     schema.validate(frame, lazy=True)
-    broken = frame.copy()
-    broken.loc[0, "colour"] = "purple"
-    with pytest.raises(Exception, match="purple"):
+    broken = frame.astype({"count": object})
+    broken.loc[0, "count"] = "many"  # a word in a number column: its type is a hard check
+    with pytest.raises(Exception, match="many"):
         schema.validate(broken, lazy=True)
+
+
+@pytest.mark.parametrize(("labels", "kind"), [([True, False] * 20, "b"), ([0, 1] * 20, "i"), (["yes", "no"] * 20, "O")])
+def test_a_target_without_gaps_may_still_miss_in_a_later_batch_and_keeps_its_type(tmp_path, labels, kind):
+    frame = pd.DataFrame({"x": np.arange(40, dtype=float), "y": labels})
+    target = next(p for p in plan(frame, "y", "classification") if p.role == "target")
+    assert target.nullable
+    schema = load_module(tmp_path, render_module(plan(frame, "y", "classification"), "labels.csv"))
+    batch = pd.DataFrame({"x": [1.0, 2.0], "y": [labels[0], None]})  # the second row's label is not in yet
+    validated = validate_frame(batch, schema, "batch")
+    assert validated["y"].isna().tolist() == [False, True]
+    assert validated["y"].iloc[0] == labels[0]
+    assert validated["y"].dtype.kind == kind or (kind == "O" and validated["y"].dtype == "string")
 
 
 def test_regression_target_and_task_mismatch(tmp_path):
@@ -131,7 +144,9 @@ def test_infer_schema_writes_the_path_the_split_the_bars_and_a_true_comment(tmp_
     monkeypatch.setattr("modelkeel.project.schemas_dir", lambda _settings: tmp_path / "schemas")
     (tmp_path / "schemas").mkdir()
     frame = mixed_frame().drop(columns="class")
-    frame = frame.assign(day=pd.date_range("2024-01-01", periods=60, freq="D"), price=np.linspace(1_000, 90_000, 60))
+    frame = frame.assign(
+        day=pd.date_range("2024-01-01", periods=60, freq="D"), price=np.linspace(1_000, 90_000, 60), month=[1, 2] * 30
+    )
     frame.to_parquet(root / "data" / "raw" / "sales.parquet")  # the same file as data_file below
     regression = settings.model_copy(
         update={
@@ -150,6 +165,7 @@ def test_infer_schema_writes_the_path_the_split_the_bars_and_a_true_comment(tmp_
     written = load_settings(root / "params.yaml")
     assert written.data.split == "time" and written.data.split_column == "day"
     assert written.data.time_features == dict(day=("year", "month", "day", "day_of_week", "day_of_year"))
+    assert written.retrain.drift_exempt == ("month",) and done.drift_exempt == ["month"], "a calendar column moves"
     bars = {c.name: c.value for c in done.thresholds}
     assert written.quality.threshold == bars["quality.threshold"] > 1_000, "an error bar in the target's units"
     assert written.retrain.promotion_margin == bars["retrain.promotion_margin"]
@@ -160,3 +176,95 @@ def test_infer_schema_writes_the_path_the_split_the_bars_and_a_true_comment(tmp_
     frame.to_csv(outside, index=False)
     done = infer.infer_schema(regression, root / "params.yaml", outside, "price", "elsewhere", False)
     assert done.data_path == str(outside) and "outside the repository" in done.warnings[0]
+
+
+def test_observed_ranges_and_categories_are_expectations_that_new_values_pass(tmp_path):
+    # given data whose numbers, categories and classes are what they happened to be
+    frame = mixed_frame()
+    plans = {p.name: p for p in plan(frame, "class", "classification")}
+    assert plans["colour"].checks == {} and plans["colour"].expect == {"isin": ["blue", "green", "red"]}
+    assert plans["class"].checks == {} and plans["class"].expect == {"isin": ["no", "yes"]}
+    assert plans["count"].checks == {} and plans["count"].expect == {"ge": 0, "le": 4}
+    low, high = plans["amount"].expect["ge"], plans["amount"].expect["le"]
+    assert low <= frame["amount"].min() and frame["amount"].max() <= high
+    schema = load_module(tmp_path, render_module(list(plans.values()), "mixed.csv"))
+    # the expectations are the fields' metadata, for the bundle to copy; pandera checks none of them
+    columns = schema.to_schema().columns
+    assert columns["colour"].metadata == {"expect": {"isin": ["blue", "green", "red"]}} and not columns["colour"].checks
+    assert columns["count"].metadata == {"expect": {"ge": 0, "le": 4}} and not columns["count"].checks
+    # when later rows hold a new colour, a new class and numbers past the observed range, then they pass
+    later = frame.head(5).copy()
+    later["colour"], later["class"] = "purple", "maybe"
+    later["count"], later["amount"] = 40, high * 10
+    schema.validate(later, lazy=True)
+
+
+def test_calendar_columns_get_their_domain_as_a_hard_check_and_are_drift_exempt(tmp_path):
+    # given six months of data: a month 1..6, a weekday 0..6, an hour and a year
+    rng = np.random.default_rng(1)
+    n = 90
+    frame = pd.DataFrame(
+        {
+            "Month": rng.integers(1, 7, n),
+            "day_of_week": rng.integers(0, 7, n),
+            "dep_hour": rng.integers(0, 24, n),
+            "temp_min": rng.integers(0, 30, n),  # a minimum temperature, not a minute
+            "mon": rng.integers(1, 40, n),  # named like a month, but not one
+            "year": rng.integers(2019, 2024, n),
+            "y": rng.normal(0, 1, n),
+        }
+    )
+    plans = {p.name: p for p in plan(frame, "y", "regression")}
+    assert plans["Month"].checks == {"ge": 1, "le": 12} and plans["Month"].expect == {"ge": 1, "le": 6}
+    assert plans["day_of_week"].checks == {"ge": 0, "le": 6}
+    assert plans["dep_hour"].checks == {"ge": 0, "le": 23}
+    assert plans["temp_min"].checks == {} == plans["mon"].checks
+    assert plans["year"].checks == {} and plans["year"].moves == "a year"
+    assert {name for name, p in plans.items() if p.moves} == {"Month", "day_of_week", "dep_hour", "year"}
+    assert "HARD 1..12 (a month); EXPECTED 1..6; drift-exempt" in describe(plans["Month"])
+    schema = load_module(tmp_path, render_module(list(plans.values()), "months.csv"))
+    # when the later months arrive, then they pass; a 13th month is refused
+    later = frame.head(6).assign(Month=range(7, 13), year=2031)
+    schema.validate(later, lazy=True)
+    with pytest.raises(Exception, match="Month"):
+        schema.validate(later.assign(Month=13), lazy=True)
+
+
+def test_a_weekday_whose_convention_is_unclear_accepts_both():
+    frame = pd.DataFrame({"weekday": [1, 2, 3, 4, 5, 6] * 5, "y": np.arange(30.0)})
+    assert next(p for p in plan(frame, "y", "regression") if p.name == "weekday").checks == {"ge": 0, "le": 7}
+
+
+def test_the_category_limit_is_a_setting_and_the_ignored_column_says_how_to_keep_it():
+    # given a text column with 60 distinct values
+    frame = mixed_frame(n=120).assign(airport=[f"A{i % 60:02d}" for i in range(120)])
+    ignored = next(p for p in plan(frame, "class", "classification") if p.name == "airport")
+    assert ignored.role == "ignored" and "--max-categories 60" in ignored.reason
+    kept = next(p for p in plan(frame, "class", "classification", max_categories=60) if p.name == "airport")
+    assert kept.role == "categorical" and len(kept.expect["isin"]) == 60
+    with pytest.raises(SettingsError, match="--max-categories 0"):
+        plan(frame, "class", "classification", max_categories=0)
+
+
+def test_the_generated_module_is_ruff_format_clean(tmp_path):
+    import subprocess
+    import sys
+
+    # given columns of every kind, long category lists and numbers whose repr has an exponent
+    frame = mixed_frame(n=120).assign(
+        airport=[f"airport number {i % 60}" for i in range(120)],
+        big=np.linspace(1e20, 3e20, 120),
+        month=[1, 2, 3] * 40,
+    )
+    source = render_module(plan(frame, "class", "classification", max_categories=80), "odd name.csv")
+    path = tmp_path / "schema_module.py"
+    path.write_text(source)
+    config = ["--config", "line-length = 120"]
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--diff", *config, str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert 'metadata={"expect": {"ge": 1, "le": 3}},' in source and "        ge=1,\n        le=12," in source
+    assert "HARD" in source and "EXPECTED" in source and "promote an expectation" in source

@@ -68,3 +68,28 @@ def test_new_batches_come_after_the_data_in_time(toy_settings):
     last = as_datetime(frame["when"], "when").max()
     for name in ("1_unchanged", "2_shifted"):
         assert as_datetime(batches[name].frame["when"], "when").min() > last, name
+
+
+def test_a_contract_whose_categories_are_expectations_only_still_gets_a_refused_batch(toy_settings):
+    """Text features only, their categories expectations (no hard check): the corrupted batch plants a gap."""
+    import pandera.pandas as pa
+
+    from modelkeel.settings import DataSettings
+
+    from ..conftest import toy_frame
+
+    frame = toy_frame(toy_settings.task)[["colour", "target"]].assign(colour=lambda f: f["colour"].fillna("red"))
+    data = DataSettings(path="toy.csv", schema="toy", target="target", categorical_features=("colour",), test_size=0.25)
+    settings = toy_settings.model_copy(update={"data": data})
+    schema = pa.DataFrameSchema(
+        {
+            "colour": pa.Column(str, metadata={"expect": {"isin": ["blue", "green", "red"]}}),
+            "target": pa.Column(frame["target"].dtype),
+        },
+        strict=True,
+        coerce=True,
+    )
+    corrupted = {b.name: b for b in demo_batches(settings, frame, schema)}["3_corrupted"]
+    assert corrupted.planted == (("colour", None),)
+    with pytest.raises(DataValidationError, match="colour"):
+        validate_frame(corrupted.frame, schema, "3_corrupted")

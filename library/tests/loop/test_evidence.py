@@ -104,4 +104,87 @@ def test_the_trusted_check_refuses_a_model_that_misses_the_bar_on_trusted_labels
     assert same.drop == 0 and not any("worse, more than" in p for p in same.problems())
     judged = trusted_check(s, model, model, wrong)
     assert any(f"misses quality.threshold {settings.quality.threshold}" in p for p in judged.problems()), judged
+    assert not same.failed_slices
+    assert judged.failed_slices and all("interval" in s and "beyond its uncertainty" in s for s in judged.failed_slices)
     assert judged.as_dict()["rows"] == len(wrong)
+
+
+def test_the_trusted_set_scores_a_target_of_any_kind_as_scikit_learn_does(typed):
+    """Given a trusted set of a bool, 0/1, 1/2/3 or text target (read from CSV, as the loop reads it); when the
+    champion is checked there; then its metric is scikit-learn's on the labels as they are written."""
+    from sklearn.metrics import f1_score
+
+    from modelkeel.loop.evidence import trusted_check
+
+    rows = trusted_rows(typed.settings)
+    checked = trusted_check(typed.settings, typed.bundle, typed.bundle, rows)
+    expected = f1_score(rows["target"].tolist(), typed.sklearn_predict(rows), average="macro")
+    assert typed.settings.quality.primary_metric == "f1_macro"
+    assert checked.champion == checked.challenger == pytest.approx(expected, abs=1e-9)
+
+
+def population(rng, n, distinct: int | None = None) -> pd.DataFrame:
+    """Rows of x and c; with `distinct`, x takes only that many values, so rows repeat by nature."""
+    x = rng.integers(0, distinct, n).astype(float) if distinct else rng.normal(0, 1, n)
+    return pd.DataFrame({"x": x, "c": rng.choice(["a", "b"], n)})
+
+
+INPUTS = ModelInputs(("x",), ("c",))
+
+
+def test_a_batch_from_a_population_with_natural_duplicates_is_not_flagged():
+    """400 possible rows: half the training rows repeat a trusted row, and so do about half a new batch's."""
+    from modelkeel.loop.evidence import copies_of_trusted_rows, copy_check
+
+    rng = np.random.default_rng(1)
+    training, trusted, batch = population(rng, 3_000, 200), population(rng, 300, 200), population(rng, 1_000, 200)
+    copies = copies_of_trusted_rows(batch, trusted, INPUTS)
+    check = copy_check(batch, trusted, training, INPUTS, copies)
+    assert 0.4 < check.natural < 0.7 and 0.4 < check.rate < 0.7, "copies at the natural rate"
+    assert not check.flagged and "no more than the data's own duplicates explain" in check.reason()
+
+
+def test_a_batch_with_trusted_rows_pasted_in_is_flagged_and_one_chance_copy_is_not():
+    from modelkeel.loop.evidence import copies_of_trusted_rows, copy_check
+
+    rng = np.random.default_rng(2)
+    training, trusted, fresh = population(rng, 3_000), population(rng, 300), population(rng, 1_000)
+    pasted = pd.concat([fresh, trusted.head(30)], ignore_index=True)
+    check = copy_check(pasted, trusted, training, INPUTS, copies_of_trusted_rows(pasted, trusted, INPUTS))
+    assert check.natural == 0 and check.copies == 30 and check.flagged
+    assert check.reason().startswith(
+        "30 of 1030 new row(s) copy rows of the trusted evaluation set (a rate of 0.02913), against a natural "
+        "rate of 0 at which the 3000 training rows repeat trusted rows (one-sided binomial test p-value"
+    )
+    one = pd.concat([fresh, trusted.head(1)], ignore_index=True)
+    assert not copy_check(one, trusted, training, INPUTS, 1).flagged, "one row in 1001 can be chance"
+
+
+def test_held_out_copies_at_the_natural_rate_are_kept_and_pasted_copies_dropped():
+    from modelkeel.loop.evidence import held_out_copies, natural_copy_rate
+
+    rng = np.random.default_rng(3)
+    old, training, held_out = population(rng, 2_000, 200), population(rng, 2_000, 200), population(rng, 200, 200)
+    natural = natural_copy_rate(old, INPUTS)
+    assert natural > 0.9, "400 possible rows in 2000: nearly every row has a twin"
+    kept, dropped, copies_kept = held_out_copies(held_out, training, INPUTS, natural, len(old))
+    assert len(kept) == 200 and dropped == 0 and copies_kept > 180, "dropping them would leave nothing to judge on"
+    rare = population(rng, 2_000)
+    few = population(rng, 15)
+    pasted = pd.concat([few] * 20, ignore_index=True)
+    kept, dropped, copies_kept = held_out_copies(pasted, rare, INPUTS, natural_copy_rate(rare, INPUTS), len(rare))
+    assert (len(kept), dropped, copies_kept) == (15, 285, 0)
+    kept, dropped, _ = held_out_copies(held_out, training, INPUTS, None, 0)
+    assert dropped > 180, "without a natural rate every copy is dropped"
+
+
+def test_the_champion_metric_interval_is_seeded_and_brackets_the_metric(mae_settings):
+    from modelkeel.loop.evidence import metric_bootstrap
+
+    rng = np.random.default_rng(4)
+    y = rng.normal(0, 1, 500)
+    out = regression_outputs(y, y + rng.normal(0, 1, 500))
+    low, high = metric_bootstrap(mae_settings, out)
+    assert low < float(np.abs(out.y - out.predicted.label).mean()) < high
+    assert metric_bootstrap(mae_settings, out) == (low, high)
+    assert metric_bootstrap(mae_settings, regression_outputs([1.0], [2.0])) is None

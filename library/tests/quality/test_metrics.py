@@ -29,6 +29,72 @@ def test_label_codes_accept_arrow_strings_objects_and_numbers():
     assert metrics.codes(np.array([1, 2, 3]), [1, 2]).tolist() == [0, 1, -1]
 
 
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([True, False, True]),
+        np.array([True, False, True], dtype=object),
+        pd.array([True, False, True], dtype="boolean"),
+        pd.Series([True, False, True], dtype="boolean").to_numpy(),
+    ],
+    ids=["bool", "object", "boolean", "boolean as numpy"],
+)
+def test_bool_labels_match_bool_classes_however_pandas_holds_them(labels):
+    assert metrics.codes(labels, [False, True]).tolist() == [1, 0, 1]
+
+
+def test_a_bool_and_a_number_are_different_labels_even_of_the_same_value():
+    """True is not the class 1 (nor 1 the class True); a number matches a number of the same value, and a
+    gap (an unlabelled row) matches nothing."""
+    assert metrics.codes(np.array([1, 0]), [False, True]).tolist() == [-1, -1]
+    assert metrics.codes(np.array([True, False]), [0, 1]).tolist() == [-1, -1]
+    assert metrics.codes(np.array([True, None, False], dtype=object), [False, True]).tolist() == [1, -1, 0]
+    assert metrics.codes(np.array([1.0, np.nan, 3.0]), [1, 2, 3]).tolist() == [0, -1, 2]
+    assert metrics.codes(np.array([1, True, "a", 0.0], dtype=object), [0, True, "a"]).tolist() == [-1, 1, 2, 0]
+    assert metrics.codes(np.array([1, 2]), [1, 1.0, 2]).tolist() == [0, 2], "a class listed twice keeps its first place"
+
+
+def test_labels_of_another_kind_than_the_classes_are_scored_as_labels_of_their_own():
+    """The crash of a bool target (True/False classes, 0/1 answers: an index of False, True, 0, 1 that is not
+    unique) cannot happen: each unknown label is a class of its own, so nothing is right."""
+    true_codes, predicted_codes, labels = metrics.all_codes(
+        np.array([False, True, True]), np.array([0, 1, 1]), [False, True]
+    )
+    assert labels == [False, True, 0, 1] and [type(v) for v in labels] == [bool, bool, int, int]
+    assert true_codes.tolist() == [0, 1, 1] and predicted_codes.tolist() == [2, 3, 3]
+    assert (
+        metrics.classification_metrics(np.array([False, True]), np.array([0, 1]), None, [False, True])["accuracy"]
+        == 0.0
+    )
+
+
+@pytest.mark.parametrize(
+    "y_true, y_pred, classes",
+    [
+        ([True, False, True, True, False, None], [True, True, False, True, False, False], [False, True]),
+        ([1.0, 0.0, 1.0, 1.0, 0.0, np.nan], [1, 1, 0, 1, 0, 0], [0, 1]),
+        ([3, 1, 2, 2, 1, 3], [3, 2, 2, 1, 1, 3], [1, 2, 3]),
+        (["yes", "no", "yes", "yes", "no", None], ["yes", "yes", "no", "yes", "no", "no"], ["no", "yes"]),
+    ],
+    ids=["bool, a gap", "0/1 read as float, a gap", "1/2/3", "text, a gap"],
+)
+def test_metrics_of_labelled_rows_equal_scikit_learn_for_targets_of_any_kind(y_true, y_pred, classes):
+    """Given truth as pandas holds a batch's labels (a gap makes a 0/1 column float, a bool one object) and
+    predictions as the model's classes; when the rows with a label are scored; then the metrics are
+    scikit-learn's on the same labels."""
+    truth = pd.Series(y_true)
+    labelled = truth.notna().to_numpy()
+    y, predicted = truth[labelled].to_numpy(), np.asarray(y_pred)[labelled]
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet(np.ones(len(classes)), size=len(y))
+    got = metrics.classification_metrics(y, predicted, proba, classes)
+    plain = [classes[[c == v for c in classes].index(True)] for v in y]  # each label as its class
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(plain, predicted.tolist()))
+    assert got["f1_macro"] == pytest.approx(skm.f1_score(plain, predicted.tolist(), average="macro"))
+    one_vs_rest = [skm.roc_auc_score([v == c for v in plain], proba[:, i]) for i, c in enumerate(classes)]
+    assert got["roc_auc"] == pytest.approx(np.mean(one_vs_rest))
+
+
 def test_counted_metrics_equal_scikit_learn_when_classes_are_missing_from_either_side():
     rng = np.random.default_rng(7)
     for _ in range(300):

@@ -1,6 +1,7 @@
 """Diff of two bundles and the bump it requires; reproducible builds."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -130,6 +131,78 @@ def test_a_stricter_schema_is_major_and_a_looser_one_is_not(bundle_dir, tmp_path
     for name, change in looser.items():
         changes = diff.diff(base, edited(bundle_dir, tmp_path, name.replace(" ", "-"), change))
         assert changes["schema"] and diff.required_bump(changes)[0] == "patch", name
+
+
+NUMBER = {"dtype": "int64", "nullable": False, "greater_than_or_equal_to": 1, "less_than_or_equal_to": 12}
+TEXT = {"dtype": "str", "nullable": True, "isin": ["a", "b"]}
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (NUMBER, {**NUMBER, "dtype": "float64"}),  # a float accepts every int
+        (NUMBER, {**NUMBER, "dtype": "int64", "nullable": True}),
+        (NUMBER, {**NUMBER, "greater_than_or_equal_to": 0, "less_than_or_equal_to": 31}),
+        (NUMBER, {"dtype": "int64", "nullable": False}),  # bounds removed
+        (NUMBER, {**NUMBER, "greater_than_or_equal_to": None, "in_range": {"min_value": 0, "max_value": 12}}),
+        ({**NUMBER, "greater_than": 1}, {**NUMBER, "greater_than": None}),  # > 1 and >= 1 became >= 1
+        (TEXT, {**TEXT, "isin": ["a", "b", "c"]}),
+        (TEXT, {"dtype": "str", "nullable": True}),  # any value
+        (TEXT, {**TEXT, "description": "the colour", "title": "Colour"}),  # words, not rules
+        ({**TEXT, "notin": ["x", "y"]}, {**TEXT, "notin": ["x"]}),
+    ],
+)
+def test_a_contract_that_only_widens_what_it_accepts_does_not_break_consumers(old, new):
+    assert diff.breaks_consumers(old, new) is None
+    changes = {"signature": {}, "schema": {"c": {"old": old, "new": new}}, "data": {"changed": False}, "target": "y"}
+    assert diff.required_bump(changes)[0] == "patch"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        ({**NUMBER, "dtype": "float64"}, NUMBER, "type float64 -> int64"),
+        ({**NUMBER, "dtype": "int64"}, {**NUMBER, "dtype": "str"}, "type int64 -> str"),
+        ({**NUMBER, "nullable": True}, NUMBER, "no longer accepts missing values"),
+        (NUMBER, {**NUMBER, "less_than_or_equal_to": 6}, r"narrower range \(upper bound <= 12 -> <= 6\)"),
+        ({"dtype": "int64", "nullable": False}, NUMBER, r"narrower range \(lower bound none -> >= 1\)"),
+        (NUMBER, {**NUMBER, "greater_than": 1}, r"lower bound >= 1 -> > 1"),  # the same number, now excluded
+        (NUMBER, {**NUMBER, "in_range": {"min_value": 2, "max_value": 12}}, "lower bound"),
+        (TEXT, {**TEXT, "isin": ["a"]}, "accepts fewer values"),
+        ({"dtype": "str", "nullable": True}, TEXT, "accepts fewer values"),
+        (TEXT, {**TEXT, "notin": ["x"]}, "refuses more values"),
+        (TEXT, {**TEXT, "str_length": {"min_value": 1, "max_value": 3}}, "check str_length added"),
+        (TEXT, {**TEXT, "unique": True}, "unique"),
+    ],
+)
+def test_a_contract_that_narrows_what_it_accepts_breaks_consumers(old, new, why):
+    assert re.search(why, diff.breaks_consumers(old, new) or "")
+    changes = {"signature": {}, "schema": {"c": {"old": old, "new": new}}, "data": {"changed": False}, "target": "y"}
+    assert diff.required_bump(changes)[0] == "major"
+
+
+@pytest.mark.parametrize("settings", ["classification"], indirect=True)  # a regression has no classes
+def test_a_classifier_whose_classes_changed_is_major_though_its_schema_holds_them_as_expectations(
+    settings, bundle_dir, tmp_path
+):
+    base = open_bundle(bundle_dir)
+    other = edited(bundle_dir, tmp_path, "classes", lambda folder: None)
+    other.__dict__["classes"] = [*base.classes, "Emperor"]  # as a model trained on a fourth species would say
+    changes = diff.diff(base, other)
+    assert changes["signature"]["classes"] == {"old": base.classes, "new": [*base.classes, "Emperor"]}
+    kind, reasons = diff.required_bump(changes)
+    assert kind == "major" and "signature classes changed" in reasons
+    assert "classes" not in diff.diff(base, open_bundle(bundle_dir))["signature"]
+
+
+def test_expectations_never_reach_the_schema_so_never_break_consumers(settings, bundle_dir):
+    """The contract's expectations are in reference.json, not schema.yaml: moving one changes no schema column."""
+    from modelkeel.data.contract import contract_expectations, load_schema_model
+
+    bundle = open_bundle(bundle_dir)
+    expectations = contract_expectations(load_schema_model(settings))
+    assert expectations and bundle.reference["expectations"] == expectations
+    assert all("metadata" not in spec and "expect" not in spec for spec in bundle.schema_columns.values())
 
 
 def test_a_folder_that_is_not_a_bundle_is_a_clear_error(bundle_dir, tmp_path):

@@ -1,4 +1,5 @@
-"""The loop's drift plots: which features get one, and that each named feature's plot is written."""
+"""The loop's drift plots: which features get one, and that each named feature's plot is written; the
+confusion matrix's labels."""
 
 import numpy as np
 import pandas as pd
@@ -31,3 +32,12 @@ def test_each_named_feature_gets_its_plot_and_no_other(tmp_path):
     assert written == [tmp_path / plots.drift_plot_name("colour"), tmp_path / plots.drift_plot_name("x1")]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+
+
+def test_the_confusion_matrix_has_one_row_per_label_of_either_side_a_bool_apart_from_a_number():
+    matrix_classes = plots.matrix_classes
+    assert matrix_classes(np.array([1, 3, 2]), np.array([1, 1, 4])) == [1, 2, 3, 4]
+    assert matrix_classes(np.array([True, False]), np.array([True, True])) == [False, True]
+    mixed = matrix_classes(np.array([True, False]), np.array([1, 0]))
+    assert len(mixed) == 4 and [type(c) for c in mixed].count(bool) == 2, mixed
+    assert matrix_classes(np.array(["b", 2], dtype=object), np.array(["a", 1], dtype=object)) == [1, 2, "a", "b"]

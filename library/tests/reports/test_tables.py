@@ -52,3 +52,29 @@ def test_values_from_data_are_inert_in_a_cell():
     long = cell("x" * 500)
     assert len(long) == CELL_LIMIT and long.endswith("…")
     assert cell("plain name_1 (m²)") == "plain name_1 (m²)", "ordinary names read as they are"
+
+
+def test_a_slice_that_misses_its_bar_shows_its_interval_and_whether_it_fails_beyond_it():
+    slice_gate = {"column": "carrier", "rows": 20, "metric": "mae", "threshold": 25.6, "gated": True}
+    slice_gate |= {"measured": 29.912239061046318, "confidence": 0.95}
+    metrics = {
+        "primary_metric": "mae",
+        "higher_is_better": False,
+        "train": {"mae": 1.0},
+        "test": {"mae": 2.0},
+        "baseline": {"test": {"mae": 3.0}},
+        "gates": {
+            "threshold": {"value": 2.0, "threshold": 5.0, "passed": True},
+            "baseline": {"value": 2.0, "baseline": 3.0, "min_improvement": 0.5, "passed": True},
+            "slices": [
+                {**slice_gate, "value": "HA", "interval": [18.21, 41.6], "passed": True},
+                {**slice_gate, "value": "UA", "rows": 2000, "interval": [27.5, 32.3], "passed": False},
+            ],
+        },
+    }
+    rows = [line for line in metrics_table(metrics, 10) if " on slice " in line]
+    assert rows == [
+        "| mae on slice carrier=HA (20 rows) | 29.9122 (95 % interval 18.21 to 41.6) | <= 25.6 | yes (within its "
+        "uncertainty) |",
+        "| mae on slice carrier=UA (2000 rows) | 29.9122 (95 % interval 27.5 to 32.3) | <= 25.6 | **NO** |",
+    ]

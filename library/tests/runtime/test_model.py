@@ -94,3 +94,20 @@ def test_model_predict_passes_other_columns_through_but_never_overwrites_one(bun
         name = f"probability_{model.bundle.classes[-1]}"
         with pytest.raises(DataError, match=re.escape(str([name]))):
             model.predict(rows.assign(**{name: 0.5}))
+
+
+@pytest.mark.parametrize("copies", [1, 20], ids=["compiled check", "pandera"])
+def test_json_answers_give_each_class_as_the_data_holds_it(typed, copies):
+    """Given a target of bools, 0/1 or 1/2/3 integers, or text; when JSON records are scored (a few, and more
+    than the compiled check takes); then the JSON answer holds true/false, integers or text as scikit-learn
+    predicts them, and each class's probabilities under the class as text ("True", "0")."""
+    from modelkeel.runtime.model import Model
+
+    inputs = typed.batch.drop(columns="target")
+    records = json.loads(inputs.to_json(orient="records", date_format="iso")) * copies
+    answer = json.loads(json.dumps(Model(typed.bundle).predict_records(records)))
+    expected = typed.sklearn_predict(typed.batch).tolist() * copies
+    assert answer["prediction"] == expected
+    kind = {"bool": bool, "int": int, "three": int, "text": str}[typed.kind]
+    assert {type(p) for p in answer["prediction"]} == {kind}, "JSON true/false for a bool target, never 0/1"
+    assert list(answer["probabilities"]) == [str(c) for c in typed.bundle.classes]

@@ -204,3 +204,20 @@ def test_a_carriage_return_inside_a_cell_cannot_start_a_row_of_its_own(tmp_path)
     assert b'"x\r=1+2"' in (tmp_path / "out.csv").read_bytes()
     write_output(frame.assign(note=["x", "y"]), tmp_path / "plain.csv")
     assert (tmp_path / "plain.csv").read_bytes() == b"note,n\nx,1\ny,2\n", "otherwise lines end in \\n"
+
+
+def test_predictions_are_the_classes_as_the_data_holds_them(typed, tmp_path):
+    """Given a target of bools, 0/1 or 1/2/3 integers, or text; when a file is scored; then every prediction
+    is a class as the data writes it (True/False, not the graph's 0/1), the one scikit-learn predicts."""
+    inputs = typed.batch.drop(columns="target")
+    inputs.to_csv(tmp_path / "in.csv", index=False)
+    predict(typed.bundle.folder, tmp_path / "in.csv", tmp_path / "out.parquet")
+    scored = pd.read_parquet(tmp_path / "out.parquet")
+    expected_classes = {"bool": [False, True], "int": [0, 1], "text": ["no", "yes"], "three": [1, 2, 3]}[typed.kind]
+    classes = typed.bundle.classes
+    assert classes == expected_classes and [type(c) for c in classes] == [type(c) for c in expected_classes]
+    kind = {"bool": "b", "int": "i", "three": "i"}.get(typed.kind)
+    assert scored["prediction"].dtype.kind == kind if kind else pd.api.types.is_string_dtype(scored["prediction"])
+    assert scored["prediction"].tolist() == typed.sklearn_predict(typed.batch).tolist()
+    assert set(scored["prediction"]) <= set(classes)
+    assert [c for c in scored if c.startswith("probability_")] == [f"probability_{c}" for c in classes]

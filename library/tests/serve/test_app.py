@@ -267,3 +267,27 @@ def test_metrics_count_requests_latency_rows_and_errors(served, rows):
     assert found["serve_prediction_errors_total", (("reason", "invalid_rows"),)] == 0
     assert found["serve_model_info", (("version", served.version),)] == 1
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+def test_each_answer_is_a_class_as_metadata_lists_it_for_a_target_of_any_kind(typed):
+    """Given a served model of a bool, 0/1, 1/2/3 or text target; when rows are posted as JSON and as CSV;
+    then each prediction is one of /metadata's classes, of the same JSON type (true, not 1), as
+    scikit-learn predicts it, beside a probability_<class> for each class."""
+    from modelkeel.runtime.model import Model
+    from modelkeel.serve.holder import prepare
+
+    served = prepare(Model(typed.bundle), str(typed.bundle.folder))
+    client = client_for(served)
+    metadata = client.get("/metadata").json()
+    classes = metadata["classes"]
+    assert classes == typed.bundle.classes
+    assert metadata["outputs"] == ["prediction", *(f"probability_{c}" for c in typed.bundle.classes)]
+    rows = json.loads(typed.batch.drop(columns="target").to_json(orient="records", date_format="iso"))
+    expected = typed.sklearn_predict(typed.batch).tolist()
+    for answer in (client.post("/predict", json=rows), client.post("/predict", content=csv_body(rows), headers=CSV)):
+        predictions = [p["prediction"] for p in assert_predictions(answer, served, len(rows))]
+        assert predictions == expected
+        typed_as = {type(c) for c in classes}
+        assert {type(p) for p in predictions} == typed_as, f"{typed_as} in /metadata, JSON answers the same"
+    enum = client.get("/openapi.json").json()["components"]["schemas"]
+    assert classes in [s.get("properties", {}).get("prediction", {}).get("enum") for s in enum.values()]

@@ -60,6 +60,17 @@ def test_the_model_card_says_what_the_model_is_and_what_made_it(bundle_dir, sett
     assert ("onnxmltools" in section) == (library != "scikit-learn")
 
 
+def test_reference_json_carries_the_contracts_expectations_by_the_columns_data_names(bundle_dir, settings):
+    from modelkeel.data.contract import load_schema_model
+
+    expectations = json.loads((bundle_dir / "reference.json").read_text())["expectations"]
+    columns = load_schema_model(settings).to_schema().columns
+    # penguins: every measurement's observed range, the islands and species, the years; sex is a hard check only
+    assert expectations == {name: c.metadata["expect"] for name, c in columns.items() if c.metadata}
+    assert expectations["bill_length_mm"] == {"ge": 33.1, "le": 59.6}
+    assert expectations["island"] == {"isin": ["Biscoe", "Dream", "Torgersen"]} and "sex" not in expectations
+
+
 def test_a_retrained_model_never_ships_the_previous_onnx(settings, tmp_path):
     isolated = settings.model_copy(
         update={"paths": PathSettings(artifacts=str(tmp_path / "artifacts"), dist=str(tmp_path / "dist"))}

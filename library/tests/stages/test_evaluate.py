@@ -5,6 +5,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.dummy import DummyClassifier, DummyRegressor
 
+from modelkeel.quality.gates import quality_gates
 from modelkeel.stages import evaluate, train
 from modelkeel.stages.estimators import predict
 
@@ -65,3 +66,34 @@ def test_baseline_is_the_most_frequent_class_or_the_mean(trained):
     else:
         dummy = DummyRegressor().fit(parts.X_train, parts.y_train)
         np.testing.assert_allclose(baseline.label, dummy.predict(parts.X_test))
+
+
+def test_a_slice_that_misses_its_bar_carries_its_interval_and_one_that_reaches_it_none(toy_settings, toy_trained):
+    from modelkeel.quality.gates import metric_interval
+    from modelkeel.quality.metrics import METRICS
+
+    settings, parts = toy_settings, toy_trained.parts
+    metric = settings.quality.slice_metric
+    classes = list(toy_trained.model.classes_) if settings.task == "classification" else None
+    test = predict(settings, toy_trained.model, parts.X_test)
+    slices = evaluate.slice_metrics(settings, parts, test, classes)
+    test_scores = {settings.quality.primary_metric: 0.0}
+
+    def gates_at(bar):
+        q = settings.quality.model_copy(update={"slice_threshold": bar, "slice_min_rows": 1})
+        at = settings.model_copy(update={"quality": q})
+        interval_of = evaluate.slice_intervals(at, parts, test, classes)
+        return quality_gates(q, test_scores, slices, test_scores, interval_of)["slices"]
+
+    worst = 1e9 if METRICS[metric].lower_is_better else -1e9
+    assert all(s["interval"] is None and s["passed"] for s in gates_at(worst)), "no slice misses: nothing computed"
+    missed = [s for s in gates_at(METRICS[metric].best) if s["measured"] != METRICS[metric].best]
+    assert missed, "the toy model is not perfect on every slice"
+    for s in missed:
+        rows = np.flatnonzero(parts.X_test[s["column"]].fillna("").replace("", "(missing)").to_numpy() == s["value"])
+        y = parts.y_test.to_numpy()[rows]
+        expected = metric_interval(
+            settings.task, metric, y, test.take(rows), classes, settings.quality.slice_confidence, settings.seed
+        )
+        assert s["interval"] == pytest.approx(list(expected)), (s["column"], s["value"])
+        assert s["interval"][0] <= s["measured"] <= s["interval"][1]

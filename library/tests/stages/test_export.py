@@ -130,3 +130,82 @@ def test_every_model_exports_the_same_bytes_in_every_process_and_hash_seed():
         digests.append(done.stdout.split())
     assert len(digests[0]) == 10, digests[0]
     assert digests[0] == digests[1], "model.onnx bytes depend on PYTHONHASHSEED"
+
+
+def test_parity_holds_for_labels_of_any_kind_as_the_bundle_gives_them(typed):
+    """Given a bool, 0/1, 1/2/3 or text target: the graph itself answers a bool target's classes as 0/1
+    (skl2onnx writes bools as integers); the parity gate judges the labels a bundle gives, True/False as
+    scikit-learn's, and a 0/1 answer beside True/False labels fails it."""
+    import json
+
+    from modelkeel.runtime.session import onnx_outputs
+    from modelkeel.runtime.signature import model_frame, onnx_feed
+
+    record = json.loads((typed.bundle.folder / layout.PARITY).read_text())
+    assert record["passed"] and record["label_mismatches"] == 0 and record["rows"] > 0
+    feed = onnx_feed(model_frame(typed.batch, typed.settings.data.inputs), typed.settings.data.inputs)
+    graph = onnx_outputs("classification", typed.bundle.session, feed)  # no classes: the graph's own labels
+    bundled = typed.bundle.outputs(feed)
+    reference = {"label": typed.sklearn_predict(typed.batch), "value": bundled["value"]}
+    assert graph["label"].dtype.kind == ("i" if typed.kind in ("bool", "int", "three") else "O")
+    assert bundled["label"].dtype.kind == reference["label"].dtype.kind
+    assert compare("classification", reference, bundled, 1e-4, 1e-5, same_kind=True).passed
+    as_graph = compare("classification", reference, graph, 1e-4, 1e-5, same_kind=True)
+    assert as_graph.passed == (typed.kind != "bool")
+    assert compare("classification", reference, graph, 1e-4, 1e-5).passed, "by value alone, 1 is True"
+
+
+HIGH_CARDINALITY_MODELS = [
+    dict(type="random_forest", n_estimators=10, max_depth=6),
+    dict(type="linear"),
+    dict(type="gradient_boosting", n_estimators=10),
+    dict(type="lightgbm", n_estimators=10),
+    dict(type="xgboost", n_estimators=10),
+]
+
+
+@pytest.mark.parametrize("model", HIGH_CARDINALITY_MODELS, ids=[m["type"] for m in HIGH_CARDINALITY_MODELS])
+@pytest.mark.parametrize("categorical", [("airport",), ("colour", "airport")], ids=["alone", "with-another"])
+def test_a_text_column_of_300_values_trains_exports_and_passes_parity_with_values_never_seen(
+    toy_settings, tmp_path, model, categorical
+):
+    """The shipped model.py pools rare categories (skl2onnx converts its encoder for one text column or more)."""
+    from modelkeel.settings import DataSettings
+    from modelkeel.stages import train
+
+    from ..conftest import toy_frame
+
+    # given 900 rows whose 300 airports are few busy ones and many rare ones, and a busy one that matters
+    rng = np.random.default_rng(5)
+    frame = toy_frame(toy_settings.task, 900, seed=5).drop(columns="when")
+    weights = 1 / np.arange(1, 301)
+    frame["airport"] = rng.choice([f"airport {i:03d}" for i in range(300)], len(frame), p=weights / weights.sum())
+    busy = frame["airport"] == "airport 000"
+    if toy_settings.task == "classification":
+        frame.loc[busy, "target"] = "yes"
+    else:
+        frame.loc[busy, "target"] += 3.0
+    data = DataSettings(
+        path="toy.csv",
+        schema=toy_settings.data.schema_name,
+        target="target",
+        numeric_features=("x1", "x2"),
+        categorical_features=categorical,
+        test_size=0.25,
+    )
+    settings = toy_settings.model_validate(
+        dict(toy_settings.model_dump(by_alias=True), data=data, model=model, root=toy_settings.root)
+    ).model_copy(update={"paths": PathSettings(artifacts=str(tmp_path))})
+    # when it is trained, and scored on test rows of which a third hold airports training never saw
+    parts = train.split(settings, frame)
+    fitted, _ = train.fit_with_features(settings, parts)
+    encoder = fitted.named_steps["preprocess"].named_transformers_["categorical"].named_steps["codes"]
+    pooled = encoder.infrequent_categories_[categorical.index("airport")]
+    assert pooled is not None and len(pooled) > 100, "the rare airports share one column"
+    X = parts.X_test.copy()
+    unseen = X.index[::3]
+    X.loc[unseen, "airport"] = [f"new airport {i}" for i in range(len(unseen))]
+    done = export.export(settings, fitted, X, {"version": "test"})
+    # then the ONNX model answers every row as scikit-learn does
+    assert done.result.passed and done.result.rows == len(X), export.describe_failure(done.result)
+    assert (tmp_path / layout.MODEL).is_file()

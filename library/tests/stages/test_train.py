@@ -9,7 +9,7 @@ from modelkeel.runtime.signature import (
 )
 from modelkeel.stages import train
 
-from ..conftest import toy_frame
+from ..conftest import toy_frame, typed_frame
 
 
 def test_training_is_deterministic(settings, validated):
@@ -120,3 +120,18 @@ def test_a_saved_model_is_stale_once_model_py_changes(settings, validated, tmp_p
         train.load(copy, validated.snapshot)
     for name in [m for m in sys.modules if m.startswith("stale_project")]:
         del sys.modules[name]
+
+
+@pytest.mark.parametrize("typed", ["bool", "int"], indirect=True)
+def test_a_nullable_target_trains_classes_as_the_data_holds_them(typed):
+    """Given a bool or 0/1 target with gaps, as a nullable contract gives it ("boolean", "Int64"); when it is
+    split and fitted; then the labelled rows keep numpy's bool or int64 and the classes are False/True or 0/1,
+    not the floats 0.0/1.0 scikit-learn would make of a nullable column."""
+    frame = typed_frame(typed.kind).astype({"target": "boolean" if typed.kind == "bool" else "Int64"})
+    frame.loc[[4, 8], "target"] = pd.NA
+    parts = train.split(typed.settings, frame)
+    assert parts.dropped_missing_target == 2
+    assert parts.y_train.dtype == (bool if typed.kind == "bool" else np.int64)
+    classes = train.fit(typed.settings, parts).named_steps["model"].classes_.tolist()
+    assert classes == ([False, True] if typed.kind == "bool" else [0, 1])
+    assert {type(c) for c in classes} == {bool if typed.kind == "bool" else int}

@@ -21,7 +21,8 @@ def test_every_check_of_the_penguins_contract_gives_a_case_and_each_is_refused(s
     cases = broken_rows(settings, validated.frame)
     kinds = {case.what for case in cases}
     assert "a required column is missing" in kinds and "a column the contract does not know" in kinds
-    # penguins: four bounded numbers and a bounded year, three categories, two columns without gaps
+    # penguins: four measurements never negative and a study that began in 2007, a closed set of sexes, and
+    # three columns without gaps; the observed ranges, islands and species are expectations, which break nothing
     assert {c.column for c in cases if "past its" in c.what} == {
         "bill_length_mm",
         "bill_depth_mm",
@@ -29,7 +30,7 @@ def test_every_check_of_the_penguins_contract_gives_a_case_and_each_is_refused(s
         "body_mass_g",
         "year",
     }
-    assert {c.column for c in cases if "does not list" in c.what} == {"species", "island", "sex"}
+    assert {c.column for c in cases if "does not list" in c.what} == {"sex"}
     assert {c.column for c in cases if "allows none" in c.what} == {"species", "island", "year"}
     for case in cases:
         assert len(case.frame) == 3
@@ -115,9 +116,18 @@ def test_gate_assertions_pass_on_passing_gates_and_name_the_key_when_not():
     with pytest.raises(AssertionError, match=r"baseline 0\.7 by 0\.05 \(quality\.min_improvement_over_baseline"):
         assert_beats_baseline(gates(baseline=False))
     slice_entry = {"column": "island", "value": "Dream", "rows": 20, "metric": "mae", "measured": 500.0}
-    failed = gates(slices=[{**slice_entry, "threshold": 450, "passed": False}])
-    with pytest.raises(AssertionError, match=r"island=Dream \(20 rows\): mae = 500 exceeds the maximum 450"):
+    failed = gates(slices=[{**slice_entry, "threshold": 450, "gated": True, "passed": False}])
+    with pytest.raises(AssertionError, match=r"island=Dream \(20 rows\): mae 500 exceeds the maximum 450"):
         assert_every_slice_passes(failed)
+
+
+def test_the_slice_assertion_applies_the_gates_rule_a_slice_fails_only_beyond_its_uncertainty():
+    entry = {"column": "island", "value": "Dream", "rows": 20, "metric": "mae", "measured": 500.123456}
+    entry |= {"threshold": 450, "gated": True, "confidence": 0.95}
+    assert_every_slice_passes(gates(slices=[{**entry, "interval": [401.5, 598.7]}]))  # the bar is inside it
+    beyond = r"mae 500.1 \(95 % interval 460.2 to 540.1\) exceeds the maximum 450 beyond its uncertainty"
+    with pytest.raises(AssertionError, match=beyond):
+        assert_every_slice_passes(gates(slices=[{**entry, "interval": [460.2, 540.1]}]))
 
 
 def test_onnx_parity_passes_for_the_projects_model_and_fails_outside_the_tolerance(trained):
@@ -127,3 +137,25 @@ def test_onnx_parity_passes_for_the_projects_model_and_fails_outside_the_toleran
     if settings.task == "classification":  # probabilities: float32 in ONNX, float64 in scikit-learn
         with pytest.raises(AssertionError, match="parity gate failed"):
             assert_onnx_parity(impossible, model)
+
+
+def test_rows_come_from_hard_checks_only_a_value_outside_an_expectation_is_not_broken(settings, monkeypatch):
+    import pandera.pandas as pa
+
+    class Expecting(pa.DataFrameModel):
+        month: int = pa.Field(ge=1, le=12, metadata={"expect": {"ge": 1, "le": 6}})
+        colour: str = pa.Field(metadata={"expect": {"isin": ["red", "blue"]}})
+
+        class Config:
+            strict = True
+            coerce = True
+
+    monkeypatch.setattr("modelkeel.data.contract.load_schema_model", lambda _settings: Expecting)
+    frame = pd.DataFrame({"month": [1, 2, 6], "colour": ["red", "blue", "red"]})
+    cases = broken_rows(settings, frame)
+    # the month's domain gives a case, its expected 1..6 none; the colour's expected set gives none
+    (past,) = [c for c in cases if "past its" in c.what]
+    assert past.column == "month" and (past.frame["month"] < 1).all()
+    assert not [c for c in cases if "does not list" in c.what]
+    for case in cases:
+        assert_refused(settings, case)

@@ -84,6 +84,12 @@ def format_lineage(lineage: dict) -> str:
         f"           {f.get('url') or f['path']}: {f['rows']} rows, sha256 {f['sha256']}"
         for f in lineage["data"]["files"]
     ]
+    split = lineage.get("split_from")  # freeze-trusted split the training data from this file (newer bundles)
+    if split:
+        lines.append(
+            f"           {split['training']} and the trusted set {split['trusted']['path']} were split from "
+            f"{split['path']} (sha256 {split['sha256']})"
+        )
     lines += [
         f"  schema:  {lineage['schema']['name']} (sha256 {lineage['schema']['sha256']})",
         f"  params:  hash {lineage['params_hash']}, seed {lineage['seed']}, model {lineage['params']['model']['type']}",

@@ -33,6 +33,12 @@ def render_model_card(
     lines += [
         f"- `{f.get('url') or f['path']}`: {f['rows']} rows, sha256 `{f['sha256']}`" for f in lineage["data"]["files"]
     ]
+    split = lineage.get("split_from")
+    if split:
+        lines.append(
+            f"- `{split['training']}` and the trusted evaluation set `{split['trusted']['path']}` were split from "
+            f"`{split['path']}` (sha256 `{split['sha256']}`) by freeze-trusted"
+        )
     lines += [
         f"- Split: {metrics['rows']['train']} training rows, {metrics['rows']['test']} test rows (seed {settings.seed})",
         f"- Git commit: `{lineage['git']['commit']}`" + (" (uncommitted changes)" if lineage["git"]["dirty"] else ""),
@@ -59,7 +65,9 @@ def render_model_card(
         "## Limitations",
         "- Measured on a held-out split of the same snapshot; performance on newer data can drift.",
         f"- Categories not seen in training are ignored by the one-hot encoder; slices with fewer than "
-        f"{settings.quality.slice_min_rows} test rows are reported but not gated.",
+        f"{settings.quality.slice_min_rows} test rows are reported but not gated, and a slice fails only when the "
+        f"{settings.quality.slice_confidence * 100:.4g} % interval of its {settings.quality.slice_metric} lies wholly beyond "
+        f"{settings.quality.slice_threshold:.4g}: a small slice of a noisy target can miss the bar by chance.",
         "- The model was checked for parity between scikit-learn and ONNX Runtime on the test split "
         f"(atol {settings.parity.atol:g}, rtol {settings.parity.rtol:g}); see `parity.json`.",
         "",

@@ -187,21 +187,34 @@ class Bundle:
 
     @cached_property
     def classes(self) -> list | None:
-        metadata = self.session.get_modelmeta().custom_metadata_map
-        return json.loads(metadata["classes"]) if "classes" in metadata else None
+        """A classifier's classes as the data holds them (True/False for a bool target), in probability order."""
+        from ..runtime.session import model_classes
+
+        try:
+            return model_classes(self.session)
+        except VerificationError as error:
+            raise VerificationError(f"{self.model_path}: {error}") from None
 
     def validate_input(self, frame: pd.DataFrame, source: str) -> pd.DataFrame:
         from ..data.contract import validate_frame
 
         return validate_frame(frame, self.input_schema, source, self.time)
 
-    def run(self, frame: pd.DataFrame) -> dict:
-        """The model's raw outputs ('label' and 'value', or 'value') on already validated rows."""
+    def outputs(self, feed: dict) -> dict:
+        """The model's outputs ('label' and 'value', or 'value') on a feed (`runtime.signature.onnx_feed`).
+
+        Every path that scores with a bundle comes through here: a classifier's labels are its
+        `classes` as the data holds them (True/False for a bool target, not the graph's 0/1)."""
         from ..runtime.session import onnx_outputs
+
+        return onnx_outputs(self.task, self.session, feed, self.classes if self.task == "classification" else None)
+
+    def run(self, frame: pd.DataFrame) -> dict:
+        """The model's outputs ('label' and 'value', or 'value') on already validated rows."""
         from ..runtime.signature import model_frame, onnx_feed
 
         X = model_frame(frame, self.inputs)
-        return onnx_outputs(self.task, self.session, onnx_feed(X, self.inputs))
+        return self.outputs(onnx_feed(X, self.inputs))
 
 
 def open_bundle(folder: str | Path, source: str | None = None, signer: Signer | None = None) -> Bundle:

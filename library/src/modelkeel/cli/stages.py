@@ -72,11 +72,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "freeze-trusted", help="set aside a trusted evaluation set from data.path that the loop never trains on"
     )
     freeze.add_argument("--share", type=float, default=0.15, help="share of the labelled rows (default 0.15)")
-    freeze.add_argument("--force", action="store_true", help="replace the trusted set params.yaml names")
+    freeze.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the trusted set params.yaml names: split again (the file the last split came from, when "
+        "data.path is its training part) and overwrite both parts",
+    )
     infer.add_argument(
         "--keep-thresholds",
         action="store_true",
         help="leave the quality and retraining bars in params.yaml as they are",
+    )
+    infer.add_argument(
+        "--max-categories",
+        type=int,
+        default=50,
+        metavar="N",
+        help="a text column with more distinct values than N is left out as an identifier or free text "
+        "(default 50); raise it to keep a high-cardinality column as a category",
     )
 
 
@@ -161,14 +174,33 @@ def report(ctx: Context) -> int:
 
 
 def infer_schema(ctx: Context) -> int:
+    from ..data.infer import describe
     from ..data.infer import infer_schema as infer
 
     args = ctx.args
-    done = infer(ctx.settings, args.params, args.path, args.target, args.name, args.force, args.keep_thresholds)
+    done = infer(
+        ctx.settings,
+        args.params,
+        args.path,
+        args.target,
+        args.name,
+        args.force,
+        args.keep_thresholds,
+        args.max_categories,
+    )
     say(f"infer-schema: wrote {done.module}")
     for p in done.plans:
+        say(f"  {describe(p)}")
+    say(
+        "infer-schema: HARD checks refuse a row: every column's type, a gap in a column not marked (nullable), and "
+        "the rules marked HARD. EXPECTED ranges and categories are what the data held: a row outside them is "
+        "accepted, and the retraining loop reports it as drift. To promote an expectation to a hard check, move it "
+        f'in {done.module.name} out of metadata={{"expect": ...}} into the Field\'s own arguments (ge=, le=, isin=).'
+    )
+    if done.drift_exempt:
         say(
-            f"  {p.name}: {p.dtype}{' (nullable)' if p.nullable else ''} -> {p.role}{': ' + p.reason if p.reason else ''}"
+            f"infer-schema: retrain.drift_exempt: {', '.join(done.drift_exempt)} (calendar parts and years move by "
+            "construction: their drift is shown, never a reason to retrain)"
         )
     say(f"infer-schema: {done.split}")
     if done.thresholds:
@@ -185,15 +217,18 @@ def infer_schema(ctx: Context) -> int:
 
 
 def freeze_trusted(ctx: Context) -> int:
-    from ..data.trusted import freeze
+    from ..data.trusted import freeze, relative_path
 
     if not 0 < ctx.args.share < 0.5:
         raise SettingsError(f"--share {ctx.args.share}: use a share between 0 and 0.5 (e.g. 0.15)")
     done = freeze(ctx.settings, ctx.args.params, ctx.args.share, ctx.args.force)
+    root = ctx.settings.root.resolve()
+    source, trusted, training = (relative_path(p, root) for p in (done.source, done.path, done.training))
     say(
-        f"freeze-trusted: {done.rows} labelled rows moved to {done.path.relative_to(ctx.settings.root)} "
-        f"(sha256 {done.sha256[:12]}); the data file keeps {done.left}. params.yaml pins it under retrain.trusted. "
-        "Commit both files: from now on the loop promotes only a challenger that holds up on it."
+        f"freeze-trusted: split {source} (left as it was) into {trusted} ({done.rows} labelled rows, sha256 "
+        f"{done.sha256[:12]}) and {training} ({done.left} rows to train on). params.yaml: data.path is now "
+        f"{training}; retrain.trusted pins {trusted} and records the split. Commit params.yaml and both files: "
+        "from now on the loop promotes only a challenger that holds up on the trusted set."
     )
     return 0
 

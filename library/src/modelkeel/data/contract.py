@@ -176,6 +176,55 @@ def _as_bool(value: Any) -> bool | None:
     return None
 
 
+EXPECT = "expect"  # the key of a Field's metadata that holds its expectations (see data/infer.py)
+
+
+def contract_expectations(model: type[pa.DataFrameModel] | pa.DataFrameSchema, where: str = "the contract") -> dict:
+    """Column (as in the data) -> its expectations, from each Field's `metadata={"expect": ...}`:
+    {"ge": low, "le": high} (either may be left out) or {"isin": [values]}.
+
+    Expectations are what the data looked like, not rules: pandera checks none of them and its YAML drops
+    them, so the bundle keeps them in reference.json for the loop to report rows outside them."""
+    schema = model if isinstance(model, pa.DataFrameSchema) else model.to_schema()
+    found: dict[str, dict] = {}
+    for name, column in schema.columns.items():
+        expect = (column.metadata or {}).get(EXPECT) if isinstance(column.metadata, dict) else None
+        if expect is None:
+            continue
+        found[str(name)] = _checked_expectation(str(name), expect, where)
+    return found
+
+
+def _checked_expectation(column: str, expect: Any, where: str) -> dict:
+    def wrong(why: str) -> SettingsError:
+        return SettingsError(
+            f"{where}, column {column!r}: metadata {{'expect': {expect!r}}} {why}. Write "
+            '{"expect": {"ge": LOW, "le": HIGH}} (numbers; either may be left out) or {"expect": {"isin": [VALUES]}}.'
+        )
+
+    if not isinstance(expect, dict) or not expect:
+        raise wrong("is not a mapping of ge/le or isin")
+    unknown = sorted(set(map(str, expect)) - {"ge", "le", "isin"})
+    if unknown:
+        raise wrong(f"has unknown key(s) {unknown}")
+    if "isin" in expect:
+        values = expect["isin"]
+        if len(expect) > 1 or not isinstance(values, list | tuple) or not values:
+            raise wrong("needs isin alone, with a non-empty list")
+        if not all(isinstance(v, str | int | float | bool) for v in values):
+            raise wrong("lists a value that is not text, a number or true/false")
+        return {"isin": [_plain(v) for v in values]}
+    bounds = {key: expect[key] for key in ("ge", "le") if key in expect}
+    for key, value in bounds.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+            raise wrong(f"has {key} {value!r}, not a number")
+        if not np.isfinite(value):
+            raise wrong(f"has {key} {value!r}, not a finite number")
+    if "ge" in bounds and "le" in bounds and bounds["ge"] > bounds["le"]:
+        raise wrong("has ge above le")
+    return {key: _plain(value) for key, value in bounds.items()}
+
+
 def schema_yaml(model: type[pa.DataFrameModel]) -> str:
     """The contract serialized for the bundle, readable by pandera without this package."""
     return str(model.to_schema().to_yaml())

@@ -21,7 +21,12 @@ from .monitor import metric_on
 
 @dataclass(frozen=True)
 class Scores:
-    """Champion and challenger on the same held-out new rows, with the evidence for the gain."""
+    """Champion and challenger on the same held-out new rows, with the evidence for the gain.
+
+    The promotion rule (`rule`): at least `retrain.min_new_rows` rows, a gain of at least
+    `retrain.promotion_margin`, and the lower end of the gain's paired-bootstrap interval above zero
+    (a real improvement of the margin's size can meet it; demanding that the lower end clear the
+    margin itself would need the gain to be far larger than the margin)."""
 
     metric: str
     rows: int
@@ -32,6 +37,8 @@ class Scores:
     confidence: float = 0.95
     duplicates_dropped: int = 0  # held-out rows that repeated a training row (or each other)
     min_rows: int = 1
+    copies_kept: int = 0  # held-out copies kept: no more than the data's natural duplicate rate explains
+    natural_copy_rate: float | None = None  # the share of the champion's training rows another row repeats
 
     @property
     def gain(self) -> float | None:
@@ -39,7 +46,16 @@ class Scores:
 
     @property
     def challenger_wins(self) -> bool:
-        return self.gain is not None and self.gain >= self.margin
+        """The promotion rule holds: enough rows, a gain of at least the margin, its interval above zero."""
+        return self.gain is not None and self.gain >= self.margin and not self.not_evidence()
+
+    @property
+    def rule(self) -> str:
+        return (
+            f"promote when the challenger's {self.metric} beats the champion's by at least retrain.promotion_margin "
+            f"{self.margin:.4g} and the lower end of the gain's {round(self.confidence * 100)} percent paired-bootstrap "
+            f"interval is above 0, on at least retrain.min_new_rows {self.min_rows} held-out new rows"
+        )
 
     def not_evidence(self) -> list[str]:
         """Why a win on these rows does not count (empty: it does)."""
@@ -51,10 +67,10 @@ class Scores:
             )
         elif self.interval is None:
             why.append("the gain's confidence interval is undefined on these rows: not evidence enough to promote")
-        elif self.interval[0] < self.margin:
+        elif self.interval[0] <= 0:
             why.append(
-                f"the gain's {round(self.confidence * 100)} percent confidence interval [{self.interval[0]:.4g}, {self.interval[1]:.4g}] "
-                f"reaches below the promotion margin {self.margin}: the win may be luck"
+                f"the gain's {round(self.confidence * 100)} percent confidence interval "
+                f"[{self.interval[0]:.4g}, {self.interval[1]:.4g}] reaches 0: the win may be luck"
             )
         return why
 
@@ -69,7 +85,11 @@ class Scores:
             "interval": list(self.interval) if self.interval else None,
             "confidence": self.confidence,
             "duplicates_dropped": self.duplicates_dropped,
+            "copies_kept": self.copies_kept,
+            "natural_copy_rate": self.natural_copy_rate,
             "min_rows": self.min_rows,
+            "wins": self.challenger_wins,
+            "rule": self.rule,
         }
 
 
@@ -104,9 +124,12 @@ def train_challenger(
     return challenger, run_pipeline(challenger)
 
 
-def held_out_new_rows(challenger: Settings, batches: tuple[Batch, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The challenger's test rows that come from the new batches (data neither model was trained on), and
-    the rows the challenger was trained on (to drop held-out copies of them)."""
+def held_out_new_rows(
+    challenger: Settings, batches: tuple[Batch, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The challenger's test rows that come from the new batches (data neither model was trained on), the
+    rows the challenger was trained on (to drop held-out copies of them), and the rows that are not new
+    (data.path and batches the champion had seen: the population's own duplicate rate)."""
     from ..stages.train import split, test_pool
     from ..stages.validate import validate
 
@@ -118,18 +141,27 @@ def held_out_new_rows(challenger: Settings, batches: tuple[Batch, ...]) -> tuple
     frame = validated.frame.assign(_new=origin)
     parts = split(challenger, frame, test_pool(challenger, validated.snapshot))
     trained_on = parts.labelled.drop(parts.labelled.index[parts.test_rows]).drop(columns="_new")
-    return parts.test_frame[parts.test_frame["_new"]].drop(columns="_new"), trained_on
+    old = frame[~frame["_new"]].drop(columns="_new")
+    return parts.test_frame[parts.test_frame["_new"]].drop(columns="_new"), trained_on, old
 
 
 def compare(
-    settings: Settings, champion: Bundle, challenger: Bundle, held_out: pd.DataFrame, trained_on: pd.DataFrame
+    settings: Settings,
+    champion: Bundle,
+    challenger: Bundle,
+    held_out: pd.DataFrame,
+    trained_on: pd.DataFrame,
+    old: pd.DataFrame | None = None,
 ) -> Scores:
-    """Both models on the same held-out new rows, once copies of training rows are dropped, with the
-    gain's paired-bootstrap confidence interval."""
-    from .evidence import distinct_held_out, outputs, paired_bootstrap
+    """Both models on the same held-out new rows, once copies of training rows are dropped (copies no more
+    frequent than in the `old` rows, the data's natural duplicates, are kept), with the gain's
+    paired-bootstrap confidence interval."""
+    from .evidence import held_out_copies, natural_copy_rate, outputs, paired_bootstrap
 
     r = settings.retrain
-    held_out, dropped = distinct_held_out(held_out, trained_on, settings.data.inputs)
+    inputs = settings.data.inputs
+    natural = None if old is None else natural_copy_rate(old, inputs)
+    held_out, dropped, kept = held_out_copies(held_out, trained_on, inputs, natural, 0 if old is None else len(old))
     labelled = held_out[held_out[settings.data.target].notna()]
     interval = None
     if len(labelled) >= max(r.min_new_rows, 2):
@@ -146,4 +178,6 @@ def compare(
         confidence=r.confidence,
         duplicates_dropped=dropped,
         min_rows=r.min_new_rows,
+        copies_kept=kept,
+        natural_copy_rate=natural,
     )

@@ -8,8 +8,9 @@ dataset `infer-schema` set up:
    leaves beyond the data (or, with no numeric feature, every category renamed to another), labels
    kept: a recalibrated instrument. The champion never saw such values and falls behind; a
    challenger trained on the new rows should win;
-3. corrupted: rows that break the contract on purpose (a value outside a range, a category the
-   contract does not allow, text in a numeric column): the loop must refuse them.
+3. corrupted: rows that break the contract's hard checks on purpose (a value outside a range, a
+   category the contract does not allow, text in a numeric column; failing those, a gap where it allows
+   none): the loop must refuse them. A value outside an expectation would be accepted.
 
 Time columns move past the end of the data, in whole weeks, as new data would.
 The demo works in `artifacts/retrain-demo/` (a copy of pyproject.toml and the data, an empty
@@ -155,6 +156,12 @@ def demo_batches(settings: Settings, frame: pd.DataFrame, schema) -> list[DemoBa
     if textual:
         corrupted.loc[2 % CORRUPTED_ROWS, textual[-1]] = NOT_A_NUMBER
         planted.append((textual[-1], NOT_A_NUMBER))
+    if not planted:  # text columns whose categories are expectations only: a gap where the contract allows none
+        for column in (*data.features, data.target):
+            if column in schema.columns and not schema.columns[column].nullable:
+                corrupted.loc[3 % CORRUPTED_ROWS, column] = None
+                planted.append((column, None))
+                break
     return [
         DemoBatch("1_unchanged", unchanged),
         DemoBatch(SHIFTED, shifted),

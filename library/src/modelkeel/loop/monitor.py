@@ -1,6 +1,7 @@
 """Step 3 of the loop: drift of every feature and of the target against the champion's `reference.json`
-(PSI, KS test), the champion's primary metric on the new labelled rows, and its errors there by slice
-and by class next to the same figures at release (concept drift shows as errors that moved)."""
+(effect sizes: PSI, KS distance; evidence: KS and chi-square tests), the champion's primary metric on the
+new labelled rows, and its errors there by slice and by class next to the same figures at release
+(concept drift shows as errors that moved)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..errors import PipelineError
 from ..quality.metrics import Predictions, score
 from ..settings import Settings
 from .drift import FeatureDrift, feature_drift, target_drift
+from .expectations import Breach, outside_expectations
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Monitoring:
     plots: tuple[Path, ...]
     target: FeatureDrift | None = None  # the labels' distribution against the training data's
     errors: tuple[Errors, ...] = ()
+    expectations: tuple[Breach, ...] = ()  # rows outside the contract's expectations: reported, never refused
 
     @property
     def drifted(self) -> list[str]:
@@ -107,12 +110,13 @@ def monitor(settings: Settings, champion: Bundle, frame: pd.DataFrame, plots_dir
             "release a model built by this version of the project, then retraining can compare with it"
         )
     r = settings.retrain
-    drift = feature_drift(reference, frame, r.psi_threshold, r.ks_pvalue)
+    drift = feature_drift(reference, frame, r)
     plots = plot_drift(reference, frame, plots_dir, drift_plot_features(drift, r.drift_plots))
     return Monitoring(
         tuple(drift),
         metric_on(settings, champion, frame),
         tuple(plots),
-        target=target_drift(reference, frame, r.psi_threshold, r.ks_pvalue),
+        target=target_drift(reference, frame, r),
         errors=champion_errors(settings, champion, frame),
+        expectations=outside_expectations(reference.get("expectations"), frame),
     )

@@ -10,7 +10,9 @@ from typing import Any
 from ..bundle.reader import Bundle
 from ..reports.tables import cell, fmt
 from .challenger import Scores
+from .decide import Trend
 from .drift import FeatureDrift, drift_table
+from .expectations import Breach, expectations_markdown
 from .ingest import Batch
 from .monitor import Errors
 from .outcome import Outcome
@@ -28,7 +30,10 @@ class LoopResult:
     scores: Scores | None = None
     target_drift: FeatureDrift | None = None
     errors: tuple[Errors, ...] = ()
+    expectations: tuple[Breach, ...] = ()  # new rows outside the contract's expectations (reported, not refused)
     trusted: dict | None = None  # champion and challenger on the trusted evaluation set
+    trend: Trend | None = None  # the champion's metric since its release, batch by batch
+    copies: dict | None = None  # new rows that copy trusted rows, against the natural rate (evidence.CopyCheck)
     challenger_version: str | None = None
     challenger_bundle: str | None = None  # its folder, when the pipeline built one
     challenger: Bundle | None = dataclasses.field(default=None, compare=False, repr=False)  # not in loop.json
@@ -52,7 +57,10 @@ class LoopResult:
             "scores": self.scores.as_dict() if self.scores else {},
             "target_drift": dataclasses.asdict(self.target_drift) if self.target_drift else None,
             "errors": [dataclasses.asdict(e) for e in self.errors],
+            "expectations": [b.as_dict() for b in self.expectations],
             "trusted": self.trusted,
+            "trend": self.trend.as_dict() if self.trend else None,
+            "copies": self.copies,
             "challenger": challenger,
         }
 
@@ -67,6 +75,27 @@ def quarantine_markdown(quarantine: tuple[dict, ...]) -> list[str]:
                 f"| {cell(report['source'])} | {cell(item['column'])} | {cell(item['check'])} | {item['rows']} "
                 f"| {examples} |"
             )
+    return lines
+
+
+def trend_markdown(trend: Trend) -> list[str]:
+    """The champion's metric at release, on each new batch in order and on all of them: a slide shows here."""
+    lines = [
+        f"### The champion's {trend.metric} since its release",
+        "",
+        f"| where | labelled rows | {trend.metric} |",
+        "|---|---|---|",
+        f"| at release (its test split) | | {fmt(trend.released)} |",
+    ]
+    lines += [f"| {cell(b.batch)} | {b.rows} | {fmt(b.score)} |" for b in trend.by_batch]
+    interval = ""
+    if trend.interval:
+        interval = (
+            f" ({round(trend.confidence * 100)} percent interval {trend.interval[0]:.4g} to {trend.interval[1]:.4g})"
+        )
+    lines += [f"| every new batch | {trend.rows} | {fmt(trend.on_new)}{interval} |", ""]
+    verdict = "fell" if trend.fell else "slid" if trend.slid else "neither fell nor slid"
+    lines += [f"The rule: {trend.rule}. The champion's score {verdict}.", ""]
     return lines
 
 
@@ -88,6 +117,19 @@ def report_markdown(result: LoopResult, primary_metric: str) -> str:
         metric = result.champion_metric_on_new
         shown = "n/a (no labels)" if metric is None else f"{metric:.4f}"
         lines += ["", f"Champion's {primary_metric} on the new labelled rows: {shown}", ""]
+    if result.trend:
+        lines += trend_markdown(result.trend)
+    if result.copies:
+        c = result.copies
+        lines += [
+            f"New rows that copy a trusted row: {c['copies']} of {c['rows']} (a rate of {c['rate']:.4g}; the training "
+            f"rows' natural rate {c['natural_rate']:.4g}; one-sided binomial test p-value {c['pvalue']:.2g}): "
+            + ("**flagged**." if c["flagged"] else "no more than the data's own duplicates explain."),
+            "",
+        ]
+    if result.expectations:
+        lines += ["### Outside expectations (reported, not refused)", ""]
+        lines += [*expectations_markdown(result.expectations), ""]
     if result.target_drift:
         lines += ["### The labels against the champion's training data", ""]
         lines += drift_table([result.target_drift])
@@ -114,14 +156,23 @@ def report_markdown(result: LoopResult, primary_metric: str) -> str:
             f"| champion v{result.champion} | {fmt(s.champion)} |",
             f"| challenger v{result.challenger_version} | {fmt(s.challenger)} |",
             "",
-            f"Gain {fmt(s.gain)}; promotion needs at least {s.margin}"
+            f"Gain {fmt(s.gain)}"
             + (
-                f", and the lower end of its {round(s.confidence * 100)} percent interval "
-                f"[{s.interval[0]:.4g}, {s.interval[1]:.4g}] at least that."
+                f", its {round(s.confidence * 100)} percent paired-bootstrap interval "
+                f"[{s.interval[0]:.4g}, {s.interval[1]:.4g}]"
                 if s.interval
-                else "."
-            ),
-            f"Held-out rows that copied a training row, dropped: {s.duplicates_dropped}.",
+                else ""
+            )
+            + f". The rule: {s.rule}: the challenger "
+            + ("meets it." if s.challenger_wins else "does **not** meet it."),
+            f"Held-out rows that copied a training row, dropped: {s.duplicates_dropped}"
+            + (
+                f"; kept, as no more than the data's natural duplicate rate {s.natural_copy_rate:.4g} explains: "
+                f"{s.copies_kept}"
+                if s.copies_kept and s.natural_copy_rate is not None
+                else ""
+            )
+            + ".",
             "",
         ]
     if result.trusted:

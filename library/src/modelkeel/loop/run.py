@@ -6,16 +6,19 @@ Every run writes what it found to `artifacts/retrain/` (`loop.json`, `report.md`
 1. ingest (`ingest.py`): the batches `retrain.source` names, fingerprinted; a batch the champion
    was trained on is not new. Nothing new: the run ends, publishing nothing.
 2. validate (`ingest.py`): each new batch against the schema; failing rows go to the quarantine
-   report and the run stops (outcome `refused`).
-3. monitor (`monitor.py`): drift of every feature against the champion's `reference.json`, and
-   the champion's primary metric on the new labelled rows.
-4. decide (`decide.py`): retrain on drift, on a fallen metric, or when forced.
+   report and the run stops (outcome `refused`). New rows that copy trusted rows more often than
+   the training rows do (`evidence.py`) stop it too, for a person (`needs-approval`).
+3. monitor (`monitor.py`): drift of every feature against the champion's `reference.json` (an
+   effect size backed by a test), and the champion's primary metric on the new labelled rows,
+   batch by batch since its release.
+4. decide (`decide.py`): retrain on material drift, on a fallen or slowly sliding metric, or when forced.
 5. retrain (`challenger.py`): the whole pipeline (every gate) on data.path plus the window of
    batches, as the next minor version of the champion.
 6. champion versus challenger (`challenger.py`, `evidence.py`): both scored on the challenger's
-   held-out rows that come from the new batches, copies of training rows dropped; a win counts
-   only with enough rows and a bootstrap interval above the margin. Then both on the trusted
-   evaluation set no batch can write: `promote` only when the challenger holds up there too and
+   held-out rows that come from the new batches, copies of training rows dropped (unless no more
+   than the data's natural duplicates); a win counts only with enough rows, a gain of at least the
+   margin and the gain's bootstrap interval above zero. Then both on the trusted evaluation set no
+   batch can write: `promote` only when the challenger holds up there too and
    the labels show no sign of a change; otherwise `needs-approval`, and a person decides.
 
 Each step returns a frozen value; `run_loop` assembles them into one `LoopResult`.
@@ -37,9 +40,9 @@ from ..registry.versions import bump
 from ..settings import Settings
 from ..utils import atomic
 from .challenger import Scores, compare, held_out_new_rows, train_challenger
-from .decide import label_change, reasons_to_retrain
+from .decide import Trend, champion_trend, label_change, reasons_to_retrain
 from .drift import FeatureDrift
-from .evidence import copies_of_trusted_rows, trusted_check, trusted_rows
+from .evidence import copies_of_trusted_rows, copy_check, trusted_check, trusted_rows
 from .ingest import Batch, ingest, validate_batches
 from .monitor import Monitoring, monitor
 from .outcome import Outcome
@@ -73,6 +76,8 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
     metric: float | None = None
     scores: Scores | None = None
     monitoring: Monitoring | None = None
+    trend: Trend | None = None
+    copies: dict | None = None
     trusted: dict | None = None
     challenger: tuple[str | None, Bundle | None] = (None, None)
     reasons: tuple[str, ...] = ()
@@ -89,7 +94,10 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
             scores=scores,
             target_drift=monitoring.target if monitoring else None,
             errors=monitoring.errors if monitoring else (),
+            expectations=monitoring.expectations if monitoring else (),
             trusted=trusted,
+            trend=trend,
+            copies=copies,
             challenger_version=challenger[0],
             challenger_bundle=str(challenger[1].folder) if challenger[1] else None,
             challenger=challenger[1],
@@ -115,17 +123,20 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
                 quarantine=quarantine,
             )
         if settings.retrain.trusted is not None:  # a changed or missing trusted set stops the run first
-            copied = copies_of_trusted_rows(frame, trusted_rows(settings), settings.data.inputs)
-            if copied:
-                return ended(
-                    Outcome.NEEDS_APPROVAL,
-                    f"{copied} new row(s) copy rows of the trusted evaluation set: a batch that has seen it could teach "
-                    "it to a challenger, so nothing was trained; a person decides where these rows came from",
-                )
+            held_back = trusted_rows(settings)
+            copied = copies_of_trusted_rows(frame, held_back, settings.data.inputs)
+            if copied:  # as many as the training rows hold by nature are the population's own duplicates
+                from ..stages.validate import validate
+
+                found = copy_check(frame, held_back, validate(settings).frame, settings.data.inputs, copied)
+                copies = found.as_dict()
+                if found.flagged:
+                    return ended(Outcome.NEEDS_APPROVAL, found.reason())
         monitoring = monitor(settings, champion, frame, target / "plots")
         drift, metric = monitoring.drift, monitoring.champion_metric
+        trend = champion_trend(settings, champion, frame, batches)
         signs = label_change(settings, champion, monitoring)
-        reasons = (*reasons_to_retrain(settings, champion, monitoring, force), *signs)
+        reasons = (*reasons_to_retrain(settings, champion, monitoring, force, trend), *signs)
         if not reasons:
             return ended(Outcome.NO_RETRAIN, "no drift beyond the thresholds and the champion still performs")
         version = bump(champion.version, "minor")
@@ -147,11 +158,13 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
             )
         if scores.rows < scores.min_rows:
             return ended(Outcome.KEEP_CHAMPION, *scores.not_evidence())
-        if not scores.challenger_wins:
+        if scores.gain is None or scores.gain < scores.margin:
+            gained = "undefined" if scores.gain is None else f"{scores.gain:.4g}"
             return ended(
-                Outcome.KEEP_CHAMPION, f"the challenger's gain is below retrain.promotion_margin {scores.margin}"
+                Outcome.KEEP_CHAMPION,
+                f"the challenger's gain ({gained}) is below retrain.promotion_margin {scores.margin:.4g}",
             )
-        if scores.not_evidence():
+        if not scores.challenger_wins:
             return ended(Outcome.KEEP_CHAMPION, *scores.not_evidence())
         approval = []
         if settings.retrain.trusted is None:

@@ -84,20 +84,81 @@ def _finite(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def codes(labels: Any, classes: Sequence) -> np.ndarray:
-    """Labels as integer positions in `classes` (-1 for a label that is not one of them)."""
-    if isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
-        return pd.Index(list(classes)).get_indexer(labels).astype(np.int64)  # integer hash table
-    if isinstance(labels, pd.Series) and isinstance(labels.dtype, pd.StringDtype):
-        import pyarrow as pa
-        import pyarrow.compute as pc
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool | np.bool_)
 
-        if all(isinstance(c, str) for c in classes):  # Arrow strings: encoded by Arrow, no Python objects
-            text = pa.array(labels)
-            found = pc.index_in(text, value_set=pa.array(list(classes), text.type))
-            return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    labels = np.asarray(labels, dtype=object)
-    return pd.Index(list(classes), dtype=object).get_indexer(labels).astype(np.int64)
+
+def _bools(labels: np.ndarray) -> np.ndarray:
+    """Which labels are booleans: True and False are labels of their own kind, never the numbers 1 and 0."""
+    if labels.dtype.kind == "b":
+        return np.ones(len(labels), dtype=bool)
+    if labels.dtype.kind != "O":
+        return np.zeros(len(labels), dtype=bool)
+    kind = pd.api.types.infer_dtype(labels, skipna=True)  # one pass in C
+    if kind == "boolean":  # every label that is not missing is a bool
+        return ~pd.isna(labels)
+    if kind in ("mixed", "mixed-integer", "unknown-array"):  # may hold some bools among other values
+        return np.fromiter((_is_bool(v) for v in labels), dtype=bool, count=len(labels))
+    return np.zeros(len(labels), dtype=bool)
+
+
+def _positions(labels: np.ndarray, classes: list, positions: np.ndarray) -> np.ndarray:
+    """Each label's position among `classes` (whose places in the full list are `positions`), or -1.
+
+    A class listed twice (1 and 1.0 are one value) keeps its first place: the lookup needs unique values."""
+    if not classes:
+        return np.full(len(labels), -1, dtype=np.int64)
+    index = pd.Index(classes, dtype=object if labels.dtype.kind == "O" else None)
+    if not index.is_unique:
+        first = ~index.duplicated()
+        index, positions = index[first], positions[first]
+    found = index.get_indexer(labels)
+    return np.where(found >= 0, positions[np.maximum(found, 0)], -1).astype(np.int64)
+
+
+def codes(labels: Any, classes: Sequence) -> np.ndarray:
+    """Labels as integer positions in `classes` (-1 for a label that is not one of them).
+
+    Labels match by value (the truth read as 1.0 matches the class 1) and by kind: a bool never
+    matches a number, so True is not the class 1 (nor 1 the class True), as the data means them."""
+    classes = list(classes)
+    class_bools = np.fromiter((_is_bool(c) for c in classes), dtype=bool, count=len(classes))
+    if not class_bools.any():
+        if isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
+            return _positions(labels, classes, np.arange(len(classes)))  # integer hash table
+        if isinstance(labels, pd.Series) and isinstance(labels.dtype, pd.StringDtype):
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            if all(isinstance(c, str) for c in classes):  # Arrow strings: encoded by Arrow, no Python objects
+                text = pa.array(labels)
+                found = pc.index_in(text, value_set=pa.array(classes, text.type))
+                return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    array = np.asarray(labels)
+    if array.dtype.kind not in "biu":
+        array = np.asarray(labels, dtype=object)
+    array = array.reshape(-1)
+    label_bools = _bools(array)
+    result = np.full(len(array), -1, dtype=np.int64)
+    for kind, labels_of_kind in ((True, label_bools), (False, ~label_bools)):
+        places = np.flatnonzero(class_bools == kind)
+        if places.size and labels_of_kind.any():
+            chosen = array if labels_of_kind.all() else array[labels_of_kind]
+            found = _positions(chosen, [classes[i] for i in places], places)
+            if labels_of_kind.all():
+                result = found
+            else:
+                result[labels_of_kind] = found
+    return result
+
+
+def _distinct(values: np.ndarray) -> list:
+    """The distinct values (the bools first), a bool and a number of the same value kept apart."""
+    bools = _bools(values)
+    return [
+        *(bool(v) for v in pd.unique(values[bools].astype(bool))),
+        *pd.unique(values[~bools]),
+    ]
 
 
 def all_codes(y_true: Any, y_pred: Any, classes: Sequence) -> tuple[np.ndarray, np.ndarray, list]:
@@ -106,9 +167,12 @@ def all_codes(y_true: Any, y_pred: Any, classes: Sequence) -> tuple[np.ndarray, 
     true_codes, predicted_codes = codes(y_true, classes), codes(y_pred, classes)
     if not ((true_codes < 0).any() or (predicted_codes < 0).any()):
         return true_codes, predicted_codes, list(classes)
-    unknown = pd.unique(
+    unknown = _distinct(
         np.concatenate(
-            [np.asarray(y_true, dtype=object)[true_codes < 0], np.asarray(y_pred, dtype=object)[predicted_codes < 0]]
+            [
+                np.asarray(y_true, dtype=object).reshape(-1)[true_codes < 0],
+                np.asarray(y_pred, dtype=object).reshape(-1)[predicted_codes < 0],
+            ]
         )
     )
     labels = [*classes, *unknown]

@@ -28,8 +28,14 @@ class ParityResult:
         return dict(self.__dict__)
 
 
-def compare(task: str, reference: dict, candidate: dict, atol: float, rtol: float) -> ParityResult:
-    """Compare scikit-learn outputs with ONNX outputs. Both dicts hold 'label' and/or 'value' arrays."""
+def compare(
+    task: str, reference: dict, candidate: dict, atol: float, rtol: float, *, same_kind: bool = False
+) -> ParityResult:
+    """Compare scikit-learn outputs with ONNX outputs. Both dicts hold 'label' and/or 'value' arrays.
+
+    Labels are compared by value (1 == 1.0 == True). With `same_kind` they must also be of one kind
+    (`label_kind`), or every row is a mismatch: the export gate's check that a bool target's
+    labels come out of the ONNX model as True/False, as scikit-learn gives them, not as 0/1."""
     ref_values = np.asarray(reference["value"], dtype=np.float64)
     got_values = np.asarray(candidate["value"], dtype=np.float64)
     if ref_values.shape != got_values.shape:
@@ -39,6 +45,8 @@ def compare(task: str, reference: dict, candidate: dict, atol: float, rtol: floa
     mismatches = 0
     if task == "classification":
         mismatches = int(np.sum(_labels(reference["label"]) != _labels(candidate["label"])))
+        if same_kind and label_kind(reference["label"]) != label_kind(candidate["label"]):
+            mismatches = len(ref_values)
     rows = len(ref_values)
     finite = bool(np.all(np.isfinite(got_values)))
     worst = float(excess.max()) if rows else 0.0
@@ -59,6 +67,16 @@ def _labels(values) -> np.ndarray:
     if array.dtype.kind in "iufb":
         return array.astype(np.float64)
     return array.astype(str)
+
+
+def label_kind(values) -> str:
+    """What a label array holds: "bool", "number", "text" (or pandas' name of any other kind; "empty")."""
+    import pandas as pd
+
+    kind = pd.api.types.infer_dtype(np.asarray(values).reshape(-1), skipna=True)
+    if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return "number"
+    return {"boolean": "bool", "string": "text"}.get(kind, kind)
 
 
 def describe_failure(result: ParityResult) -> str:

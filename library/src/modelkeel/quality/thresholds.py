@@ -11,7 +11,8 @@ perfect score, in the metric's units; every bar is a share of that gap:
 - quality.slice_threshold: the baseline's own score on the whole data (no slice may do worse
   than doing nothing clever does overall);
 - retrain.max_metric_drop and retrain.max_trusted_drop: a tenth of the gap; retrain.promotion_margin:
-  a fiftieth of it.
+  a fiftieth of it (the smallest gain that promotes a challenger, with its interval above zero, and
+  the smallest slide that retrains a champion, with its interval wholly below the release score).
 
 Bars are rounded to three significant digits, towards the easier side.
 """
@@ -132,7 +133,8 @@ def fit_thresholds(task: str, y: pd.Series, primary: str, slice_metric: str) -> 
             "retrain",
             "promotion_margin",
             _round(gap * MARGIN_SHARE, easier_up=False),
-            f"a challenger must beat the champion's {primary} by a fiftieth of the gap",
+            f"a challenger must beat the champion's {primary} by a fiftieth of the gap (and a champion that slid "
+            "this much is retrained)",
         )
     )
     return choices

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..quality.metrics import Predictions, codes
+from ..quality.metrics import Predictions, all_codes, codes
 from ..settings import Settings
 from ..utils import atomic
 
@@ -30,6 +30,15 @@ def _pyplot() -> Any:
     return plt
 
 
+def matrix_classes(y_true, y_pred) -> list:
+    """The labels of a confusion matrix: each that the truth or the predictions hold, once (True is not 1), sorted."""
+    _, _, classes = all_codes(y_true, y_pred, [])
+    try:
+        return sorted(classes)
+    except TypeError:  # text beside numbers
+        return sorted(classes, key=lambda c: (type(c).__name__, str(c)))
+
+
 def evaluation_plots(
     settings: Settings, parts: Split, test: Predictions, importance: dict[str, float | None], out: Path
 ) -> list[Path]:
@@ -41,9 +50,10 @@ def evaluation_plots(
     if settings.task == "classification":
         from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
-        classes = sorted(set(pd.unique(parts.y_test)) | set(pd.unique(test.label)))
-        matrix = confusion_matrix(codes(parts.y_test, classes), codes(test.label, classes))
-        ConfusionMatrixDisplay(matrix, display_labels=classes).plot(ax=ax, colorbar=False)
+        classes = matrix_classes(parts.y_test, test.label)
+        every = list(range(len(classes)))
+        matrix = confusion_matrix(codes(parts.y_test, classes), codes(test.label, classes), labels=every)
+        ConfusionMatrixDisplay(matrix, display_labels=[str(c) for c in classes]).plot(ax=ax, colorbar=False)
         ax.set_title("Confusion matrix (test split)")
         name = "confusion_matrix.png"
     else:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import re
 
-from ..quality.metrics import gain, lower_is_better
+from ..quality.gates import interval_text
+from ..quality.metrics import gain, lower_is_better, reaches
 
 CELL_LIMIT = 80  # characters of one value from the data shown in a table cell
 _MARKDOWN = re.compile(r"([\\`|\[\]])")  # what makes code, links, images or a new table cell
@@ -56,10 +57,16 @@ def metrics_table(metrics: dict, slice_min_rows: int) -> list[str]:
     ]
     for s in gates["slices"]:
         bound = "<=" if lower_is_better(s["metric"]) else ">="
-        required = f"{bound} {s['threshold']}" if s["gated"] else f"not gated (< {slice_min_rows} rows)"
+        required = f"{bound} {s['threshold']:.4g}" if s["gated"] else f"not gated (< {slice_min_rows} rows)"
+        measured = fmt(s["measured"])
+        if s.get("interval") is not None:  # computed for a slice that misses its bar: it fails beyond it only
+            measured += f" ({interval_text(s.get('confidence', 0.95), s['interval'])})"
+        passed = _mark(s["passed"])
+        if s["passed"] and s["gated"] and not reaches(s["metric"], s["measured"], s["threshold"]):
+            passed += " (within its uncertainty)"
         lines.append(
-            f"| {s['metric']} on slice {s['column']}={s['value']} ({s['rows']} rows) | {fmt(s['measured'])} "
-            f"| {required} | {_mark(s['passed'])} |"
+            f"| {s['metric']} on slice {cell(s['column'])}={cell(s['value'])} ({s['rows']} rows) | {measured} "
+            f"| {required} | {passed} |"
         )
     return lines
 

@@ -657,8 +657,9 @@ def unencodable_report(columns: Mapping[str, Sequence], source: str) -> tuple[st
 
 
 def outputs_as_json(bundle: Bundle, outputs: dict) -> dict:
-    """The model's outputs as plain Python values: `prediction`, and `probabilities` per class for classifiers,
-    keyed by the class as text (JSON keys are text: a 0/1 target's classes are "0" and "1")."""
+    """The model's outputs as plain Python values: `prediction` (a classifier's classes as the data holds them:
+    True/False for a bool target, JSON true/false), and `probabilities` per class for classifiers, keyed by
+    the class as text (JSON keys are text: a 0/1 target's classes are "0" and "1", a bool one's "False", "True")."""
     if bundle.task != "classification":
         return {"prediction": np.asarray(outputs["value"]).reshape(-1).tolist()}
     probabilities = np.asarray(outputs["value"])
@@ -670,9 +671,7 @@ def outputs_as_json(bundle: Bundle, outputs: dict) -> dict:
 
 
 def run_feed(bundle: Bundle, feed: dict[str, np.ndarray]) -> dict:
-    from .session import onnx_outputs
-
-    return onnx_outputs(bundle.task, bundle.session, feed)
+    return bundle.outputs(feed)
 
 
 def score_records(bundle: Bundle, records: list[dict], source: str) -> dict:

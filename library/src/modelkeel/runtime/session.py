@@ -6,7 +6,8 @@ later; it imports neither scikit-learn nor skl2onnx.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -65,14 +66,55 @@ def session(model_bytes: bytes):
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def onnx_outputs(task: str, sess, feed: dict[str, np.ndarray]) -> dict:
+def model_classes(sess) -> list | None:
+    """The classes a classifier's graph carries in its metadata (`classes`, JSON), as the data holds them:
+    true/false for a bool target, numbers for a numeric one, text for text; None when it has none."""
+    metadata = sess.get_modelmeta().custom_metadata_map
+    if "classes" not in metadata:
+        return None
+    try:
+        classes = json.loads(metadata["classes"])
+    except ValueError as error:
+        raise VerificationError(f"the ONNX model's `classes` metadata is not JSON ({error})") from None
+    if not isinstance(classes, list):
+        raise VerificationError(f"the ONNX model's `classes` metadata is not a list: {metadata['classes'][:80]!r}")
+    return classes
+
+
+def as_classes(label: np.ndarray, classes: Sequence | None) -> np.ndarray:
+    """The graph's label output as the model's own classes.
+
+    skl2onnx writes numeric class labels into the graph as integers: a bool target's False/True
+    come out as 0/1 (and 1.0 as 1). Each is given back as the class it stands for, so a bool
+    target's predictions are True/False, as in the data and in `classes`; integer and text labels
+    are already the classes and pass unchanged.
+    """
+    if not classes or label.dtype.kind not in "iu":
+        return label
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return label
+    encoded = np.array([int(c) for c in classes], dtype=np.int64)  # the graph's labels, in `classes` order
+    order = np.argsort(encoded, kind="stable")
+    at = np.minimum(np.searchsorted(encoded[order], label), len(order) - 1)
+    found = np.where(encoded[order][at] == label, order[at], -1)
+    if (found < 0).any():
+        raise VerificationError(
+            f"the ONNX model answered the label(s) {sorted(set(label[found < 0].tolist()))[:5]} that stand for "
+            f"none of its classes {list(classes)}: the model and its `classes` metadata disagree; do not use it"
+        )
+    return np.asarray(classes)[found]
+
+
+def onnx_outputs(task: str, sess, feed: dict[str, np.ndarray], classes: Sequence | None = None) -> dict:
     """Run the graph. `feed` maps each raw column, in signature order, to its (n, 1) array; the graph's
-    inputs come in the same order (skl2onnx renames columns whose names are not identifiers)."""
+    inputs come in the same order (skl2onnx renames columns whose names are not identifiers).
+
+    With the model's `classes`, a classifier's labels are given as those classes (`as_classes`)."""
     inputs = [i.name for i in sess.get_inputs()]
     if len(inputs) != len(feed):
         raise GateError(f"the ONNX model takes {len(inputs)} inputs but {len(feed)} columns were given")
     names = [o.name for o in sess.get_outputs()]
     outputs = dict(zip(names, sess.run(None, dict(zip(inputs, feed.values(), strict=True))), strict=True))
     if task == "classification":
-        return {"label": outputs["label"].reshape(-1), "value": outputs["probabilities"]}
+        return {"label": as_classes(outputs["label"].reshape(-1), classes), "value": outputs["probabilities"]}
     return {"value": outputs["variable"].reshape(-1)}

@@ -77,7 +77,8 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
     """Assemble, verify and atomically publish the bundle folder and its tarball."""
     from ..bundle.lineage import bundle_name, environment, git_state, project_name
     from ..bundle.model_card import render_model_card
-    from ..data.contract import load_schema_model, schema_yaml
+    from ..data.contract import contract_expectations, load_schema_model, schema_yaml
+    from ..data.trusted import split_lineage
     from ..loop.drift import reference_stats
 
     metrics, parity, model_bytes = inputs.metrics, inputs.parity, inputs.model_bytes
@@ -88,7 +89,10 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
     root = settings.root
     version = settings.version()
     name = project_name(root)
-    schema_text = schema_yaml(load_schema_model(settings))
+    contract = load_schema_model(settings)
+    schema_text = schema_yaml(contract)
+    # what the data looked like, reported by the loop and never refused (pandera's YAML drops metadata)
+    expectations = contract_expectations(contract, f"schemas/{settings.data.schema_name}.py")
     model_signature = signature(settings, model_bytes)
     example = input_example(settings, validated.frame, model_bytes)
     lineage = {
@@ -107,6 +111,9 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
         "model": {"file": layout.MODEL, "sha256": sha256_bytes(model_bytes), "opset": settings.parity.target_opset},
         **(settings.lineage_extra or {}),
     }
+    split = split_lineage(settings, validated.snapshot)
+    if split is not None:  # freeze-trusted split the training data and the trusted set from the user's file
+        lineage["split_from"] = split
     dist = settings.dist_dir
     target = dist / bundle_name(root, version)
     tarball, tarball_sums = paths_for(target)
@@ -121,6 +128,7 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
         settings.seed,
         target=(settings.data.target, target_kind),
     )
+    reference["expectations"] = expectations
     with atomic.atomic_dir(target) as staging:
         (staging / layout.MODEL).write_bytes(model_bytes)
         (staging / layout.METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -196,13 +204,14 @@ def signature(settings: Settings, model_bytes: bytes) -> dict:
 
 def input_example(settings: Settings, frame: pd.DataFrame, model_bytes: bytes) -> dict:
     """A few real rows (raw columns) and what the ONNX model answered for them."""
-    from ..runtime.session import onnx_outputs, session
+    from ..runtime.session import model_classes, onnx_outputs, session
     from ..runtime.signature import model_frame, onnx_feed
 
     data = settings.data
     rows = frame.head(EXAMPLE_ROWS)
     X = model_frame(rows, data.inputs)
-    expected = onnx_outputs(settings.task, session(model_bytes), onnx_feed(X, data.inputs))
+    graph = session(model_bytes)
+    expected = onnx_outputs(settings.task, graph, onnx_feed(X, data.inputs), model_classes(graph))
     records = json.loads(rows[list(data.features)].to_json(orient="records", date_format="iso"))
     return {
         "rows": records,

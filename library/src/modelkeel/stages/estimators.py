@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from ..errors import SettingsError
 from ..quality.metrics import Predictions
 from ..settings import (
     GradientBoostingParams,
@@ -20,8 +21,36 @@ from ..settings import (
     XGBoostParams,
 )
 
+# keys modelkeel sets itself so that training is reproducible: params.yaml's model may not change them
+FIXED_KEYS = {
+    "random_state": "the estimator is seeded from `seed` at the top of params.yaml: set it there",
+    "deterministic": "modelkeel sets it (with force_row_wise) so LightGBM grows the same trees on any machine",
+    "force_row_wise": "modelkeel sets it (with deterministic) so LightGBM grows the same trees on any machine",
+}
+
 
 def build_estimator(settings: Settings):
+    """The estimator `model.type` names, with the option's keys and any other key of params.yaml's `model`
+    that the estimator takes (one of its `get_params()`); a key it does not take is refused, naming those it does."""
+    estimator = _option_estimator(settings)
+    extra = settings.model.estimator_keys
+    if not extra:
+        return estimator
+    fixed = sorted(set(extra) & set(FIXED_KEYS))
+    if fixed:
+        raise SettingsError("; ".join(f"model.{key}: {FIXED_KEYS[key]}" for key in fixed))
+    takes = set(estimator.get_params(deep=False))
+    unknown = sorted(set(extra) - takes)
+    if unknown:
+        accepted = ", ".join(sorted(takes - set(FIXED_KEYS)))
+        raise SettingsError(
+            f"{', '.join(f'model.{key}' for key in unknown)}: not a parameter of {type(estimator).__name__} "
+            f"(model.type {settings.model.type}); params.yaml's model may set: {accepted}"
+        )
+    return estimator.set_params(**extra)
+
+
+def _option_estimator(settings: Settings):
     params = settings.model
     seed = settings.seed
     classification = settings.task == "classification"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..bundle import layout
-from ..quality.gates import quality_gates
+from ..quality.gates import Interval, metric_interval, quality_gates
 from ..quality.importance import permutation_importance
 from ..quality.metrics import Predictions, all_codes, coded, codes, score
 from ..settings import Settings
@@ -23,16 +25,41 @@ def slice_metrics(
 ) -> dict[str, dict[str, dict]]:
     """Every metric for each value of each categorical feature on the test split (from the test predictions)."""
     y_test, test, classes = coded(settings.task, parts.y_test, test, classes)
-    result: dict[str, dict[str, dict]] = {}
-    for column in settings.data.categorical_features:
-        result[column] = {}
-        codes, values = pd.factorize(parts.X_test[column].to_numpy(), sort=True)
-        for code, value in enumerate(values):
-            rows = np.flatnonzero(codes == code)
-            value_name = "(missing)" if value == "" else str(value)
-            measured = score(settings.task, y_test[rows], test.take(rows), classes)
-            result[column][value_name] = {"rows": len(rows), **measured}
+    result: dict[str, dict[str, dict]] = {column: {} for column in settings.data.categorical_features}
+    for column, value_name, rows in slice_rows(settings, parts.X_test):
+        measured = score(settings.task, y_test[rows], test.take(rows), classes)
+        result[column][value_name] = {"rows": len(rows), **measured}
     return result
+
+
+def slice_rows(settings: Settings, X: pd.DataFrame) -> Iterator[tuple[str, str, np.ndarray]]:
+    """(column, value, row positions) for each value of each categorical feature; a gap is "(missing)"."""
+    for column in settings.data.categorical_features:
+        codes, values = pd.factorize(X[column].to_numpy(), sort=True)
+        for code, value in enumerate(values):
+            yield column, "(missing)" if value == "" else str(value), np.flatnonzero(codes == code)
+
+
+def slice_intervals(
+    settings: Settings, parts: Split, test: Predictions, classes: list | None = None
+) -> Callable[[str, str], Interval]:
+    """The interval of the slice metric on one slice of the test split, computed when asked (quality/gates.py):
+    the gates ask only for a slice that misses its bar, so a passing run does none of this work."""
+    q = settings.quality
+
+    @cache
+    def coded_slices() -> tuple[np.ndarray, Predictions, list | None, dict[tuple[str, str], np.ndarray]]:
+        y, predicted, labels = coded(settings.task, parts.y_test, test, classes)
+        return y, predicted, labels, {(c, v): rows for c, v, rows in slice_rows(settings, parts.X_test)}
+
+    def interval_of(column: str, value: str) -> Interval:
+        y, predicted, labels, where = coded_slices()
+        rows = where[(column, value)]
+        return metric_interval(
+            settings.task, q.slice_metric, y[rows], predicted.take(rows), labels, q.slice_confidence, settings.seed
+        )
+
+    return interval_of
 
 
 def class_recalls(y_true, predicted: Predictions, classes: list) -> dict[str, dict]:
@@ -101,7 +128,9 @@ def evaluate(settings: Settings, trained: Trained, fingerprint: str) -> Evaluati
         "classes": class_recalls(parts.y_test, test, classes) if classes is not None else {},
         "rows": {"train": len(parts.X_train), "test": len(parts.X_test)},
         "feature_importance": permutation_importance(settings, model, parts, classes),
-        "gates": quality_gates(settings.quality, test_scores, slices, baseline),
+        "gates": quality_gates(
+            settings.quality, test_scores, slices, baseline, slice_intervals(settings, parts, test, classes)
+        ),
         "params_hash": settings.params_hash(),
         "data": {"fingerprint": fingerprint},
     }

@@ -17,7 +17,7 @@ from ..bundle import layout
 from ..errors import GateError
 from ..quality.metrics import Predictions
 from ..quality.parity import ParityResult, compare, describe_failure
-from ..runtime.session import onnx_outputs, session
+from ..runtime.session import model_classes, onnx_outputs, session
 from ..runtime.signature import onnx_feed
 from ..settings import Settings
 from ..utils import atomic
@@ -88,9 +88,11 @@ def parity(
     """The parity gate on X: onnxruntime's answers against scikit-learn's, within parity.atol / rtol."""
     data = settings.data
     feed = onnx_feed(X, data.inputs)
-    candidate = onnx_outputs(settings.task, session(model_bytes), feed)
+    graph = session(model_bytes)
+    # the labels as a bundle gives them (its `classes`, as in the data), of the same kind as scikit-learn's
+    candidate = onnx_outputs(settings.task, graph, feed, model_classes(graph))
     reference = sklearn_outputs(settings, pipeline, X, predicted)
-    return compare(settings.task, reference, candidate, settings.parity.atol, settings.parity.rtol)
+    return compare(settings.task, reference, candidate, settings.parity.atol, settings.parity.rtol, same_kind=True)
 
 
 def export(

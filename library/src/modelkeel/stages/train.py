@@ -74,6 +74,10 @@ def split(settings: Settings, frame: pd.DataFrame, pool: np.ndarray | None = Non
             f"only {len(labelled)} row(s) have a value in the target column {data.target!r}; need at least 10."
         )
     y = labelled[data.target]
+    if y.dtype.kind in "biuf" and isinstance(y.dtype, pd.api.extensions.ExtensionDtype):
+        # a nullable column ("boolean", "Int64": a contract's nullable bool or int target) without its gaps, as
+        # numpy's bool or int64: scikit-learn would read it as float, so True/False would become classes 0.0/1.0
+        y = y.astype(y.dtype.numpy_dtype)
     if settings.task == "classification" and y.dtype.kind == "f" and (y == y.round()).all():
         y = y.astype("int64")  # a class column read as float because of missing values: 1.0 -> 1
     stratify = None

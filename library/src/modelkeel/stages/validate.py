@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..data.contract import load_schema_model, validate_frame
+from ..data.contract import contract_expectations, load_schema_model, validate_frame
 from ..data.files import read_table, resolve_sources
 from ..data.snapshot import fingerprint, shown_path
 from ..errors import SettingsError
@@ -46,6 +46,7 @@ def validate(settings: Settings) -> ValidatedData:
     frame, rows = read_table(files)
     model = load_schema_model(settings)
     check_columns_declared(settings, list(model.to_schema().columns))
+    contract_expectations(model, f"schemas/{data.schema_name}.py")  # a malformed expectation stops the run here
     source = ", ".join(url or shown_path(path, settings.root) for path, url in zip(files, urls, strict=True))
     validated = validate_frame(frame, model, source, time_columns(settings))
     return ValidatedData(validated, fingerprint(files, rows, settings.root, urls), data.schema_name)

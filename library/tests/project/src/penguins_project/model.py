@@ -13,7 +13,15 @@ from modelkeel.stages.estimators import build_estimator
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+# Categories: one column each, but a category seen in fewer training rows than MIN_CATEGORY_ROWS shares
+# one column with the other rare ones, and a text column gets at most MAX_CATEGORY_COLUMNS columns (its
+# most frequent categories, then the shared one). A text column with hundreds of values (airports,
+# products; `infer-schema --max-categories`) stays small and learnable. A category training never saw
+# gets no column (all zeros) and the model still answers.
+MIN_CATEGORY_ROWS = 10
+MAX_CATEGORY_COLUMNS = 100
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -23,7 +31,16 @@ def build_pipeline(settings: Settings) -> Pipeline:
     if isinstance(settings.model, LinearParams):
         numeric_steps.append(("scale", StandardScaler()))
     # A missing category arrives as its own category (the runtime fills it in), so no imputer is needed.
-    categorical = Pipeline([("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))])
+    # Codes first (rare categories share one, unseen ones get -1), then one column per code: the pair
+    # converts to ONNX for any number of columns (skl2onnx cannot convert a OneHotEncoder's own rare-category
+    # pooling when it encodes a single column) and passes the parity gate.
+    codes = OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=-1,
+        min_frequency=MIN_CATEGORY_ROWS,
+        max_categories=MAX_CATEGORY_COLUMNS,
+    )
+    categorical = Pipeline([("codes", codes), ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))])
     transformers = []
     if data.inputs.model_numeric:  # numeric columns and the calendar parts of time columns
         transformers.append(("numeric", Pipeline(numeric_steps), list(data.inputs.model_numeric)))
