@@ -188,3 +188,32 @@ def test_the_champion_metric_interval_is_seeded_and_brackets_the_metric(mae_sett
     assert low < float(np.abs(out.y - out.predicted.label).mean()) < high
     assert metric_bootstrap(mae_settings, out) == (low, high)
     assert metric_bootstrap(mae_settings, regression_outputs([1.0], [2.0])) is None
+
+
+def test_a_trusted_drop_counts_only_beyond_the_tolerance_and_beyond_the_noise_of_the_set():
+    from modelkeel.loop.evidence import TrustedCheck
+
+    def check(challenger, interval):
+        return TrustedCheck(
+            path="t.csv",
+            sha256="0" * 64,
+            rows=120,
+            champion=0.993,
+            challenger=challenger,
+            max_drop=0.02,
+            metric_name="f1_macro",
+            interval=interval,
+        )
+
+    two_rows = check(0.9723, (-0.05, 0.012))  # two rows of 120 answered otherwise: the set cannot tell
+    assert two_rows.drop > two_rows.max_drop and two_rows.within_noise and two_rows.passed
+    assert two_rows.problems() == [] and two_rows.as_dict()["interval"] == [-0.05, 0.012]
+    sure = check(0.9, (-0.14, -0.05))
+    assert not sure.passed
+    assert sure.problems() == [
+        "on the trusted set the challenger's f1_macro is 0.9000 against the champion's 0.9930: 0.093 worse, more "
+        "than retrain.max_trusted_drop 0.02, and beyond the set's noise (the gain's 95 percent interval "
+        "[-0.14, -0.05] lies below 0)"
+    ]
+    assert not check(0.9, None).passed, "no interval (too few rows to resample): the drop alone decides"
+    assert check(0.985, None).passed, "within the tolerance: no interval needed"

@@ -14,12 +14,14 @@ winning on them is not enough:
 - `metric_bootstrap`: the same interval of one model's metric (the champion's slide since its release);
 - `trusted_check`: both models on the frozen trusted evaluation set (`retrain.trusted`, pinned by
   its sha256, which the loop never trains on and no batch can write): the challenger must not fall
-  behind the champion there by more than `retrain.max_trusted_drop`, and must pass every slice gate
+  behind the champion there by more than `retrain.max_trusted_drop` beyond the set's noise (the paired
+  bootstrap of the gain there lies below 0), must reach quality.threshold, and must pass every slice gate
   (evaluate's rule, quality/gates.py: a slice fails only when its interval lies wholly beyond the bar).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -260,6 +262,10 @@ class TrustedCheck:
     max_drop: float
     failed_slices: tuple[str, ...] = field(default=())
     floor: float | None = None  # quality.threshold: the challenger must reach it there too (no slow decline)
+    # the challenger's gain over the champion there (paired bootstrap, retrain.confidence), measured only when
+    # the drop passes max_drop: a drop counts when it is beyond the tolerance AND beyond the noise of the set
+    interval: tuple[float, float] | None = None
+    confidence: float = 0.95
 
     @property
     def drop(self) -> float | None:
@@ -274,18 +280,33 @@ class TrustedCheck:
         return self.floor is None or reaches(self.metric_name, self.challenger, self.floor)
 
     @property
+    def within_noise(self) -> bool:
+        """Whether the gain's interval reaches 0: the trusted set cannot tell the two models apart."""
+        return self.interval is not None and self.interval[1] >= 0
+
+    @property
+    def fell_behind(self) -> bool:
+        return self.drop is None or (self.drop > self.max_drop and not self.within_noise)
+
+    @property
     def passed(self) -> bool:
-        return self.drop is not None and self.drop <= self.max_drop and not self.failed_slices and self.reaches_floor
+        return not self.fell_behind and not self.failed_slices and self.reaches_floor
 
     def problems(self) -> list[str]:
         lines = []
         if self.drop is None:
             lines.append(f"the {self.metric_name} on the trusted set is undefined")
-        elif self.drop > self.max_drop:
+        elif self.fell_behind:
+            beyond = (
+                ""
+                if self.interval is None
+                else f", and beyond the set's noise (the gain's {round(self.confidence * 100)} percent interval "
+                f"[{self.interval[0]:.4g}, {self.interval[1]:.4g}] lies below 0)"
+            )
             lines.append(
                 f"on the trusted set the challenger's {self.metric_name} is {self.challenger:.4f} against the "
                 f"champion's {self.champion:.4f}: {self.drop:.4g} worse, more than retrain.max_trusted_drop "
-                f"{self.max_drop}"
+                f"{self.max_drop:.4g}{beyond}"
             )
         if self.drop is not None and not self.reaches_floor:
             lines.append(
@@ -307,6 +328,8 @@ class TrustedCheck:
             "max_drop": self.max_drop,
             "failed_slices": list(self.failed_slices),
             "floor": self.floor,
+            "interval": list(self.interval) if self.interval else None,
+            "confidence": self.confidence,
             "passed": self.passed,
         }
 
@@ -369,7 +392,7 @@ def trusted_check(settings: Settings, champion: Bundle, challenger: Bundle, rows
             gate = slice_gate(q, column, value, len(where), measured, interval_of)
             if not gate["passed"]:
                 failed.append(describe_slice(gate))
-    return TrustedCheck(
+    check = TrustedCheck(
         path=trusted.path,
         sha256=trusted.sha256,
         rows=len(rows),
@@ -379,4 +402,8 @@ def trusted_check(settings: Settings, champion: Bundle, challenger: Bundle, rows
         failed_slices=tuple(failed),
         metric_name=q.primary_metric,
         floor=q.threshold,
+        confidence=settings.retrain.confidence,
     )
+    if check.drop is not None and check.drop > check.max_drop:  # the bootstrap only where it can change the verdict
+        check = dataclasses.replace(check, interval=paired_bootstrap(settings, old, new))
+    return check
