@@ -13,7 +13,11 @@ Bakes projects from this template, installs them from their lock file and measur
 4. time to first model: bake, install (dependencies already in uv's cache), pipeline and verify;
 5. serving over HTTP (`bench/serving.py`): each model option's `serve` against the FastAPI service
    a user would write around the joblib scikit-learn Pipeline, under one load generator, and the
-   runtime install's size against the training install's (skip with --no-http).
+   runtime install's size against the training install's (skip with --no-http);
+6. the loop per batch: one `retrain` (a fresh process, wall time and peak memory) against a lightgbm
+   champion in a folder registry, for one new batch of 10 000, 100 000 and 1 000 000 rows, from
+   the champion's own population (the loop decides not to retrain) and shifted (it trains and
+   compares a challenger); `--only loop` measures just this section.
 
 Writes `benchmarks.md` and `benchmarks.json` (default: docs/). Ratios are the figures to read:
 absolute times on a shared 2-core machine are noisy.
@@ -46,13 +50,16 @@ import numpy as np
 import pandas as pd
 
 source, rows, target = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+seed = int(sys.argv[4]) if len(sys.argv) > 4 else rows
+shift = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0  # numeric features moved by this many standard deviations
 frame = pd.read_csv(source)
-rng = np.random.default_rng(rows)
+rng = np.random.default_rng(seed)
 big = frame.iloc[rng.integers(0, len(frame), rows)].reset_index(drop=True)
 noise = {"bill_length_mm": 0.3, "bill_depth_mm": 0.15, "flipper_length_mm": 1.0, "body_mass_g": 25.0}
 for column, scale in noise.items():
     values = big[column] + rng.normal(0, scale, rows)
-    big[column] = values.clip(frame[column].min(), frame[column].max()).round(1)
+    values = values.clip(frame[column].min(), frame[column].max()) + shift * frame[column].std()
+    big[column] = values.round(1)
 big.to_csv(target, index=False)
 """
 
@@ -87,7 +94,7 @@ PEAK = """
 import resource, subprocess, sys
 done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 sys.stdout.write(done.stdout[-2000:])
-sys.stderr.write(done.stderr[-4000:])
+sys.stderr.write(done.stderr[-20000:])
 print("PEAK_KB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 raise SystemExit(done.returncode)
 """
@@ -101,9 +108,13 @@ def environment() -> dict:
     return env
 
 
-def run(cmd: list[str], cwd: Path, timeout: int = 7200) -> tuple[float, subprocess.CompletedProcess]:
+def run(
+    cmd: list[str], cwd: Path, timeout: int = 7200, env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        cmd, cwd=cwd, env={**environment(), **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"bench: `{' '.join(cmd)}` failed in {cwd}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -231,6 +242,177 @@ def scale(work: Path, sizes: list[int]) -> list[dict]:
         peak_kb = int(done.stdout.rsplit("PEAK_KB", 1)[1].split()[0])
         results.append({"rows": rows, "seconds": seconds, "peak_mib": peak_kb / 1024, "bytes": data.stat().st_size})
     return results
+
+
+LOOP_MODEL = "lightgbm"
+LOOP_SHIFT_STDS = 1.5  # the shifted batch: every numeric feature moved by this many standard deviations, labels kept
+LOOP_CASES = {"same": 0.0, "shifted": LOOP_SHIFT_STDS}
+LOOP_STEPS = {"convert": "ONNX and parity", "assemble": "bundle", "score": "scores"}  # the pipeline's steps, shown
+LOOP_EXPECTED = {"same": ("no-retrain",), "shifted": ("promote", "needs-approval", "keep-champion")}
+
+
+def batch_data(project: Path, rows: int, shift: float, work: Path) -> Path:
+    """A batch of `rows` rows resampled with MAKE_DATA's noise (a seed of its own), numeric features moved by `shift`
+    standard deviations: the same rows for every shift, so the shifted batch differs only by the shift."""
+    seed = rows + 1  # not the seed of any training file (MAKE_DATA seeds those with their row count)
+    target = work / "loop-batches" / f"penguins_{rows}_seed{seed}_shift{shift:g}.csv"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = "data/raw/penguins.csv"
+        run([python_of(project), "-c", MAKE_DATA, source, str(rows), str(target), str(seed), str(shift)], project)
+    return target
+
+
+def steps(stderr: str) -> dict[str, float]:
+    """The seconds of each step the pipeline announced (`  ok  <title> (<s>s)`, modelkeel's console.step)."""
+    found = {}
+    for line in stderr.splitlines():
+        if line.startswith("  ok  ") and line.endswith("s)") and " (" in line:
+            title, _, seconds = line[6:-2].rpartition(" (")
+            try:
+                found[title] = float(seconds)
+            except ValueError:
+                continue
+    return found
+
+
+def loop_run(project: Path, cli: list[str], registry: Path, env: dict[str, str], batch: Path) -> dict:
+    """One `retrain` on `batch` alone in data/incoming/: wall time, the child's peak memory, what loop.json says."""
+    incoming = project / "data" / "incoming"
+    state = project / "artifacts-loop" / "retrain"
+    for old in incoming.glob("*.csv"):
+        old.unlink()
+    shutil.rmtree(state, ignore_errors=True)
+    shutil.copyfile(batch, incoming / batch.name)
+    command = [python_of(project), "-c", PEAK, *cli, "retrain", "--url", str(registry)]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=project, env={**environment(), **env}, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    (incoming / batch.name).unlink()
+    record = state / "loop.json"
+    if not record.is_file():  # a crash before the loop could write its record: nothing to report
+        raise SystemExit(f"bench: `retrain` wrote no loop.json for {batch.name}:\n{done.stdout}\n{done.stderr}")
+    found = json.loads(record.read_text())
+    peak_kb = int(done.stdout.rsplit("PEAK_KB", 1)[1].split()[0]) if "PEAK_KB" in done.stdout else 0
+    numeric = [d for d in found["drift"] if d["ks_statistic"] is not None]
+    return {
+        "seconds": seconds,
+        "peak_mib": peak_kb / 1024,
+        "exit_code": done.returncode,
+        "outcome": found["outcome"],
+        "reasons": found["reasons"],
+        "drifted": [d["feature"] for d in found["drift"] if d["drifted"]],
+        "largest_psi": max((d["psi"] for d in found["drift"]), default=None),
+        "largest_ks": max((d["ks_statistic"] for d in numeric), default=None),
+        "drift": [
+            {k: d[k] for k in ("feature", "kind", "psi", "ks_statistic", "ks_pvalue", "chi2_pvalue", "drifted")}
+            for d in found["drift"]
+        ],
+        "trend": {k: v for k, v in (found.get("trend") or {}).items() if k not in ("rule", "by_batch")},
+        "scores": {k: v for k, v in (found.get("scores") or {}).items() if k != "rule"},
+        "challenger": found.get("challenger") or {},
+        "challenger_steps": steps(done.stderr),
+    }
+
+
+def loop(work: Path, model: str, training_rows: int, sizes: list[int], fresh: bool = False) -> dict:
+    """`retrain` per batch: a champion trained on `training_rows` rows and published to a folder registry, then
+    for each size one batch of the same population and one shifted, each alone in data/incoming/.
+
+    Reuses the project of `model` this run baked (`fresh`: bakes it anew, so it installs this checkout's library).
+    """
+    started = time.perf_counter()
+    project = work / model / "my-ml-project"
+    if fresh or not (project / ".venv").is_dir():
+        baked(work, model)
+    training = scaled_data(project, training_rows, work)
+    cli = [python_of(project), "-m", PACKAGE, "--params", str(params_for(project, training, "loop"))]
+    registry, cache = work / "loop-registry", work / "loop-cache"
+    env = {"MODEL_REGISTRY_CACHE": str(cache)}  # the champion's cached copy stays in the scratch folder
+    for folder in (registry, cache, project / "artifacts-loop", project / "dist-loop"):
+        shutil.rmtree(folder, ignore_errors=True)
+    pipeline_s, _ = run([*cli, "pipeline"], project)
+    run([*cli, "publish", "--url", str(registry)], project)
+    run([*cli, "download", "--url", str(registry)], project, env=env)  # every timed run finds it cached
+    runs = []
+    for rows in sizes:
+        for case, shift in LOOP_CASES.items():
+            print(f"bench: loop, {rows:,}-row batch ({case})", flush=True)
+            batch = batch_data(project, rows, shift, work)
+            found = loop_run(project, cli, registry, env, batch)
+            runs.append({"rows": rows, "case": case, "shift_stds": shift, **found})
+            print(
+                f"bench:   {found['seconds']:.1f} s, peak {found['peak_mib']:,.0f} MiB: {found['outcome']}", flush=True
+            )
+    return {
+        "model": model,
+        "training_rows": training_rows,
+        "shift_stds": LOOP_SHIFT_STDS,
+        "pipeline_s": pipeline_s,
+        "runs": runs,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def loop_markdown(section: dict) -> str:
+    """The loop per batch: a section of benchmarks.md of its own."""
+    training = f"{section['training_rows']:,}"
+    lines = [
+        "",
+        "## The loop per batch",
+        "",
+        f"One `retrain` (a fresh process) per line: a {section['model']} champion trained on {training} rows (the",
+        "sample resampled with noise) and published to a folder registry, one new batch alone in",
+        "data/incoming/. A batch of the same population is ingested, validated, checked for copies",
+        "of the trusted set, measured for drift and the champion's metric on its rows, and should",
+        f"change nothing (no-retrain); in the shifted one every numeric feature moved by {section['shift_stds']:g}",
+        "standard deviations (labels kept), so the loop also trains a challenger on the training rows",
+        "plus the batch through every gate of the pipeline and compares both on its held-out new rows.",
+        "Wall time and peak memory are the `retrain` process's; the outcome is the one loop.json",
+        f"recorded. The champion's own pipeline on {training} rows took {section['pipeline_s']:.1f} s.",
+        "",
+        "The last column splits the time of a run that trained a challenger: its pipeline's steps, and the rest",
+        "(start-up, ingest, validation, drift, the champion's metric, comparing both models, the trusted set).",
+        "",
+        "| batch | wall time | peak memory | outcome | goal | met | drift (largest) | where the time went |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in section["runs"]:
+        case = "same population" if r["case"] == "same" else f"shifted {r['shift_stds']:g} sd"
+        outcome = r["outcome"]
+        if r["case"] == "shifted" and r["scores"].get("gain") is not None:
+            s = r["scores"]
+            interval = f" [{s['interval'][0]:.3g}, {s['interval'][1]:.3g}]" if s.get("interval") else ""
+            outcome += f" (gain {s['gain']:.3g}{interval} on {s['rows']:,} rows)"
+        expected = LOOP_EXPECTED[r["case"]]
+        goal = expected[0] if len(expected) == 1 else "a challenger compared"
+        met = r["outcome"] in expected and (r["case"] == "same" or bool(r["challenger"].get("version")))
+        psi = "" if r["largest_psi"] is None else f"PSI {r['largest_psi']:.3g}"
+        ks = "" if r["largest_ks"] is None else f", KS {r['largest_ks']:.3g}"
+        drifted = f"; drifted: {', '.join(r['drifted'])}" if r["drifted"] else ""
+        if r["outcome"] not in expected and r["reasons"]:
+            outcome += f": {r['reasons'][0][:160]}"
+        taken = r["challenger_steps"]
+        pipeline = ", ".join(
+            f"{LOOP_STEPS.get(t.split(' ')[0], t.split(' ')[0])} {sec:.1f} s" for t, sec in taken.items()
+        )
+        if taken:
+            pipeline = f"pipeline: {pipeline}; rest {r['seconds'] - sum(taken.values()):.1f} s"
+        lines.append(
+            f"| {r['rows']:,} rows, {case} | {r['seconds']:.1f} s | {r['peak_mib']:,.0f} MiB | {outcome} "
+            f"| {goal} | {'yes' if met else '**no**'} | {psi}{ks}{drifted} | {pipeline} |"
+        )
+    for case in LOOP_CASES:
+        runs = [r for r in section["runs"] if r["case"] == case]
+        if len(runs) >= 2:
+            small, large = runs[0], runs[-1]
+            per = (large["seconds"] - small["seconds"]) / (large["rows"] - small["rows"]) * 100_000
+            lines.append("")
+            lines.append(
+                f"{'Same population' if case == 'same' else 'Shifted'}: {small['seconds']:.1f} s at {small['rows']:,} "
+                f"rows to {large['seconds']:.1f} s at {large['rows']:,}, {per:.2f} s per extra 100,000 rows."
+            )
+    return "\n".join(lines)
 
 
 def machine() -> dict:
@@ -362,6 +544,8 @@ def table(report: dict) -> str:
     )
     if report.get("http"):
         lines.append(http_serving.markdown(report["http"]))
+    if report.get("loop"):
+        lines.append(loop_markdown(report["loop"]))
     return "\n".join(lines) + "\n"
 
 
@@ -376,6 +560,11 @@ def main(argv: list[str] | None = None) -> int:
         "--http-only",
         action="store_true",
         help="measure only serving over HTTP and the install sizes, replacing that section of the existing report",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("loop",),
+        help="measure only this section (loop: retrain per batch), replacing it in the existing report",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for benchmarks.md and .json")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="scratch folder for the bakes")
@@ -394,13 +583,17 @@ def measure(args: argparse.Namespace) -> int:
     if args.quick:
         models, rows, validation_rows, budget = ("linear",), "1,100", 20_000, 0.2
         overhead_sizes, scale_sizes = [5_000], [10_000, 30_000]
+        loop_model, loop_training, loop_sizes = "linear", 5_000, [2_000]  # the project quick bakes anyway
     else:
         models, rows, validation_rows, budget = MODELS, "1,100,10000,100000", 1_000_000, 3.0
         overhead_sizes, scale_sizes = [100_000, 1_000_000], [1_000_000, 3_000_000]
+        loop_model, loop_training, loop_sizes = LOOP_MODEL, 20_000, [10_000, 100_000, 1_000_000]
         if args.full:
             scale_sizes.append(10_000_000)
     if args.http_only:
         return http_only(args, models)
+    if args.only == "loop":
+        return only(args, "loop", lambda: loop(args.work, loop_model, loop_training, loop_sizes, fresh=True))
     report: dict = {"machine": machine(), "mode": "quick" if args.quick else "full" if args.full else "default"}
     print("bench: time to first model", flush=True)
     report["time_to_first_model"] = time_to_first_model(args.work)
@@ -418,6 +611,8 @@ def measure(args: argparse.Namespace) -> int:
     report["overhead"] = overhead(args.work, overhead_sizes, 1 if args.quick else 2)
     print("bench: scale", flush=True)
     report["scale"] = scale(args.work, scale_sizes)
+    print("bench: the loop per batch", flush=True)
+    report["loop"] = loop(args.work, loop_model, loop_training, loop_sizes)
     report["seconds"] = time.perf_counter() - started
     return write(report, args.out)
 
@@ -441,6 +636,16 @@ def install_sizes(work: Path) -> dict:
     except http_serving.BenchError as error:
         print(f"bench: install sizes not measured: {error}", flush=True)
         return {"error": str(error).splitlines()[0]}
+
+
+def only(args: argparse.Namespace, section: str, measure_section) -> int:
+    """--only SECTION: measure that section alone and replace it in the last report."""
+    previous = args.out / "benchmarks.json"
+    if not previous.is_file():
+        raise SystemExit(f"bench: --only replaces a section of {previous}, which does not exist: run `make bench`")
+    report = json.loads(previous.read_text())
+    report[section] = {**measure_section(), "measured_alone": True}
+    return write(report, args.out)
 
 
 def http_only(args: argparse.Namespace, models: tuple[str, ...]) -> int:

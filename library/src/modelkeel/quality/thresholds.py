@@ -9,7 +9,10 @@ perfect score, in the metric's units; every bar is a share of that gap:
 - quality.threshold: a third of the way from the baseline to perfect;
 - quality.min_improvement_over_baseline: a tenth of the gap;
 - quality.slice_threshold: the baseline's own score on the whole data (no slice may do worse
-  than doing nothing clever does overall);
+  than doing nothing clever does overall); for classification the slice metric becomes
+  balanced_accuracy, whose trivial score is the same in every slice (1 / classes), however the
+  slice's classes are balanced: with accuracy, a slice where the rarer class is common (the late
+  flights of one airline) falls below the whole data's majority share even for a good model;
 - retrain.max_metric_drop and retrain.max_trusted_drop: a tenth of the gap; retrain.promotion_margin:
   a fiftieth of it (the smallest gain that promotes a challenger, with its interval above zero, and
   the smallest slide that retrains a champion, with its interval wholly below the release score).
@@ -28,6 +31,7 @@ import pandas as pd
 from .metrics import METRICS, Predictions, lower_is_better, moved_by, score
 
 THRESHOLD_SHARE = 1 / 3
+SLICE_METRIC = "balanced_accuracy"  # a classifier's slices, whatever their balance of classes
 IMPROVEMENT_SHARE = 0.1
 DROP_SHARE = 0.1
 MARGIN_SHARE = 0.02
@@ -37,7 +41,7 @@ MARGIN_SHARE = 0.02
 class Choice:
     section: str  # params.yaml section: quality or retrain
     key: str
-    value: float
+    value: float | str  # a bar, or (quality.slice_metric) the metric it is in
     why: str
 
     @property
@@ -102,6 +106,17 @@ def fit_thresholds(task: str, y: pd.Series, primary: str, slice_metric: str) -> 
             f"a tenth of that gap ({gap:.4g}) better than the trivial baseline",
         )
     )
+    if task == "classification" and slice_metric != SLICE_METRIC:
+        choices.append(
+            Choice(
+                "quality",
+                "slice_metric",
+                SLICE_METRIC,
+                f"instead of {slice_metric}: a slice's classes may be balanced otherwise than the whole data's, "
+                f"and {SLICE_METRIC} scores doing nothing clever the same in every slice",
+            )
+        )
+        slice_metric = SLICE_METRIC
     slice_base, _ = gap_of(slice_metric)
     choices.append(
         Choice(

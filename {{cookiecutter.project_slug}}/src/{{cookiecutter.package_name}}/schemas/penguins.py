@@ -6,9 +6,10 @@ in a number column is not. Beyond that, two kinds of rule, as `infer-schema` wri
 
 - hard checks, the Field's own arguments: a row that breaks one is refused (validation, scoring,
   serving, the loop's quarantine). Only what no valid row can break: a measurement is never
-  negative, sex is female or male (or missing), the study began in 2007;
+  negative, sex is female or male (or missing), the study began in 2007, and the species is one of
+  the archipelago's three (a fourth is a labelling error: this one was promoted from an expectation);
 - expectations, in the Field's metadata={"expect": ...}: what the 2007 and 2008 seasons held (the
-  ranges, islands and species). A row outside them is accepted; the retraining loop reports it as drift.
+  ranges and islands). A row outside them is accepted; the retraining loop reports it as drift.
 
 To promote an expectation to a hard check, move it out of metadata into the Field's arguments:
 metadata={"expect": {"isin": [...]}} becomes isin=[...].
@@ -19,7 +20,7 @@ from pandera.typing import Series
 
 
 class Schema(pa.DataFrameModel):
-    species: Series[str] = pa.Field(metadata={"expect": {"isin": ["Adelie", "Chinstrap", "Gentoo"]}})
+    species: Series[str] = pa.Field(isin=["Adelie", "Chinstrap", "Gentoo"])
     island: Series[str] = pa.Field(metadata={"expect": {"isin": ["Biscoe", "Dream", "Torgersen"]}})
     bill_length_mm: Series[float] = pa.Field(ge=0.0, nullable=True, metadata={"expect": {"ge": 33.1, "le": 59.6}})
     bill_depth_mm: Series[float] = pa.Field(ge=0.0, nullable=True, metadata={"expect": {"ge": 13.1, "le": 21.5}})
