@@ -139,6 +139,14 @@ def test_onnx_parity_passes_for_the_projects_model_and_fails_outside_the_toleran
             assert_onnx_parity(impossible, model)
 
 
+def test_onnx_parity_holds_for_a_target_of_any_kind_as_the_project_test_runs_it(typed):
+    """The project's parity test converts the model itself: a bool target's graph answers 0/1, which the
+    classes the conversion records map back to True/False, as in every bundle."""
+    from modelkeel.stages.pipeline import trained_from_artifacts
+
+    assert_onnx_parity(typed.settings, trained_from_artifacts(typed.settings))
+
+
 def test_rows_come_from_hard_checks_only_a_value_outside_an_expectation_is_not_broken(settings, monkeypatch):
     import pandera.pandas as pa
 

@@ -6,6 +6,7 @@ never reaches the artifacts folder, so it can never be bundled.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,12 @@ def convert(settings: Settings, pipeline: Pipeline, metadata: dict[str, str]) ->
     imports = sorted(model.opset_import, key=lambda o: (o.domain, o.version))
     del model.opset_import[:]
     model.opset_import.extend(imports)
-    onnx.helper.set_model_props(model, {k: str(v) for k, v in metadata.items()})
+    props = {k: str(v) for k, v in metadata.items()}
+    if settings.task == "classification":  # every converted classifier says its classes: the graph may not
+        # (skl2onnx writes bool classes as 0/1), and every load path maps its labels back through them
+        classes = pipeline.named_steps["model"].classes_
+        props["classes"] = json.dumps([c.item() if hasattr(c, "item") else c for c in classes])
+    onnx.helper.set_model_props(model, props)
     onnx.checker.check_model(model, full_check=True)
     return model
 

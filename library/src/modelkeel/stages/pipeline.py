@@ -121,10 +121,7 @@ def export_metadata(settings: Settings, trained: Trained, metrics: dict | None) 
     }
     if metrics is not None:
         meta["primary_metric_value"] = repr(metrics["test"][settings.quality.primary_metric])
-    model = trained.model.named_steps["model"]
-    if settings.task == "classification":
-        meta["classes"] = json.dumps([c.item() if hasattr(c, "item") else c for c in model.classes_])
-    return meta
+    return meta  # export.convert adds the classifier's classes
 
 
 def run_export(settings: Settings, trained: Trained | None = None, evaluation: Evaluation | None = None) -> Exported:
