@@ -17,7 +17,7 @@ Bakes projects from this template, installs them from their lock file and measur
 6. the loop per batch: one `retrain` (a fresh process, wall time and peak memory) against a lightgbm
    champion in a folder registry, for one new batch of 10 000, 100 000 and 1 000 000 rows, from
    the champion's own population (the loop decides not to retrain) and shifted (it trains and
-   compares a challenger); `--only loop` measures just this section.
+   compares a challenger; at 1 000 000 rows with --full only); `--only loop` measures just this section.
 
 Writes `benchmarks.md` and `benchmarks.json` (default: docs/). Ratios are the figures to read:
 absolute times on a shared 2-core machine are noisy.
@@ -315,9 +315,9 @@ def loop_run(project: Path, cli: list[str], registry: Path, env: dict[str, str],
     }
 
 
-def loop(work: Path, model: str, training_rows: int, sizes: list[int], fresh: bool = False) -> dict:
+def loop(work: Path, model: str, training_rows: int, cases: list[tuple[int, str]], fresh: bool = False) -> dict:
     """`retrain` per batch: a champion trained on `training_rows` rows and published to a folder registry, then
-    for each size one batch of the same population and one shifted, each alone in data/incoming/.
+    one batch per (rows, case) of LOOP_CASES (the same population or shifted), each alone in data/incoming/.
 
     Reuses the project of `model` this run baked (`fresh`: bakes it anew, so it installs this checkout's library).
     """
@@ -335,15 +335,12 @@ def loop(work: Path, model: str, training_rows: int, sizes: list[int], fresh: bo
     run([*cli, "publish", "--url", str(registry)], project)
     run([*cli, "download", "--url", str(registry)], project, env=env)  # every timed run finds it cached
     runs = []
-    for rows in sizes:
-        for case, shift in LOOP_CASES.items():
-            print(f"bench: loop, {rows:,}-row batch ({case})", flush=True)
-            batch = batch_data(project, rows, shift, work)
-            found = loop_run(project, cli, registry, env, batch)
-            runs.append({"rows": rows, "case": case, "shift_stds": shift, **found})
-            print(
-                f"bench:   {found['seconds']:.1f} s, peak {found['peak_mib']:,.0f} MiB: {found['outcome']}", flush=True
-            )
+    for rows, case in cases:
+        print(f"bench: loop, {rows:,}-row batch ({case})", flush=True)
+        shift = LOOP_CASES[case]
+        found = loop_run(project, cli, registry, env, batch_data(project, rows, shift, work))
+        runs.append({"rows": rows, "case": case, "shift_stds": shift, **found})
+        print(f"bench:   {found['seconds']:.1f} s, peak {found['peak_mib']:,.0f} MiB: {found['outcome']}", flush=True)
     return {
         "model": model,
         "training_rows": training_rows,
@@ -370,6 +367,11 @@ def loop_markdown(section: dict) -> str:
         "plus the batch through every gate of the pipeline and compares both on its held-out new rows.",
         "Wall time and peak memory are the `retrain` process's; the outcome is the one loop.json",
         f"recorded. The champion's own pipeline on {training} rows took {section['pipeline_s']:.1f} s.",
+        *(
+            ["This section was measured on its own (`--only loop`), after the rest."]
+            if section.get("measured_alone")
+            else []
+        ),
         "",
         "The last column splits the time of a run that trained a challenger: its pipeline's steps, and the rest",
         "(start-up, ingest, validation, drift, the champion's metric, comparing both models, the trusted set).",
@@ -393,9 +395,8 @@ def loop_markdown(section: dict) -> str:
         if r["outcome"] not in expected and r["reasons"]:
             outcome += f": {r['reasons'][0][:160]}"
         taken = r["challenger_steps"]
-        pipeline = ", ".join(
-            f"{LOOP_STEPS.get(t.split(' ')[0], t.split(' ')[0])} {sec:.1f} s" for t, sec in taken.items()
-        )
+        named = {t.split(" ")[0].rstrip(","): sec for t, sec in taken.items()}  # the step's first word
+        pipeline = ", ".join(f"{LOOP_STEPS.get(name, name)} {sec:.1f} s" for name, sec in named.items())
         if taken:
             pipeline = f"pipeline: {pipeline}; rest {r['seconds'] - sum(taken.values()):.1f} s"
         lines.append(
@@ -551,7 +552,9 @@ def table(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="add the 10-million-row scale run")
+    parser.add_argument(
+        "--full", action="store_true", help="add the 10-million-row scale run and the loop's 1-million-row retraining"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one model: checks that the bench runs")
     parser.add_argument(
         "--no-http", dest="http", action="store_false", help="skip serving over HTTP and the install sizes"
@@ -583,17 +586,22 @@ def measure(args: argparse.Namespace) -> int:
     if args.quick:
         models, rows, validation_rows, budget = ("linear",), "1,100", 20_000, 0.2
         overhead_sizes, scale_sizes = [5_000], [10_000, 30_000]
-        loop_model, loop_training, loop_sizes = "linear", 5_000, [2_000]  # the project quick bakes anyway
+        loop_model, loop_training = "linear", 5_000  # the project quick bakes anyway
+        loop_cases = [(2_000, "same"), (2_000, "shifted")]
     else:
         models, rows, validation_rows, budget = MODELS, "1,100,10000,100000", 1_000_000, 3.0
         overhead_sizes, scale_sizes = [100_000, 1_000_000], [1_000_000, 3_000_000]
-        loop_model, loop_training, loop_sizes = LOOP_MODEL, 20_000, [10_000, 100_000, 1_000_000]
+        # retraining on a 1 000 000-row batch alone takes minutes (docs/performance.md): --full
+        loop_model, loop_training = LOOP_MODEL, 20_000
+        loop_cases = [(size, case) for size in (10_000, 100_000, 1_000_000) for case in LOOP_CASES]
         if args.full:
             scale_sizes.append(10_000_000)
+        else:
+            loop_cases.remove((1_000_000, "shifted"))
     if args.http_only:
         return http_only(args, models)
     if args.only == "loop":
-        return only(args, "loop", lambda: loop(args.work, loop_model, loop_training, loop_sizes, fresh=True))
+        return only(args, "loop", lambda: loop(args.work, loop_model, loop_training, loop_cases, fresh=True))
     report: dict = {"machine": machine(), "mode": "quick" if args.quick else "full" if args.full else "default"}
     print("bench: time to first model", flush=True)
     report["time_to_first_model"] = time_to_first_model(args.work)
@@ -612,7 +620,7 @@ def measure(args: argparse.Namespace) -> int:
     print("bench: scale", flush=True)
     report["scale"] = scale(args.work, scale_sizes)
     print("bench: the loop per batch", flush=True)
-    report["loop"] = loop(args.work, loop_model, loop_training, loop_sizes)
+    report["loop"] = loop(args.work, loop_model, loop_training, loop_cases)
     report["seconds"] = time.perf_counter() - started
     return write(report, args.out)
 

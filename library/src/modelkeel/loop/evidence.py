@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..bundle.reader import Bundle
 from ..errors import TrustedSetError
-from ..quality.gates import describe_slice, metric_interval, slice_gate
+from ..quality.gates import BOOTSTRAP_BATCH, describe_slice, metric_interval, slice_gate
 from ..quality.metrics import Predictions, coded, gain, reaches, score
 from ..runtime.signature import ModelInputs, model_frame
 from ..settings import Settings
@@ -214,6 +214,7 @@ def _bootstrap(settings: Settings, n: int, statistic) -> tuple[float, float] | N
         lambda rows: statistic(rows.astype(np.int64)),
         vectorized=False,
         n_resamples=r.bootstrap_resamples,
+        batch=BOOTSTRAP_BATCH,  # resamples of row indexes made 50 at a time, not all at once
         confidence_level=r.confidence,
         method="percentile",
         random_state=np.random.default_rng(settings.seed),

@@ -24,6 +24,9 @@ import numpy as np
 from ..settings import QualitySettings
 from .metrics import Predictions, lower_is_better, moved_by, reaches, score
 
+# scipy.stats.bootstrap draws every resample of the row indexes at once unless batched: 1 000 resamples of
+# 250 000 rows took 3.9 GiB and 12.9 s, 50 at a time 0.38 GiB and 3.4 s (make bench, the loop per batch)
+BOOTSTRAP_BATCH = 50
 SLICE_RESAMPLES = 1000  # bootstrap resamples of a slice metric without an analytic interval
 
 # (low, high); None for an end the rows cannot bound (a slice of one row)
@@ -225,6 +228,7 @@ def _bootstrap_interval(
         on,
         vectorized=False,
         n_resamples=SLICE_RESAMPLES,
+        batch=BOOTSTRAP_BATCH,  # resamples of row indexes made 50 at a time, not all at once
         confidence_level=confidence,
         method="percentile",
         random_state=np.random.default_rng(seed),
