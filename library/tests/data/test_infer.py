@@ -268,3 +268,37 @@ def test_the_generated_module_is_ruff_format_clean(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert 'metadata={"expect": {"ge": 1, "le": 3}},' in source and "        ge=1,\n        le=12," in source
     assert "HARD" in source and "EXPECTED" in source and "promote an expectation" in source
+
+
+def test_a_short_calendar_name_is_a_calendar_part_only_beside_another_calendar_column():
+    alone = pd.DataFrame({"day": [1, 2, 30], "min": [0.0, 5.0, 30.0], "y": [1.0, 2.0, 3.0]})
+    plans = {p.name: p for p in plan(alone, "y", "regression")}
+    assert plans["day"].checks == {} and not plans["day"].moves, "a count of days may pass 31"
+    assert plans["min"].checks == {} and not plans["min"].moves, "a minimum temperature is no minute"
+    dated = alone.assign(month=[1, 2, 3])
+    plans = {p.name: p for p in plan(dated, "y", "regression")}
+    assert plans["day"].checks == {"ge": 1, "le": 31} and plans["month"].checks == {"ge": 1, "le": 12}
+    assert plans["min"].checks == {}
+
+
+def test_a_whole_number_regression_target_is_contracted_as_a_float_a_later_fractional_label_passes(tmp_path):
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "price": [326, 400, 512, 900]})
+    plans = plan(frame, "price", "regression")
+    assert next(p for p in plans if p.name == "price").dtype == "float"
+    schema = load_module(tmp_path, render_module(plans, "prices.csv"))
+    later = validate_frame(pd.DataFrame({"x": [1.0, 2.0], "price": [326.5, None]}), schema, "batch")
+    assert later["price"].iloc[0] == 326.5
+
+
+def test_a_retrain_section_without_the_usual_keys_gets_drift_exempt_last(tmp_path):
+    from modelkeel.data.infer import update_params
+
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "data:\n  path: old.csv\n  schema: old\n  target: y\n  test_size: 0.25\nretrain:\n  window: all\n"
+    )
+    frame = pd.DataFrame({"year": [2013, 2013, 2014], "month": [1, 2, 3], "y": [1.0, 2.0, 3.0]})
+    plans = plan(frame, "y", "regression")
+    update_params(params, "data/new.csv", "new", "y", plans, [], None, ["year", "month"])
+    text = params.read_text()
+    assert text.endswith("retrain:\n  window: all\n  drift_exempt: [year, month]\n"), text

@@ -106,13 +106,10 @@ def test_counted_metrics_equal_scikit_learn_when_classes_are_missing_from_either
         assert got["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-12)
         expected_f1 = skm.f1_score(y_true, y_pred, average="macro", zero_division=0)
         assert got["f1_macro"] == pytest.approx(expected_f1, abs=1e-12)
-        if len(set(y_true)) > 1:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
-                expected = skm.balanced_accuracy_score(y_true, y_pred)
-            assert got["balanced_accuracy"] == pytest.approx(expected, abs=1e-12)
-        else:
-            assert got["balanced_accuracy"] is None
+        with warnings.catch_warnings():  # one class in the truth too: that class's recall, as scikit-learn says
+            warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
+            expected = skm.balanced_accuracy_score(y_true, y_pred)
+        assert got["balanced_accuracy"] == pytest.approx(expected, abs=1e-12)
 
 
 def test_an_unknown_true_label_is_scored_as_scikit_learn_scores_it():
@@ -183,3 +180,12 @@ def test_metrics_on_label_codes_equal_scikit_learn_on_the_labels():
         is None
     )
     assert got["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def test_balanced_accuracy_on_rows_of_one_class_is_that_class_recall_so_a_slice_of_one_class_is_still_gated():
+    """infer-schema judges a classifier's slices by balanced accuracy: a slice whose rows all hold one class
+    (every flight of an airline on time) must still be scored, not passed as undefined."""
+    y = np.zeros(12, dtype=np.int64)
+    predicted = np.array([1] * 10 + [0] * 2)
+    scored = metrics.score("classification", y, metrics.Predictions(predicted, None), [0, 1])
+    assert scored["balanced_accuracy"] == pytest.approx(2 / 12) == skm.recall_score(y, predicted, pos_label=0)

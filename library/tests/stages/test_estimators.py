@@ -73,3 +73,17 @@ def test_a_key_holds_a_plain_value_or_a_list_of_them(tmp_path):
     assert settings.model.estimator_keys == {"monotone_constraints": [1, 0]}
     with pytest.raises(SettingsError, match=r"model\.objective: give a number, text"):
         settings_with_model(tmp_path, "classification", {"type": "xgboost", "objective": {"name": "x"}})
+
+
+def test_lightgbm_takes_its_own_booster_parameters_which_get_params_does_not_list(tmp_path):
+    """LightGBM's categorical handling (max_cat_to_onehot, cat_smooth) and its aliases pass through to the booster."""
+    model = {"type": "lightgbm", "max_cat_to_onehot": 8, "cat_smooth": 5.0, "feature_fraction": 0.8}
+    estimator = build_estimator(settings_with_model(tmp_path, "classification", model))
+    assert "max_cat_to_onehot" not in type(estimator)().get_params()
+    assert {k: estimator.get_params()[k] for k in ("max_cat_to_onehot", "cat_smooth", "feature_fraction")} == {
+        "max_cat_to_onehot": 8,
+        "cat_smooth": 5.0,
+        "feature_fraction": 0.8,
+    }
+    with pytest.raises(SettingsError, match=r"model\.cat_smoothing: not a parameter of LGBMClassifier"):
+        build_estimator(settings_with_model(tmp_path, "classification", {"type": "lightgbm", "cat_smoothing": 5}))

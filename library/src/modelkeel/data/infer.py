@@ -38,11 +38,11 @@ ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+
 MAX_CATEGORIES = 50  # default of --max-categories: a text column with more distinct values is left out
 # calendar columns, by name: (what they hold, their names, the domains of the conventions in use)
 CALENDAR: tuple[tuple[str, frozenset[str], tuple[tuple[int, int], ...]], ...] = (
-    ("a month", frozenset({"month", "mon"}), ((1, 12),)),
+    ("a month", frozenset({"month"}), ((1, 12),)),
     ("a day of the month", frozenset({"day", "mday", "dayofmonth", "day_of_month"}), ((1, 31),)),
-    ("an hour", frozenset({"hour", "hr"}), ((0, 23),)),
-    ("a minute", frozenset({"minute", "min"}), ((0, 59),)),
-    ("a second", frozenset({"second", "sec"}), ((0, 59),)),
+    ("an hour", frozenset({"hour"}), ((0, 23),)),
+    ("a minute", frozenset({"minute"}), ((0, 59),)),
+    ("a second", frozenset({"second"}), ((0, 59),)),
     ("a day of the week", frozenset({"weekday", "wday", "dow", "day_of_week", "dayofweek"}), ((0, 6), (1, 7))),
     ("a day of the year", frozenset({"day_of_year", "dayofyear", "yday", "doy"}), ((1, 366),)),
     ("a week", frozenset({"week", "weekofyear", "week_of_year"}), ((1, 53), (0, 53))),
@@ -54,6 +54,9 @@ CALENDAR_SUFFIXES = frozenset(
     | {"day_of_year", "dayofyear", "quarter"}
 )
 YEAR_NAMES, YEAR_RANGE = frozenset({"year", "yr"}), (1800, 2200)
+# names that are calendar parts only beside another calendar column (a year, a month): alone, `day` may count
+# the days of a trial and `hour` the hours of a shift, which a calendar domain would refuse past 31 or 23
+AMBIGUOUS = frozenset({"day", "hour", "minute", "second", "week"})
 LINE_LENGTH = 120  # the generated project's ruff line length
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # attribute names a DataFrameModel field must not take (they would hide the model's own methods)
@@ -144,7 +147,10 @@ def plan_column(
         if not np.isfinite(present.to_numpy(dtype=float)).all():
             raise DataError(f"column {name!r} holds infinite values; replace them (or drop the column) first")
         integral = bool((present == present.round()).all())
-        dtype = "int" if integral and (is_target or not gaps) else "float"  # a gap in a feature makes it float
+        if is_target:  # classes stay whole numbers; a regression label may be fractional in a later batch
+            dtype = "int" if integral and task == "classification" else "float"
+        else:  # a gap in a feature makes it float
+            dtype = "int" if integral and not gaps else "float"
         if is_target and task == "classification":
             if not integral or present.nunique() > max_categories:
                 raise DataError(
@@ -210,6 +216,10 @@ def plan(frame: pd.DataFrame, target: str, task: str, max_categories: int = MAX_
     if max_categories < 1:
         raise SettingsError(f"--max-categories {max_categories}: use a whole number of 1 or more (default 50)")
     plans = [plan_column(str(c), frame[c], target, task, max_categories) for c in frame.columns]
+    calendar = [p for p in plans if p.moves]
+    for p in calendar:  # `day` alone is a count of days, not a day of the month: only an expectation
+        if _normal_name(p.name) in AMBIGUOUS and not any(q is not p for q in calendar):
+            p.checks, p.moves = {}, ""
     if task == "classification" and frame[target].dropna().nunique() < 2:
         raise DataError(f"target {target!r} has fewer than two classes; a classifier needs two or more.")
     if task == "regression" and frame[target].nunique() < 2:
@@ -431,12 +441,11 @@ def update_params(
     if "drift_exempt" in retrain:  # the old data's columns are not this data's
         retrain["drift_exempt"] = exempt
     elif drift_exempt:
-        _set(
-            retrain,
-            "drift_exempt",
-            exempt,
-            after=next(k for k in ("ks_pvalue", "psi_threshold", "source") if k in retrain),
-        )
+        anchor = next((k for k in ("ks_pvalue", "psi_threshold", "source") if k in retrain), None)
+        if anchor is None:  # a retrain section that lists none of them: the key goes last
+            retrain["drift_exempt"] = exempt
+        else:
+            _set(retrain, "drift_exempt", exempt, after=anchor)
     if document["retrain"].get("trusted") is not None:  # the old data's trusted set does not judge the new data
         document["retrain"]["trusted"] = None
     buffer = io.StringIO()

@@ -206,7 +206,7 @@ def classification_metrics(
     several = np.unique(true_codes).size > 1
     compute = {
         "accuracy": lambda: skm.accuracy_score(true_codes, predicted_codes) if rows else None,
-        "balanced_accuracy": lambda: skm.balanced_accuracy_score(true_codes, predicted_codes) if several else None,
+        "balanced_accuracy": lambda: skm.balanced_accuracy_score(true_codes, predicted_codes) if rows else None,
         "f1_macro": lambda: (
             skm.f1_score(true_codes, predicted_codes, average="macro", zero_division=0) if rows else None
         ),

@@ -39,7 +39,7 @@ def build_estimator(settings: Settings):
     fixed = sorted(set(extra) & set(FIXED_KEYS))
     if fixed:
         raise SettingsError("; ".join(f"model.{key}: {FIXED_KEYS[key]}" for key in fixed))
-    takes = set(estimator.get_params(deep=False))
+    takes = set(estimator.get_params(deep=False)) | _native_keys(estimator)
     unknown = sorted(set(extra) - takes)
     if unknown:
         accepted = ", ".join(sorted(takes - set(FIXED_KEYS)))
@@ -48,6 +48,22 @@ def build_estimator(settings: Settings):
             f"(model.type {settings.model.type}); params.yaml's model may set: {accepted}"
         )
     return estimator.set_params(**extra)
+
+
+def _native_keys(estimator) -> set[str]:
+    """The booster parameters LightGBM's scikit-learn estimators pass through (`max_cat_to_onehot`,
+    `cat_smooth`, `feature_fraction`, ... and their aliases): `get_params()` lists only the wrapper's own.
+    Read from LightGBM's own table of parameters and aliases; empty for other estimators, or when a
+    LightGBM release no longer offers that table (then only `get_params()` keys are accepted)."""
+    if not type(estimator).__module__.startswith("lightgbm"):
+        return set()
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        table = _ConfigAliases._get_all_param_aliases()
+    except (ImportError, AttributeError):
+        return set()
+    return set(table) | {alias for aliases in table.values() for alias in aliases}
 
 
 def _option_estimator(settings: Settings):
