@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..bundle.reader import Bundle
@@ -16,7 +17,6 @@ from ..quality.metrics import gain
 from ..settings import PathSettings, Settings
 from ..utils.console import say
 from .ingest import Batch
-from .monitor import metric_on
 
 
 @dataclass(frozen=True)
@@ -156,23 +156,25 @@ def compare(
     """Both models on the same held-out new rows, once copies of training rows are dropped (copies no more
     frequent than in the `old` rows, the data's natural duplicates, are kept), with the gain's
     paired-bootstrap confidence interval."""
-    from .evidence import held_out_copies, natural_copy_rate, outputs, paired_bootstrap
+    from .evidence import held_out_copies, metric_of, natural_copy_rate, outputs, paired_bootstrap
 
     r = settings.retrain
     inputs = settings.data.inputs
     natural = None if old is None else natural_copy_rate(old, inputs)
     held_out, dropped, kept = held_out_copies(held_out, trained_on, inputs, natural, 0 if old is None else len(old))
     labelled = held_out[held_out[settings.data.target].notna()]
+    old_out = new_out = None
+    if len(labelled):  # each model scored once: its metric and the bootstrap read the same answers
+        old_out, new_out = outputs(settings, champion, labelled), outputs(settings, challenger, labelled)
     interval = None
-    if len(labelled) >= max(r.min_new_rows, 2):
-        interval = paired_bootstrap(
-            settings, outputs(settings, champion, labelled), outputs(settings, challenger, labelled)
-        )
+    if old_out is not None and new_out is not None and len(labelled) >= max(r.min_new_rows, 2):
+        interval = paired_bootstrap(settings, old_out, new_out)
+    everything = np.arange(len(labelled))
     return Scores(
         metric=settings.quality.primary_metric,
         rows=len(labelled),
-        champion=metric_on(settings, champion, labelled),
-        challenger=metric_on(settings, challenger, labelled),
+        champion=None if old_out is None else metric_of(settings, old_out, everything),
+        challenger=None if new_out is None else metric_of(settings, new_out, everything),
         margin=r.promotion_margin,
         interval=interval,
         confidence=r.confidence,

@@ -18,6 +18,7 @@ import pandas as pd
 from ..bundle.reader import Bundle
 from ..quality.metrics import gain, lower_is_better, reaches
 from ..settings import Settings
+from .evidence import Outputs
 from .ingest import Batch
 from .monitor import Monitoring
 
@@ -105,16 +106,24 @@ def _batch_ranges(frame: pd.DataFrame, batches: tuple[Batch, ...]) -> list[tuple
     return ranges
 
 
-def champion_trend(settings: Settings, champion: Bundle, frame: pd.DataFrame, batches: tuple[Batch, ...]) -> Trend:
+def champion_trend(
+    settings: Settings,
+    champion: Bundle,
+    frame: pd.DataFrame,
+    batches: tuple[Batch, ...],
+    scored: Outputs | None = None,
+) -> Trend:
     """The champion's primary metric at release, on each new batch in order and on all of them, and (when
-    the drop reaches the margin without passing max_metric_drop) its bootstrap interval on all of them."""
+    the drop reaches the margin without passing max_metric_drop) its bootstrap interval on all of them.
+
+    `scored`: the champion's answers on the labelled rows of `frame` when the monitor has them already."""
     from .evidence import metric_bootstrap, metric_of, outputs
 
     q, r = settings.quality, settings.retrain
     released = champion.metrics.get("test", {}).get(q.primary_metric)
     labelled = frame[settings.data.target].notna().to_numpy()
     where = np.flatnonzero(labelled)
-    out = outputs(settings, champion, frame.iloc[where]) if len(where) else None
+    out = scored if scored is not None else outputs(settings, champion, frame.iloc[where]) if len(where) else None
     by_batch = []
     for name, start, end in _batch_ranges(frame, batches):
         rows = np.flatnonzero((where >= start) & (where < end))

@@ -14,9 +14,10 @@ import pandas as pd
 from ..bundle import layout
 from ..bundle.reader import Bundle
 from ..errors import PipelineError
-from ..quality.metrics import Predictions, score
+from ..quality.metrics import score
 from ..settings import Settings
 from .drift import FeatureDrift, feature_drift, target_drift
+from .evidence import Outputs
 from .expectations import Breach, outside_expectations
 
 
@@ -39,6 +40,7 @@ class Monitoring:
     target: FeatureDrift | None = None  # the labels' distribution against the training data's
     errors: tuple[Errors, ...] = ()
     expectations: tuple[Breach, ...] = ()  # rows outside the contract's expectations: reported, never refused
+    scored: Outputs | None = None  # the champion's answers on the labelled rows, in their order (the trend's too)
 
     @property
     def drifted(self) -> list[str]:
@@ -47,53 +49,44 @@ class Monitoring:
 
 def metric_on(settings: Settings, model: Bundle, frame: pd.DataFrame) -> float | None:
     """A bundle's primary metric on the labelled rows of `frame` (None when no row has a label)."""
+    from .evidence import metric_of, outputs
+
     labelled = frame[frame[settings.data.target].notna()]
     if labelled.empty:
         return None
-    outputs = model.run(labelled)
-    y_true = labelled[settings.data.target].to_numpy()
-    metric = settings.quality.primary_metric
-    if settings.task == "classification":
-        classes = model.classes or sorted(set(y_true))
-        predicted = Predictions(np.asarray(outputs["label"]), np.asarray(outputs["value"]))
-        return score(settings.task, y_true, predicted, classes, metric)[metric]
-    return score(settings.task, y_true, Predictions(np.asarray(outputs["value"]).ravel(), None), None, metric)[metric]
+    return metric_of(settings, outputs(settings, model, labelled), np.arange(len(labelled)))
 
 
-def champion_errors(settings: Settings, champion: Bundle, frame: pd.DataFrame) -> tuple[Errors, ...]:
+def champion_errors(
+    settings: Settings, champion: Bundle, frame: pd.DataFrame, out: Outputs | None = None
+) -> tuple[Errors, ...]:
     """The champion's slice metric on all rows and per category, and recall per class, on the new labelled rows,
-    beside the same figures at release (its test split)."""
-    from ..quality.metrics import coded
+    beside the same figures at release (its test split). `out`: its answers on those rows, when scored already."""
+    from .evidence import outputs
 
     labelled = frame[frame[settings.data.target].notna()]
     if labelled.empty:
         return ()
-    raw = champion.run(labelled)
-    y = labelled[settings.data.target].to_numpy()
+    out = out if out is not None else outputs(settings, champion, labelled)
     metric = settings.quality.slice_metric
-    if settings.task == "classification":
-        classes = champion.classes or sorted(set(y))
-        predicted = Predictions(np.asarray(raw["label"]), np.asarray(raw["value"]))
-    else:
-        classes, predicted = None, Predictions(np.asarray(raw["value"]).ravel(), None)
-    y_coded, predicted_coded, codes = coded(settings.task, y, predicted, classes)
     # every row first: numeric-only data has no slice and a regression no class, and the loss still shows here
-    everyone = score(settings.task, y_coded, predicted_coded, codes, metric)[metric]
+    everyone = score(settings.task, out.y, out.predicted, out.classes, metric)[metric]
     found = [Errors("all rows", metric, champion.metrics.get("test", {}).get(metric), everyone, len(labelled))]
     released = champion.metrics.get("slices", {})
     for column in settings.data.categorical_features:
         values = labelled[column].astype(str).where(labelled[column].notna(), "(missing)").to_numpy()
         for value in sorted(set(values)):
             rows = np.flatnonzero(values == value)
-            on_new = score(settings.task, y_coded[rows], predicted_coded.take(rows), codes, metric)[metric]
+            on_new = score(settings.task, out.y[rows], out.predicted.take(rows), out.classes, metric)[metric]
             at_release = released.get(column, {}).get(value, {}).get(metric)
             found.append(Errors(f"{column}={value}", metric, at_release, on_new, len(rows)))
-    if classes is not None:
+    if out.classes is not None:  # the codes of the model's classes come first (quality/metrics.py all_codes)
+        names = champion.classes or sorted(set(labelled[settings.data.target].to_numpy()))
         recalls = champion.metrics.get("classes", {})
-        for code, cls in enumerate(classes):
-            rows = np.flatnonzero(y_coded == code)
+        for code, cls in enumerate(names):
+            rows = np.flatnonzero(out.y == code)
             if len(rows):
-                on_new = float((predicted_coded.label[rows] == code).mean())
+                on_new = float((out.predicted.label[rows] == code).mean())
                 found.append(
                     Errors(f"class {cls}", "recall", recalls.get(str(cls), {}).get("recall"), on_new, len(rows))
                 )
@@ -109,14 +102,19 @@ def monitor(settings: Settings, champion: Bundle, frame: pd.DataFrame, plots_dir
             f"the champion v{champion.version} has no {layout.REFERENCE} (bundled before drift monitoring): "
             "release a model built by this version of the project, then retraining can compare with it"
         )
+    from .evidence import metric_of, outputs
+
     r = settings.retrain
     drift = feature_drift(reference, frame, r)
     plots = plot_drift(reference, frame, plots_dir, drift_plot_features(drift, r.drift_plots))
+    labelled = frame[frame[settings.data.target].notna()]
+    out = outputs(settings, champion, labelled) if len(labelled) else None  # scored once, for every figure
     return Monitoring(
         tuple(drift),
-        metric_on(settings, champion, frame),
+        None if out is None else metric_of(settings, out, np.arange(len(labelled))),
         tuple(plots),
         target=target_drift(reference, frame, r),
-        errors=champion_errors(settings, champion, frame),
+        errors=champion_errors(settings, champion, labelled, out),
         expectations=outside_expectations(reference.get("expectations"), frame),
+        scored=out,
     )

@@ -134,7 +134,7 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
                     return ended(Outcome.NEEDS_APPROVAL, found.reason())
         monitoring = monitor(settings, champion, frame, target / "plots")
         drift, metric = monitoring.drift, monitoring.champion_metric
-        trend = champion_trend(settings, champion, frame, batches)
+        trend = champion_trend(settings, champion, frame, batches, monitoring.scored)
         signs = label_change(settings, champion, monitoring)
         reasons = (*reasons_to_retrain(settings, champion, monitoring, force, trend), *signs)
         if not reasons:
