@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .errors import SettingsError
 from .quality.metrics import for_task, lower_is_better
@@ -202,15 +202,23 @@ class ParitySettings(Strict):
 GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 
 
+WorkflowURL = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^https://github\.com/[A-Za-z0-9-]+/[A-Za-z0-9._-]+/\.github/workflows/[A-Za-z0-9._-]+\.ya?ml$"
+    ),
+]
+
+
 class Signer(Strict):
     """Who must have signed a bundle (`bundle.sig`) before it is used: a key pair's public key, or a GitHub
     workflow signing keylessly with Sigstore (its certificate names the workflow and the ref it ran on)."""
 
     public_key: str | None = Field(None, description="PEM public key file (relative to params.yaml) of a key pair")
-    workflow: str | None = Field(
+    workflow: WorkflowURL | tuple[WorkflowURL, ...] | None = Field(
         None,
-        pattern=r"^https://github\.com/[A-Za-z0-9-]+/[A-Za-z0-9._-]+/\.github/workflows/[A-Za-z0-9._-]+\.ya?ml$",
-        description="the signing workflow: https://github.com/OWNER/NAME/.github/workflows/release.yml",
+        description="the signing workflow, or a list of them: https://github.com/OWNER/NAME/.github/workflows/release.yml "
+        "(every workflow may have signed on every ref)",
     )
     refs: tuple[str, ...] = Field(
         ("refs/tags/v{version}", "refs/heads/main"),
@@ -228,6 +236,8 @@ class Signer(Strict):
     def _one_kind(self) -> Signer:
         if (self.public_key is None) == (self.workflow is None):
             raise ValueError("give exactly one of public_key (a key pair) or workflow (Sigstore keyless)")
+        if self.workflow is not None and not self.workflows:
+            raise ValueError("workflow: name at least one signing workflow")
         return self
 
     def accepts_unsigned(self, version: str) -> bool:
@@ -239,9 +249,16 @@ class Signer(Strict):
         except ValueError:
             return False
 
+    @property
+    def workflows(self) -> tuple[str, ...]:
+        """The signing workflows (`workflow` as one URL or a list)."""
+        if self.workflow is None:
+            return ()
+        return (self.workflow,) if isinstance(self.workflow, str) else self.workflow
+
     def identities(self, version: str) -> list[str]:
-        """The certificate identities (SAN) a keyless signature of `version` may carry."""
-        return [f"{self.workflow}@{ref.replace('{version}', version)}" for ref in self.refs]
+        """The certificate identities (SAN) a keyless signature of `version` may carry: every workflow on every ref."""
+        return [f"{workflow}@{ref.replace('{version}', version)}" for workflow in self.workflows for ref in self.refs]
 
 
 class RegistrySettings(Strict):
@@ -249,7 +266,9 @@ class RegistrySettings(Strict):
     url: str | None = Field(None, description="fsspec URL of a registry laid out as <url>/<version>/")
     signer: Signer | None = Field(
         None,
-        description="verify bundle.sig before a bundle is used (downloads, the loop's champion); none: not checked",
+        description="who must have signed a bundle (bundle.sig) before it is used: every download, the loop's "
+        "champion, a signed local folder; none: nothing is fetched from a registry, and only this checkout's own "
+        "unsigned build (or --allow-unsigned) is used from a folder",
     )
 
 
@@ -325,6 +344,15 @@ class RetrainSettings(Strict):
     )
     bootstrap_resamples: int = Field(1000, ge=100, le=100_000, description="resamples of the paired bootstrap")
     issue_label: str = Field("model-health", min_length=1, description="label of the one issue the loop keeps")
+    max_batch_rows: int = Field(
+        10_000_000,
+        ge=1,
+        description="rows in one batch file; more is refused before it is read (a Parquet footer's row count), "
+        "as predict refuses a file",
+    )
+    max_batch_bytes: int = Field(
+        2 * 1024**3, ge=1, description="bytes of one batch file; a larger one is refused before it is read"
+    )
 
     @property
     def trusted_tolerance(self) -> float:
@@ -356,8 +384,16 @@ class ServeSettings(Strict):
         None, gt=0, description="seconds between checks for a new latest release (serve --version latest); null: off"
     )
     graceful_shutdown: int = Field(10, ge=0, description="seconds in-flight requests get to finish on SIGTERM")
+    header_timeout: float = Field(
+        10, gt=0, description="seconds a client has to send a request's headers; slower ones get 408 and are closed"
+    )
+    body_timeout: float = Field(
+        30, gt=0, description="seconds a client has to send a request's body; slower ones get 408 and are closed"
+    )
     require_signature: bool = Field(
-        False, description="a --bundle folder must carry registry.signer's signature too (downloads always do)"
+        False,
+        description="true: even this checkout's own unsigned build in dist/ is refused; every served bundle must "
+        "carry registry.signer's signature (downloads and other folders always must, unless --allow-unsigned)",
     )
     access_log: bool = Field(False, description="log every request (uvicorn's access log)")
 

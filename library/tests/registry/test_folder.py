@@ -19,6 +19,23 @@ from modelkeel.registry.folder import FolderRegistry
 from ..conftest import released_as
 
 
+@pytest.fixture()
+def bundle_dir(bundle_dir, release_key, tmp_path_factory):
+    """The pipeline's bundle as a release is published: signed (a copy per test)."""
+    copy = tmp_path_factory.mktemp("release") / bundle_dir.name
+    shutil.copytree(bundle_dir, copy)
+    return release_key.sign(copy)
+
+
+@pytest.fixture(autouse=True)
+def signer(release_key, monkeypatch):
+    """Every FolderRegistry here reads with the key pair's signer (registry.signer), and publishing signs an
+    unsigned bundle with its private key ($MODEL_SIGNING_KEY), as `make sign` would."""
+    monkeypatch.setattr(FolderRegistry, "signer", release_key.signer)
+    monkeypatch.setenv("MODEL_SIGNING_KEY", release_key.private.read_text())
+    return release_key
+
+
 def leftovers(cache: Path) -> list[str]:
     return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
 
@@ -61,12 +78,12 @@ def test_full_disk_in_the_cache_leaves_no_partial_file(bundle_dir, tmp_path, mon
     real_copy = folder_registry.copy_stream
     calls = []
 
-    def fill_the_disk(source, target, size, what):
+    def fill_the_disk(source, target, size, what, **limits):
         calls.append(what)
         if len(calls) == 3:
             target.write_bytes(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_copy(source, target, size, what)
+        real_copy(source, target, size, what, **limits)
 
     monkeypatch.setattr(folder_registry, "copy_stream", fill_the_disk)
     with pytest.raises(RegistryError, match=r"is full"):
@@ -86,7 +103,7 @@ def test_concurrent_downloads_of_one_version_all_succeed(bundle_dir, tmp_path):
     assert same_files(folders[0], bundle_dir)
 
 
-def test_the_cache_keeps_registries_apart(bundle_dir, tmp_path):
+def test_the_cache_keeps_registries_apart(bundle_dir, tmp_path, signer):
     from modelkeel.runtime.model import load_model
 
     staging, production = FolderRegistry(str(tmp_path / "staging")), FolderRegistry(str(tmp_path / "production"))
@@ -94,6 +111,7 @@ def test_the_cache_keeps_registries_apart(bundle_dir, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(bundle_dir, other)
     (other / "model_card.md").write_text("another model\n")
+    (other / "bundle.sig").unlink()  # signed again when published
     from modelkeel.bundle.checksums import render
 
     (other / "SHA256SUMS").write_text(render(other))
@@ -103,14 +121,14 @@ def test_the_cache_keeps_registries_apart(bundle_dir, tmp_path):
     a = staging.fetch("0.1.0", cache / staging.cache_key).folder
     b = production.fetch("0.1.0", cache / production.cache_key).folder
     assert (a / "model_card.md").read_text() != (b / "model_card.md").read_text()
-    assert load_model("0.1.0", url=str(tmp_path / "production"), cache_dir=None).version == "0.1.0"
+    assert load_model("0.1.0", url=str(tmp_path / "production"), signer=signer.signer).version == "0.1.0"
 
 
-def test_concurrent_publishes_leave_one_complete_version(bundle_dir, tmp_path):
+def test_concurrent_publishes_leave_one_complete_version(bundle_dir, tmp_path, signer):
     from concurrent.futures import ThreadPoolExecutor
 
     reg = FolderRegistry(str(tmp_path / "registry"))
-    fifth = released_as(bundle_dir, "0.5.0", tmp_path)
+    fifth = released_as(bundle_dir, "0.5.0", tmp_path, signer.private)
 
     def attempt(_):
         try:
@@ -143,12 +161,14 @@ def test_a_version_holding_another_versions_bundle_is_refused(bundle_dir, tmp_pa
     assert leftovers(tmp_path / "cache") == []
 
 
-def test_hidden_entries_beside_a_bundle_are_not_part_of_it(bundle_dir, tmp_path):
+def test_hidden_entries_beside_a_bundle_are_not_part_of_it(bundle_dir, tmp_path, monkeypatch):
     """Finder's .DS_Store or a mounted ConfigMap's ..data cannot be listed in SHA256SUMS, so they are ignored."""
     import shutil
 
+    monkeypatch.setattr(FolderRegistry, "signer", None)  # publishing unchecked (a signature covers hidden files)
     copy = tmp_path / bundle_dir.name
     shutil.copytree(bundle_dir, copy)
+    (copy / "bundle.sig").unlink()
     (copy / ".DS_Store").write_bytes(b"\0")
     (copy / "..data").mkdir()
     assert open_bundle(copy).version == "0.1.0"
@@ -322,3 +342,73 @@ def test_a_local_publish_removes_stale_partial_folders_from_the_registry(bundle_
     reg.publish(open_bundle(bundle_dir))
     assert not stale.exists() and fresh.is_dir() and busy.is_dir()
     assert reg.versions() == ["0.1.0"]
+
+
+# ---- bounded before read ----------------------------------------------------------------------------------
+
+
+def _signed(reg: FolderRegistry) -> FolderRegistry:
+    """The registry with a signer set: what these tests refuse is refused before any signature check."""
+    from modelkeel.settings import Signer
+
+    reg.signer = Signer(workflow="https://github.com/octo-org/churn-model/.github/workflows/release.yml")
+    return reg
+
+
+def _peak_bytes(call) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
+def _huge_checksums(tmp_path: Path, bundle_dir: Path) -> FolderRegistry:
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(open_bundle(bundle_dir))
+    with (tmp_path / "registry" / "0.1.0" / "SHA256SUMS").open("r+b") as handle:
+        handle.truncate(300 << 20)  # 300 MB, on disk only (sparse)
+    return _signed(reg)
+
+
+def test_a_huge_sha256sums_is_refused_by_its_listed_size(bundle_dir, tmp_path):
+    reg = _huge_checksums(tmp_path, bundle_dir)
+
+    def fetch():
+        with pytest.raises(RegistryError, match=r"SHA256SUMS: 314,572,800 bytes, more than the 1.0 MiB .*before copy"):
+            reg.fetch("0.1.0", tmp_path / "cache")
+
+    assert _peak_bytes(fetch) < 4 << 20
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_a_file_of_unlisted_size_is_cut_off_at_its_cap(bundle_dir, tmp_path, monkeypatch):
+    reg = _huge_checksums(tmp_path, bundle_dir)
+    listing = reg.fs.ls
+    monkeypatch.setattr(
+        reg.fs,
+        "ls",
+        lambda path, detail=True: [{k: v for k, v in e.items() if k != "size"} for e in listing(path, detail=True)],
+    )
+
+    def fetch():
+        with pytest.raises(RegistryError, match=r"SHA256SUMS: the download is larger than the 1048576 bytes it may"):
+            reg.fetch("0.1.0", tmp_path / "cache")
+
+    assert _peak_bytes(fetch) < 8 << 20
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_only_the_listed_files_are_copied(bundle_dir, tmp_path):
+    reg = FolderRegistry(str(tmp_path / "registry"))
+    reg.publish(open_bundle(bundle_dir))
+    with (tmp_path / "registry" / "0.1.0" / "junk.bin").open("wb") as handle:
+        handle.truncate(1 << 30)  # 1 GiB no SHA256SUMS lists: never copied
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    reg._download_files("0.1.0", copied)
+    assert not (copied / "junk.bin").exists() and (copied / "model.onnx").is_file()

@@ -22,6 +22,21 @@ REPO = "octo-org/churn-model"
 
 
 @pytest.fixture()
+def bundle_dir(bundle_dir, release_key, tmp_path_factory):
+    """The pipeline's bundle as the release workflow publishes it: signed (a copy per test)."""
+    copy = tmp_path_factory.mktemp("release") / bundle_dir.name
+    shutil.copytree(bundle_dir, copy)
+    return release_key.sign(copy)
+
+
+@pytest.fixture(autouse=True)
+def signer(release_key, monkeypatch):
+    """Every GitHubReleases here reads with the key pair's signer, as registry.signer makes every command do."""
+    monkeypatch.setattr(GitHubReleases, "signer", release_key.signer)
+    return release_key
+
+
+@pytest.fixture()
 def github(bundle_dir, monkeypatch):
     standin = GitHubStandIn(REPO)
     standin.publish("v0.1.0", bundle_dir)
@@ -115,8 +130,8 @@ def test_unreachable_api_is_a_clear_error(tmp_path, monkeypatch):
         GitHubReleases(REPO).fetch("latest", tmp_path)
 
 
-def test_tags_without_a_v_are_found(github, bundle_dir, tmp_path):
-    github.publish("0.2.0", released_as(bundle_dir, "0.2.0", tmp_path / "built"))
+def test_tags_without_a_v_are_found(github, bundle_dir, tmp_path, signer):
+    github.publish("0.2.0", released_as(bundle_dir, "0.2.0", tmp_path / "built", signer.private))
     assert GitHubReleases(REPO).fetch("latest", tmp_path / "cache").folder.name == "0.2.0"
 
 
@@ -170,12 +185,33 @@ def test_checksums_listing_only_some_files_are_refused(github, bundle_dir, tmp_p
     assert len(github.storage_requests) == 2, "only SHA256SUMS and the one file it lists were downloaded"
 
 
-def test_the_signature_is_downloaded_beside_the_listed_files(github, bundle_dir, tmp_path):
-    signed = released_as(bundle_dir, "0.6.0", tmp_path / "built")
-    (signed / "bundle.sig").write_bytes(b"a signature over every file, SHA256SUMS included")
+def test_the_signature_is_downloaded_beside_the_listed_files(github, bundle_dir, tmp_path, signer):
+    signed = released_as(bundle_dir, "0.6.0", tmp_path / "built", signer.private)
     github.publish("v0.6.0", signed)
-    folder = GitHubReleases(REPO).fetch("0.6.0", tmp_path / "cache").folder  # no signer expected: not checked
-    assert same_files(folder, signed)
+    folder = GitHubReleases(REPO).fetch("0.6.0", tmp_path / "cache").folder  # SHA256SUMS does not list it
+    assert (folder / "bundle.sig").is_file() and same_files(folder, signed)
+
+
+def test_without_a_signer_nothing_is_fetched(github, tmp_path, monkeypatch):
+    monkeypatch.setattr(GitHubReleases, "signer", None)
+    with pytest.raises(VerificationError, match=r"no signer is configured.*registry\.signer.*--allow-unsigned"):
+        GitHubReleases(REPO).fetch("latest", tmp_path)
+    assert github.storage_requests == [] and leftovers(tmp_path) == []
+
+
+def test_an_unsigned_or_wrongly_signed_release_is_refused(github, bundle_dir, tmp_path):
+    from modelkeel.bundle.signing import make_key_pair
+
+    unsigned = released_as(bundle_dir, "0.7.0", tmp_path / "built")  # its checksums are right: only unsigned
+    github.publish("v0.7.0", unsigned)
+    with pytest.raises(VerificationError, match=r"bundle.sig is missing, but a signer is expected"):
+        GitHubReleases(REPO).fetch("0.7.0", tmp_path / "cache")
+    other, _ = make_key_pair(tmp_path / "attacker")
+    forged = released_as(bundle_dir, "0.8.0", tmp_path / "forged", other)
+    github.publish("v0.8.0", forged)
+    with pytest.raises(VerificationError, match=r"not a valid signature of the expected signer"):
+        GitHubReleases(REPO).fetch("latest", tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []
 
 
 def _first_asset(edit):
@@ -310,3 +346,74 @@ def test_a_slow_asset_host_hits_the_deadline(github, tmp_path, monkeypatch):
     with pytest.raises(RegistryError, match=r"not done within the 0.5 s deadline"):
         GitHubReleases(REPO).fetch("0.1.0", tmp_path)
     assert leftovers(tmp_path) == []
+
+
+# ---- bounded before read, odd names -----------------------------------------------------------------------
+
+
+def checked_registry() -> GitHubReleases:
+    """The registry with a signer set: what these tests refuse is refused before any signature check."""
+    from modelkeel.settings import Signer
+
+    reg = GitHubReleases(REPO)
+    reg.signer = Signer(workflow=f"https://github.com/{REPO}/.github/workflows/release.yml")
+    return reg
+
+
+def _declared_size(name, size):
+    def apply(release):
+        assets = [dict(a, size=size) if a["name"] == name else a for a in release["assets"]]
+        return dict(release, assets=assets)
+
+    return apply
+
+
+def test_a_huge_declared_sha256sums_is_refused_before_it_is_downloaded(github, tmp_path):
+    github.edit_release = _declared_size("SHA256SUMS", 300 << 20)
+    with pytest.raises(
+        RegistryError, match=r"the asset SHA256SUMS declares 314,572,800 bytes, more than the 1.0 MiB .*before down"
+    ):
+        checked_registry().fetch("0.1.0", tmp_path)
+    assert github.storage_requests == [] and leftovers(tmp_path) == []
+
+
+def test_a_model_declared_over_its_cap_is_refused_before_it_is_downloaded(github, tmp_path):
+    github.edit_release = _declared_size("model.onnx", 3 << 30)
+    with pytest.raises(RegistryError, match=r"model.onnx declares 3,221,225,472 bytes, more than the 2.0 GiB"):
+        checked_registry().fetch("0.1.0", tmp_path)
+    assert len(github.storage_requests) == 1, "only SHA256SUMS was downloaded"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_sha256sums_sent_past_its_declared_size_is_cut_off(github, tmp_path):
+    github.unsized = True
+    github.oversize["SHA256SUMS"] = b"\0" * (4 << 20)  # declared: its real size; sent: 4 MiB more
+    with pytest.raises(RegistryError, match=r"SHA256SUMS: the download is larger than the \d+ bytes declared"):
+        checked_registry().fetch("0.1.0", tmp_path)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("model\0.onnx", "it holds a NUL byte"),
+        ("model\n.onnx", "it holds a control character"),
+        ("../model.onnx", "it holds a path separator"),
+        ("..", r"it starts with a dot \(hidden, or `..`\)"),
+    ],
+)
+def test_an_odd_asset_name_is_a_clear_error(github, tmp_path, name, why):
+    github.edit_release = _first_asset(lambda a: a.update(name=name))
+    with pytest.raises(RegistryError, match=rf"release v0.1.0: asset #1 is named .*: {why}; refused"):
+        checked_registry().fetch("0.1.0", tmp_path)
+    assert github.storage_requests == [] and leftovers(tmp_path) == []
+
+
+def test_a_nul_byte_in_a_name_sha256sums_lists_is_a_clear_error(github, bundle_dir, tmp_path):
+    hostile = released_as(bundle_dir, "0.8.0", tmp_path / "built")
+    sums = hostile / "SHA256SUMS"
+    sums.write_text(sums.read_text() + f"{'0' * 64}  model\0.onnx\n")
+    github.publish("v0.8.0", hostile)
+    with pytest.raises(VerificationError, match=r"SHA256SUMS line \d+ names the file 'model\\x00.onnx'.*NUL byte"):
+        checked_registry().fetch("0.8.0", tmp_path / "cache")
+    assert leftovers(tmp_path / "cache") == []

@@ -291,3 +291,22 @@ def test_each_answer_is_a_class_as_metadata_lists_it_for_a_target_of_any_kind(ty
         assert {type(p) for p in predictions} == typed_as, f"{typed_as} in /metadata, JSON answers the same"
     enum = client.get("/openapi.json").json()["components"]["schemas"]
     assert classes in [s.get("properties", {}).get("prediction", {}).get("enum") for s in enum.values()]
+
+
+@pytest.mark.parametrize("kind", ["categorical", "numeric"])
+def test_an_8_mb_bad_value_is_quoted_by_a_short_prefix(served, rows, kind):
+    bundle = served.model.bundle
+    checked = [n for n in bundle.categorical if bundle.schema_columns.get(n, {}).get("isin")]  # categories listed
+    column = (checked if kind == "categorical" else bundle.numeric)[0]
+    huge = "Z" * (8 << 20)
+    client = client_for(served, max_body_bytes=32 << 20, offload_bytes=64 << 20)
+    answer = client.post("/predict", json=[dict(rows[0]), {**rows[0], column: huge}])
+    assert answer.status_code == 422
+    assert len(answer.content) < 8 << 10, "the answer quotes a prefix of the value, not the value"
+    assert "Z" * 81 not in answer.text and column in answer.json()["detail"]
+    if kind == "categorical":  # the value itself is the failure case
+        (failure,) = [f for f in answer.json()["failures"] if f["column"] == column]
+        assert failure["examples"][0]["value"] == "Z" * 80 + f"… ({len(huge):,} chars)"
+        assert f"… ({len(huge):,} chars)" in answer.json()["detail"]
+    answer = client.post("/predict", content=csv_body([dict(rows[0]), {**rows[0], column: huge}]), headers=CSV)
+    assert len(answer.content) < 8 << 10 and "Z" * 81 not in answer.text

@@ -101,11 +101,12 @@ def server(tmp_path):
 
 
 def test_serve_predicts_and_finishes_the_request_in_flight_when_sigterm_comes(server, bundle_dir, rows):
-    running = server("--bundle", str(bundle_dir))
+    running = server("--bundle", str(bundle_dir), "--allow-unsigned")  # not this checkout's own dist/: said
     running.wait_ready()
     version = open_bundle(bundle_dir).version
     status, headers, body = running.post("/predict", rows)
     assert status == 200 and body["version"] == headers["x-model-version"] == version
+    assert headers["x-model-signature"] == "not-checked" and "--allow-unsigned" in running.stderr
     assert body["rows"] == len(rows) and running.get("/metadata")["version"] == version
 
     payload = json.dumps(rows[0]).encode()
@@ -149,23 +150,26 @@ def test_a_tampered_bundle_stops_start_up_before_the_port_is_bound(server, bundl
     assert "Uvicorn running" not in said and "serve: http://" not in said, "it never listened"
 
 
-def unsigned_params(tmp_path: Path) -> Path:
-    """The project's params.yaml without registry.signer (the bundles this test publishes are not signed)."""
+def signed_params(tmp_path: Path, public_key: Path) -> Path:
+    """The project's params.yaml naming a key pair's public key as registry.signer."""
     from ruamel.yaml import YAML
 
     yaml = YAML()  # YAML 1.2, as infer-schema writes params.yaml
     params = yaml.load((PROJECT_ROOT / "params.yaml").read_text())
-    if params.get("registry"):
-        params["registry"]["signer"] = None
+    params["registry"]["signer"] = {"public_key": str(public_key)}
     copy = tmp_path / "params.yaml"  # serving from a registry reads no path of the project's
     with copy.open("w") as handle:
         yaml.dump(params, handle)
     return copy
 
 
-def test_serve_latest_from_a_registry_swaps_in_a_newer_release_on_schedule(server, bundle_dir, rows, tmp_path):
-    params = unsigned_params(tmp_path)
-    registry = FolderRegistry(str(tmp_path / "registry"))
+def test_serve_latest_from_a_registry_swaps_in_a_newer_release_on_schedule(
+    server, signed_bundle_dir, release_key, rows, tmp_path, monkeypatch
+):
+    bundle_dir = signed_bundle_dir
+    params = signed_params(tmp_path, Path(str(release_key.signer.public_key)))
+    monkeypatch.setenv("MODEL_SIGNING_KEY", release_key.private.read_text())  # publish signs, as releases are
+    registry = release_key.on(FolderRegistry(str(tmp_path / "registry")))
     registry.publish(open_bundle(bundle_dir))
     running = server(
         "--version",
@@ -188,3 +192,68 @@ def test_serve_latest_from_a_registry_swaps_in_a_newer_release_on_schedule(serve
     assert "reload: now serving" in running.stderr
     running.process.send_signal(signal.SIGTERM)
     assert running.process.wait(timeout=30) == 0, running.stderr
+
+
+# ---- slow clients: a real uvicorn on loopback, raw sockets ------------------------------------------------
+
+
+@pytest.fixture()
+def in_process(served):
+    """The app on uvicorn as `serve` configures it (serve/server.py), in a thread, with short timeouts."""
+    import threading
+
+    import uvicorn
+
+    from modelkeel.serve.app import create_app
+    from modelkeel.serve.holder import ModelHolder
+    from modelkeel.serve.server import config
+    from modelkeel.settings import ServeSettings
+
+    settings = ServeSettings(header_timeout=0.5, body_timeout=0.5)
+    port = free_port()
+    server = uvicorn.Server(config(create_app(ModelHolder(served), settings), "127.0.0.1", port, settings))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(10)  # a bound for the test, not what it measures: the server closes long before
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def healthy(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=10) as answer:
+        return answer.status == 200
+
+
+def test_a_client_that_never_finishes_its_headers_gets_408_and_is_closed(in_process):
+    with (
+        socket.create_connection(("127.0.0.1", in_process)) as silent,
+        socket.create_connection(("127.0.0.1", in_process)) as slow,
+    ):
+        slow.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # and no more
+        assert healthy(in_process), "the worker answers others meanwhile"
+        for sock in (silent, slow):
+            answer = read_all(sock)
+            assert answer.startswith(b"HTTP/1.1 408 ") and b"serve.header_timeout" in answer
+
+
+def test_a_client_that_dribbles_its_body_gets_408_and_is_closed(in_process, rows):
+    body = json.dumps(rows).encode()
+    with socket.create_connection(("127.0.0.1", in_process)) as slow:
+        head = f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        slow.sendall(head.encode() + body[:10])  # the rest never comes
+        assert healthy(in_process), "the worker answers others meanwhile"
+        answer = read_all(slow)
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"serve.body_timeout" in answer
+    assert b"connection: close" in answer.lower()

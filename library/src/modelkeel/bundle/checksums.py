@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import VerificationError
 from ..utils.hashing import sha256_file
-from .layout import CHECKSUMS, SIGNATURE_FILE
+from .layout import CHECKSUMS, MAX_CHECKSUMS_BYTES, SIGNATURE_FILE, byte_size, max_file_bytes, odd_name, shown_name
 
 UNLISTED = (CHECKSUMS, SIGNATURE_FILE)  # the two files that vouch for the others (the signature covers SHA256SUMS)
 
@@ -20,13 +20,25 @@ def render(folder: Path) -> str:
 
 def parse(text: str, source: str) -> dict[str, str]:
     entries: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    lines = text.split("\n")  # as sha256sum reads it: only a newline ends a line (a name may hold \x85)
+    if lines[-1] == "":
+        lines.pop()  # the newline ending the last line
+    for number, line in enumerate((line.removesuffix("\r") for line in lines), start=1):
         # `<64 hex> <mode><name>`, mode ' ' (text) or '*' (binary), as sha256sum writes and reads it
         digest, sep, name = line[:64], line[64:65], line[66:]
         valid_mode = line[65:66] in (" ", "*")
-        plain_name = bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
-        if sep != " " or not valid_mode or not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not plain_name:
-            raise VerificationError(f"{source}: {CHECKSUMS} line {number} is not '<sha256>  <file name>': {line!r}")
+        if sep != " " or not valid_mode or not re.fullmatch(r"[0-9a-fA-F]{64}", digest) or not name:
+            raise VerificationError(
+                f"{source}: {CHECKSUMS} line {number} is not '<sha256>  <file name>': {shown_name(line)}"
+            )
+        why = odd_name(name)
+        if why is not None:
+            raise VerificationError(
+                f"{source}: {CHECKSUMS} line {number} names the file {shown_name(name)}, which cannot be a bundle "
+                f"file: {why}. A bundle's files are plain names in one folder; do not use this bundle"
+            )
+        if name in entries:
+            raise VerificationError(f"{source}: {CHECKSUMS} lists {shown_name(name)} twice; do not use this bundle")
         entries[name] = digest.lower()
     if not entries:
         raise VerificationError(f"{source}: {CHECKSUMS} lists no files")
@@ -34,8 +46,16 @@ def parse(text: str, source: str) -> dict[str, str]:
 
 
 def read(path: Path, source: str) -> dict[str, str]:
+    """The entries of a SHA256SUMS file, read only if it is at most MAX_CHECKSUMS_BYTES long."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_CHECKSUMS_BYTES + 1)
+    if len(data) > MAX_CHECKSUMS_BYTES:
+        raise VerificationError(
+            f"{source}: {CHECKSUMS} is larger than {byte_size(MAX_CHECKSUMS_BYTES)} ({MAX_CHECKSUMS_BYTES:,} "
+            "bytes), far more than a bundle lists; refused unread: do not use this bundle"
+        )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise VerificationError(f"{source}: {CHECKSUMS} is not text (not UTF-8)") from None
     return parse(text, source)
@@ -61,6 +81,13 @@ def verify_folder(folder: Path, source: str | None = None, required: tuple[str, 
         raise VerificationError(f"{source}: {name}: listed in {CHECKSUMS} but missing")
     for name in sorted(present - set(expected)):
         raise VerificationError(f"{source}: {name}: not listed in {CHECKSUMS} (unexpected file)")
+    for name in sorted(expected):
+        size, cap = (folder / name).stat().st_size, max_file_bytes(name)
+        if size > cap:
+            raise VerificationError(
+                f"{source}: {name}: {size:,} bytes, more than the {byte_size(cap)} a bundle's {name} may hold; "
+                "refused unread: do not use this bundle"
+            )
     for name, digest in sorted(expected.items()):
         if sha256_file(folder / name) != digest:
             raise VerificationError(f"{source}: {name}: checksum mismatch (the file changed after the bundle was made)")

@@ -23,6 +23,52 @@ SIGNATURE_FILE = "bundle.sig"  # OpenSSF model signing: signs every other file; 
 REQUIRED_FILES = (MODEL, METRICS, PARITY, SCHEMA, SIGNATURE, INPUT_EXAMPLE, LINEAGE, MODEL_CARD)
 PLOT_SUFFIX = ".png"  # the evaluation plots travel in the bundle under their own names
 
+# The most bytes a bundle file may hold: checked against the size a registry declares before anything
+# is downloaded, and against the file itself before it is read, so a hostile release cannot make a
+# consumer read more (the signature is checked only after SHA256SUMS was read).
+MAX_CHECKSUMS_BYTES = 1 << 20  # SHA256SUMS: ~80 bytes a file, so 1 MiB lists some 13 000 files
+MAX_SIGNATURE_BYTES = 1 << 20  # bundle.sig: a Sigstore bundle or a key-pair signature is a few KiB
+MAX_MODEL_BYTES = 2 << 30  # model.onnx: one self-contained protobuf, which cannot exceed 2 GiB
+MAX_FILE_BYTES = 256 << 20  # any other bundle file: JSON, YAML, Markdown and the PNG plots
+MAX_NAME_CHARS = 255  # a bundle file's name: the longest most file systems allow
+
+
+def max_file_bytes(name: str) -> int:
+    """The most bytes the bundle file `name` may hold (see the constants above)."""
+    special = {CHECKSUMS: MAX_CHECKSUMS_BYTES, SIGNATURE_FILE: MAX_SIGNATURE_BYTES, MODEL: MAX_MODEL_BYTES}
+    return special.get(name, MAX_FILE_BYTES)
+
+
+def byte_size(n: int) -> str:
+    """A byte count for people: `1.0 MiB`, `300.0 MiB`, `512 bytes`."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def odd_name(name: str) -> str | None:
+    """Why `name` cannot be a bundle file's name (a path, a hidden name, a control character), or None if it can."""
+    if not name:
+        return "it is empty"
+    if "\0" in name:
+        return "it holds a NUL byte"
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):  # C0, DEL, C1
+        return "it holds a control character"
+    if "/" in name or "\\" in name:
+        return "it holds a path separator"
+    if name.startswith("."):
+        return "it starts with a dot (hidden, or `..`)"
+    if len(name) > MAX_NAME_CHARS:
+        return f"it is longer than {MAX_NAME_CHARS} characters"
+    return None
+
+
+def shown_name(name: str, limit: int = 80) -> str:
+    """A name as an error message quotes it: its repr, cut to `limit` characters with its length after."""
+    return repr(name) if len(name) <= limit else f"{name[:limit]!r}... ({len(name):,} chars)"
+
+
 # files of the artifacts/ folder the stages write and the bundle is built from
 TRAINED_MODEL = "model.joblib"
 TRAIN_RECORD = "train.json"

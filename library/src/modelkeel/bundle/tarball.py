@@ -11,15 +11,22 @@ build, or one cut short, can therefore never be released beside a folder it does
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import tarfile
 import zlib
 from pathlib import Path
+from typing import IO, Any, cast
 
 from ..errors import VerificationError
 from ..utils import atomic
 from ..utils.hashing import sha256_bytes, sha256_file
-from .layout import SIGNATURE_FILE, tarball_checksum_name, tarball_name
+from .layout import SIGNATURE_FILE, shown_name, tarball_checksum_name, tarball_name
+
+BLOCK = tarfile.BLOCKSIZE
+CHUNK = 1 << 20  # bytes of a member hashed at a time
+MAX_HEADER_BYTES = 1 << 20  # the most one read of the tar stream may ask for: a header, a PAX record, a chunk
+MAX_CHECKSUM_FILE_BYTES = 4096  # the tarball's .sha256: one line
 
 
 def paths_for(folder: Path) -> tuple[Path, Path]:
@@ -54,34 +61,55 @@ def write_tarball(folder: Path, target: Path | None = None) -> Path:
 
 
 def check_tarball(folder: Path) -> Path:
-    """The folder's tarball, if its checksum file names its bytes and it holds exactly the folder's files."""
+    """The folder's tarball, if its checksum file names its bytes and it holds exactly the folder's files.
+
+    Bounded whatever the tarball holds: each member is refused unless it is a regular file named as one of
+    the folder's files with that file's size (links, devices, directories, absolute or `..` paths never are),
+    before its bytes are read; its bytes are then hashed in chunks, never read whole; and no single read of
+    the decompressed stream (a tar header, a PAX or GNU long-name record) may exceed MAX_HEADER_BYTES, nor
+    all of them more than the folder's files need.
+    """
     tarball, sums = paths_for(folder)
     if not tarball.is_file():
         raise VerificationError(f"{tarball} is missing: rebuild the bundle with `make bundle`")
     if not sums.is_file():
         raise VerificationError(f"{sums} is missing: the tarball is not checksummed; rebuild with `make bundle`")
     expected = f"{sha256_file(tarball)}  {tarball.name}"
-    if sums.read_text(encoding="utf-8", errors="replace").strip() != expected:
+    with sums.open("rb") as handle:
+        recorded = handle.read(MAX_CHECKSUM_FILE_BYTES + 1)
+    if recorded.decode("utf-8", errors="replace").strip() != expected:
         raise VerificationError(
             f"{tarball}: does not match {sums.name} (changed or cut short); rebuild with `make bundle`"
         )
     wanted = {f"{folder.name}/{p.name}": p for p in _members(folder)}
+    sizes = {name: path.stat().st_size for name, path in wanted.items()}
+    # every member's header and data in 512-byte blocks, PAX records, the end-of-archive blocks and padding
+    budget = sum(3 * BLOCK + MAX_HEADER_BYTES + size + BLOCK for size in sizes.values()) + tarfile.RECORDSIZE * 2
     seen: set[str] = set()
+
+    def refuse(why: str) -> VerificationError:
+        return VerificationError(f"{tarball}: {why}: the tarball is from another build; rebuild with `make bundle`")
+
     try:
-        with tarfile.open(tarball, mode="r:gz") as tar:
+        with (
+            gzip.open(tarball, "rb") as unzipped,
+            tarfile.open(fileobj=cast(Any, _BoundedReads(unzipped, budget, str(tarball))), mode="r:") as tar,
+        ):
             for member in tar:
                 source = wanted.get(member.name)
-                if source is None or not member.isfile() or member.name in seen:
-                    raise VerificationError(
-                        f"{tarball}: {member.name} is not a file of {folder.name}: the tarball is from another "
-                        "build; rebuild with `make bundle`"
+                if source is None or member.name in seen:
+                    raise refuse(f"{shown_name(member.name)} is not a file of {folder.name}")
+                shown = member.name  # one of the folder's own names
+                if not member.isfile():
+                    raise refuse(f"{shown} is not a regular file (a link, device or folder)")
+                if member.size != sizes[member.name]:
+                    raise refuse(
+                        f"{shown} differs from the folder's file (its header declares {member.size:,} bytes, "
+                        f"the file has {sizes[member.name]:,}; refused unread)"
                     )
-                handle = tar.extractfile(member)
-                if handle is None or handle.read() != source.read_bytes():
-                    raise VerificationError(
-                        f"{tarball}: {member.name} differs from the folder's file: the tarball is from another "
-                        "build; rebuild with `make bundle`"
-                    )
+                extracted = tar.extractfile(member)
+                if extracted is None or _sha256_stream(extracted) != sha256_file(source):
+                    raise refuse(f"{shown} differs from the folder's file")
                 seen.add(member.name)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         raise VerificationError(f"{tarball}: not a readable .tar.gz ({error}); rebuild with `make bundle`") from None
@@ -89,3 +117,44 @@ def check_tarball(folder: Path) -> Path:
     if missing:
         raise VerificationError(f"{tarball}: lacks {', '.join(missing)}: rebuild with `make bundle`")
     return tarball
+
+
+def _sha256_stream(handle: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _BoundedReads(io.RawIOBase):
+    """A read-only view of the decompressed tar stream that refuses any one read over MAX_HEADER_BYTES (a
+    tar header or PAX record of hostile length, read whole by tarfile) and reading past `budget` in all."""
+
+    def __init__(self, raw: Any, budget: int, where: str) -> None:
+        super().__init__()
+        self.raw, self.budget, self.where = raw, budget, where
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = self.raw.seek(offset, whence)
+        if position > self.budget:
+            raise VerificationError(f"{self.where}: holds more than the folder's files; refused")
+        return position
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > MAX_HEADER_BYTES:
+            raise VerificationError(
+                f"{self.where}: a tar record of more than {MAX_HEADER_BYTES:,} bytes (a hostile header?); refused"
+            )
+        data = self.raw.read(size)
+        if self.raw.tell() > self.budget:
+            raise VerificationError(f"{self.where}: holds more than the folder's files; refused")
+        return data

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 MAX_EXAMPLES = 5
+MAX_QUOTED_CHARS = 80  # characters of a bad value (or a column name) an error report quotes
 
 
 def load_schema_model(settings: Settings) -> type[pa.DataFrameModel]:
@@ -63,7 +64,15 @@ def _plain(value: Any) -> Any:
         return None
     if hasattr(value, "item"):
         value = value.item()
-    return value if isinstance(value, int | float | bool) else str(value)
+    return value if isinstance(value, int | float | bool) else quoted_prefix(str(value))
+
+
+def quoted_prefix(value: Any, limit: int = MAX_QUOTED_CHARS) -> Any:
+    """Text as a report quotes it: at most `limit` characters, then `… (N chars)`, so a bad value of
+    megabytes makes an error of a few lines, never one that carries the value (twice). Other values as they are."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]}… ({len(value):,} chars)"
+    return value
 
 
 def format_report(source: str, report: list[dict[str, Any]]) -> str:
@@ -72,9 +81,15 @@ def format_report(source: str, report: list[dict[str, Any]]) -> str:
         shown = ", ".join(
             f"{item_value!r}" if example["row"] is None else f"row {example['row']}: {item_value!r}"
             for example in item["examples"]
-            for item_value in [example["value"]]
+            for item_value in [
+                quoted_prefix(example["value"], MAX_QUOTED_CHARS + 32)
+            ]  # room for a cut one's `… (N chars)`
         )
-        where = "table" if item["column"] == "(table)" else f"column {item['column']!r}"
+        where = (
+            "table"
+            if item["column"] == "(table)"
+            else f"column {quoted_prefix(item['column'], MAX_QUOTED_CHARS + 32)!r}"
+        )
         lines.append(f"  - {where}, check {item['check']}: {item['rows']} row(s); e.g. {shown}")
     lines.append("Fix the data, or loosen the contract in the schema module if the data is right.")
     return "\n".join(lines)

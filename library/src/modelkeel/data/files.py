@@ -64,6 +64,37 @@ def resolve_files(patterns: str | tuple[str, ...] | list[str], root: Path, snaps
     return [path for path, _ in resolve_sources(patterns, root, snapshot)]
 
 
+def parquet_rows(path: Path) -> int | None:
+    """The row count a Parquet file's footer declares (read without a row), or None if it has no readable footer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (pa.ArrowInvalid, OSError):  # not Parquet, or truncated: read_file says so
+        return None
+
+
+def check_file_limits(path: Path, max_rows: int, max_bytes: int, rows_limit: str, bytes_limit: str) -> None:
+    """A DataError if the file holds more than `max_bytes` bytes or, for Parquet, its footer declares more than
+    `max_rows` rows: checked before a row is read (a few MB of Parquet can hold 60 million rows of a constant).
+    `rows_limit` and `bytes_limit` say how each limit is raised; a CSV's rows are counted once read."""
+    from ..bundle.layout import byte_size
+
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DataError(
+            f"{path}: {byte_size(size)} ({size:,} bytes), more than the limit of {byte_size(max_bytes)} "
+            f"({max_bytes:,} bytes) for one file; split it into smaller files, or raise the limit ({bytes_limit})"
+        )
+    rows = parquet_rows(path) if path.suffix.lower() in (".parquet", ".pq") else None
+    if rows is not None and rows > max_rows:
+        raise DataError(
+            f"{path}: {rows:,} rows, more than the limit of {max_rows:,} rows in one file (its Parquet footer "
+            f"says so; nothing was read); split it into smaller files, or raise the limit ({rows_limit})"
+        )
+
+
 def read_file(path: Path) -> pd.DataFrame:
     """One CSV or Parquet file as a DataFrame; empty, truncated or malformed files raise DataError."""
     import pyarrow as pa

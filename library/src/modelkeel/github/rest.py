@@ -19,7 +19,8 @@ asset downloads, and each hop of a redirect):
   (the registry downloads a whole bundle in one budget). It is checked between socket reads, and a
   body still being read when it passes is cut off then, whether the server trickles or stalls.
 - A download never writes more than the declared size (the release's `size`, else the
-  Content-Length): a server announcing another size is refused before the body is read, a body
+  Content-Length; the registry refuses a declared size over the file's cap, `bundle/layout.py`,
+  before it asks for the bytes): a server announcing another size is refused before the body is read, a body
   running past the size is refused before a byte past it is written, a shorter one is an error,
   and on any error the partial file is deleted.
 - JSON answers are read up to `MAX_JSON_BYTES`; an answer that breaks off or is not JSON is a
@@ -235,20 +236,27 @@ def _pump(
 
 
 def _copy_to_file(
-    read: Callable[[int], bytes], target: Path, expected_size: int | None, what: str, deadline: Deadline | None
+    read: Callable[[int], bytes],
+    target: Path,
+    expected_size: int | None,
+    what: str,
+    deadline: Deadline | None,
+    limit: int | None = None,
 ) -> None:
+    bound = expected_size if expected_size is not None else limit
     try:
         with target.open("wb") as out:
             try:
-                written = _pump(read, out.write, expected_size, deadline, what)
+                written = _pump(read, out.write, bound, deadline, what)
             except _BrokeOff as broke:
                 raise RegistryError(
                     f"{what}: the download broke off after {broke.received} bytes ({describe(broke.error)}); try again"
                 ) from None
             except _TooLarge:
+                said = "declared" if expected_size is not None else "it may hold"
                 raise RegistryError(
-                    f"{what}: the download is larger than the {expected_size} bytes declared; refused "
-                    "(nothing past the declared size was written)"
+                    f"{what}: the download is larger than the {bound} bytes {said}; refused "
+                    f"(nothing past the {'declared size' if expected_size is not None else 'limit'} was written)"
                 ) from None
         if expected_size is not None and written != expected_size:
             raise RegistryError(f"{what}: the download is truncated ({written} of {expected_size} bytes); try again")
@@ -257,12 +265,15 @@ def _copy_to_file(
         raise
 
 
-def copy_stream(source: BinaryIO, target: Path, expected_size: int | None, what: str) -> None:
-    """Copy a file-like download to `target` in chunks, never writing more than `expected_size` bytes.
+def copy_stream(source: BinaryIO, target: Path, expected_size: int | None, what: str, limit: int | None = None) -> None:
+    """Copy a file-like download to `target` in chunks, never writing more than `expected_size` bytes
+    (or, when the size is unknown, more than `limit`).
 
     A short, long or broken download is a RegistryError and leaves no `target` behind.
     """
-    _copy_to_file(source.read, target, expected_size, what, None)
+    if expected_size is not None and limit is not None and expected_size > limit:
+        raise RegistryError(f"{what}: {expected_size:,} bytes, more than the {limit:,} bytes it may hold; refused")
+    _copy_to_file(source.read, target, expected_size, what, None, limit)
 
 
 def _declared(size: object, what: str) -> int | None:

@@ -15,9 +15,9 @@ import pandas as pd
 from ..bundle.reader import Bundle
 from ..data import remote
 from ..data.contract import load_schema_model, validate_frame
-from ..data.files import read_table
+from ..data.files import check_file_limits, read_table
 from ..data.remote import is_url
-from ..errors import DataValidationError
+from ..errors import DataError, DataValidationError
 from ..settings import Settings
 from ..stages.validate import time_columns
 from ..utils.hashing import sha256_file
@@ -42,6 +42,25 @@ def find_batches(settings: Settings, snapshot: Path) -> list[tuple[Path, str | N
     return [(copy.path, copy.url) for copy in remote.snapshot(source, snapshot, "retrain.source")]
 
 
+def checked_batch(settings: Settings, path: Path) -> Path:
+    """The batch file, if it is within retrain.max_batch_bytes and (from a Parquet footer) retrain.max_batch_rows:
+    checked before a row is read; a CSV's rows are counted once read."""
+    limits = settings.retrain
+    how = "retrain.{} in params.yaml"
+    check_file_limits(
+        path, limits.max_batch_rows, limits.max_batch_bytes, how.format("max_batch_rows"), how.format("max_batch_bytes")
+    )
+    return path
+
+
+def _rows_within(settings: Settings, path: Path, rows: int) -> None:
+    if rows > settings.retrain.max_batch_rows:
+        raise DataError(
+            f"{path}: {rows:,} rows, more than the limit of {settings.retrain.max_batch_rows:,} rows in one file; "
+            "split it into smaller files, or raise the limit (retrain.max_batch_rows in params.yaml)"
+        )
+
+
 def ingest(settings: Settings, champion: Bundle, snapshot: Path) -> tuple[Batch, ...]:
     """Every batch under the source, fingerprinted, and whether the champion has seen it."""
     lineage = champion.lineage
@@ -51,7 +70,8 @@ def ingest(settings: Settings, champion: Bundle, snapshot: Path) -> tuple[Batch,
     known |= set(lineage.get("retrain", {}).get("batches_seen", []))
     batches = []
     for path, url in find_batches(settings, snapshot):
-        _, rows = read_table([path])
+        _, rows = read_table([checked_batch(settings, path)])
+        _rows_within(settings, path, rows[0])  # a CSV's rows, counted once read
         digest = sha256_file(path)
         shown = str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else str(path)
         batches.append(Batch(shown, digest, rows[0], digest not in known, url))
@@ -65,7 +85,7 @@ def validate_batches(settings: Settings, batches: tuple[Batch, ...]) -> tuple[pd
     for batch in batches:
         if not batch.new:
             continue
-        frame, _ = read_table([settings.root / batch.path])
+        frame, _ = read_table([checked_batch(settings, settings.root / batch.path)])
         try:
             frames.append(validate_frame(frame, model, batch.path, time_columns(settings)))
         except DataValidationError as error:

@@ -1,4 +1,9 @@
-"""An fsspec URL as the registry (a local folder, `s3://`, `gs://`), laid out as `<root>/<version>/<bundle files>`."""
+"""An fsspec URL as the registry (a local folder, `s3://`, `gs://`), laid out as `<root>/<version>/<bundle files>`.
+
+A download copies `SHA256SUMS` first, then only the files it lists and the signature: each only if the
+size the listing declares is within its cap (`bundle/layout.py`), and never more bytes than that size
+(or the cap, where the store declares none).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..bundle.layout import CHECKSUMS
+from ..bundle import checksums
+from ..bundle.layout import CHECKSUMS, SIGNATURE_FILE, byte_size, max_file_bytes
 from ..bundle.reader import Bundle
 from ..errors import NoReleaseYet, RegistryError, ReleaseNotFound
 from ..github.rest import copy_stream
@@ -85,12 +91,44 @@ class FolderRegistry(Backend):
                 f"{self.url}/{version} has no {CHECKSUMS}, so it cannot be trusted: its publish was interrupted "
                 "(publish the bundle again to finish it)"
             )
-        for entry in self.fs.ls(remote, detail=True):
-            if entry["type"] != "file":
-                continue
-            name = Path(entry["name"]).name
-            with self.fs.open(entry["name"], "rb") as source:
-                copy_stream(source, folder / name, entry.get("size"), name)
+        try:
+            entries = {
+                Path(e["name"].rstrip("/")).name: e for e in self.fs.ls(remote, detail=True) if e["type"] == "file"
+            }
+        except OSError as error:
+            raise RegistryError(f"cannot list {self.url}/{version}: {error}") from None
+        # SHA256SUMS first, bounded; then only the files it lists (their names checked) and the signature
+        if CHECKSUMS not in entries:
+            raise RegistryError(f"{self.url}/{version} has no {CHECKSUMS}, so it cannot be trusted")
+        self._copy(entries[CHECKSUMS], folder / CHECKSUMS, version)
+        listed = checksums.read(folder / CHECKSUMS, f"{self.url} {version}")
+        for name in sorted(listed):  # every size checked before any of them is copied
+            if name not in entries:
+                raise RegistryError(f"{self.url}/{version}: {name} is listed in {CHECKSUMS} but missing")
+            self._check_size(entries[name], name, version)
+        for name in sorted(listed):
+            self._copy(entries[name], folder / name, version)
+        if SIGNATURE_FILE in entries and SIGNATURE_FILE not in listed:
+            self._copy(entries[SIGNATURE_FILE], folder / SIGNATURE_FILE, version)
+
+    def _copy(self, entry: dict, target: Path, version: str) -> None:
+        """One file, if the size the listing declares is within its cap (`bundle/layout.py`); the bytes copied
+        stop at the declared size, or at the cap when the store declares none."""
+        size = self._check_size(entry, target.name, version)
+        with self.fs.open(entry["name"], "rb") as source:
+            copy_stream(source, target, size, target.name, limit=max_file_bytes(target.name))
+
+    def _check_size(self, entry: dict, name: str, version: str) -> int | None:
+        """The size the listing declares (None if it declares none); a RegistryError if it is over the cap."""
+        cap = max_file_bytes(name)
+        size = entry.get("size")
+        size = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+        if size is not None and size > cap:
+            raise RegistryError(
+                f"{self.url}/{version}/{name}: {size:,} bytes, more than the {byte_size(cap)} a bundle's "
+                f"{name} may hold; refused before copying it"
+            )
+        return size
 
     def publish(self, bundle: Bundle) -> str:
         """Copy an opened (so verified) bundle to <root>/<its version>/; refuses to overwrite a published version.

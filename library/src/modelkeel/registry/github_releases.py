@@ -7,7 +7,10 @@ GH_TOKEN / GITHUB_TOKEN when set.
 Every answer's shape is checked before use, so a malformed one is a RegistryError saying what is wrong,
 never a traceback: the releases list is a list, a release an object with a string `tag_name` (the one
 asked for) and a list of `assets`, each asset an object with a string `name` (no two alike), a string
-`url` the client will fetch and a non-negative integer `size`. Only the files `SHA256SUMS` lists are
+`url` the client will fetch and a non-negative integer `size`; a name with a NUL byte, a control character,
+a path separator or a leading dot is refused. Each file is downloaded only if its declared `size` is within
+its cap (`SHA256SUMS` 1 MiB, `model.onnx` 2 GiB, others 256 MiB: `bundle/layout.py`), and its bytes stop at
+that size, so `SHA256SUMS` is read bounded, before any signature check. Only the files `SHA256SUMS` lists are
 downloaded, and the signature (`bundle.sig`) when attached: it vouches for `SHA256SUMS`, so is not
 listed in it. `Backend.fetch` then opens the folder as a bundle, which requires every bundle file to
 be listed and to match: a `SHA256SUMS` listing only some files does not pass.
@@ -19,7 +22,7 @@ import re
 from pathlib import Path
 
 from ..bundle import checksums
-from ..bundle.layout import CHECKSUMS, SIGNATURE_FILE
+from ..bundle.layout import CHECKSUMS, SIGNATURE_FILE, byte_size, max_file_bytes, odd_name, shown_name
 from ..errors import NoReleaseYet, NotFoundOnGitHub, RegistryError, ReleaseNotFound, RepositoryNotFound
 from ..github.rest import RestClient, check_url
 from .base import Backend
@@ -60,10 +63,13 @@ def checked_assets(release: dict, where: str) -> dict[str, dict]:
         name, url, size = asset.get("name"), asset.get("url"), asset.get("size")
         if not isinstance(name, str) or not name:
             raise RegistryError(f"{where}: asset #{number} has no name (its name is {_kind(name)})")
+        why = odd_name(name)
+        if why is not None:  # GitHub itself never names an asset so: the answer is not GitHub's
+            raise RegistryError(f"{where}: asset #{number} is named {shown_name(name)}: {why}; refused")
         if not isinstance(url, str) or not url:
             raise RegistryError(f"{where}: asset {name!r} has no url (its url is {_kind(url)})")
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise RegistryError(f"{where}: asset {name!r} has size {size!r}, not a number of bytes")
+            raise RegistryError(f"{where}: asset {name!r} has size {size!r:.80}, not a number of bytes")
         if name in found:
             raise RegistryError(f"{where}: two assets are named {name!r}; refused (which one would be checked?)")
         check_url(url, f"the url of asset {name!r} in {where}")
@@ -148,14 +154,27 @@ class GitHubReleases(Backend):
                 raise RegistryError(f"{self.repo} release v{version} has no {CHECKSUMS} asset, so it cannot be trusted")
             self._download_asset(assets[CHECKSUMS], folder / CHECKSUMS)
             listed = checksums.read(folder / CHECKSUMS, f"{self.name} {version}")
-            for name in sorted(listed):
+            for name in sorted(listed):  # every size checked before any of them is downloaded
                 if name not in assets:
                     raise RegistryError(
                         f"{self.repo} release v{version}: {name} is listed in {CHECKSUMS} but not attached"
                     )
+                self._check_size(assets[name])
+            for name in sorted(listed):
                 self._download_asset(assets[name], folder / name)
             if SIGNATURE_FILE in assets and SIGNATURE_FILE not in listed:  # signs the others; checked with a signer
                 self._download_asset(assets[SIGNATURE_FILE], folder / SIGNATURE_FILE)
 
+    def _check_size(self, asset: dict) -> None:
+        """A RegistryError if the asset's declared size is over its cap (`bundle/layout.py`)."""
+        cap = max_file_bytes(asset["name"])
+        if asset["size"] > cap:
+            raise RegistryError(
+                f"{self.repo}: the asset {asset['name']} declares {asset['size']:,} bytes, more than the "
+                f"{byte_size(cap)} a bundle's {asset['name']} may hold; refused before downloading it"
+            )
+
     def _download_asset(self, asset: dict, target: Path) -> None:
+        """One asset, if its declared size is within its cap; the bytes stop at that size."""
+        self._check_size(asset)
         self.api.download(asset["url"], target, asset["size"], asset["name"])

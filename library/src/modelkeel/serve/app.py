@@ -7,7 +7,8 @@ contract (`openapi.py`). A body over `serve.offload_bytes` is parsed and scored 
 thread, so that the event loop keeps answering (health checks among them) during a large batch.
 
 Every answer carries the model version: the `version` field of JSON answers (errors too) and the
-`X-Model-Version` header. Input the service refuses is a 4xx naming what is wrong; a 5xx is a bug.
+`X-Model-Version` header; predictions and /metadata carry `X-Model-Signature` too (verified, own-build, or
+not-checked when served with --allow-unsigned). Input the service refuses is a 4xx naming what is wrong; a 5xx is a bug.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from .. import PACKAGE
+from ..data.contract import MAX_QUOTED_CHARS, quoted_prefix
 from ..errors import DataError, DataValidationError
 from ..runtime.scoring import neutralise_formulas
 from ..settings import ServeSettings
@@ -48,6 +50,7 @@ from .openapi import openapi
 
 PATHS = frozenset({"/predict", "/health", "/health/live", "/health/ready", "/metadata", "/metrics", "/openapi.json"})
 VERSION_HEADER = "X-Model-Version"
+MAX_DETAIL_CHARS = 8192  # an error's detail: a report quotes 80 characters a value, so this is a safety net
 
 
 def _numpy(value: Any) -> Any:
@@ -84,10 +87,23 @@ def csv_bytes(names: tuple[str, ...], rows: list[dict]) -> bytes:
     return frame.to_csv(index=False, lineterminator="\r\n").encode()
 
 
+def _bounded(value: Any) -> Any:
+    """Every text in a failure report cut to a quoted prefix (`data/contract.py`): input never echoes back whole."""
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v) for v in value]
+    return quoted_prefix(value, MAX_QUOTED_CHARS + 32)  # room for a value cut already: `… (N chars)`
+
+
 def error_response(error: RequestError, version: str | None) -> Response:
-    body = {"detail": error.detail, "version": version, "failures": error.failures}
-    headers = {VERSION_HEADER: version} if version is not None else None
-    return Response(json_bytes(body), status_code=error.status, media_type=JSON, headers=headers)
+    """The JSON error answer; the detail and the failures quote at most a prefix of any value the client sent."""
+    detail = quoted_prefix(error.detail, MAX_DETAIL_CHARS)
+    body = {"detail": detail, "version": version, "failures": _bounded(error.failures)}
+    headers = {VERSION_HEADER: version} if version is not None else {}
+    if error.status == 408:  # the rest of a slow body is not waited for: the connection ends with the answer
+        headers["Connection"] = "close"
+    return Response(json_bytes(body), status_code=error.status, media_type=JSON, headers=headers or None)
 
 
 def answer(served: Served, kind: str, body: bytes, as_csv: bool, max_rows: int) -> tuple[int, bytes]:
@@ -163,7 +179,7 @@ def create_app(holder: ModelHolder, settings: ServeSettings | None = None, reloa
             gone = RequestError(400, "the client closed the connection before the whole body arrived", "malformed")
             return error_response(gone, served.version)
         metrics.rows.inc(rows)
-        return Response(content, media_type=CSV if as_csv else JSON, headers={VERSION_HEADER: served.version})
+        return Response(content, media_type=CSV if as_csv else JSON, headers=served.headers)
 
     def health_body() -> tuple[dict, int]:
         version = holder.version
@@ -189,7 +205,7 @@ def create_app(holder: ModelHolder, settings: ServeSettings | None = None, reloa
         served = holder.current
         if served is None:
             return not_ready()
-        return Response(json_bytes(served.metadata()), media_type=JSON, headers={VERSION_HEADER: served.version})
+        return Response(json_bytes(served.metadata()), media_type=JSON, headers=served.headers)
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
@@ -230,6 +246,6 @@ def create_app(holder: ModelHolder, settings: ServeSettings | None = None, reloa
         metrics.errors.labels(error.reason).inc()
         return error_response(error, holder.version)
 
-    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, refuse=too_large)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, refuse=too_large, timeout=limits.body_timeout)
     app.add_middleware(Instrument, metrics=metrics, paths=PATHS, version=lambda: holder.version)  # outermost
     return app

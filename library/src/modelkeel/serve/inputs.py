@@ -1,6 +1,8 @@
 """Reading a `/predict` body: JSON records or CSV with a header row, bounded, refused with the 4xx that fits.
 
 - 400: not UTF-8, not JSON (`NaN` and `Infinity` are not JSON either), not CSV, or empty;
+- 408: a body that does not arrive within `serve.body_timeout` seconds (`BodyLimit`; the connection is
+  then closed), or headers not within `serve.header_timeout` (`server.py`);
 - 413: a body over `serve.max_body_bytes` (declared by Content-Length or streamed: `BodyLimit`), or more
   rows than `serve.max_rows`;
 - 415: neither `application/json` nor `text/csv`;
@@ -13,6 +15,7 @@ columns the model does not take are ignored. CSV is read with the rules of data 
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import io
@@ -61,6 +64,15 @@ class BodyTooLarge(RequestError):
             f"the request body is {size} the limit of {limit:,} bytes (serve.max_body_bytes); "
             "send fewer rows per request",
             "too_large",
+        )
+
+
+class BodyTooSlow(RequestError):
+    def __init__(self, timeout: float) -> None:
+        super().__init__(
+            408,
+            f"the request body did not arrive within {timeout:g} s (serve.body_timeout); send it at once",
+            "malformed",
         )
 
 
@@ -238,10 +250,17 @@ class BodyLimit:
     says so (answered at once, unread) or it streams past the limit (chunked: the endpoint reading it gets
     `BodyTooLarge`). `refuse` builds the 413 response from the error."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, refuse: Callable[[RequestError], ASGIApp]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        refuse: Callable[[RequestError], ASGIApp],
+        timeout: float | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.refuse = refuse
+        self.timeout = timeout  # seconds the whole body may take to arrive (serve.body_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -256,11 +275,22 @@ class BodyLimit:
                     return
                 break
         received = 0
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout is None else loop.time() + self.timeout
+
+        body_done = False
 
         async def bounded() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if deadline is None or body_done:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+                except TimeoutError:
+                    raise BodyTooSlow(self.timeout or 0) from None
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge(limit)

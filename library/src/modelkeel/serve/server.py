@@ -24,6 +24,66 @@ from typing import Any
 from ..settings import ServeSettings
 
 
+def with_header_timeout(seconds: float) -> type:
+    """uvicorn's HTTP protocol (httptools, else h11) with a header timeout, which uvicorn lacks: a connection
+    whose request headers are not complete `seconds` after it opened (or after the previous answer) gets
+    408 and is closed. The body has its own timeout (`serve/inputs.py` BodyLimit). Checked by a timer per
+    connection: a slow client holds no worker, and every other connection is served meanwhile."""
+    if importlib.util.find_spec("httptools"):
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    else:
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base  # type: ignore[assignment]
+    text = f"the request's headers did not arrive within {seconds:g} s (serve.header_timeout)".encode()
+    answer = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        + f"content-length: {len(text)}\r\nconnection: close\r\n\r\n".encode()
+        + text
+    )
+
+    class HeaderTimeout(Base):
+        _timer: Any = None
+        _awaited: Any = None
+
+        def _arm(self) -> None:
+            self._awaited = self.cycle  # the headers are in once uvicorn starts a new request cycle
+            self._timer = self.loop.call_later(seconds, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _too_slow(self) -> None:
+            self._timer = None
+            busy = self.cycle is not self._awaited or getattr(self, "pipeline", None)
+            if busy or (self.cycle is not None and not self.cycle.response_complete):
+                return  # a request is being answered: not a slow client
+            if not self.transport.is_closing():
+                self.transport.write(answer)
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._timer is not None and self.cycle is not self._awaited:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._disarm()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderTimeout
+
+
 def config(app: Any, host: str, port: int, settings: ServeSettings) -> Any:
     import uvicorn
 
@@ -32,7 +92,7 @@ def config(app: Any, host: str, port: int, settings: ServeSettings) -> Any:
         host=host,
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",  # uvloop has no Windows build
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=with_header_timeout(settings.header_timeout),
         workers=1,
         lifespan="on",
         access_log=settings.access_log,
