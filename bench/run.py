@@ -39,8 +39,11 @@ import serving as http_serving  # bench/serving.py, next to this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import localindex  # tests/localindex.py: this checkout's library, served on loopback as baked projects get it
+from helpers import key_pair  # tests/helpers.py: an offline signing key pair
 
 ROOT = Path(__file__).resolve().parents[1]
+PREDICT_ONE_ROW_GOAL = 5  # load_model(...).predict on one row against the Pipeline's predict (issue #27)
+BATCH_GOAL = 2  # 100 000-row batches: onnxruntime, and load_model(...).predict, against scikit-learn (issue #27)
 MODELS = ("random_forest", "linear", "gradient_boosting", "lightgbm", "xgboost")
 PACKAGE = "my_ml_project"
 
@@ -276,7 +279,9 @@ def steps(stderr: str) -> dict[str, float]:
     return found
 
 
-def loop_run(project: Path, cli: list[str], registry: Path, env: dict[str, str], batch: Path) -> dict:
+def loop_run(
+    project: Path, cli: list[str], registry: Path, env: dict[str, str], batch: Path, signer: list[str]
+) -> dict:
     """One `retrain` on `batch` alone in data/incoming/: wall time, the child's peak memory, what loop.json says."""
     incoming = project / "data" / "incoming"
     state = project / "artifacts-loop" / "retrain"
@@ -284,7 +289,7 @@ def loop_run(project: Path, cli: list[str], registry: Path, env: dict[str, str],
         old.unlink()
     shutil.rmtree(state, ignore_errors=True)
     shutil.copyfile(batch, incoming / batch.name)
-    command = [python_of(project), "-c", PEAK, *cli, "retrain", "--url", str(registry)]
+    command = [python_of(project), "-c", PEAK, *cli, "retrain", "--url", str(registry), *signer]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=project, env={**environment(), **env}, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -328,17 +333,20 @@ def loop(work: Path, model: str, training_rows: int, cases: list[tuple[int, str]
     training = scaled_data(project, training_rows, work)
     cli = [python_of(project), "-m", PACKAGE, "--params", str(params_for(project, training, "loop"))]
     registry, cache = work / "loop-registry", work / "loop-cache"
-    env = {"MODEL_REGISTRY_CACHE": str(cache)}  # the champion's cached copy stays in the scratch folder
     for folder in (registry, cache, project / "artifacts-loop", project / "dist-loop"):
         shutil.rmtree(folder, ignore_errors=True)
+    # offline, a key pair signs the champion (a baked project's signer is its release workflow, keyless)
+    public, private = key_pair(work / "loop-keys")
+    signer = ["--signer-key", str(public)]
+    env = {"MODEL_REGISTRY_CACHE": str(cache), "MODEL_SIGNING_KEY": private}  # the champion's cache stays here
     pipeline_s, _ = run([*cli, "pipeline"], project)
-    run([*cli, "publish", "--url", str(registry)], project)
-    run([*cli, "download", "--url", str(registry)], project, env=env)  # every timed run finds it cached
+    run([*cli, "publish", "--url", str(registry), *signer], project, env=env)
+    run([*cli, "download", "--url", str(registry), *signer], project, env=env)  # every timed run finds it cached
     runs = []
     for rows, case in cases:
         print(f"bench: loop, {rows:,}-row batch ({case})", flush=True)
         shift = LOOP_CASES[case]
-        found = loop_run(project, cli, registry, env, batch_data(project, rows, shift, work))
+        found = loop_run(project, cli, registry, env, batch_data(project, rows, shift, work), signer)
         runs.append({"rows": rows, "case": case, "shift_stds": shift, **found})
         print(f"bench:   {found['seconds']:.1f} s, peak {found['peak_mib']:,.0f} MiB: {found['outcome']}", flush=True)
     return {
@@ -462,13 +470,32 @@ def table(report: dict) -> str:
             True,
         )
         for b in r["serving"]["batches"]:
+            goal = BATCH_GOAL if b["rows"] >= 100_000 else 1  # the issue #27 goal is for 100 000-row batches
             row(
                 f"{model}: batch of {b['rows']:,} rows",
                 f"{b['onnx_ms']:.2f} ms",
                 f"{b['sklearn_ms']:.2f} ms",
                 f"{b['ratio']:.2f}x",
-                ">= 1x",
-                b["ratio"] >= 1,
+                f">= {goal:g}x",
+                b["ratio"] >= goal,
+            )
+        e = r.get("end_to_end")
+        if e:
+            row(
+                f"{model}: `load_model(...).predict`, one row, median",
+                f"{e['one_row_runtime_ms']:.3f} ms",
+                f"{e['one_row_sklearn_ms']:.3f} ms (Pipeline.predict)",
+                f"{e['one_row_ratio']:.1f}x",
+                f">= {PREDICT_ONE_ROW_GOAL:g}x",
+                e["one_row_ratio"] >= PREDICT_ONE_ROW_GOAL,
+            )
+            row(
+                f"{model}: `load_model(...).predict`, {e['rows']:,} rows",
+                f"{e['batch_runtime_ms']:.1f} ms",
+                f"{e['batch_sklearn_ms']:.1f} ms (Pipeline.predict)",
+                f"{e['batch_ratio']:.2f}x",
+                f">= {BATCH_GOAL:g}x",
+                e["batch_ratio"] >= BATCH_GOAL,
             )
         v = r["validation"]
         row(
@@ -543,6 +570,23 @@ def table(report: dict) -> str:
         "< 60 s",
         t["seconds"] < 60,
     )
+    if report.get("scoring_alone"):
+        lines += [
+            "",
+            f"The scoring rows (single row, batches, `load_model(...).predict`) were measured on their own "
+            f"(`--only scoring`, {report['scoring_alone']['seconds']:.0f} s), after the rest.",
+        ]
+    lines += [
+        "",
+        "`load_model(...).predict` rows: the bundle's whole path (the input check, the feed, onnxruntime, the",
+        "output frame) against the scikit-learn Pipeline's `predict` on the same rows, which it gets already",
+        "typed as the model sees them (its conversion is not timed). Tree models in onnxruntime run its",
+        "TreeEnsemble kernel; ai.onnx.ml opset 5's TreeEnsemble operator measured the same (docs/performance.md).",
+        "Threads: onnxruntime uses both cores (its default); the tree baselines predict on one (the template",
+        "trains the random forest, LightGBM and XGBoost with `n_jobs: 1`; scikit-learn's gradient boosting uses",
+        "one), the linear one's matrix product OpenBLAS's two. Frames of more than 64 rows are checked as numpy",
+        "arrays, not by pandera (docs/performance.md).",
+    ]
     if report.get("http"):
         lines.append(http_serving.markdown(report["http"]))
     if report.get("loop"):
@@ -566,8 +610,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("loop",),
-        help="measure only this section (loop: retrain per batch), replacing it in the existing report",
+        choices=("loop", "scoring"),
+        help="measure only this section (loop: retrain per batch; scoring: each model's onnxruntime and "
+        "load_model(...).predict figures against scikit-learn), replacing it in the existing report",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for benchmarks.md and .json")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="scratch folder for the bakes")
@@ -602,6 +647,8 @@ def measure(args: argparse.Namespace) -> int:
         return http_only(args, models)
     if args.only == "loop":
         return only(args, "loop", lambda: loop(args.work, loop_model, loop_training, loop_cases, fresh=True))
+    if args.only == "scoring":
+        return scoring_only(args, models, rows, budget)
     report: dict = {"machine": machine(), "mode": "quick" if args.quick else "full" if args.full else "default"}
     print("bench: time to first model", flush=True)
     report["time_to_first_model"] = time_to_first_model(args.work)
@@ -653,6 +700,26 @@ def only(args: argparse.Namespace, section: str, measure_section) -> int:
         raise SystemExit(f"bench: --only replaces a section of {previous}, which does not exist: run `make bench`")
     report = json.loads(previous.read_text())
     report[section] = {**measure_section(), "measured_alone": True}
+    return write(report, args.out)
+
+
+SCORING = ("serving", "public_api", "end_to_end")  # the parts of a model's figures --only scoring replaces
+
+
+def scoring_only(args: argparse.Namespace, models: tuple[str, ...], rows: str, budget: float) -> int:
+    """--only scoring: bake each model, measure only its scoring figures (the project's `bench` with a small
+    validation run), and replace those in the last report; validation and fingerprint figures stay."""
+    previous = args.out / "benchmarks.json"
+    if not previous.is_file():
+        raise SystemExit(f"bench: --only replaces a section of {previous}, which does not exist: run `make bench`")
+    report = json.loads(previous.read_text())
+    started = time.perf_counter()
+    for model in ("linear", *[m for m in models if m != "linear"]):
+        print(f"bench: scoring ({model})", flush=True)
+        found = serving(args.work, model, rows, 20_000, budget)
+        kept = report["serving"].get(model, found)
+        report["serving"][model] = {**kept, **{k: found[k] for k in SCORING}, "scoring_measured_alone": True}
+    report["scoring_alone"] = {"seconds": time.perf_counter() - started, "machine": machine()}
     return write(report, args.out)
 
 

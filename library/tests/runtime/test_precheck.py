@@ -66,7 +66,7 @@ QUICK = settings(
 
 @pytest.fixture(scope="module")
 def model(bundle_dir):
-    return load_model(path=bundle_dir)
+    return load_model(path=bundle_dir, allow_unsigned=True)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,57 @@ def records_of(rows):
     return [{k: v for k, v in row.items() if v is not NO_KEY} for row in rows]
 
 
+def typed_frame(check, records) -> pd.DataFrame | None:
+    """The records as a frame whose model columns have the plain dtypes a file gives (float64 or int64, pandas
+    strings, numpy bools, naive datetime64[ns]) where their values allow it; other columns stay as pandas has them.
+    It is a frame of its own: the properties compare the vectorised check with pandera on this same frame.
+    None for text with a lone surrogate, which pandas cannot make a frame of."""
+    try:
+        frame = pd.DataFrame.from_records(records)
+    except UnicodeEncodeError:
+        return None
+    kinds = {c.name: "number" for c in check.numeric} | {c.name: "time" for c in check.time}
+    kinds |= {c.name: "bool" if c.boolean else "text" for c in check.categorical}
+    for name in frame.columns:
+        values = [None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in frame[name]]
+        found = {type(v) for v in values if v is not None}
+        kind = kinds.get(name)
+        try:
+            if kind == "number" and found <= {int, float}:
+                whole = found == {int} and None not in values
+                frame[name] = pd.Series(values, dtype="int64" if whole else "float64")
+            elif kind == "bool" and found == {bool} and None not in values:
+                frame[name] = pd.Series(values, dtype=bool)
+            elif kind == "text" and found <= {str}:
+                frame[name] = pd.Series(values, dtype="str")
+            elif kind == "time" and found <= {str}:
+                times = pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=True, errors="coerce")
+                frame[name] = times.dt.tz_convert(None).astype("datetime64[ns]")
+        except (TypeError, ValueError, OverflowError):  # a gap among integers, 2**70: the column stays as it is
+            continue
+    return frame
+
+
+def typed_agrees(check, schema, frame):
+    """The vectorised check on `frame` (as `Model.predict` checks a large one): what it accepts, pandera accepts,
+    with the same feed and the same coerced rows; what it refuses, pandera refuses. Returns its verdict."""
+    if frame is None:
+        return UNSURE
+    inputs = check.inputs
+    verdict, feed = check.check_typed_frame(frame)
+    try:
+        expected = validate_frame(frame, schema, "test", list(inputs.time))
+    except (DataValidationError, UnicodeEncodeError):
+        expected = None
+    if verdict == ACCEPT:
+        assert expected is not None, frame
+        same_feed(feed, onnx_feed(model_frame(expected, inputs), inputs))
+        pd.testing.assert_frame_equal(coerced(schema, check, frame), expected)
+    elif verdict == REJECT:
+        assert expected is None, frame
+    return verdict
+
+
 def agree(model, records, *, in_domain):
     """The compiled verdict is pandera's; predict_records and predict answer what the pandera path does."""
     bundle = model.bundle
@@ -131,6 +182,7 @@ def agree(model, records, *, in_domain):
     if bundle.precheck.check_frame(frame)[0] == ACCEPT:  # otherwise predict takes the pandera path, as before
         assert expected == ACCEPT, records
         pd.testing.assert_frame_equal(model.predict(frame), predictions_frame(bundle, checked, bundle.run(checked)))
+    typed_agrees(bundle.precheck, bundle.input_schema, typed_frame(bundle.precheck, records))
 
 
 # ---- values around the contract's edges ----------------------------------------------------------------
@@ -154,7 +206,8 @@ def numeric_values(column: NumericColumn, in_domain: bool):
     whole = st.integers(math.floor(low - span / 4) - 2, math.ceil(high + span / 4) + 2)
     gaps = st.sampled_from([None, NO_KEY] + ([] if column.integer else [math.nan]))
     if column.integer:
-        plain = st.one_of(whole, st.sampled_from([int(e) for e in edges]), gaps)
+        exact = st.sampled_from([int(e) for e in edges])
+        plain = st.one_of(whole, exact, whole.map(float), exact.map(float), gaps)  # 3.0 is the int 3 to pandera
     else:
         plain = st.one_of(
             st.floats(low - span / 4, high + span / 4),
@@ -271,7 +324,8 @@ def valid_records(draw, check):
             whole = st.integers(math.ceil(low) + b.low_open, math.floor(high) - b.high_open)
             closed = [v for v, is_open in ((b.low, b.low_open), (b.high, b.high_open)) if v is not None and not is_open]
             if c.integer:
-                value = st.one_of(whole, st.sampled_from([int(v) for v in closed if v == int(v)] or [math.ceil(low)]))
+                exact = st.sampled_from([int(v) for v in closed if v == int(v)] or [math.ceil(low)])
+                value = st.one_of(whole, exact, whole.map(float), exact.map(float))  # whole floats: never UNSURE
             else:
                 value = st.one_of(
                     st.floats(low, high, exclude_min=b.low_open, exclude_max=b.high_open),
@@ -322,6 +376,8 @@ def test_rows_the_contract_accepts_take_the_compiled_path_and_predict_alike(mode
         verdict, _ = compiled.check_records(rows)
         assert verdict == ACCEPT, rows
         agree(model, rows, in_domain=True)
+        typed = typed_frame(compiled, rows)  # as read from a file: the vectorised check accepts it too
+        assert typed_agrees(compiled, model.bundle.input_schema, typed) == ACCEPT, typed.dtypes
 
     check()
 
@@ -399,6 +455,7 @@ def test_every_compiled_dtype_and_check_agrees_with_pandera(synthetic):
             same_feed(feed, found)
         elif verdict == REJECT:
             assert expected == REJECT, rows
+        typed_agrees(check, schema, typed_frame(check, rows))  # the vectorised check of a large frame
         if expected != ACCEPT:
             return
         frame = pd.DataFrame.from_records(rows)
@@ -420,7 +477,12 @@ def test_open_bounds_sets_and_bools_are_compiled_exactly(synthetic):
         ({"i": 99}, ACCEPT),
         ({"i": 100}, REJECT),  # isin allows it, lt(100) does not
         ({"i": 3}, REJECT),
-        ({"i": 5.0}, UNSURE),  # pandera's int64 coercion takes floats: it decides
+        ({"i": 5.0}, ACCEPT),  # a whole float is the int64 5 to pandera
+        ({"i": 3.0}, REJECT),
+        ({"i": -0.0}, ACCEPT),
+        ({"i": 5.5}, UNSURE),  # pandera's int64 coercion truncates a fraction: it decides
+        ({"i": float(2**60)}, UNSURE),  # beyond what float64 holds exactly
+        ({"i": math.inf}, UNSURE),
         ({"s": ""}, ACCEPT),
         ({"s": None}, ACCEPT),
         ({"b": False}, REJECT),
@@ -432,6 +494,37 @@ def test_open_bounds_sets_and_bools_are_compiled_exactly(synthetic):
     _, feed = check.check_records([base])
     assert feed["t.hour"].tolist() == [[13.0]] and feed["t.day_of_week"].tolist() == [[1.0]]  # UTC; a Tuesday
     assert feed["b"].tolist() == [["True"]]
+
+
+def test_whole_floats_in_an_integer_column_take_the_compiled_path(synthetic):
+    """A frame whose int64 column was read as float64 (3.0): the compiled check accepts it, feeds the model
+    what the pandera path feeds it, and returns the rows as pandera coerces them."""
+    schema, check = synthetic
+    rows = [{"f": 1.0, "i": 5, "s": "x", "b": True, "t": "2024-03-05"}, {"f": 2.0, "i": 99, "s": "y", "b": True}]
+    frame = pd.DataFrame.from_records(rows).astype({"i": "float64"})
+    verdict, feed = check.check_frame(frame)
+    assert verdict == ACCEPT
+    expected = validate_frame(frame, schema, "test", ["t"])
+    same_feed(feed, onnx_feed(model_frame(expected, SYNTHETIC_INPUTS), SYNTHETIC_INPUTS))
+    pd.testing.assert_frame_equal(coerced(schema, check, frame), expected)
+    assert coerced(schema, check, frame)["i"].tolist() == [5, 99]
+    assert check.check_frame(frame.assign(i=[5.0, 99.5]))[0] == UNSURE
+    times = pd.to_datetime(frame["t"]).astype("datetime64[ns]")
+    typed = frame.assign(s=frame["s"].astype("str"), t=times, b=frame["b"].astype(bool))
+    for i, verdict in [
+        ([5.0, 99.0], ACCEPT),
+        ([-0.0, 99.0], ACCEPT),  # the int64 0 to pandera: the model gets +0.0, as on the pandera path
+        ([5.0, 99.5], UNSURE),  # pandera's coercion truncates the fraction: it decides
+        ([5.0, math.nan], REJECT),
+        ([5.0, 3.0], REJECT),
+        ([5.0, float(2**60)], UNSURE),
+        (np.array([5, 2**60], dtype=np.int64), UNSURE),
+        (np.array([5, 100], dtype=np.int64), REJECT),
+    ]:
+        case = typed.assign(i=i)
+        assert typed_agrees(check, schema, case) == verdict, i
+    _, feed = check.check_typed_frame(typed.assign(i=[-0.0, 99.0]))
+    assert np.signbit(feed["i"]).tolist() == [[False], [False]]
 
 
 # ---- what falls back to pandera ----------------------------------------------------------------------------
@@ -446,7 +539,7 @@ def test_a_check_the_compiler_does_not_know_sends_every_call_to_pandera(model, b
     shutil.copytree(bundle_dir, copy)
     (copy / "schema.yaml").write_text(full.to_yaml())
     (copy / "SHA256SUMS").write_text(render(copy))
-    other = load_model(path=copy)
+    other = load_model(path=copy, allow_unsigned=True)
     check = other.bundle.precheck
     assert not check.compiled
     assert repr(column) in check.fallback and "not_equal_to" in check.fallback
@@ -562,6 +655,35 @@ def test_predict_on_a_frame_as_read_from_files_matches_the_pandera_path(model, v
     typed = rows.astype({c: object for c in rows.columns if c not in bundle.numeric})  # object, not str
     checked = bundle.validate_input(typed, "test")
     pd.testing.assert_frame_equal(model.predict(typed), predictions_frame(bundle, checked, bundle.run(checked)))
+
+
+def test_a_large_frame_as_read_from_files_is_checked_as_arrays_and_predicts_as_the_pandera_path(
+    model, validated, settings
+):
+    """More rows than the value-by-value check takes: the vectorised check accepts them, the answer is the
+    pandera path's; one value out of range or a gap where none is allowed gets pandera's full report."""
+    from modelkeel.runtime.precheck import FAST_FRAME_ROWS
+
+    bundle, check = model.bundle, model.bundle.precheck
+    rows = validated.frame[list(settings.data.features)].sample(FAST_FRAME_ROWS * 3, replace=True, random_state=2)
+    rows = rows.assign(order=range(len(rows)))
+    assert check.check_typed_frame(rows)[0] == ACCEPT, rows.dtypes
+    checked = bundle.validate_input(rows, "test")
+    pd.testing.assert_frame_equal(model.predict(rows), predictions_frame(bundle, checked, bundle.run(checked)))
+    bounded = [c for c in check.numeric if c.bounds.low is not None]
+    strict = [c for c in check.categorical if not c.nullable and not c.boolean]
+    cases = [*((c.name, float(c.bounds.low) - 1) for c in bounded[:1]), *((c.name, None) for c in strict[:1])]
+    assert cases, "the test contracts bound a number and forbid a gap in a category"
+    for name, value in cases:
+        bad = rows.copy()
+        bad.iloc[5, bad.columns.get_loc(name)] = value
+        assert check.check_typed_frame(bad)[0] == REJECT
+        with pytest.raises(DataValidationError) as error:
+            model.predict(bad)
+        with pytest.raises(DataValidationError) as expected:
+            bundle.validate_input(bad, "input")
+        assert error.value.report == expected.value.report
+        assert [f["column"] for f in error.value.report["failures"]] == [name]
 
 
 def test_the_contracts_the_template_writes_compile(settings, toy_settings, tmp_path):

@@ -12,8 +12,8 @@ The compiled check never decides alone that input is bad. Its verdict is one of
   (validate, `model_frame`, `onnx_feed`) would give it, so the predictions are identical;
 - REJECT: pandera refuses them (a value out of range, an unknown category, a gap where none is
   allowed, a missing column);
-- UNSURE: a value it does not model (a number written as text, a bool for a number, a float in
-  an integer column, a date in another form, a lone surrogate in text...).
+- UNSURE: a value it does not model (a number written as text, a bool for a number, a fraction
+  in an integer column, a date in another form, a lone surrogate in text...).
 Only ACCEPT is used as is. On REJECT or UNSURE the rows go through pandera (`validated`), which
 raises DataValidationError with the full report naming every column, or, if it accepts them after
 all, scores its own result. The reference semantics for JSON records are pandera's on
@@ -22,7 +22,10 @@ a key missing from every record is a missing column, unknown keys are ignored. A
 (`Model.predict`, `score_frame`) is checked the same way, column by column, when its model columns
 hold numpy numbers or bools, objects or pandas strings (other dtypes go to pandera); the rows it
 returns are coerced as pandera coerces them (pandera's own dtype coercion; time text as the
-instants `parse_times` reads).
+instants `parse_times` reads). A larger frame is checked the same way on whole numpy arrays
+(`check_typed_frame`: bounds, sets and gaps per column, each distinct text once) when its model
+columns are float64 or int64, pandas strings, numpy bools or naive datetime64[ns]; other dtypes
+(object columns too) go to pandera.
 
 What it compiles (anything else in the contract makes every call use pandera, and `fallback`
 says why):
@@ -36,8 +39,8 @@ says why):
   (finite numeric bounds, exactly representable as float64) and isin / notin (numbers for numeric
   columns, strings for string columns, bools for bool columns).
 The values it accepts: for float64 columns float and int (not bool; whole numbers up to 2**53),
-for int64 columns int (not bool, not float; up to 2**53 in size), for string columns str that
-UTF-8 can encode, for bool columns bool, for time columns ISO 8601 text of the form
+for int64 columns int and whole floats such as 3.0 (not bool, not 3.5; up to 2**53 in size), for
+string columns str that UTF-8 can encode, for bool columns bool, for time columns ISO 8601 text of the form
 `YYYY-MM-DD`, optionally `[T ]HH:MM`, `:SS`, `.fraction` (up to 9 digits) and `Z` or an offset
 `+HH:MM`/`+HHMM` (years 1678 to 2261 in UTC, inside pandas' nanosecond range); None (and NaN, and
 a key missing from a record) is a missing value. Anything else is UNSURE.
@@ -69,6 +72,9 @@ ACCEPT, REJECT, UNSURE = "accept", "reject", "unsure"
 LOG = logging.getLogger(__name__)
 FAST_ROWS = 1024  # records up to this many take the compiled check; from about 4 000 pandera (vectorised) is as quick
 FAST_FRAME_ROWS = 256  # frames (Model.predict, score_frame): from about 1 000 rows pandera is as quick
+# above this many rows a frame of plain dtypes is checked as numpy arrays (`check_typed_frame`): measured on
+# the penguins contract, 0.21 ms at any size up to 256 rows against 0.15 ms (64 rows) and 0.38 ms (256) value by value
+TYPED_FRAME_ROWS = 64
 EXACT = 2**53  # the integers float64 holds exactly: larger ones are left to pandera
 NAN = math.nan
 NO_VALUE = object()  # a key a record does not have
@@ -143,9 +149,9 @@ class NumericColumn:
                         return REJECT, None
                     append(NAN)
                     continue
-                if integer:
+                if integer and not (v.is_integer() and -EXACT <= v <= EXACT):
                     return UNSURE, None  # pandera's int64 coercion truncates 3.5 to 3: it decides
-                x = v
+                x = v  # a whole float (3.0) is the int64 3 to pandera, and the same float32 to the model
             elif kind is int:  # compared exactly, as numpy compares the float64 (or int64) it becomes
                 if not -EXACT <= v <= EXACT:
                     return UNSURE, None
@@ -383,6 +389,124 @@ class CompiledCheck:
                 return UNSURE, None
             columns[name] = series.tolist()
         return self.check_columns(columns, len(frame))
+
+    def check_typed_frame(self, frame: pd.DataFrame) -> tuple[str, dict[str, np.ndarray] | None]:
+        """The verdict on a large frame, column by column in numpy, and the feed if ACCEPT.
+
+        The same verdicts as `check_frame`, on whole arrays instead of Python values, for the dtypes
+        pandera and `model_frame` treat as plain arrays: float64 and int64 numbers, pandas strings, numpy
+        bools and naive datetime64[ns]. Any other dtype (object, categorical, nullable numbers...) is
+        UNSURE: pandera decides."""
+        if self.fallback is not None:
+            return UNSURE, None
+        feed: dict[str, np.ndarray] = {}
+        for name in self.inputs.raw:
+            if name not in frame.columns:
+                return REJECT, None
+        for column in self.numeric:
+            verdict, numbers = _numeric_array(column, frame[column.name])
+            if numbers is None:
+                return verdict, None
+            feed[column.name] = numbers
+        for time in self.time:
+            verdict, parts = _time_arrays(time, frame[time.name])
+            if parts is None:
+                return verdict, None
+            feed.update(parts)
+        for category in self.categorical:
+            verdict, texts = _category_array(category, frame[category.name])
+            if texts is None:
+                return verdict, None
+            feed[category.name] = texts
+        return ACCEPT, self._ordered(feed)
+
+
+def _out_of_bounds(bounds: Bounds, values: np.ndarray) -> bool:
+    """Some value breaks a range or set check (NaN never does: pandera's checks ignore gaps)."""
+    if bounds.trivial:
+        return False
+    bad = np.zeros(len(values), dtype=bool)
+    if bounds.low is not None:
+        bad |= (values <= bounds.low) if bounds.low_open else (values < bounds.low)
+    if bounds.high is not None:
+        bad |= (values >= bounds.high) if bounds.high_open else (values > bounds.high)
+    if bounds.allowed is not None:
+        bad |= ~np.isin(values, np.array(sorted(bounds.allowed), dtype=np.float64)) & ~np.isnan(values)
+    if bounds.forbidden:
+        bad |= np.isin(values, np.array(sorted(bounds.forbidden), dtype=np.float64))
+    return bool(bad.any())
+
+
+def _numeric_array(column: NumericColumn, series: pd.Series) -> tuple[str, np.ndarray | None]:
+    """A float64 or int64 column checked as pandera checks it after its coercion, and fed as `model_frame` feeds
+    it (float32, shape (n, 1)); UNSURE for any other dtype, a fraction or a gap in an integer column, and
+    integers beyond 2**53."""
+    dtype = series.dtype
+    if not isinstance(dtype, np.dtype) or dtype not in (np.dtype(np.float64), np.dtype(np.int64)):
+        return UNSURE, None
+    values = series.to_numpy()
+    if dtype.kind == "i":
+        if len(values) and (values.min() < -EXACT or values.max() > EXACT):
+            return UNSURE, None
+        checked = values if column.integer else values.astype(np.float64)  # pandera's coercion to float64
+    else:
+        gaps = np.isnan(values)
+        if column.integer:
+            if gaps.any():
+                return REJECT, None  # an int64 column holds no gap: pandera refuses it
+            if not (np.all(np.abs(values) <= EXACT) and np.all(np.trunc(values) == values)):
+                return UNSURE, None  # pandera's int64 coercion truncates 3.5 to 3: it decides
+            checked = values.astype(np.int64)  # as pandera coerces it (-0.0 becomes 0)
+        else:
+            if not column.nullable and gaps.any():
+                return REJECT, None
+            checked = values
+    if _out_of_bounds(column.bounds, checked):
+        return REJECT, None
+    return ACCEPT, checked.astype(np.float32).reshape(-1, 1)
+
+
+def _category_array(column: CategoricalColumn, series: pd.Series) -> tuple[str, np.ndarray | None]:
+    """A pandas string or numpy bool column checked as pandera checks it, and fed as `model_frame` feeds it
+    (each distinct text made a Python str once; a gap is the missing category); UNSURE for other dtypes."""
+    import pandas as pd
+
+    bounds = column.bounds
+    if column.boolean:
+        if series.dtype != np.dtype(bool):
+            return UNSURE, None  # text, numbers, gaps: read_bools and pandera decide
+        values = series.to_numpy()
+        present = [v for v, seen in ((False, not values.all()), (True, values.any())) if seen]
+        if not bounds.trivial and not all(bounds.admits(v) for v in present):
+            return REJECT, None
+        return ACCEPT, np.array(["False", "True"], dtype=object)[values.astype(np.intp)].reshape(-1, 1)
+    if not isinstance(series.dtype, pd.StringDtype):
+        return UNSURE, None
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if not column.nullable and (codes < 0).any():
+        return REJECT, None
+    texts = np.empty(len(uniques) + 1, dtype=object)
+    texts[:-1] = np.asarray(uniques, dtype=object)
+    texts[-1] = MISSING_CATEGORY  # a gap's code is -1
+    for text in texts[:-1]:
+        if not (text.isascii() or _encodable(text)):
+            return UNSURE, None  # a lone surrogate in Python-backed strings: pandera's report says so
+        if not (bounds.trivial or bounds.admits(text)):
+            return REJECT, None
+    return ACCEPT, texts[codes].reshape(-1, 1)
+
+
+def _time_arrays(column: TimeColumn, series: pd.Series) -> tuple[str, dict[str, np.ndarray] | None]:
+    """A naive datetime64[ns] column (as the contract coerces it) checked for gaps, fed as its calendar parts;
+    UNSURE for text or any other dtype (parse_times and pandera decide)."""
+    from .calendar import calendar_parts
+
+    if series.dtype != np.dtype("datetime64[ns]"):
+        return UNSURE, None
+    if not column.nullable and series.isna().any():
+        return REJECT, None
+    parts = calendar_parts(series, column.name, column.parts)
+    return ACCEPT, {name: np.asarray(values, dtype=np.float32).reshape(-1, 1) for name, values in parts.items()}
 
 
 def _plain_dtype(dtype: Any) -> bool:
@@ -692,15 +816,18 @@ def score_records(bundle: Bundle, records: list[dict], source: str) -> dict:
 def checked_and_outputs(bundle: Bundle, frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict]:
     """The frame as pandera returns it (coerced to the contract) and the model's outputs on it.
 
-    Small frames the compiled check accepts skip pandera's validation: the model columns are coerced
-    by pandera's own dtype coercion where their dtype differs, and the feed is the compiled one."""
+    Frames the compiled check accepts skip pandera's validation (small ones value by value, larger ones as
+    numpy arrays: `check_typed_frame`): the model columns are coerced by pandera's own dtype coercion where
+    their dtype differs, and the feed is the compiled one. Anything else is validated by pandera, once."""
     check: CompiledCheck = bundle.precheck
-    if 0 < len(frame) <= FAST_FRAME_ROWS and check.compiled:
-        verdict, feed = check.check_frame(frame)
+    verdict, feed = UNSURE, None
+    if len(frame) and check.compiled:
+        if len(frame) > TYPED_FRAME_ROWS:
+            verdict, feed = check.check_typed_frame(frame)
+        if verdict == UNSURE and len(frame) <= FAST_FRAME_ROWS:  # (object columns, say) value by value
+            verdict, feed = check.check_frame(frame)
         if feed is not None:
             return coerced(bundle.input_schema, check, frame), run_feed(bundle, feed)
-    else:
-        verdict = UNSURE
     checked = validated(bundle, frame, source)
     if verdict == REJECT:
         LOG.warning("%s: the compiled input check refused rows that pandera accepts; scored pandera's", source)
