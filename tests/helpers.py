@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -92,6 +93,46 @@ def make(project: Path, *targets: str, env: dict | None = None) -> subprocess.Co
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
     return run([str(project / ".venv" / "bin" / "python"), "-m", package_name(project), *args], cwd=project)
+
+
+def cli_as(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`cli` with more environment (MODEL_SIGNING_KEY for a publish)."""
+    return run([str(project / ".venv" / "bin" / "python"), "-m", package_name(project), *args], cwd=project, env=env)
+
+
+def key_pair(keys: Path) -> tuple[Path, str]:
+    """An elliptic-curve (P-256) key pair as release signing takes it: keys/release.pem and keys/release.pub.
+    Returns the public key's path and the private key's PEM text (what the MODEL_SIGNING_KEY secret holds)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    keys.mkdir(parents=True, exist_ok=True)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    (keys / "release.pem").write_text(private)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (keys / "release.pub").write_bytes(public)
+    return keys / "release.pub", private
+
+
+# a baked params.yaml's registry.signer: the project's release workflow, signing keylessly with Sigstore
+SIGNER_BLOCK = re.compile(r"\n  signer:[^\n]*\n(?:    [^\n]*\n)+")
+
+
+def use_a_key_pair(project: Path, keys: Path) -> str:
+    """Switch a baked project from keyless signing by its release workflow (which needs GitHub's OIDC token and
+    Sigstore) to a key pair, as a user offline or self-hosted does: the public key in keys/release.pub,
+    registry.signer naming it. Returns the private key's PEM text, for MODEL_SIGNING_KEY."""
+    public, private = key_pair(keys)
+    (project / "keys").mkdir(exist_ok=True)
+    shutil.copy(public, project / "keys" / "release.pub")
+    params = project / "params.yaml"
+    text, found = SIGNER_BLOCK.subn("\n  signer: {public_key: keys/release.pub}\n", params.read_text(), count=1)
+    assert found == 1, "params.yaml names the release workflow as registry.signer"
+    params.write_text(text)
+    return private
 
 
 def package_name(project: Path) -> str:

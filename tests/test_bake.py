@@ -149,6 +149,20 @@ def test_every_metric_renders_valid_params(tmp_path, metric):
     assert isinstance(params["quality"]["slice_threshold"], int | float)
 
 
+def test_a_bake_trusts_only_bundles_its_own_release_workflow_signed(tmp_path):
+    """Signed by default: registry.signer names the project's release.yml on its tags and main (the loop's
+    releases run it as a reusable workflow, so their certificates name it too), and nothing else."""
+    from modelkeel.settings import load_settings
+
+    project = bake(tmp_path, relock=False, github_owner="acme-ml", project_slug="churn-model")
+    signer = load_settings(project / "params.yaml").registry.signer
+    assert signer is not None and signer.public_key is None and signer.unsigned_before is None
+    workflow = "https://github.com/acme-ml/churn-model/.github/workflows/release.yml"
+    assert signer.identities("1.2.3") == [f"{workflow}@refs/tags/v1.2.3", f"{workflow}@refs/heads/main"]
+    retrain = yaml.safe_load((project / ".github" / "workflows" / "retrain.yml").read_text())
+    assert retrain["jobs"]["release"]["uses"] == "./.github/workflows/release.yml", "the loop releases through it"
+
+
 def test_every_python_file_compiles_and_passes_ruff(bakes, tmp_path):
     longest = "a" * 30 + "-" + "b" * 33  # the longest accepted slug: lines that name the package still fit
     projects = [project for _, project in bakes.values()] + [

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import FAST, PUSHED_ANSWERS, TEMPLATE, bake, cli, explain, make, run
+from helpers import FAST, PUSHED_ANSWERS, TEMPLATE, bake, cli, cli_as, explain, key_pair, make, run, use_a_key_pair
 
 pytestmark = pytest.mark.slow
 
@@ -458,13 +458,14 @@ def test_a_public_time_ordered_table_goes_through_the_project_and_the_loop_month
         project / "params.yaml"
     ).read_text()
     registry = tmp_path / "registry"
-    done = cli(project, "publish", "--url", str(registry))
+    signing = {"MODEL_SIGNING_KEY": use_a_key_pair(project, tmp_path / "keys")}  # offline: a key pair signs
+    done = cli_as(project, "publish", "--url", str(registry), env=signing)
     assert done.returncode == 0, explain(done)
 
     outcomes = {}
     for batch in sorted((project / "data" / "raw" / "batches").glob("*.csv")):
         shutil.copy(batch, project / "data" / "incoming" / batch.name)
-        done = cli(project, "retrain", "--url", str(registry), "--publish")
+        done = cli_as(project, "retrain", "--url", str(registry), "--publish", env=signing)
         assert done.returncode == 0, f"{batch.name}\n{explain(done)}"
         loop = json.loads((project / "artifacts" / "retrain" / "loop.json").read_text())
         outcomes[batch.stem] = loop["outcome"]
@@ -484,15 +485,40 @@ def test_registry_commands_publish_fetch_compare_and_version(installed_default, 
     project = installed_default
     done = make(project, "pipeline")
     assert done.returncode == 0, explain(done)
+    # the default signer is the release workflow (Sigstore keyless): offline, a key pair names the signer, and
+    # a copy of the bundle is published (publishing signs it; the shared project's own build stays unsigned)
+    public, private = key_pair(tmp_path / "keys")
+    signing = {"MODEL_SIGNING_KEY": private}
+    bundle = tmp_path / "bundle" / "my-ml-project-0.1.0"
+    shutil.copytree(project / "dist" / "my-ml-project-0.1.0", bundle)
     registry = tmp_path / "registry"
-    url = ["--url", str(registry)]
-    for args in (["publish", *url], ["list", *url]):
-        done = cli(project, *args)
+    url = ["--url", str(registry), "--signer-key", str(public)]
+    for args in (["publish", str(bundle), *url], ["list", *url]):
+        done = cli_as(project, *args, env=signing)
         assert done.returncode == 0, explain(done)
     assert done.stdout.strip() == "0.1.0"
+    done = cli(project, "download", "--version", "latest", "--dest", str(tmp_path / "c1"), "--url", str(registry))
+    refused = (
+        "Sigstore" in done.stderr or "not a valid signature of the expected signer" in done.stderr
+    )  # offline or not
+    assert done.returncode != 0 and refused, "the default signer: the release workflow, keyless"
     done = cli(project, "download", "--version", "latest", "--dest", str(tmp_path / "cache"), *url)
-    assert done.returncode == 0 and (tmp_path / "cache" / "0.1.0" / "SHA256SUMS").is_file(), explain(done)
-    done = cli(project, "lineage", str(tmp_path / "cache" / "0.1.0"))
+    assert done.returncode == 0 and (tmp_path / "cache" / "0.1.0" / "bundle.sig").is_file(), explain(done)
+    other, _ = key_pair(tmp_path / "other")
+    done = cli(
+        project,
+        "download",
+        "--version",
+        "latest",
+        "--dest",
+        str(tmp_path / "c2"),
+        "--url",
+        str(registry),
+        "--signer-key",
+        str(other),
+    )
+    assert done.returncode != 0 and "not a valid signature of the expected signer" in done.stderr, explain(done)
+    done = cli(project, "lineage", str(tmp_path / "cache" / "0.1.0"), "--signer-key", str(public))
     assert done.returncode == 0 and "data/raw/penguins.csv" in done.stdout, explain(done)
 
     # retrain on the 2009 season too: new data, same signature -> a minor bump
@@ -512,7 +538,7 @@ def test_registry_commands_publish_fetch_compare_and_version(installed_default, 
         assert done.returncode == 1 and "need a minor bump" in done.stderr, explain(done)
     finally:
         params.write_text(original)
-    done = cli(project, "publish", *url)
+    done = cli_as(project, "publish", str(bundle), *url, env=signing)
     assert done.returncode == 1 and "already exists" in done.stderr, "a published version is never overwritten"
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import bake, cli, explain, make, package_name, uv_binary
+from helpers import bake, cli_as, explain, key_pair, make, package_name, uv_binary
 from localindex import free_port
 from standins import dockerfile
 
@@ -122,8 +122,14 @@ def built_image(project: Path, tmp: Path) -> Image:
     # make image-bundle, from a folder registry: the release's bundle, downloaded and verified into dist/image/
     registry, dest = tmp / "registry", project / "dist" / "image"
     shutil.rmtree(dest, ignore_errors=True)
-    for args in (["publish"], ["download", "--version", version, "--dest", str(dest)]):
-        done = cli(project, *args, "--url", str(registry))
+    # offline, a key pair signs (the default signer, the release workflow, signs keylessly in Actions); a copy of
+    # the bundle is published, as publishing signs it and the shared project's own build stays as built
+    public, private = key_pair(tmp / "keys")
+    bundle = tmp / "bundle" / f"my-ml-project-{version}"
+    shutil.copytree(project / "dist" / bundle.name, bundle)
+    signer = ["--url", str(registry), "--signer-key", str(public)]
+    for args in (["publish", str(bundle)], ["download", "--version", version, "--dest", str(dest)]):
+        done = cli_as(project, *args, *signer, env={"MODEL_SIGNING_KEY": private})
         assert done.returncode == 0, explain(done)
 
     root = tmp / "root"
@@ -220,7 +226,7 @@ def test_the_image_environment_holds_the_runtime_only_and_scores(image, tmp_path
         "import json, sys\n"
         "import pandas as pd\n"
         "from modelkeel.runtime.model import load_model\n"
-        "model = load_model(path=sys.argv[1])\n"
+        "model = load_model(path=sys.argv[1], allow_unsigned=True)\n"
         "rows = json.loads(open(sys.argv[1] + '/input_example.json').read())['rows']\n"
         "out = model.predict(pd.DataFrame.from_records(rows))\n"
         "print(json.dumps({'version': model.version, 'rows': len(out), 'columns': list(out.columns)}))\n"
@@ -238,7 +244,7 @@ def test_the_image_environment_holds_the_runtime_only_and_scores(image, tmp_path
     out = tmp_path / "scored.csv"
     samples = image.project / "data" / "samples" / "penguins_2009.csv"
     command = [str(image.venv / "bin" / image.package), "predict", "--bundle", str(image.bundle)]
-    done = subprocess.run(
+    done = subprocess.run(  # signed, but no signer named: nothing to check it against, so it is not used
         [*command, "--input", str(samples), "--output", str(out)],
         cwd=image.root / "empty",
         env=image.env(),
@@ -247,7 +253,17 @@ def test_the_image_environment_holds_the_runtime_only_and_scores(image, tmp_path
         timeout=300,
         check=False,
     )
-    assert done.returncode == 0 and "scored 120 rows" in done.stdout, explain(done)
+    assert done.returncode != 0 and "no signer is configured" in done.stderr and not out.exists(), explain(done)
+    done = subprocess.run(  # the image holds no `signing` extra: the bundle was checked when it was downloaded
+        [*command, "--allow-unsigned", "--input", str(samples), "--output", str(out)],
+        cwd=image.root / "empty",
+        env=image.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0 and "scored 120 rows" in done.stdout and "not checked" in done.stdout, explain(done)
     assert (
         out.read_text()
         .splitlines()[0]
@@ -307,6 +323,7 @@ def test_the_image_command_serves_is_healthy_and_stops_cleanly_on_its_stop_signa
         answer = json.loads(body)
         assert answer["version"] == image.version and answer["rows"] == len(rows), answer
         assert {k.lower(): v for k, v in headers.items()}["x-model-version"] == image.version
+        assert {k.lower(): v for k, v in headers.items()}["x-model-signature"] == "not-checked", "CMD says so"
         assert all("prediction" in p and "probability_Adelie" in p for p in answer["predictions"])
         status, _, body = request(f"{base}/predict", json.dumps([{"island": "Atlantis"}]).encode())
         assert 400 <= status < 500 and "detail" in json.loads(body), (status, body)
@@ -367,14 +384,12 @@ def test_one_install_of_the_library_verifies_scores_and_serves_any_projects_bund
         rows = pd_rows(bundle)
         source = tmp_path / f"{bundle.name}-input.csv"
         source.write_text(rows)
-        done = subprocess.run(
-            [str(modelkeel), "predict", "--bundle", str(bundle), "--input", str(source), "--output", str(out)],
-            cwd=empty,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0 and "scored" in done.stdout, explain(done)
+        out.unlink(missing_ok=True)  # both projects' bundles are my-ml-project-0.1.0
+        command = [str(modelkeel), "predict", "--bundle", str(bundle), "--input", str(source), "--output", str(out)]
+        done = subprocess.run(command, cwd=empty, capture_output=True, text=True, check=False)
+        assert done.returncode != 0 and "unsigned" in done.stderr and not out.exists(), "another's unsigned build"
+        done = subprocess.run([*command, "--allow-unsigned"], cwd=empty, capture_output=True, text=True, check=False)
+        assert done.returncode == 0 and "scored" in done.stdout and "--allow-unsigned" in done.stdout, explain(done)
         header = out.read_text().splitlines()[0]
         assert header.split(",")[-1].startswith("probability_") or header.endswith("prediction"), header
     served = bundles["regression"]
@@ -382,7 +397,10 @@ def test_one_install_of_the_library_verifies_scores_and_serves_any_projects_bund
     log = tmp_path / "serve.log"
     with log.open("w") as output:
         server = subprocess.Popen(
-            [str(modelkeel), "serve", "--bundle", str(served), "--port", port], cwd=empty, stdout=output, stderr=output
+            [str(modelkeel), "serve", "--bundle", str(served), "--allow-unsigned", "--port", port],
+            cwd=empty,
+            stdout=output,
+            stderr=output,
         )
     try:
         deadline = time.monotonic() + 60

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -264,7 +265,7 @@ def actions(project, installed_default, tmp_path):
         sys.path.remove(str(standins))
     api = GitHubStandIn(REPO, tmp_path / "act" / "state" / "releases" / REPO)
     # releases are signed with a key pair (Sigstore keyless needs GitHub's OIDC token), checked on download
-    key = sign_with_a_key_pair(project, installed_default / ".venv" / "bin" / "python", tmp_path / "keys")
+    key = sign_with_a_key_pair(project, tmp_path / "keys")
     yield Actions(
         project,
         tmp_path / "act",
@@ -284,8 +285,15 @@ def bundle_files(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def verify_with(installed: Path, bundle: Path) -> subprocess.CompletedProcess:
-    return run([str(installed / ".venv" / "bin" / "python"), "-m", "my_ml_project", "verify", str(bundle)], installed)
+def verify_with(installed: Path, bundle: Path, *signer: str) -> subprocess.CompletedProcess:
+    command = [str(installed / ".venv" / "bin" / "python"), "-m", "my_ml_project", "verify", str(bundle), *signer]
+    return run(command, installed)
+
+
+def signer_key(actions: Actions) -> list[str]:
+    """The key pair's public key the project under act signs with, for commands run in `installed_default`
+    (whose registry.signer is the release workflow, keyless)."""
+    return ["--signer-key", str(actions.project / "keys" / "release.pub")]
 
 
 PIPELINE_STEPS = [
@@ -425,12 +433,13 @@ def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, proj
             REPO,
             "--dest",
             str(tmp_path / "cache"),
+            *signer_key(actions),
         ],
         installed_default,
         env={"GITHUB_API_URL": actions.env["GITHUB_API_URL"]},
     )
     assert download.returncode == 0, explain(download)
-    done = verify_with(installed_default, tmp_path / "cache" / "0.1.0")
+    done = verify_with(installed_default, tmp_path / "cache" / "0.1.0", *signer_key(actions))
     assert done.returncode == 0, explain(done)
     before = bundle_files(assets)
 
@@ -515,13 +524,15 @@ def publish_champion(actions: Actions, installed: Path) -> None:
     """v0.1.0 of the default project, released through the gh stand-in as the tag workflow would."""
     done = make(installed, "pipeline")
     assert done.returncode == 0, explain(done)
-    bundle = installed / "dist" / "my-ml-project-0.1.0"
+    built = installed / "dist" / "my-ml-project-0.1.0"
+    bundle = actions.work / "champion" / built.name  # signed as a copy: the shared project's build stays as built
+    shutil.copytree(built, bundle)
+    for suffix in (".tar.gz", ".tar.gz.sha256"):
+        shutil.copy(built.with_name(built.name + suffix), bundle.with_name(bundle.name + suffix))
     key = actions.work / "champion-key.pem"
     key.write_text(actions.secrets["MODEL_SIGNING_KEY"])
-    done = run(
-        [str(installed / ".venv" / "bin" / "python"), "-m", "my_ml_project", "sign", str(bundle), "--key", str(key)],
-        installed,
-    )
+    sign = [str(installed / ".venv" / "bin" / "python"), "-m", "my_ml_project", "sign", str(bundle), "--key", str(key)]
+    done = run([*sign, *signer_key(actions)], installed)
     assert done.returncode == 0, explain(done)
     files = [str(p) for p in sorted(bundle.iterdir())] + [f"{bundle}.tar.gz", f"{bundle}.tar.gz.sha256"]
     gh = [str(STANDINS / "bin" / "gh"), "release", "create", "v0.1.0", *files, "--repo", REPO]

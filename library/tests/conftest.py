@@ -26,6 +26,7 @@ from modelkeel.settings import (
     DataSettings,
     PathSettings,
     Settings,
+    Signer,
     load_settings,
 )
 from modelkeel.stages import evaluate, train
@@ -35,20 +36,64 @@ from modelkeel.stages.validate import ValidatedData, validate
 PROJECT_ROOT = Path(__file__).resolve().parent / "project"  # the fixed project the tests run on
 
 
-def released_as(bundle_dir: Path, version: str, parent: Path) -> Path:
-    """A copy of the bundle as if built as `version`: its lineage names that version and SHA256SUMS covers it."""
+def released_as(bundle_dir: Path, version: str, parent: Path, key: Path | None = None) -> Path:
+    """A copy of the bundle as if built as `version`: its lineage names that version and SHA256SUMS covers it;
+    signed with the private `key` when given (a signature copied along would no longer match: it is dropped)."""
     import json
     import shutil
 
     from modelkeel.bundle.checksums import render
+    from modelkeel.bundle.layout import SIGNATURE_FILE
 
     copy = parent / f"{bundle_dir.name.rsplit('-', 1)[0]}-{version}"
     shutil.copytree(bundle_dir, copy)
+    (copy / SIGNATURE_FILE).unlink(missing_ok=True)
     lineage = json.loads((copy / "lineage.json").read_text())
     lineage["version"] = version
     (copy / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True) + "\n")
     (copy / "SHA256SUMS").write_text(render(copy))
+    if key is not None:
+        from modelkeel.bundle.signing import sign
+
+        sign(copy, key)
     return copy
+
+
+@dataclass(frozen=True)
+class ReleaseKey:
+    """A key pair the tests sign releases with, offline, and the registry.signer that names its public key."""
+
+    private: Path
+    signer: Signer
+
+    def sign(self, folder: Path) -> Path:
+        from modelkeel.bundle.signing import sign
+
+        sign(folder, self.private)
+        return folder
+
+    def on(self, backend):
+        """The registry backend, reading with this signer (as registry.signer makes every command do)."""
+        backend.signer = self.signer
+        return backend
+
+
+@pytest.fixture(scope="session")
+def release_key(tmp_path_factory) -> ReleaseKey:
+    from modelkeel.bundle.signing import make_key_pair
+
+    private, public = make_key_pair(tmp_path_factory.mktemp("keys"))
+    return ReleaseKey(private, Signer(public_key=str(public)))
+
+
+@pytest.fixture(scope="session")
+def signed_bundle_dir(bundle_dir, release_key, tmp_path_factory) -> Path:
+    """The pipeline's bundle, signed with `release_key` as the release workflow signs a release (a copy)."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("signed") / bundle_dir.name
+    shutil.copytree(bundle_dir, copy)
+    return release_key.sign(copy)
 
 
 # the fixed project's two params files: random-forest classification of the species, gradient-boosted

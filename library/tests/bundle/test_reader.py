@@ -44,7 +44,7 @@ def test_a_swapped_model_with_recomputed_checksums_is_refused(copy, tmp_path):
 def test_every_load_path_refuses_a_tampered_bundle(copy, settings, tmp_path):
     (copy / "model_card.md").write_text("not the card that was released\n")
     with pytest.raises(VerificationError, match=r"model_card.md: checksum mismatch"):
-        load_model(path=copy)
+        load_model(path=copy, allow_unsigned=True)
     rows = tmp_path / "rows.csv"
     pd.DataFrame(json.loads((copy / "input_example.json").read_text())["rows"]).to_csv(rows, index=False)
     with pytest.raises(VerificationError, match=r"model_card.md: checksum mismatch"):
@@ -92,7 +92,7 @@ def test_a_model_with_external_data_is_refused_before_any_file_is_read(copy, tmp
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("SECRET=do-not-leak\n")
     with pytest.raises(VerificationError, match=r"tensor 'planted' is stored as external data \('.env'\)"):
-        load_model(path=copy)
+        load_model(path=copy, allow_unsigned=True)
     with pytest.raises(VerificationError, match=r"stored as external data"):
         open_bundle(copy)
 

@@ -85,6 +85,11 @@ def test_a_signer_is_a_key_or_a_workflow_and_names_the_refs_it_may_run_on():
     workflow = "https://github.com/octo/models/.github/workflows/release.yml"
     signer = Signer(workflow=workflow)
     assert signer.identities("1.2.0") == [f"{workflow}@refs/tags/v1.2.0", f"{workflow}@refs/heads/main"]
+    retrain = workflow.replace("release.yml", "retrain.yml")
+    both = Signer(workflow=[workflow, retrain], refs=["refs/heads/main"])  # one URL or a list: every one x every ref
+    assert both.identities("1.2.0") == [f"{workflow}@refs/heads/main", f"{retrain}@refs/heads/main"]
+    with pytest.raises(ValidationError, match="at least one signing workflow"):
+        Signer(workflow=[])
     with pytest.raises(ValidationError, match="exactly one of public_key"):
         Signer()
     with pytest.raises(ValidationError, match="exactly one of public_key"):

@@ -152,16 +152,32 @@ def test_predict_neutralises_formulas_in_csv_output_unless_allowed(bundle_dir, n
         return [row["note"] for row in rows]
 
     out, raw = tmp_path / "scored.csv", tmp_path / "raw.csv"
-    assert run_main("predict", "--bundle", bundle_dir, "--input", noted_input, "--output", out) == 0
-    assert "scored 6 rows" in capsys.readouterr().out
+    assert run_main("predict", "--bundle", bundle_dir, "--input", noted_input, "--output", out) == 1
+    assert "unsigned (bundle.sig is missing)" in capsys.readouterr().err, "not this checkout's own build"
+    assert run_main("predict", "--bundle", bundle_dir, "--input", noted_input, "--output", out, "--allow-unsigned") == 0
+    said = capsys.readouterr()
+    assert "scored 6 rows" in said.out and "--allow-unsigned" in said.out and "nobody checked" in said.err
     assert notes(out) == ["'=1+2", "'@cmd", "'-x", "'+y", "ok", "a=b"]
-    assert run_main("predict", "--bundle", bundle_dir, "--input", noted_input, "--output", raw, "--allow-formulas") == 0
+    assert (
+        run_main(
+            "predict",
+            "--bundle",
+            bundle_dir,
+            "--input",
+            noted_input,
+            "--output",
+            raw,
+            "--allow-formulas",
+            "--allow-unsigned",
+        )
+        == 0
+    )
     assert notes(raw) == ["=1+2", "@cmd", "-x", "+y", "ok", "a=b"]
 
 
 def test_predict_limits_are_clear_errors_that_say_how_to_raise_them(bundle_dir, noted_input, tmp_path, capsys):
     out = tmp_path / "scored.csv"
-    args = ("predict", "--bundle", bundle_dir, "--input", noted_input, "--output", out)
+    args = ("predict", "--bundle", bundle_dir, "--input", noted_input, "--output", out, "--allow-unsigned")
     assert run_main(*args, "--max-rows", "5") == 1
     err = capsys.readouterr().err
     assert "6 rows, more than the limit of 5 rows" in err and "--max-rows N" in err and "Traceback" not in err
@@ -207,3 +223,57 @@ def test_sign_then_verify_signed_against_the_projects_signer(project_copy, bundl
     assert "the signature verifies against registry.signer" in capsys.readouterr().out
     assert run_main("--params", params, "verify", "--signed", copy) == 0
     assert "signature of registry.signer OK" in capsys.readouterr().out
+
+
+def test_the_signer_can_be_named_on_the_command_line_and_overrides_params(
+    project_copy, signed_bundle_dir, release_key, tmp_path, capsys
+):
+    """--signer-key / --signer-workflow name who must have signed, for a consumer without params.yaml (or to
+    override registry.signer): a folder registry's release downloads only with the right one."""
+    import pandas as pd
+
+    from modelkeel.bundle.signing import make_key_pair
+
+    root, registry = project_copy
+    version = json.loads((signed_bundle_dir / "lineage.json").read_text())["version"]
+    shutil.copytree(signed_bundle_dir, registry / version)
+    params, dest = root / "params.yaml", tmp_path / "cache"
+    download = ["--params", params, "download", "--url", registry, "--dest", dest]
+    assert run_main(*download) == 1  # the project's params name no signer: nothing is fetched
+    assert "no signer is configured" in capsys.readouterr().err and not (dest / version).exists()
+    _, foreign = make_key_pair(tmp_path / "foreign")
+    assert run_main(*download, "--signer-key", foreign) == 1
+    assert "not a valid signature of the expected signer" in capsys.readouterr().err and not (dest / version).exists()
+    assert run_main(*download, "--signer-key", release_key.signer.public_key) == 0
+    assert (dest / version / "bundle.sig").is_file()
+    capsys.readouterr()
+    assert run_main(*download, "--signer-workflow", "https://example.com/release.yml") == 1
+    assert "--signer-workflow" in capsys.readouterr().err
+    out = tmp_path / "scored.csv"
+    source = tmp_path / "rows.csv"
+    rows = json.loads((signed_bundle_dir / "input_example.json").read_text())["rows"]
+    pd.DataFrame(rows).to_csv(source, index=False)
+    predict = ["--params", params, "predict", "--bundle", dest / version, "--input", source, "--output", out]
+    assert run_main(*predict) == 1 and "no signer is configured" in capsys.readouterr().err and not out.exists()
+    assert run_main(*predict, "--signer-key", release_key.signer.public_key) == 0 and out.is_file()
+
+
+def test_keygen_writes_a_key_pair_that_signs_and_never_overwrites_one(project_copy, bundle_dir, tmp_path, capsys):
+    """`keygen` makes the key pair offline signing needs; a second run refuses and leaves the first intact."""
+    from modelkeel.bundle.signing import sign, verify_signature
+    from modelkeel.settings import Signer
+
+    root, _ = project_copy
+    keys = tmp_path / "keys"
+    assert run_main("--params", root / "params.yaml", "keygen", "--dest", keys) == 0
+    said = capsys.readouterr().out
+    assert f"signer: {{public_key: {keys / 'release.pub'}}}" in said and "MODEL_SIGNING_KEY" in said
+    assert (keys / "release.pem").stat().st_mode & 0o077 == 0, "the private key is readable by its owner only"
+    before = (keys / "release.pem").read_bytes()
+    assert run_main("--params", root / "params.yaml", "keygen", "--dest", keys) == 1
+    assert "exists already; nothing was written" in capsys.readouterr().err
+    assert (keys / "release.pem").read_bytes() == before
+    copy = tmp_path / bundle_dir.name
+    shutil.copytree(bundle_dir, copy)
+    sign(copy, keys / "release.pem")
+    verify_signature(copy, Signer(public_key=str(keys / "release.pub")), "0.1.0", "test")

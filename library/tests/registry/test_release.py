@@ -66,6 +66,7 @@ def test_the_workflow_repository_must_be_the_registry(github, bundle_dir, monkey
 
 
 def test_the_bump_is_checked_against_the_latest_release(github, bundle_dir, tmp_path):
+    # the previous release is only compared with, never scored: it may predate signing
     github.publish("v0.0.9", released_as(bundle_dir, "0.0.9", tmp_path))  # same data and signature: a patch is enough
     plan = release.plan(bundle_dir, f"v{version_of(bundle_dir)}", REPO)
     assert (plan.previous, plan.bump) == ("0.0.9", "patch")

@@ -17,9 +17,12 @@ from modelkeel.registry.folder import FolderRegistry
 from modelkeel.runtime.model import load_model
 
 
-def test_load_model_from_a_registry_scores_raw_rows(bundle_dir, settings, validated, tmp_path):
-    FolderRegistry(str(tmp_path / "registry")).publish(open_bundle(bundle_dir))
-    model = load_model("latest", url=str(tmp_path / "registry"), cache_dir=tmp_path / "cache")
+def test_load_model_from_a_registry_scores_raw_rows(signed_bundle_dir, release_key, settings, validated, tmp_path):
+    FolderRegistry(str(tmp_path / "registry")).publish(open_bundle(signed_bundle_dir))
+    with pytest.raises(VerificationError, match=r"no signer is configured.*load_model\(signer=\.\.\.\)"):
+        load_model("latest", url=str(tmp_path / "registry"), cache_dir=tmp_path / "cache")
+    signer = release_key.signer
+    model = load_model("latest", url=str(tmp_path / "registry"), cache_dir=tmp_path / "cache", signer=signer)
     assert model.version == "0.1.0"
     rows = validated.frame[list(settings.data.features)].head(5)
     scored = model.predict(rows)
@@ -36,14 +39,14 @@ def test_a_newer_bundle_format_is_refused(bundle_dir, tmp_path):
     (newer / "lineage.json").write_text(json.dumps(lineage))
     (newer / "SHA256SUMS").write_text(render(newer))  # a genuine bundle of a newer layout, checksummed
     with pytest.raises(VerificationError, match=r"bundle format 99 is newer than this runtime supports"):
-        load_model(path=newer)
+        load_model(path=newer, allow_unsigned=True)
 
 
 def test_load_model_imports_neither_scikit_learn_nor_skl2onnx(bundle_dir):
     code = (
         "import sys\n"
         "from modelkeel.runtime.model import load_model\n"
-        f"model = load_model(path={str(bundle_dir)!r})\n"
+        f"model = load_model(path={str(bundle_dir)!r}, allow_unsigned=True)\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skl2onnx'))\n"
         "assert not heavy, heavy\n"
     )
@@ -52,7 +55,7 @@ def test_load_model_imports_neither_scikit_learn_nor_skl2onnx(bundle_dir):
 
 
 def test_model_schema_is_the_bundled_contract(bundle_dir, settings):
-    model = load_model(path=bundle_dir)
+    model = load_model(path=bundle_dir, allow_unsigned=True)
     assert set(model.schema.columns) == set(settings.data.features)
     assert isinstance(
         model.predict(pd.DataFrame(json.loads((bundle_dir / "input_example.json").read_text())["rows"])), pd.DataFrame
@@ -62,7 +65,7 @@ def test_model_schema_is_the_bundled_contract(bundle_dir, settings):
 def test_model_predict_refuses_duplicated_columns_and_names_them(bundle_dir, settings, validated):
     from modelkeel.errors import DataError
 
-    model = load_model(path=bundle_dir)
+    model = load_model(path=bundle_dir, allow_unsigned=True)
     rows = validated.frame[list(settings.data.features)].head(5)
     first = settings.data.features[0]
     twice = pd.concat([rows, rows[[first]]], axis=1)
@@ -74,7 +77,7 @@ def test_model_predict_refuses_duplicated_columns_and_names_them(bundle_dir, set
 def test_model_predict_has_a_row_limit_that_can_be_raised(bundle_dir, settings, validated):
     from modelkeel.errors import DataError
 
-    model = load_model(path=bundle_dir)
+    model = load_model(path=bundle_dir, allow_unsigned=True)
     rows = validated.frame[list(settings.data.features)].head(5)
     with pytest.raises(DataError, match=r"5 rows, more than the limit of 4 rows.*max_rows=N"):
         model.predict(rows, max_rows=4)
@@ -84,7 +87,7 @@ def test_model_predict_has_a_row_limit_that_can_be_raised(bundle_dir, settings, 
 def test_model_predict_passes_other_columns_through_but_never_overwrites_one(bundle_dir, settings, validated):
     from modelkeel.errors import DataError
 
-    model = load_model(path=bundle_dir)
+    model = load_model(path=bundle_dir, allow_unsigned=True)
     rows = validated.frame[list(settings.data.features)].head(5).assign(order_id=list("abcde"))
     scored = model.predict(rows)
     assert list(scored["order_id"]) == list("abcde")
@@ -111,3 +114,29 @@ def test_json_answers_give_each_class_as_the_data_holds_it(typed, copies):
     kind = {"bool": bool, "int": int, "three": int, "text": str}[typed.kind]
     assert {type(p) for p in answer["prediction"]} == {kind}, "JSON true/false for a bool target, never 0/1"
     assert list(answer["probabilities"]) == [str(c) for c in typed.bundle.classes]
+
+
+def test_a_local_folder_needs_its_signers_signature_or_allow_unsigned_said_out_loud(
+    bundle_dir, signed_bundle_dir, release_key, tmp_path, caplog
+):
+    """A forged, self-consistent bundle (model card rewritten, SHA256SUMS recomputed) never loads unasked."""
+    from modelkeel.bundle.signing import make_key_pair, sign
+
+    forged = tmp_path / bundle_dir.name
+    shutil.copytree(bundle_dir, forged)
+    (forged / "model_card.md").write_text("an attacker's model\n")
+    (forged / "SHA256SUMS").write_text(render(forged))
+    with pytest.raises(VerificationError, match=r"unsigned .*signer=.*allow_unsigned=True"):
+        load_model(path=forged)
+    with pytest.raises(VerificationError, match=r"unsigned .*allow_unsigned=True"):
+        load_model(path=forged, signer=release_key.signer)
+    with pytest.raises(VerificationError, match=r"carries bundle.sig, but no signer .*signer=.*allow_unsigned=True"):
+        load_model(path=signed_bundle_dir)  # a signature nobody can check is not taken on trust either
+    assert load_model(path=signed_bundle_dir, signer=release_key.signer).version == "0.1.0"
+    other, _ = make_key_pair(tmp_path / "attacker")
+    sign(forged, other)
+    with pytest.raises(VerificationError, match=r"not a valid signature of the expected signer"):
+        load_model(path=forged, signer=release_key.signer)
+    with caplog.at_level("WARNING", logger="modelkeel.bundle.trust"):
+        assert load_model(path=forged, allow_unsigned=True).version == "0.1.0"
+    assert "used with allow_unsigned=True" in caplog.text and "nobody checked who made this model" in caplog.text

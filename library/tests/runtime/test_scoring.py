@@ -139,7 +139,7 @@ def test_a_column_named_like_a_prediction_is_an_error_not_overwritten(bundle_dir
     frame = pd.read_csv(incoming)
     names = ["prediction"]
     if settings.task == "classification":
-        names.append(f"probability_{load_model(path=bundle_dir).bundle.classes[0]}")
+        names.append(f"probability_{load_model(path=bundle_dir, allow_unsigned=True).bundle.classes[0]}")
     for name in names:
         path = tmp_path / "clash.csv"
         frame.assign(**{name: "mine"}).to_csv(path, index=False)

@@ -33,16 +33,18 @@ from .conftest import (
 
 
 @pytest.fixture()
-def registry(bundle_dir, tmp_path):
-    """A folder registry holding 0.1.0, and a holder serving it as fetched from there."""
-    registry = FolderRegistry(str(tmp_path / "registry"))
-    registry.publish(open_bundle(bundle_dir))
+def registry(signed_bundle_dir, release_key, tmp_path, monkeypatch):
+    """A folder registry holding 0.1.0, read with its signer (registry.signer), and a holder serving it as
+    fetched from there; publishing signs with the signer's key ($MODEL_SIGNING_KEY), as releases are."""
+    monkeypatch.setenv("MODEL_SIGNING_KEY", release_key.private.read_text())
+    registry = release_key.on(FolderRegistry(str(tmp_path / "registry")))
+    registry.publish(open_bundle(signed_bundle_dir))
     holder = ModelHolder(prepare(Model(registry.fetch("latest", tmp_path / "cache")), "registry 0.1.0"))
     return registry, holder
 
 
 def publish(registry, bundle_dir, version, parent):
-    registry.publish(open_bundle(released_as(bundle_dir, version, parent)))
+    registry.publish(open_bundle(released_as(bundle_dir, version, parent)))  # signed by publish
 
 
 def reloads(holder) -> dict[str, float]:
@@ -96,6 +98,7 @@ def test_the_reload_runs_on_its_schedule_while_the_app_serves(registry, bundle_d
 def test_an_unreachable_registry_is_a_failed_reload_and_nothing_else(registry, tmp_path):
     _, holder = registry
     gone = FolderRegistry(str(tmp_path / "nowhere"))  # no release at all
+    gone.signer = registry[0].signer
     assert Reloader(holder, gone, tmp_path / "cache", every=60).check() == "failed"
     assert holder.version == "0.1.0" and reloads(holder)["failed"] == 1
 
@@ -117,3 +120,41 @@ def test_a_swap_replaces_the_one_reference_and_the_version_it_reports(served, bu
     taken = holder.current  # what a request in flight holds
     assert holder.swap(newer) is served
     assert holder.current is newer and holder.version == "0.2.0" and taken.version == served.version
+
+
+def test_a_release_start_up_would_refuse_is_never_swapped_in(registry, bundle_dir, rows, tmp_path, caplog):
+    """Unsigned, signed by another key, or another project's self-consistent bundle under this version: each is
+    refused by the same signer start-up used, logged, and the old model keeps answering."""
+    import shutil
+
+    from modelkeel.bundle.signing import make_key_pair, sign
+
+    registry, holder = registry
+    reloader = Reloader(holder, registry, tmp_path / "cache", every=60)
+    client = TestClient(create_app(holder, ServeSettings()))
+    unsigned = released_as(bundle_dir, "0.2.0", tmp_path / "unsigned")  # checksummed, not signed
+    shutil.copytree(unsigned, tmp_path / "registry" / "0.2.0")  # placed by someone who can write the folder
+    foreign = released_as(bundle_dir, "0.3.0", tmp_path / "foreign")
+    lineage = json.loads((foreign / "lineage.json").read_text())
+    lineage["name"] = "another-project"
+    (foreign / "lineage.json").write_text(json.dumps(lineage))
+    (foreign / "SHA256SUMS").write_text(render(foreign))  # self-consistent, and signed with its own key
+    other, _ = make_key_pair(tmp_path / "other")
+    with caplog.at_level("WARNING", logger="modelkeel.serve.holder"):
+        assert reloader.check() == "failed" and holder.version == "0.1.0"
+        assert "bundle.sig is missing" in caplog.text
+        sign(foreign, other)
+        shutil.copytree(foreign, tmp_path / "registry" / "0.3.0")
+        assert reloader.check() == "failed" and holder.version == "0.1.0"
+        assert "not a valid signature of the expected signer" in caplog.text
+    answer = client.post("/predict", json=rows[0])
+    assert answer.status_code == 200 and answer.json()["version"] == "0.1.0"
+    assert answer.headers["x-model-signature"] == "verified"
+    assert reloads(holder)["failed"] == 2 and not (tmp_path / "cache" / "0.3.0").exists()
+
+
+def test_a_reloader_needs_a_signer(registry, tmp_path):
+    registry, holder = registry
+    registry.signer = None
+    with pytest.raises(VerificationError, match=r"no signer is configured"):
+        Reloader(holder, registry, tmp_path / "cache", every=60)

@@ -75,6 +75,26 @@ def sign(folder: Path, private_key: Path | None = None) -> Path:
     return signature
 
 
+def make_key_pair(folder: Path, name: str = "release") -> tuple[Path, Path]:
+    """A new elliptic-curve (P-256) key pair as PEM files `<folder>/<name>.pem` (private, mode 0600) and
+    `<name>.pub` (for registry.signer.public_key): offline and self-hosted signing, tests and the demo."""
+    _model_signing("signing")  # the signing extra brings cryptography
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    folder.mkdir(parents=True, exist_ok=True)
+    private, public = folder / f"{name}.pem", folder / f"{name}.pub"
+    private.touch(mode=0o600)
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return private, public
+
+
 def ensure_signed(folder: Path, signer: Signer | None, version: str, source: str) -> None:
     """Before a bundle is published where `signer` will be expected: sign it with the key in $MODEL_SIGNING_KEY
     if it is unsigned and a key is there, then check it; without a key, an unsigned bundle is refused."""

@@ -49,6 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     for command in [*with_registry, sub.choices["report"]]:
         command.add_argument("--repo", help="GitHub OWNER/NAME (default: registry.github_repo in params.yaml)")
         command.add_argument("--url", help="fsspec registry URL (default: registry.url in params.yaml)")
+    for command in [*with_registry, sub.choices["report"], sub.choices["predict"], sub.choices["verify"]]:
+        signer = command.add_mutually_exclusive_group()
+        signer.add_argument(
+            "--signer-workflow",
+            action="append",
+            metavar="URL",
+            help="the workflow that must have signed the bundle, keylessly "
+            "(https://github.com/OWNER/NAME/.github/workflows/release.yml; repeatable; default: registry.signer)",
+        )
+        signer.add_argument(
+            "--signer-key", type=Path, metavar="PEM", help="the public key that must have signed the bundle"
+        )
     return parser
 
 

@@ -43,7 +43,31 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
         help="PEM elliptic-curve private key file (default: the PEM text in $MODEL_SIGNING_KEY; "
         "neither: Sigstore keyless, which needs GitHub Actions' id-token: write)",
     )
-    return [release, sign]
+    keygen = sub.add_parser(
+        "keygen",
+        help="make a key pair for signing offline or on a self-hosted runner: keys/release.pub for "
+        "registry.signer.public_key, keys/release.pem for the MODEL_SIGNING_KEY secret",
+    )
+    keygen.add_argument("--dest", type=Path, default=Path("keys"), help="folder for the two files (default: keys)")
+    return [release, sign, keygen]
+
+
+def keygen(ctx: Context) -> int:
+    """A new P-256 key pair; an existing one is never overwritten (a lost private key cannot be made again)."""
+    from ..bundle.signing import make_key_pair
+    from ..errors import SettingsError
+
+    dest: Path = ctx.args.dest
+    taken = [p for p in (dest / "release.pem", dest / "release.pub") if p.exists()]
+    if taken:
+        raise SettingsError(f"keygen: {', '.join(map(str, taken))} exists already; nothing was written (move it first)")
+    private, public = make_key_pair(dest)
+    say(f"keygen: {public} (commit it) and {private} (secret: never commit it)")
+    say(f"keygen: in params.yaml, registry:  signer: {{public_key: {public}}}")
+    say(
+        f"keygen: store {private}'s text as the MODEL_SIGNING_KEY secret (GitHub: gh secret set MODEL_SIGNING_KEY < {private}), then delete it here"
+    )
+    return 0
 
 
 def sign(ctx: Context) -> int:
@@ -141,4 +165,4 @@ def release(ctx: Context) -> int:
     return 0
 
 
-COMMANDS = {"release": release, "sign": sign}
+COMMANDS = {"release": release, "sign": sign, "keygen": keygen}

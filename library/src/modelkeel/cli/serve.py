@@ -23,6 +23,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
         "--version",
         help="a released version (X.Y.Z) or latest, fetched through the registry (--repo / --url) with every check",
     )
+    serve.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="serve an unsigned --bundle folder that is not this checkout's own build in dist/ (or a signed one with "
+        "no registry.signer to check it): every answer then carries X-Model-Signature: not-checked, and the log says "
+        "so (a registry's bundles are always checked)",
+    )
     serve.add_argument("--host", help="address to listen on (default: serve.host in params.yaml, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: serve.port in params.yaml, 8000)")
     serve.add_argument(
@@ -52,10 +59,10 @@ def _settings(ctx: Context) -> ServeSettings:
 
 
 def serve(ctx: Context) -> int:
-    from ..bundle.reader import open_bundle
+    from ..bundle.trust import SIGNED
     from ..runtime.model import Model
     from ..serve.app import create_app
-    from ..serve.holder import ModelHolder, Reloader, prepare
+    from ..serve.holder import SIGNATURE_HEADER, ModelHolder, Reloader, prepare
     from ..serve.server import run
 
     args = ctx.args
@@ -71,25 +78,33 @@ def serve(ctx: Context) -> int:
         folder = Path(args.bundle or ctx.default_bundle())
         if settings.require_signature and ctx.signer is None:
             raise SettingsError("serve.require_signature: params.yaml names no registry.signer to check it against")
-        signer = ctx.signer if settings.require_signature else ctx.signer_for(folder)  # a signed folder is checked
-        bundle = open_bundle(folder, signer=signer)
+        # signed by registry.signer, this checkout's own unsigned build (not with require_signature), or --allow-unsigned
+        trusted = ctx.open_local(folder, require_signature=settings.require_signature)
+        bundle, trust = trusted.bundle, trusted.trust
         source = str(folder)
     else:
         if args.reload_every is not None and args.version != "latest":
             raise SettingsError(f"serve --reload-every reloads the latest release, but --version pins {args.version}")
-        bundle = ctx.backend.fetch(args.version, ctx.cache)
+        bundle, trust = ctx.backend.fetch(args.version, ctx.cache), SIGNED  # a registry is always checked
         source = f"{ctx.backend.name} {bundle.version}"
         if args.version == "latest":
             reloader_for = settings.reload_every
-    served = prepare(Model(bundle), source)  # before the port is bound: a bad bundle never listens
+    served = prepare(Model(bundle), source, trust)  # before the port is bound: a bad bundle never listens
     holder = ModelHolder(served)
     reloader = Reloader(holder, ctx.backend, ctx.cache, reloader_for) if reloader_for else None
     if settings.reload_every and reloader is None:
         note("serve: serve.reload_every applies to --version latest only; this model is not reloaded")
     if not logging.getLogger().handlers:  # the reload's log lines, beside uvicorn's
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    if served.unchecked:
+        logging.getLogger("modelkeel.serve").warning(
+            "serve: %s: --allow-unsigned: nobody checked who made this model; every answer says so (%s: %s)",
+            source,
+            SIGNATURE_HEADER,
+            served.trust,
+        )
     note(
-        f"serve: {source}: version {served.version} verified and warmed"
+        f"serve: {source}: version {served.version} verified ({served.trust}) and warmed"
         + (f"; checking for a newer latest release every {reloader_for:g} s" if reloader else "")
     )
     note(f"serve: http://{settings.host}:{settings.port}  POST /predict  GET /health /metadata /metrics /docs")

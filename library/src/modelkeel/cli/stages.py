@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import RegistryError, SettingsError
+from ..errors import RegistryError, SettingsError, VerificationError
 from ..settings import Settings
 from ..utils.console import note, say, warn
 from .context import Context
@@ -55,6 +55,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         type=int,
         metavar="N",
         help="refuse an input file larger than N bytes (default 2 GiB, 2147483648)",
+    )
+    predict.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="score with an unsigned bundle folder that is not this checkout's own build in dist/ (or a signed one "
+        "with no registry.signer to check it): nobody checked who made it, and stderr says so",
     )
     predict.add_argument(
         "--allow-formulas",
@@ -127,16 +133,18 @@ def predict(ctx: Context) -> int:
 
     given = {"max_rows": ctx.args.max_rows, "max_bytes": ctx.args.max_bytes}
     limits = {name: value for name, value in given.items() if value is not None}  # else the defaults
-    signer = ctx.signer_for(Path(ctx.args.bundle))  # registry.signer, when the folder is signed
+    trusted = ctx.open_local(Path(ctx.args.bundle))  # signed by registry.signer, our own build, or --allow-unsigned
+    if trusted.unchecked:
+        warn(f"predict: {ctx.args.bundle}: --allow-unsigned: nobody checked who made this model")
     rows = score_file(
-        ctx.args.bundle,
+        trusted.bundle,  # opened and checked once, here: what was checked is what scores
         ctx.args.input,
         ctx.args.output,
         allow_formulas=ctx.args.allow_formulas,
-        signer=signer,
         **limits,
     )
-    say(f"predict: scored {rows} rows with {ctx.args.bundle} -> {ctx.args.output}")
+    unchecked = " (--allow-unsigned: its signature was not checked)" if trusted.unchecked else ""
+    say(f"predict: scored {rows} rows with {ctx.args.bundle}{unchecked} -> {ctx.args.output}")
     return 0
 
 
@@ -152,7 +160,7 @@ def _comparison(ctx: Context) -> tuple[str, dict] | str:
         other = ctx.bundle(ref)
     except NoReleaseYet:
         return "No published release yet: nothing to compare with."
-    except RegistryError as error:
+    except (RegistryError, VerificationError) as error:  # a release that cannot be had or trusted: said, not used
         note(f"report: no comparison: {error}")
         return f"Comparison with {ref} unavailable: {error}"
     label = str(ref) if Path(ref).is_dir() else f"release v{other.version}"

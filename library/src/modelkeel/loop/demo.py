@@ -14,8 +14,8 @@ dataset `infer-schema` set up:
 
 Time columns move past the end of the data, in whole weeks, as new data would.
 The demo works in `artifacts/retrain-demo/` (a copy of pyproject.toml and the data, an empty
-data/incoming/ and a folder registry), so the project's own data, dist/ and releases are left
-alone: build and publish the champion, then for each batch copy it into data/incoming/, run the
+data/incoming/, a folder registry and a key pair made for the run: its releases are signed and checked as
+the project's own are), so the project's own data, dist/ and releases are left alone: build and publish the champion, then for each batch copy it into data/incoming/, run the
 loop, publish a winning challenger, and print what happened.
 """
 
@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..errors import DataError, PipelineError
 from ..runtime.calendar import as_datetime
-from ..settings import PathSettings, RegistrySettings, Settings, TrustedSet
+from ..settings import PathSettings, RegistrySettings, Settings, Signer, TrustedSet
 from ..stages.validate import time_columns
 from ..utils import atomic
 from ..utils.console import say
@@ -196,6 +196,7 @@ def _trusted_set(settings: Settings, demo: Settings) -> TrustedSet:
 
 
 def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
+    from ..bundle.signing import make_key_pair, sign
     from ..data.contract import load_schema_model
     from ..data.files import resolve_files
     from ..registry.folder import FolderRegistry
@@ -213,13 +214,17 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, copy)
         copies.append(str(copy.relative_to(work)))
+    # signed by default: the demo signs its releases with a key pair of its own, made for this run
+    private_key, public_key = make_key_pair(work / "keys", "demo")
+    signer = Signer(public_key=str(public_key))
     registry = FolderRegistry(str(work / "registry"))
+    registry.signer = signer
     demo = settings.model_copy(
         update={
             "root": work,
             "data": settings.data.model_copy(update={"path": tuple(copies)}),
             "paths": PathSettings(artifacts="artifacts", dist="dist"),
-            "registry": RegistrySettings(url=str(work / "registry")),
+            "registry": RegistrySettings(url=str(work / "registry"), signer=signer),
             "retrain": settings.retrain.model_copy(update={"source": "data/incoming/*.csv", "window": "all"}),
         }
     )
@@ -229,7 +234,10 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
     validated = validate(demo)
     batches = demo_batches(demo, validated.frame, load_schema_model(settings).to_schema())
     champion = run_pipeline(demo).bundle
-    say(f"retrain-demo: champion v{champion.version} published to {registry.publish(champion)}")
+    sign(champion.folder, private_key)
+    say(
+        f"retrain-demo: champion v{champion.version} signed with the demo's key and published to {registry.publish(champion)}"
+    )
     cache = work / "cache"  # the demo's registry is new on every run: so is its download cache
     played = []
     plots: list[Path] = []
@@ -237,6 +245,8 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
         say(f"\nretrain-demo: a new batch arrives: {batch.name}.csv ({len(batch.frame)} rows)")
         arrived = batch.write(work / "data" / "incoming")
         loop = run_loop(demo, find_champion(registry, cache))
+        if loop.outcome is Outcome.PROMOTE and loop.challenger is not None:
+            sign(loop.challenger.folder, private_key)  # as the release workflow signs what it publishes
         if publish_winner(loop, registry):
             say(f"retrain-demo: challenger v{loop.challenger_version} promoted: it is the champion now")
         elif loop.outcome is Outcome.REFUSED:

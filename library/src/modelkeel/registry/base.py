@@ -79,7 +79,7 @@ class Backend:
     """Where releases live. Subclasses implement `versions`, `latest` and `_download_files`."""
 
     name = "registry"
-    signer: Signer | None = None  # who must have signed every bundle fetched (registry.signer); None: not checked
+    signer: Signer | None = None  # who must have signed every bundle fetched (registry.signer); None: fetch refuses
 
     @property
     def cache_key(self) -> str:
@@ -100,8 +100,17 @@ class Backend:
     def resolve(self, version: str) -> str:
         return self.latest() if version == "latest" else normalize_version(version)
 
-    def fetch(self, version: str, cache: Path) -> Bundle:
-        """The verified bundle of a version in `<cache>/<version>/`, downloading it if not cached."""
+    def fetch(self, version: str, cache: Path, *, compare_only: bool = False) -> Bundle:
+        """The verified bundle of a version in `<cache>/<version>/`, downloading it if not cached.
+
+        Only with a signer: every bundle fetched must carry its signature (bundle/trust.py); without one,
+        nothing is fetched (VerificationError naming registry.signer). `compare_only`: a bundle that is only
+        compared with and never scores (`release`'s bump check, into a temporary cache) may come without a
+        signer; with one, it is checked all the same."""
+        from ..bundle.trust import require_signer
+
+        if not compare_only:
+            require_signer(self.signer, self.name)
         resolved = self.resolve(version)
         remove_stale_staging(cache)  # left by downloads that were killed
         target = cache / resolved

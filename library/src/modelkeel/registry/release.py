@@ -208,7 +208,7 @@ def plan(
     else:
         with tempfile.TemporaryDirectory(prefix="release-previous-") as cache:
             try:
-                found = next_version(bundle, backend.fetch(previous, Path(cache)), tag, previous)
+                found = next_version(bundle, backend.fetch(previous, Path(cache), compare_only=True), tag, previous)
             except RegistryError as error:
                 raise ReleaseError(str(error)) from None
     from ..bundle.tarball import check_tarball

@@ -1,7 +1,9 @@
 """A small runtime API for applications: a released model, ready to score, in one call.
 
     from modelkeel.runtime.model import load_model
-    model = load_model("latest", repo="OWNER/NAME")   # or url="s3://bucket/models", or path="dist/..."
+    from modelkeel.settings import Signer
+    release = Signer(workflow="https://github.com/OWNER/NAME/.github/workflows/release.yml")  # or public_key=
+    model = load_model("latest", repo="OWNER/NAME", signer=release)  # or url="s3://bucket/models", or path=
     scored = model.predict(frame)                     # validates with the bundled schema, then onnxruntime
     answer = model.predict_records([{"column": 1.5}])  # JSON in, plain values out: the serving path
 
@@ -17,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..bundle.reader import Bundle, open_bundle
+from ..bundle.reader import Bundle
 from ..registry import backend_for
 from ..settings import Signer
 from .precheck import check_records, score_records
@@ -76,14 +78,20 @@ def load_model(
     path: str | Path | None = None,
     cache_dir: str | Path | None = None,
     signer: Signer | None = None,
+    allow_unsigned: bool = False,
 ) -> Model:
     """A verified bundle as a ready model: from a local folder (`path`), a GitHub repository's
     releases (`repo`, the default backend) or an fsspec registry (`url`).
 
-    With a `signer` (a `Signer` with the release workflow, or a public key file), the bundle's
-    `bundle.sig` must be that signer's signature over every file, on every path."""
+    Signed by default: `signer` (a `Signer` naming the release workflow, or a key pair's public key file)
+    is who must have signed the bundle (`bundle.sig` over every file). A registry needs one, always. A
+    `path` needs one too, and its bundle must carry that signature; `allow_unsigned=True` uses a local folder
+    unchecked (a warning is logged). Without either, VerificationError says so."""
     if path is not None:
-        return Model(open_bundle(path, signer=signer))
+        from ..bundle.trust import open_local
+
+        names = ("signer=", "allow_unsigned=True")
+        return Model(open_local(path, signer, allow_unsigned=allow_unsigned, names=names).bundle)
     backend = backend_for(repo, url, signer)
     cache = Path(cache_dir) if cache_dir else backend.default_cache()
     return Model(backend.fetch(version, cache))

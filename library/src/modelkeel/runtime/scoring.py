@@ -37,13 +37,6 @@ def _positive(limit: int, name: str) -> int:
     return limit
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
-
-
 def check_columns(frame_columns: list, source: str) -> None:
     """A DataError naming the column names that occur more than once."""
     names = pd.Index(frame_columns)
@@ -81,17 +74,24 @@ def check_no_clash(frame: pd.DataFrame, names: list[str], source: str) -> None:
 
 
 def predictions_frame(bundle: Bundle, frame: pd.DataFrame, outputs: dict, source: str = "input") -> pd.DataFrame:
-    """The rows with `prediction` (and `probability_<class>` for classifiers) added; never overwrites a column."""
-    result = frame.copy()
+    """The rows with `prediction` (and `probability_<class>` for classifiers) added; never overwrites a column.
+
+    The new columns are joined to the rows in one step: inserting them one by one into the frame (or
+    a copy of it) costs more than the model takes to score a row (measured: 0.39 ms against 0.17 ms a row)."""
+    added: dict[str, object] = {}
     if bundle.task == "classification":
         classes = bundle.classes or list(range(outputs["value"].shape[1]))
         check_no_clash(frame, output_columns(bundle, classes), source)
-        result["prediction"] = outputs["label"]
+        added["prediction"] = outputs["label"]
+        probabilities = np.asarray(outputs["value"])
         for i, cls in enumerate(classes):
-            result[f"probability_{cls}"] = np.asarray(outputs["value"])[:, i]
+            added[f"probability_{cls}"] = probabilities[:, i]
     else:
         check_no_clash(frame, output_columns(bundle), source)
-        result["prediction"] = outputs["value"]
+        added["prediction"] = outputs["value"]
+    # pandas' copy-on-write keeps the result independent of `frame`, as a copy would be
+    result = pd.concat([frame, pd.DataFrame(added, index=frame.index)], axis=1)
+    result.columns.name = frame.columns.name
     return result
 
 
@@ -107,7 +107,7 @@ def score_frame(
     check_rows(len(frame), _positive(max_rows, "max_rows"), source)
     classes = bundle.classes if bundle.task == "classification" else None
     check_no_clash(frame, output_columns(bundle, classes), source)  # before the (slower) validation
-    checked, outputs = checked_and_outputs(bundle, frame, source)  # a few rows: the compiled check
+    checked, outputs = checked_and_outputs(bundle, frame, source)  # the compiled check, else pandera
     return predictions_frame(bundle, checked, outputs, source)
 
 
@@ -122,7 +122,7 @@ def _csv_header(path: Path) -> list[str] | None:
 
 def read_input(path: Path, *, max_rows: int = DEFAULT_MAX_ROWS, max_bytes: int = DEFAULT_MAX_BYTES) -> pd.DataFrame:
     """The input file as a frame; a missing, oversize or unreadable file, or duplicated column names, raise DataError."""
-    from ..data.files import read_file
+    from ..data.files import check_file_limits, read_file
 
     _positive(max_rows, "max_rows")
     _positive(max_bytes, "max_bytes")
@@ -131,13 +131,8 @@ def read_input(path: Path, *, max_rows: int = DEFAULT_MAX_ROWS, max_bytes: int =
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise DataError(f"{path}: unsupported input type; use .csv or .parquet")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise DataError(
-            f"{path}: {_size(size)} ({size:,} bytes), more than the limit of {_size(max_bytes)} "
-            f"({max_bytes:,} bytes) for one input file; split it into smaller files, or raise the limit "
-            "(predict --max-bytes N)"
-        )
+    rows_limit = "predict --max-rows N, Model.predict(frame, max_rows=N)"
+    check_file_limits(path, max_rows, max_bytes, rows_limit, "predict --max-bytes N")  # size, Parquet footer
     if suffix == ".csv":
         header = _csv_header(path)
         if header is not None:
@@ -152,7 +147,6 @@ def read_input(path: Path, *, max_rows: int = DEFAULT_MAX_ROWS, max_bytes: int =
             metadata = None
         if metadata is not None:
             check_columns(metadata.schema.to_arrow_schema().names, str(path))
-            check_rows(metadata.num_rows, max_rows, str(path))  # before the rows are read
     frame = read_file(path)
     check_rows(len(frame), max_rows, str(path))
     return frame
@@ -240,7 +234,7 @@ def write_output(frame: pd.DataFrame, path: Path, *, allow_formulas: bool = Fals
 
 
 def predict(
-    bundle_dir: str | Path,
+    bundle_dir: str | Path | Bundle,
     input_path: str | Path,
     output_path: str | Path,
     *,
@@ -249,13 +243,14 @@ def predict(
     allow_formulas: bool = False,
     signer: Signer | None = None,
 ) -> int:
-    """`predict`: score a CSV/Parquet file with a bundle (opened, so checked: with `signer`, its signature too)
-    into a CSV/Parquet file.
+    """`predict`: score a CSV/Parquet file with a bundle (a folder is opened, so checked: with `signer`, its
+    signature too; a `Bundle` is used as opened: `bundle/trust.py` opens it once for the command line) into a
+    CSV/Parquet file.
 
     Files over `max_bytes` or `max_rows` are refused; see `write_output` for `allow_formulas`.
     """
     input_path, output_path = Path(input_path), Path(output_path)
-    bundle = open_bundle(bundle_dir, signer=signer)
+    bundle = bundle_dir if isinstance(bundle_dir, Bundle) else open_bundle(bundle_dir, signer=signer)
     frame = read_input(input_path, max_rows=max_rows, max_bytes=max_bytes)
     scored = score_frame(bundle, frame, source=str(input_path), max_rows=max_rows)
     write_output(scored, output_path, allow_formulas=allow_formulas)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..bundle.trust import SIGNED, UNCHECKED, require_signer
 from ..errors import DataError, PipelineError, VerificationError
 from ..registry.base import Backend
 from ..runtime import scoring
@@ -28,6 +29,9 @@ from .metrics import ServeMetrics
 
 log = logging.getLogger(__name__)
 SOURCE = "request"  # what failure reports call the rows of a request
+VERSION_HEADER = "X-Model-Version"
+# why the model may score (bundle/trust.py): verified, own-build or not-checked (serve --allow-unsigned)
+SIGNATURE_HEADER = "X-Model-Signature"
 
 
 def score_records(model: Model, records: list[dict], source: str = SOURCE) -> dict:
@@ -68,11 +72,21 @@ class Served:
 
     model: Model
     source: str  # where it came from, for the log
+    trust: str = SIGNED  # why it may score: SIGNED (verified), OWN_BUILD or UNCHECKED (--allow-unsigned)
     loaded_at: float = field(default_factory=time.time)
 
     @property
     def version(self) -> str:
         return self.model.version
+
+    @property
+    def unchecked(self) -> bool:
+        return self.trust == UNCHECKED
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Every answer's headers: the version, and whether anybody checked who made the model."""
+        return {VERSION_HEADER: self.version, SIGNATURE_HEADER: self.trust}
 
     @property
     def features(self) -> list[str]:
@@ -97,6 +111,7 @@ class Served:
             "outputs": self.outputs,
             "classes": bundle.classes if bundle.task == "classification" else None,
             "loaded_at": self.loaded_at,
+            "signature_check": self.trust,  # verified, own-build, or not-checked (--allow-unsigned)
             "lineage": {
                 "bundle_format": lineage.get("bundle_format"),
                 "git": lineage.get("git"),
@@ -120,7 +135,7 @@ class Served:
         }
 
 
-def prepare(model: Model, source: str) -> Served:
+def prepare(model: Model, source: str, trust: str = SIGNED) -> Served:
     """The model, warmed: the onnxruntime session is built and the bundle's own input example scores.
 
     A bundle whose example does not score is not served (VerificationError)."""
@@ -135,7 +150,7 @@ def prepare(model: Model, source: str) -> Served:
         raise VerificationError(
             f"{source}: the model gave {len(result['prediction'])} predictions for {len(rows)} rows"
         )
-    return Served(model, source)
+    return Served(model, source, trust)
 
 
 class ModelHolder:
@@ -160,9 +175,13 @@ class ModelHolder:
 
 
 class Reloader:
-    """Every `every` seconds: is there a newer `latest`? Fetch, verify, warm, swap; on failure keep serving."""
+    """Every `every` seconds: is there a newer `latest`? Fetch, verify, warm, swap; on failure keep serving.
+
+    It fetches through the backend start-up fetched with, so with the same signer and policy: a release that
+    start-up would refuse (unsigned, wrongly signed, not the version it is released as) is never swapped in."""
 
     def __init__(self, holder: ModelHolder, backend: Backend, cache: Path, every: float) -> None:
+        require_signer(backend.signer, backend.name)  # a registry is only read with a signer, here too
         self.holder = holder
         self.backend = backend
         self.cache = cache
@@ -179,7 +198,7 @@ class Reloader:
                 outcome = "unchanged"
             else:
                 source = f"{self.backend.name} {version}"
-                served = prepare(Model(self.backend.fetch(version, self.cache)), source)
+                served = prepare(Model(self.backend.fetch(version, self.cache)), source, SIGNED)
                 self.holder.swap(served)
                 outcome = "swapped"
                 log.info("reload: now serving %s (was %s)", source, kept)
