@@ -110,9 +110,15 @@ def ensure_signed(folder: Path, signer: Signer | None, version: str, source: str
             key.write_text(os.environ["MODEL_SIGNING_KEY"])
             sign(folder, key)
     if not (folder / SIGNATURE_FILE).exists() and not signer.accepts_unsigned(version):
+        how = (
+            "sign it first (`make sign`, or set MODEL_SIGNING_KEY to the signer's private key)"
+            if signer.public_key is not None
+            else f"registry.signer names {' or '.join(signer.workflows)}, which signs keylessly in GitHub Actions: "
+            "release through it, or sign offline with a key pair (`keygen`; registry.signer: {public_key: "
+            "keys/release.pub}; MODEL_SIGNING_KEY holds the private key)"
+        )
         raise VerificationError(
-            f"{source}: unsigned, but registry.signer is set, so every consumer would refuse it: sign it first "
-            "(`make sign`, or set MODEL_SIGNING_KEY to the signer's private key)"
+            f"{source}: unsigned, but registry.signer is set, so every consumer would refuse it: {how}"
         )
     verify_signature(folder, signer, version, source)
 

@@ -107,8 +107,13 @@ def open_local(
     signer_name, allow_name = names
     if signer is None:
         fix = f"set {signer_name} to check a signed bundle, or pass {allow_name} to use it unchecked"
+    elif signer.public_key is not None:
+        fix = f"sign it with the private key of {signer_name} (`make sign`), or pass {allow_name} to use it unchecked"
     else:
-        fix = f"sign it with {signer_name}'s key (`make sign`), or pass {allow_name} to use it unchecked"
+        fix = (
+            f"only {' or '.join(signer.workflows)} signs it (keylessly, when it releases), or pass {allow_name} "
+            "to use it unchecked"
+        )
     if (folder / SIGNATURE_FILE).exists():
         if signer is not None:
             return Trusted(open_bundle(folder, source, signer=signer), SIGNED)
