@@ -86,13 +86,20 @@ def test_a_signed_folder_is_always_checked(checkout, tmp_path):
         open_local(own, signer, project=project)
 
 
-def test_require_signature_refuses_even_the_own_build_and_old_releases_may_predate_signing(checkout, tmp_path):
+def test_require_signature_refuses_even_the_own_build_and_a_folder_cannot_claim_to_predate_signing(checkout, tmp_path):
+    """unsigned_before admits old registry releases (their version is their tag); a local folder's version is
+    its own lineage's claim, so an unsigned folder is never admitted by it, whatever version it names."""
     project, own = checkout
     _, public = make_key_pair(tmp_path / "keys")
     with pytest.raises(VerificationError, match=r"unsigned"):
         open_local(own, Signer(public_key=str(public)), project=project, require_signature=True)
     later = Signer(public_key=str(public), unsigned_before="99.0.0")
-    assert open_local(own, later, project=project, require_signature=True).trust == SIGNED
+    with pytest.raises(VerificationError, match=r"unsigned"):
+        open_local(own, later, project=project, require_signature=True)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(own, elsewhere)
+    with pytest.raises(VerificationError, match=r"unsigned"):
+        open_local(elsewhere, later, project=project)
 
 
 def test_a_tampered_folder_says_so_before_it_says_unsigned(checkout, tmp_path):

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -49,3 +51,45 @@ def test_dates_and_timestamps_read_as_datetimes(tmp_path):
     parquet = tmp_path / "t.parquet"
     frame.to_parquet(parquet)
     assert read_file(parquet)["when"].iloc[0] == pd.Timestamp("2020-01-01 13:45")
+
+
+def _with_understated_footer(path: Path, rows: int) -> None:
+    """Rewrite a one-row-group Parquet file's file-level row count (a zigzag varint in the Thrift footer) to 1,
+    leaving the row group's own count, which a reader reads, as it was: a footer that lies."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    length = struct.unpack("<I", data[-8:-4])[0]
+    start = len(data) - 8 - length
+
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            low, value = value & 0x7F, value >> 7
+            out.append(low | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+
+    encoded = varint(rows << 1)
+    at = data.index(b"\x16" + encoded, start)  # field 3 (num_rows, i64) right after field 2
+    data[at + 1 : at + 1 + len(encoded)] = bytes([0x82] + [0x80] * (len(encoded) - 2) + [0x00])  # 1, padded
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".dat"])
+def test_a_parquet_footer_that_understates_its_row_groups_is_not_believed(tmp_path, suffix):
+    """The row limit is checked against what a reader would read (the row groups' sum), for every file read
+    as Parquet (all but .csv), before a row is read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modelkeel.data.files import check_file_limits
+
+    path = tmp_path / f"batch{suffix}"
+    rows = 200_000
+    pq.write_table(pa.table({"x": pa.array([7] * rows, pa.int64())}), path, row_group_size=rows)
+    _with_understated_footer(path, rows)
+    metadata = pq.read_metadata(path)
+    assert metadata.num_rows == 1 and metadata.row_group(0).num_rows == rows, "the footer lies"
+    with pytest.raises(DataError, match=r"200,000 rows, more than the limit of 1,000 rows.*raise it here"):
+        check_file_limits(path, max_rows=1000, max_bytes=1 << 30, rows_limit="raise it here", bytes_limit="b")

@@ -385,6 +385,22 @@ def test_a_model_declared_over_its_cap_is_refused_before_it_is_downloaded(github
     assert leftovers(tmp_path) == []
 
 
+def test_files_each_within_their_caps_but_too_large_together_are_refused_before_any_is_downloaded(github, tmp_path):
+    """A whole bundle is bounded too: a model at its 2 GiB cap and every other file at 256 MiB add up to more
+    than a bundle may hold (bundle/layout.py MAX_BUNDLE_BYTES), refused before a byte of them is fetched."""
+
+    def apply(release):
+        sizes = {"SHA256SUMS": None, "bundle.sig": None, "model.onnx": 2 << 30}
+        assets = [dict(a, size=sizes.get(a["name"], 256 << 20) or a["size"]) for a in release["assets"]]
+        return dict(release, assets=assets)
+
+    github.edit_release = apply
+    with pytest.raises(RegistryError, match=r"release v0.1.0: its files add up to [\d.]+ GiB, more than the 3.0 GiB"):
+        checked_registry().fetch("0.1.0", tmp_path)
+    assert len(github.storage_requests) == 1, "only SHA256SUMS was downloaded"
+    assert leftovers(tmp_path) == []
+
+
 def test_a_sha256sums_sent_past_its_declared_size_is_cut_off(github, tmp_path):
     github.unsized = True
     github.oversize["SHA256SUMS"] = b"\0" * (4 << 20)  # declared: its real size; sent: 4 MiB more

@@ -257,3 +257,19 @@ def test_a_client_that_dribbles_its_body_gets_408_and_is_closed(in_process, rows
         answer = read_all(slow)
     assert answer.startswith(b"HTTP/1.1 408 ") and b"serve.body_timeout" in answer
     assert b"connection: close" in answer.lower()
+
+
+def test_an_idle_kept_alive_connection_gets_no_stale_408_and_a_slow_second_request_does(in_process):
+    """After an answer the connection is idle, not slow: the next request on it is answered (uvicorn closes an
+    idle connection itself, silently, after timeout_keep_alive); its headers are timed from their first byte."""
+    request = b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", in_process)) as kept:
+        kept.settimeout(10)
+        kept.sendall(request)
+        assert kept.recv(65536).startswith(b"HTTP/1.1 200 ")
+        time.sleep(1.5)  # three header timeouts (0.5 s) of idling, within uvicorn's 5 s keep-alive
+        kept.sendall(request)
+        assert kept.recv(65536).startswith(b"HTTP/1.1 200 "), "the second request is answered, not a stale 408"
+        kept.sendall(b"GET /health/live HTTP/1.1\r\n")  # a third request whose headers never finish
+        answer = read_all(kept)
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"serve.header_timeout" in answer

@@ -31,12 +31,27 @@ MAX_SIGNATURE_BYTES = 1 << 20  # bundle.sig: a Sigstore bundle or a key-pair sig
 MAX_MODEL_BYTES = 2 << 30  # model.onnx: one self-contained protobuf, which cannot exceed 2 GiB
 MAX_FILE_BYTES = 256 << 20  # any other bundle file: JSON, YAML, Markdown and the PNG plots
 MAX_NAME_CHARS = 255  # a bundle file's name: the longest most file systems allow
+# a whole bundle: its required files, a few plots and the signature (a listing of thousands is no bundle), and
+# the model plus everything else; checked from SHA256SUMS and the declared sizes before any file is fetched
+MAX_BUNDLE_FILES = 256
+MAX_BUNDLE_BYTES = MAX_MODEL_BYTES + (1 << 30)
 
 
 def max_file_bytes(name: str) -> int:
     """The most bytes the bundle file `name` may hold (see the constants above)."""
     special = {CHECKSUMS: MAX_CHECKSUMS_BYTES, SIGNATURE_FILE: MAX_SIGNATURE_BYTES, MODEL: MAX_MODEL_BYTES}
     return special.get(name, MAX_FILE_BYTES)
+
+
+def over_budget(sizes: dict[str, int | None]) -> str | None:
+    """Why a bundle listing these files (name -> declared size, None when undeclared) is too large to fetch
+    (MAX_BUNDLE_FILES, MAX_BUNDLE_BYTES), or None. An undeclared size counts as its file's cap."""
+    if len(sizes) > MAX_BUNDLE_FILES:
+        return f"it lists {len(sizes):,} files, more than the {MAX_BUNDLE_FILES} a bundle may hold"
+    total = sum(max_file_bytes(name) if size is None else size for name, size in sizes.items())
+    if total > MAX_BUNDLE_BYTES:
+        return f"its files add up to {byte_size(total)}, more than the {byte_size(MAX_BUNDLE_BYTES)} a bundle may hold"
+    return None
 
 
 def byte_size(n: int) -> str:

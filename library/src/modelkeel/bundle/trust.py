@@ -128,9 +128,9 @@ def open_local(
         return Trusted(open_bundle(folder, source), OWN_BUILD)
     if allow_unsigned:
         return _unchecked(open_bundle(folder, source), source, allow_name, "it is unsigned")
-    bundle = open_bundle(folder, source)  # a tampered bundle says so first, whoever made it
-    if signer is not None and signer.accepts_unsigned(bundle.version):
-        return Trusted(bundle, SIGNED)  # released before the project signed its releases (unsigned_before)
+    open_bundle(folder, source)  # a tampered bundle says so first, whoever made it
+    # no unsigned_before here: a folder's version is its own lineage's word, which a forger writes (a registry
+    # release's version is its tag, checked against the lineage: Backend.fetch)
     where = (
         "" if project is None else f" (only this checkout's own build, {project.dist}/{project.name}-<version>, may be)"
     )

@@ -40,15 +40,22 @@ class Context:
         """--signer-workflow / --signer-key, else registry.signer of params.yaml (its key file relative to
         params.yaml), when there is a params file."""
         workflows, key = getattr(self.args, "signer_workflow", None), getattr(self.args, "signer_key", None)
-        if workflows or key:
+        if key:
+            from ..errors import SettingsError
+
+            if not Path(key).is_file():
+                raise SettingsError(f"--signer-key {key}: no such file (the signer's PEM public key)")
+            return Signer(public_key=str(Path(key).resolve()))
+        if workflows:
             from pydantic import ValidationError
 
             from ..errors import SettingsError
 
+            # the workflow(s) given; the refs and issuer params.yaml names for its own workflow signer, if any
+            own = self.settings.registry.signer if self.args.params.is_file() else None
+            kept = {"refs": own.refs, "issuer": own.issuer} if own is not None and own.workflow is not None else {}
             try:
-                if key:
-                    return Signer(public_key=str(Path(key).resolve()))
-                return Signer(workflow=tuple(workflows or ()))
+                return Signer(workflow=tuple(workflows), **kept)
             except ValidationError as error:
                 problems = "; ".join(e["msg"] for e in error.errors())
                 raise SettingsError(f"--signer-workflow: {problems}") from None

@@ -65,12 +65,17 @@ def resolve_files(patterns: str | tuple[str, ...] | list[str], root: Path, snaps
 
 
 def parquet_rows(path: Path) -> int | None:
-    """The row count a Parquet file's footer declares (read without a row), or None if it has no readable footer."""
+    """The row count a Parquet file's footer declares (read without a row), or None if it has no readable footer.
+
+    The larger of the file's count and its row groups' sum (what a reader reads): a footer whose file count
+    understates its row groups is not believed."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return int(pq.read_metadata(path).num_rows)
+        metadata = pq.read_metadata(path)
+        groups = sum(int(metadata.row_group(i).num_rows) for i in range(metadata.num_row_groups))
+        return max(int(metadata.num_rows), groups)
     except (pa.ArrowInvalid, OSError):  # not Parquet, or truncated: read_file says so
         return None
 
@@ -87,7 +92,7 @@ def check_file_limits(path: Path, max_rows: int, max_bytes: int, rows_limit: str
             f"{path}: {byte_size(size)} ({size:,} bytes), more than the limit of {byte_size(max_bytes)} "
             f"({max_bytes:,} bytes) for one file; split it into smaller files, or raise the limit ({bytes_limit})"
         )
-    rows = parquet_rows(path) if path.suffix.lower() in (".parquet", ".pq") else None
+    rows = parquet_rows(path) if path.suffix.lower() != ".csv" else None  # read_file reads all but .csv as Parquet
     if rows is not None and rows > max_rows:
         raise DataError(
             f"{path}: {rows:,} rows, more than the limit of {max_rows:,} rows in one file (its Parquet footer "

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ..bundle import checksums
-from ..bundle.layout import CHECKSUMS, SIGNATURE_FILE, byte_size, max_file_bytes
+from ..bundle.layout import CHECKSUMS, SIGNATURE_FILE, byte_size, max_file_bytes, over_budget
 from ..bundle.reader import Bundle
 from ..errors import NoReleaseYet, RegistryError, ReleaseNotFound
 from ..github.rest import copy_stream
@@ -106,6 +106,9 @@ class FolderRegistry(Backend):
             if name not in entries:
                 raise RegistryError(f"{self.url}/{version}: {name} is listed in {CHECKSUMS} but missing")
             self._check_size(entries[name], name, version)
+        too_large = over_budget({name: self._declared(entries[name]) for name in listed})
+        if too_large:
+            raise RegistryError(f"{self.url}/{version}: {too_large}; refused before copying it")
         for name in sorted(listed):
             self._copy(entries[name], folder / name, version)
         if SIGNATURE_FILE in entries and SIGNATURE_FILE not in listed:
@@ -118,11 +121,16 @@ class FolderRegistry(Backend):
         with self.fs.open(entry["name"], "rb") as source:
             copy_stream(source, target, size, target.name, limit=max_file_bytes(target.name))
 
+    @staticmethod
+    def _declared(entry: dict) -> int | None:
+        """The size a listing entry declares, or None when it declares none (or nonsense)."""
+        size = entry.get("size")
+        return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+
     def _check_size(self, entry: dict, name: str, version: str) -> int | None:
         """The size the listing declares (None if it declares none); a RegistryError if it is over the cap."""
         cap = max_file_bytes(name)
-        size = entry.get("size")
-        size = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+        size = self._declared(entry)
         if size is not None and size > cap:
             raise RegistryError(
                 f"{self.url}/{version}/{name}: {size:,} bytes, more than the {byte_size(cap)} a bundle's "

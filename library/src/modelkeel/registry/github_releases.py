@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from ..bundle import checksums
-from ..bundle.layout import CHECKSUMS, SIGNATURE_FILE, byte_size, max_file_bytes, odd_name, shown_name
+from ..bundle.layout import CHECKSUMS, SIGNATURE_FILE, byte_size, max_file_bytes, odd_name, over_budget, shown_name
 from ..errors import NoReleaseYet, NotFoundOnGitHub, RegistryError, ReleaseNotFound, RepositoryNotFound
 from ..github.rest import RestClient, check_url
 from .base import Backend
@@ -160,6 +160,9 @@ class GitHubReleases(Backend):
                         f"{self.repo} release v{version}: {name} is listed in {CHECKSUMS} but not attached"
                     )
                 self._check_size(assets[name])
+            too_large = over_budget({name: assets[name]["size"] for name in listed})
+            if too_large:
+                raise RegistryError(f"{self.repo} release v{version}: {too_large}; refused before downloading it")
             for name in sorted(listed):
                 self._download_asset(assets[name], folder / name)
             if SIGNATURE_FILE in assets and SIGNATURE_FILE not in listed:  # signs the others; checked with a signer

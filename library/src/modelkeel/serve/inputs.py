@@ -285,8 +285,9 @@ class BodyLimit:
             if deadline is None or body_done:
                 message = await receive()
             else:
-                try:
-                    message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+                try:  # the receive runs first (a body already in is read even past the deadline); no task per chunk
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
                 except TimeoutError:
                     raise BodyTooSlow(self.timeout or 0) from None
             if message["type"] == "http.request":

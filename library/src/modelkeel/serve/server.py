@@ -67,15 +67,19 @@ def with_header_timeout(seconds: float) -> type:
             self._arm()
 
         def data_received(self, data: bytes) -> None:
+            if self._timer is None and self._awaited is not None and self._awaited is self.cycle:
+                self._arm()  # the first bytes of the next request on a kept-alive connection: its headers are due
             super().data_received(data)
             if self._timer is not None and self.cycle is not self._awaited:
                 self._disarm()
+                self._awaited = None  # the headers are in
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
             self._disarm()
-            if not self.transport.is_closing():
-                self._arm()
+            # not re-armed here: an idle kept-alive connection is uvicorn's to close (timeout_keep_alive), silently;
+            # the next request's headers are timed from its first byte (data_received)
+            self._awaited = self.cycle
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
