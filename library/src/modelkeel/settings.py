@@ -347,8 +347,8 @@ class RetrainSettings(Strict):
     max_batch_rows: int = Field(
         10_000_000,
         ge=1,
-        description="rows in one batch file; more is refused before it is read (a Parquet footer's row count), "
-        "as predict refuses a file",
+        description="rows in one batch file; more is refused before it is loaded (a Parquet footer's row count, a "
+        "CSV's counted streaming), as predict refuses a file",
     )
     max_batch_bytes: int = Field(
         2 * 1024**3, ge=1, description="bytes of one batch file; a larger one is refused before it is read"

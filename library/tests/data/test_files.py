@@ -93,3 +93,21 @@ def test_a_parquet_footer_that_understates_its_row_groups_is_not_believed(tmp_pa
     assert metadata.num_rows == 1 and metadata.row_group(0).num_rows == rows, "the footer lies"
     with pytest.raises(DataError, match=r"200,000 rows, more than the limit of 1,000 rows.*raise it here"):
         check_file_limits(path, max_rows=1000, max_bytes=1 << 30, rows_limit="raise it here", bytes_limit="b")
+
+
+def test_a_csv_over_the_row_limit_is_refused_streaming_and_quoted_line_breaks_are_not_rows(tmp_path):
+    """A CSV's rows are bounded before it is loaded: counted by line breaks, and exactly (streaming) only when
+    those exceed the limit, so a cell holding line breaks does not make a file too long."""
+    from modelkeel.data.files import check_file_limits
+
+    long = tmp_path / "long.csv"
+    long.write_text("x\n" + "1\n" * 5000)
+    with pytest.raises(
+        DataError, match=r"5,000 rows, more than the limit of 1,000 rows in one file \(counted streaming; nothing was"
+    ):
+        check_file_limits(long, max_rows=1000, max_bytes=1 << 30, rows_limit="r", bytes_limit="b")
+    check_file_limits(long, max_rows=5000, max_bytes=1 << 30, rows_limit="r", bytes_limit="b")
+    notes = tmp_path / "notes.csv"
+    pd.DataFrame({"id": range(10), "note": ["line\n" * 300] * 10}).to_csv(notes, index=False)
+    assert notes.read_text().count("\n") > 1000
+    check_file_limits(notes, max_rows=1000, max_bytes=1 << 30, rows_limit="r", bytes_limit="b")  # 10 rows

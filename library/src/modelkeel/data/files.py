@@ -80,10 +80,34 @@ def parquet_rows(path: Path) -> int | None:
         return None
 
 
+def csv_rows_over(path: Path, max_rows: int) -> int | None:
+    """A CSV's row count when it exceeds `max_rows`, else None, counted without holding the file: its line
+    breaks first (a bound: a row takes at least one, the header one more), and only when they exceed the
+    limit, its rows exactly, streamed block by block (a quoted cell may hold line breaks)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    breaks = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 24):
+            breaks += chunk.count(b"\n")
+    if breaks <= max_rows:  # rows < line breaks + 1, the header included
+        return None
+    rows = 0
+    try:
+        with pacsv.open_csv(path, convert_options=csv_convert_options()) as reader:
+            for batch in reader:  # to the end (the file's bytes are bounded): the message gives the count
+                rows += batch.num_rows
+    except (pa.ArrowInvalid, OSError):  # malformed: read_file says how
+        return None
+    return rows if rows > max_rows else None
+
+
 def check_file_limits(path: Path, max_rows: int, max_bytes: int, rows_limit: str, bytes_limit: str) -> None:
-    """A DataError if the file holds more than `max_bytes` bytes or, for Parquet, its footer declares more than
-    `max_rows` rows: checked before a row is read (a few MB of Parquet can hold 60 million rows of a constant).
-    `rows_limit` and `bytes_limit` say how each limit is raised; a CSV's rows are counted once read."""
+    """A DataError if the file holds more than `max_bytes` bytes or more than `max_rows` rows: checked before
+    the file is loaded (a few MB of Parquet can hold 60 million rows of a constant: its footer and row groups
+    say so; a CSV's rows are counted streaming, see `csv_rows_over`). `rows_limit` and `bytes_limit` say how
+    each limit is raised."""
     from ..bundle.layout import byte_size
 
     size = path.stat().st_size
@@ -92,7 +116,15 @@ def check_file_limits(path: Path, max_rows: int, max_bytes: int, rows_limit: str
             f"{path}: {byte_size(size)} ({size:,} bytes), more than the limit of {byte_size(max_bytes)} "
             f"({max_bytes:,} bytes) for one file; split it into smaller files, or raise the limit ({bytes_limit})"
         )
-    rows = parquet_rows(path) if path.suffix.lower() != ".csv" else None  # read_file reads all but .csv as Parquet
+    if path.suffix.lower() == ".csv":
+        over = csv_rows_over(path, max_rows)
+        if over is not None:
+            raise DataError(
+                f"{path}: {over:,} rows, more than the limit of {max_rows:,} rows in one file (counted streaming; "
+                f"nothing was loaded); split it into smaller files, or raise the limit ({rows_limit})"
+            )
+        return
+    rows = parquet_rows(path)  # read_file reads all but .csv as Parquet
     if rows is not None and rows > max_rows:
         raise DataError(
             f"{path}: {rows:,} rows, more than the limit of {max_rows:,} rows in one file (its Parquet footer "
