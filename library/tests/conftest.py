@@ -33,6 +33,9 @@ from modelkeel.stages import evaluate, train
 from modelkeel.stages.train import Trained
 from modelkeel.stages.validate import ValidatedData, validate
 
+from . import s3server
+from .s3server import S3Server
+
 PROJECT_ROOT = Path(__file__).resolve().parent / "project"  # the fixed project the tests run on
 
 
@@ -94,6 +97,30 @@ def signed_bundle_dir(bundle_dir, release_key, tmp_path_factory) -> Path:
     copy = tmp_path_factory.mktemp("signed") / bundle_dir.name
     shutil.copytree(bundle_dir, copy)
     return release_key.sign(copy)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[S3Server]:
+    """SeaweedFS's S3 gateway on loopback (`s3server.py`), started once for the session, killed after it."""
+    with s3server.running(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    """Where a test keeps objects: a URL and the fsspec storage_options it needs (none for a folder)."""
+
+    url: str
+    storage_options: dict | None = None
+
+
+@pytest.fixture(params=["folder", "s3"])
+def store_url(request, tmp_path) -> StoreURL:
+    """Every test that takes it runs twice: on a local folder, and on a fresh bucket of the S3 server."""
+    if request.param == "folder":
+        return StoreURL(str(tmp_path / "store"))
+    server = request.getfixturevalue("s3_server")
+    return StoreURL(f"s3://{server.new_bucket()}/store", server.storage_options)
 
 
 # the fixed project's two params files: random-forest classification of the species, gradient-boosted

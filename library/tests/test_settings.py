@@ -90,3 +90,20 @@ def test_drift_exempt_names_features_and_old_params_load_with_the_new_drift_keys
     typo = shipped().replace("  drift_exempt: []", "  drift_exempt: [bill_lenght_mm]")
     with pytest.raises(SettingsError, match=r"retrain\.drift_exempt names \['bill_lenght_mm'\], not a feature"):
         load_settings(write_params(tmp_path, typo))
+
+
+def test_the_data_store_defaults_to_a_folder_beside_params_and_is_not_part_of_the_params_hash(tmp_path):
+    settings = load_settings(write_params(tmp_path, shipped()))
+    assert settings.data_store.url == ".data-store"
+    assert settings.data_store_url == str(tmp_path.resolve() / ".data-store")
+    elsewhere = load_settings(
+        write_params(tmp_path, shipped().replace("url: .data-store", "url: s3://bucket/data-store"))
+    )
+    assert elsewhere.data_store_url == "s3://bucket/data-store"
+    assert elsewhere.params_hash() == settings.params_hash()  # where data is kept does not change the model
+
+
+def test_a_data_store_url_with_credentials_is_refused(tmp_path):
+    path = write_params(tmp_path, shipped().replace("url: .data-store", "url: s3://key:secret@bucket/store"))
+    with pytest.raises(SettingsError, match="credentials"):
+        load_settings(path)

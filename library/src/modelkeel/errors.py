@@ -7,7 +7,10 @@ Callers catch these by type; no code looks inside an error's message text.
     ├── MissingDependency          an optional extra (train, fsspec, signing) is not installed; names it
     ├── DataError                  a data file cannot be read (missing, empty, truncated, wrong format)
     │   ├── DataValidationError    the data breaks its contract; carries the failure report
-    │   └── TrustedSetError        the trusted evaluation set is missing, changed, or mixed with training data
+    │   ├── TrustedSetError        the trusted evaluation set is missing, changed, or mixed with training data
+    │   └── DataStoreError         the data store cannot keep or give back an object (unreachable, too large)
+    │       ├── ObjectNotFound     the store holds no object of that sha256 (never stored, or removed)
+    │       └── CorruptObject      a stored object's bytes do not match its sha256 or size: refused
     ├── StageOrderError            a stage needs an earlier stage's output that is missing or stale
     ├── GateError                  a safeguard (quality threshold, parity tolerance) blocked the model
     ├── VerificationError          a bundle does not match its checksums, model, schema or parity record
@@ -51,6 +54,18 @@ class DataValidationError(DataError):
 
 class TrustedSetError(DataError):
     """The trusted evaluation set (retrain.trusted) is missing, changed since it was pinned, or training data."""
+
+
+class DataStoreError(DataError):
+    """The data store (data_store.url) cannot keep or give back an object: unreachable, refused, too large."""
+
+
+class ObjectNotFound(DataStoreError):
+    """The data store holds no object of that sha256: it was never stored, or it was removed."""
+
+
+class CorruptObject(DataStoreError):
+    """A stored object's bytes do not hash to its name, or are not its size: corrupted or substituted; refused."""
 
 
 class StageOrderError(PipelineError):

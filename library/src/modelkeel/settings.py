@@ -272,6 +272,26 @@ class RegistrySettings(Strict):
     )
 
 
+class DataStoreSettings(Strict):
+    """`data_store`: where every file a training run read is kept, content-addressed (data/store.py)."""
+
+    url: str = Field(
+        ".data-store",
+        min_length=1,
+        description="a folder (relative to params.yaml; the default is ignored by git) or an fsspec URL (s3://, "
+        "gs://) holding every file a training run read, by sha256, written once; credentials come from the "
+        "environment (AWS_* for s3://), never from here",
+    )
+
+    @model_validator(mode="after")
+    def _no_credentials_in_url(self) -> DataStoreSettings:
+        from .data.remote import check_no_credentials, is_url
+
+        if is_url(self.url):
+            check_no_credentials(self.url, "data_store.url")
+        return self
+
+
 class SplitSource(Strict):
     """The user's file that `freeze-trusted` split into the trusted set and the training data, left as it was."""
 
@@ -416,6 +436,7 @@ class Settings(Strict):
     parity: ParitySettings
     paths: PathSettings = PathSettings()
     registry: RegistrySettings = RegistrySettings()
+    data_store: DataStoreSettings = DataStoreSettings()
     retrain: RetrainSettings = RetrainSettings()
     serve: ServeSettings = ServeSettings()
 
@@ -465,6 +486,13 @@ class Settings(Strict):
         return self.resolve(self.paths.dist)
 
     @property
+    def data_store_url(self) -> str:
+        """data_store.url as a URL or an absolute folder (a relative folder is relative to params.yaml)."""
+        from .data.remote import is_url
+
+        return self.data_store.url if is_url(self.data_store.url) else str(self.resolve(self.data_store.url))
+
+    @property
     def data_snapshot_dir(self) -> Path:
         """Where data.path's URLs are copied before use (data/remote.py)."""
         return self.artifacts_dir / "snapshot" / "data"
@@ -472,7 +500,7 @@ class Settings(Strict):
     def as_params(self) -> dict:
         """The params that shape the model and its gates (defaults filled in), JSON-ready.
 
-        Output locations (`paths`, `registry`), the retraining policy (`retrain`) and the service (`serve`)
+        Output locations (`paths`, `registry`, `data_store`), the retraining policy (`retrain`) and the service (`serve`)
         are left out: they do not change the model.
         """
         return self.model_dump(
@@ -487,6 +515,7 @@ class Settings(Strict):
                 "data_urls",
                 "paths",
                 "registry",
+                "data_store",
                 "retrain",
                 "serve",
             },

@@ -412,3 +412,16 @@ def test_only_the_listed_files_are_copied(bundle_dir, tmp_path):
     copied.mkdir()
     reg._download_files("0.1.0", copied)
     assert not (copied / "junk.bin").exists() and (copied / "model.onnx").is_file()
+
+
+def test_a_first_publish_of_a_version_to_s3_succeeds(bundle_dir, tmp_path, s3_server, monkeypatch):
+    """memory:// (the other object-store tests) has folders; a real S3 server has only keys."""
+    for name, value in s3_server.environment.items():
+        monkeypatch.setenv(name, value)
+    reg = FolderRegistry(f"s3://{s3_server.new_bucket()}/registry")
+    reg.publish(open_bundle(bundle_dir))
+    assert reg.versions() == ["0.1.0"]
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    reg._download_files("0.1.0", copied)
+    assert same_files(copied, bundle_dir), "the version holds the bundle, byte for byte"

@@ -202,7 +202,11 @@ class FolderRegistry(Backend):
         self.fs.makedirs(remote, exist_ok=True)
         # What an interrupted publish left that this bundle does not have would make the version unfetchable.
         names = {p.name for p in contents}
-        for entry in self.fs.ls(remote, detail=True):
+        try:
+            left = self.fs.ls(remote, detail=True)
+        except FileNotFoundError:  # an object store has no folders: a first publish finds no prefix at all
+            left = []
+        for entry in left:
             if Path(entry["name"].rstrip("/")).name not in names:
                 self.fs.rm(entry["name"], recursive=entry["type"] == "directory")
         for path in contents:
