@@ -425,3 +425,84 @@ def test_a_first_publish_of_a_version_to_s3_succeeds(bundle_dir, tmp_path, s3_se
     copied.mkdir()
     reg._download_files("0.1.0", copied)
     assert same_files(copied, bundle_dir), "the version holds the bundle, byte for byte"
+
+
+def another_build(bundle_dir: Path, parent: Path, note: str) -> Path:
+    """The same version built again with other contents (as two release jobs racing would hold)."""
+    from modelkeel.bundle.checksums import render
+
+    other = parent / note
+    shutil.copytree(bundle_dir, other)
+    (other / "model_card.md").write_text(f"{note}\n")
+    (other / "bundle.sig").unlink(missing_ok=True)
+    (other / "SHA256SUMS").write_text(render(other))
+    return other
+
+
+def test_two_concurrent_publishes_of_one_version_to_s3_end_with_one_whole_bundle(
+    bundle_dir, tmp_path, s3_server, monkeypatch
+):
+    """Two release jobs publishing one version at once to a real S3 server: both pass the "already published?"
+    check before either has written (a barrier holds each at its first upload); the one that claims the
+    version first (a create-only write) publishes whole, the other is refused before it uploads a byte."""
+    import threading
+
+    for name, value in s3_server.environment.items():
+        monkeypatch.setenv(name, value)
+    url = f"s3://{s3_server.new_bucket()}/registry"
+    builds = [another_build(bundle_dir, tmp_path, f"build-{i}") for i in range(2)]
+    shared = FolderRegistry(url).fs  # fsspec caches the filesystem: every FolderRegistry(url) here uses it
+    barrier = threading.Barrier(2)
+    waited: set[int] = set()
+    real_exists = shared.exists
+
+    def held_exists(path, *args, **kwargs):  # the "already published?" check, passed by both before either writes
+        found = real_exists(path, *args, **kwargs)
+        if path.endswith("/SHA256SUMS") and threading.get_ident() not in waited:
+            waited.add(threading.get_ident())
+            barrier.wait(timeout=30)
+        return found
+
+    monkeypatch.setattr(shared, "exists", held_exists)
+    outcomes: dict[int, str] = {}
+
+    def publish(i: int) -> None:
+        try:
+            FolderRegistry(url).publish(open_bundle(builds[i]))
+            outcomes[i] = "published"
+        except RegistryError as error:
+            outcomes[i] = f"refused: {error}"
+
+    threads = [threading.Thread(target=publish, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    monkeypatch.setattr(shared, "exists", real_exists)
+    assert sorted(o.split(":")[0] for o in outcomes.values()) == ["published", "refused"], outcomes
+    assert "is being published by another run" in next(o for o in outcomes.values() if o.startswith("refused"))
+    winner = next(i for i, o in outcomes.items() if o == "published")
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    FolderRegistry(url)._download_files("0.1.0", copied)
+    assert same_files(copied, builds[winner]), "the version holds the winner's bundle, whole"
+
+
+def test_a_claim_left_by_a_publish_that_died_holds_the_version_for_an_hour_then_is_taken_over(bundle_dir, memory_url):
+    """A publish killed after claiming leaves its claim: a publish meanwhile is refused (that run may still be
+    uploading), one after STALE_CLAIM_SECONDS takes the version over and publishes it whole."""
+    import json
+    import time
+
+    from modelkeel.registry.folder import CLAIM, STALE_CLAIM_SECONDS
+
+    reg = FolderRegistry(memory_url)
+    claim = f"{reg.root}/0.1.0/{CLAIM}"
+    reg.fs.pipe_file(claim, json.dumps({"token": "dead", "at": time.time() - 60}).encode())
+    with pytest.raises(RegistryError, match=r"0.1.0 is being published by another run"):
+        reg.publish(open_bundle(bundle_dir))
+    assert reg.versions() == []
+    reg.fs.pipe_file(claim, json.dumps({"token": "dead", "at": time.time() - STALE_CLAIM_SECONDS - 1}).encode())
+    reg.publish(open_bundle(bundle_dir))
+    assert reg.versions() == ["0.1.0"]
+    assert json.loads(reg.fs.cat_file(claim))["token"] != "dead", "this run's claim replaced the dead one"

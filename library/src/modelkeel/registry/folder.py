@@ -11,9 +11,12 @@ import base64
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import shutil
 import tempfile
+import time
+import uuid
 from pathlib import Path
 
 from ..bundle import checksums
@@ -24,6 +27,13 @@ from ..github.rest import copy_stream
 from ..utils.atomic import remove_stale_staging
 from .base import Backend
 from .versions import VERSION_RE, normalize_version, parse_version
+
+# On an object store, the one run that may publish a version: an object written create-only (S3's
+# If-None-Match) before any file, and kept, so a run that checked "not published yet" at the same moment
+# is refused before it uploads a byte. A claim older than this, on a version still without SHA256SUMS, was
+# left by a publish that died: the next publish takes it over.
+CLAIM = ".publish-claim"
+STALE_CLAIM_SECONDS = 3600
 
 
 def publishing_registry(backend: Backend, flag: str = "publish") -> FolderRegistry:
@@ -143,8 +153,9 @@ class FolderRegistry(Backend):
 
         A version is published once its SHA256SUMS is there, and only then listed or fetched. On a local
         disk the copy is staged under a unique name and renamed into place (atomic; of two concurrent
-        publishes one wins, the other is refused). On object stores every other file is uploaded and
-        its size checked first, SHA256SUMS last. A version folder without SHA256SUMS (an interrupted
+        publishes one wins, the other is refused). On object stores the run first claims the version with a
+        create-only write (CLAIM; of two concurrent publishes one claims it, the other is refused before it
+        uploads a byte), then every other file is uploaded and its size checked, SHA256SUMS last. A version folder without SHA256SUMS (an interrupted
         publish) is published again: its files are replaced and SHA256SUMS is written last. With a
         signer (registry.signer), the bundle is signed first when $MODEL_SIGNING_KEY holds the key, and
         an unsigned one is refused: every fetch from here would refuse it.
@@ -200,21 +211,66 @@ class FolderRegistry(Backend):
         if sums.name != CHECKSUMS:
             raise RegistryError(f"{sums.parent}: no {CHECKSUMS}; only an opened bundle can be published")
         self.fs.makedirs(remote, exist_ok=True)
-        # What an interrupted publish left that this bundle does not have would make the version unfetchable.
-        names = {p.name for p in contents}
+        claim = self._claim(remote, version)
         try:
-            left = self.fs.ls(remote, detail=True)
-        except FileNotFoundError:  # an object store has no folders: a first publish finds no prefix at all
-            left = []
-        for entry in left:
-            if Path(entry["name"].rstrip("/")).name not in names:
-                self.fs.rm(entry["name"], recursive=entry["type"] == "directory")
-        for path in contents:
-            self.fs.put_file(str(path), f"{remote}/{path.name}")
-        for path in contents:  # each file arrived whole before SHA256SUMS makes the version visible
-            _check_upload(self.fs, f"{remote}/{path.name}", path, f"{self.url}/{version}/{path.name}")
-        self.fs.put_file(str(sums), f"{remote}/{CHECKSUMS}")
-        _check_upload(self.fs, f"{remote}/{CHECKSUMS}", sums, f"{self.url}/{version}/{CHECKSUMS}")
+            # What an interrupted publish left that this bundle does not have would make the version unfetchable.
+            names = {p.name for p in contents} | {CLAIM}
+            try:
+                left = self.fs.ls(remote, detail=True)
+            except FileNotFoundError:  # an object store has no folders: a first publish finds no prefix at all
+                left = []
+            for entry in left:
+                if Path(entry["name"].rstrip("/")).name not in names:
+                    self.fs.rm(entry["name"], recursive=entry["type"] == "directory")
+            for path in contents:
+                self.fs.put_file(str(path), f"{remote}/{path.name}")
+            for path in contents:  # each file arrived whole before SHA256SUMS makes the version visible
+                _check_upload(self.fs, f"{remote}/{path.name}", path, f"{self.url}/{version}/{path.name}")
+            if claim is not None and self._claim_held(remote) != claim:
+                raise RegistryError(f"{self.url}/{version}: another run took over this publish; not overwritten")
+            self.fs.put_file(str(sums), f"{remote}/{CHECKSUMS}")
+            _check_upload(self.fs, f"{remote}/{CHECKSUMS}", sums, f"{self.url}/{version}/{CHECKSUMS}")
+        except BaseException:  # this run's publish failed: its claim goes, so the next publish can finish it
+            if claim is not None and self._claim_held(remote) == claim:
+                with contextlib.suppress(OSError):
+                    self.fs.rm(f"{remote}/{CLAIM}")
+            raise
+
+    def _claim(self, remote: str, version: str) -> str | None:
+        """Claim the version for this run (CLAIM, create-only) and return the claim's token; a RegistryError if
+        another run holds it. None where the store cannot write create-only: two concurrent publishes are then
+        not told apart (a local disk never comes here: it publishes by an atomic rename)."""
+        path = f"{remote}/{CLAIM}"
+        token = uuid.uuid4().hex
+        for attempt in range(2):
+            try:
+                self.fs.pipe_file(path, json.dumps({"token": token, "at": time.time()}).encode(), mode="create")
+                return token
+            except OSError as error:  # FileExistsError, or a 412 some S3 servers send as another OSError
+                held = self._claim_held(remote, with_time=True)
+                if not isinstance(error, FileExistsError) and (held is None or held[0] == token):
+                    raise  # not a claim that exists: a real failure
+                stale = held is None or held[1] < time.time() - STALE_CLAIM_SECONDS
+                if attempt == 0 and stale and not self._complete(version):
+                    with contextlib.suppress(FileNotFoundError):
+                        self.fs.rm(path)  # a publish that died left it: taken over
+                    continue
+                raise RegistryError(
+                    f"{self.url}/{version} is being published by another run (it claimed the version first); "
+                    "not overwritten: publish a new version, or, if that run died, publish again in an hour"
+                ) from None
+            except (TypeError, ValueError, NotImplementedError):  # no create-only write on this store
+                return None
+        return None
+
+    def _claim_held(self, remote: str, with_time: bool = False):
+        """The token of the claim on the version (with its time when `with_time`), or None if unreadable."""
+        try:
+            held = json.loads(self.fs.cat_file(f"{remote}/{CLAIM}")[:4096])
+            token, at = str(held["token"]), float(held["at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (token, at) if with_time else token
 
 
 def _check_upload(fs, remote: str, local: Path, label: str) -> None:
