@@ -70,8 +70,12 @@ class Image:
         return self.root / "srv" / "model"
 
     def python(self, code: str, *args: str) -> subprocess.CompletedProcess:
+        return self.run([str(self.venv / "bin" / "python"), "-c", code, *args])
+
+    def run(self, command: list[str]) -> subprocess.CompletedProcess:
+        """A command as the final stage runs it: from its WORKDIR's stand-in, with its ENV."""
         return subprocess.run(
-            [str(self.venv / "bin" / "python"), "-c", code, *args],
+            command,
             cwd=self.root / "empty",
             env=self.env(),
             capture_output=True,
@@ -244,25 +248,11 @@ def test_the_image_environment_holds_the_runtime_only_and_scores(image, tmp_path
     out = tmp_path / "scored.csv"
     samples = image.project / "data" / "samples" / "penguins_2009.csv"
     command = [str(image.venv / "bin" / image.package), "predict", "--bundle", str(image.bundle)]
-    done = subprocess.run(  # signed, but no signer named: nothing to check it against, so it is not used
-        [*command, "--input", str(samples), "--output", str(out)],
-        cwd=image.root / "empty",
-        env=image.env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    # signed, but no signer named: nothing to check it against, so it is not used
+    done = image.run([*command, "--input", str(samples), "--output", str(out)])
     assert done.returncode != 0 and "no signer is configured" in done.stderr and not out.exists(), explain(done)
-    done = subprocess.run(  # the image holds no `signing` extra: the bundle was checked when it was downloaded
-        [*command, "--allow-unsigned", "--input", str(samples), "--output", str(out)],
-        cwd=image.root / "empty",
-        env=image.env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    # the image holds no `signing` extra: the bundle was checked when it was downloaded
+    done = image.run([*command, "--allow-unsigned", "--input", str(samples), "--output", str(out)])
     assert done.returncode == 0 and "scored 120 rows" in done.stdout and "not checked" in done.stdout, explain(done)
     assert (
         out.read_text()

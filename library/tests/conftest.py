@@ -62,6 +62,19 @@ def released_as(bundle_dir: Path, version: str, parent: Path, key: Path | None =
     return copy
 
 
+def peak_bytes(call) -> int:
+    """The most bytes Python allocated while `call()` ran (tracemalloc): a bound on what a check read into memory."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak
+
+
 @dataclass(frozen=True)
 class ReleaseKey:
     """A key pair the tests sign releases with, offline, and the registry.signer that names its public key."""

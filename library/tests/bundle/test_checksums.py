@@ -1,11 +1,11 @@
 """SHA256SUMS: read bounded, and every name it lists a plain file name (a hostile list is a clear error)."""
 
-import tracemalloc
-
 import pytest
 
 from modelkeel.bundle.checksums import parse, read, verify_folder
 from modelkeel.errors import VerificationError
+
+from ..conftest import peak_bytes
 
 DIGEST = "0" * 64
 
@@ -14,14 +14,12 @@ def test_a_huge_sha256sums_is_refused_unread(tmp_path):
     sums = tmp_path / "SHA256SUMS"
     with sums.open("wb") as handle:  # 300 MB, on disk only (sparse)
         handle.truncate(300 << 20)
-    tracemalloc.start()
-    try:
+
+    def refused() -> None:
         with pytest.raises(VerificationError, match=r"SHA256SUMS is larger than 1.0 MiB .*refused unread"):
             read(sums, "hostile")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 4 << 20
+
+    assert peak_bytes(refused) < 4 << 20
 
 
 @pytest.mark.parametrize(

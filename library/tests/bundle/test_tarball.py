@@ -11,6 +11,8 @@ from modelkeel.bundle.tarball import (
 )
 from modelkeel.errors import VerificationError
 
+from ..conftest import peak_bytes
+
 
 @pytest.fixture()
 def built(bundle_dir, tmp_path):
@@ -78,18 +80,6 @@ def info(name, size=0, kind=None, **fields):
     for key, value in fields.items():
         setattr(member, key, value)
     return member
-
-
-def peak_bytes(call):
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        call()
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    return peak
 
 
 def test_a_large_member_is_hashed_in_chunks_never_read_whole(built):

@@ -16,7 +16,7 @@ from modelkeel.errors import (
 from modelkeel.registry import folder as folder_registry
 from modelkeel.registry.folder import FolderRegistry
 
-from ..conftest import released_as
+from ..conftest import peak_bytes, released_as
 
 
 @pytest.fixture()
@@ -355,18 +355,6 @@ def _signed(reg: FolderRegistry) -> FolderRegistry:
     return reg
 
 
-def _peak_bytes(call) -> int:
-    import tracemalloc
-
-    tracemalloc.start()
-    try:
-        call()
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    return peak
-
-
 def _huge_checksums(tmp_path: Path, bundle_dir: Path) -> FolderRegistry:
     reg = FolderRegistry(str(tmp_path / "registry"))
     reg.publish(open_bundle(bundle_dir))
@@ -382,7 +370,7 @@ def test_a_huge_sha256sums_is_refused_by_its_listed_size(bundle_dir, tmp_path):
         with pytest.raises(RegistryError, match=r"SHA256SUMS: 314,572,800 bytes, more than the 1.0 MiB .*before copy"):
             reg.fetch("0.1.0", tmp_path / "cache")
 
-    assert _peak_bytes(fetch) < 4 << 20
+    assert peak_bytes(fetch) < 4 << 20
     assert leftovers(tmp_path / "cache") == []
 
 
@@ -399,7 +387,7 @@ def test_a_file_of_unlisted_size_is_cut_off_at_its_cap(bundle_dir, tmp_path, mon
         with pytest.raises(RegistryError, match=r"SHA256SUMS: the download is larger than the 1048576 bytes it may"):
             reg.fetch("0.1.0", tmp_path / "cache")
 
-    assert _peak_bytes(fetch) < 8 << 20
+    assert peak_bytes(fetch) < 8 << 20
     assert leftovers(tmp_path / "cache") == []
 
 
