@@ -53,6 +53,14 @@ def released_as(bundle_dir: Path, version: str, parent: Path, key: Path | None =
     (copy / SIGNATURE_FILE).unlink(missing_ok=True)
     lineage = json.loads((copy / "lineage.json").read_text())
     lineage["version"] = version
+    manifest_path = copy / "data_manifest.json"
+    if manifest_path.is_file():  # the data manifest names the version too, and lineage pins its sha256
+        import hashlib
+
+        manifest = json.loads(manifest_path.read_text())
+        manifest["version"] = version
+        manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        lineage["data_manifest"]["sha256"] = hashlib.sha256(manifest_path.read_bytes()).hexdigest()
     (copy / "lineage.json").write_text(json.dumps(lineage, indent=2, sort_keys=True) + "\n")
     (copy / "SHA256SUMS").write_text(render(copy))
     if key is not None:

@@ -11,6 +11,8 @@ Callers catch these by type; no code looks inside an error's message text.
     │   └── DataStoreError         the data store cannot keep or give back an object (unreachable, too large)
     │       ├── ObjectNotFound     the store holds no object of that sha256 (never stored, or removed)
     │       └── CorruptObject      a stored object's bytes do not match its sha256 or size: refused
+    ├── RebuildError               a release cannot be rebuilt (no manifest, data forgotten, unknown commit)
+    ├── ClusterError               the Dask cluster is unreachable, mismatched, or lost a worker mid-run
     ├── StageOrderError            a stage needs an earlier stage's output that is missing or stale
     ├── GateError                  a safeguard (quality threshold, parity tolerance) blocked the model
     ├── VerificationError          a bundle does not match its checksums, model, schema or parity record
@@ -66,6 +68,14 @@ class ObjectNotFound(DataStoreError):
 
 class CorruptObject(DataStoreError):
     """A stored object's bytes do not hash to its name, or are not its size: corrupted or substituted; refused."""
+
+
+class RebuildError(PipelineError):
+    """A release cannot be rebuilt: no data manifest, an object missing or forgotten, an unknown commit, a failed run."""
+
+
+class ClusterError(PipelineError):
+    """The Dask cluster cannot be reached, runs other versions than this client, or lost a worker mid-run."""
 
 
 class StageOrderError(PipelineError):

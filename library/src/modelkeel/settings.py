@@ -388,6 +388,52 @@ class RetrainSettings(Strict):
         return self
 
 
+BYTES_RE = r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$"
+
+
+class DaskSettings(Strict):
+    """`compute.dask`: the cluster the Dask engine runs on (cluster/session.py)."""
+
+    address: str | None = Field(
+        None,
+        description="null: a LocalCluster started for the run and shut down after it; tcp:// or tls:// of an "
+        "existing scheduler; https:// of a dask-gateway server. Credentials come from the environment (DASK_* "
+        "TLS settings, DASK_GATEWAY__AUTH__*), never from here",
+    )
+    n_workers: int = Field(2, ge=1, le=1024, description="workers of the LocalCluster")
+    threads_per_worker: int = Field(1, ge=1, le=256, description="threads of each LocalCluster worker")
+    memory_limit: str = Field(
+        "2GiB",
+        pattern=BYTES_RE,
+        description="memory of each LocalCluster worker (2GiB, 512MiB); a worker over it is restarted",
+    )
+    connect_timeout: float = Field(30, gt=0, le=3600, description="seconds to reach the scheduler before giving up")
+
+    @model_validator(mode="after")
+    def _address(self) -> DaskSettings:
+        if self.address is None:
+            return self
+        scheme = self.address.split("://", 1)[0] if "://" in self.address else ""
+        if scheme not in ("tcp", "tls", "http", "https"):
+            raise ValueError(
+                f"compute.dask.address {self.address[:80]!r}: use tcp://HOST:PORT or tls://HOST:PORT (a scheduler), "
+                "https://HOST (a dask-gateway server), or null for a LocalCluster"
+            )
+        if "@" in self.address.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError(
+                "compute.dask.address carries credentials: keep them out of params.yaml; a TLS scheduler takes its "
+                "certificate and key from DASK_DISTRIBUTED__COMM__TLS__* in the environment (a secret in Actions)"
+            )
+        return self
+
+
+class ComputeSettings(Strict):
+    """`compute`: where the pipeline runs. pandas: in this process (the default); dask: on a Dask cluster."""
+
+    engine: Literal["pandas", "dask"] = Field("pandas", description="pandas (one process) or dask (a cluster)")
+    dask: DaskSettings = DaskSettings()
+
+
 class ServeSettings(Strict):
     """`serve`: the HTTP service (serve/). Command-line options override host, port and reload_every."""
 
@@ -437,6 +483,7 @@ class Settings(Strict):
     paths: PathSettings = PathSettings()
     registry: RegistrySettings = RegistrySettings()
     data_store: DataStoreSettings = DataStoreSettings()
+    compute: ComputeSettings = ComputeSettings()
     retrain: RetrainSettings = RetrainSettings()
     serve: ServeSettings = ServeSettings()
 
@@ -451,6 +498,11 @@ class Settings(Strict):
     test_pool: tuple[str, ...] | None = Field(None, exclude=True)
     # the loop's copies of retrain.source objects (path as in data.path -> URL), for lineage to name the URL
     data_urls: dict[str, str] | None = Field(None, exclude=True)
+    # set by retraining: the window's batches (paths as the snapshot records them), listed as such in the manifest
+    batch_files: tuple[str, ...] | None = Field(None, exclude=True)
+    # set by `rebuild`: the files to read in place of what data.path names (path relative to the root, and the
+    # URL it was copied from), in the order the release read them
+    data_files: tuple[tuple[str, str | None], ...] | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _metric_fits_task(self) -> Settings:
@@ -500,7 +552,8 @@ class Settings(Strict):
     def as_params(self) -> dict:
         """The params that shape the model and its gates (defaults filled in), JSON-ready.
 
-        Output locations (`paths`, `registry`, `data_store`), the retraining policy (`retrain`) and the service (`serve`)
+        Output locations (`paths`, `registry`, `data_store`), where it runs (`compute`: lineage records the engine
+        and the cluster), the retraining policy (`retrain`) and the service (`serve`)
         are left out: they do not change the model.
         """
         return self.model_dump(
@@ -513,9 +566,12 @@ class Settings(Strict):
                 "lineage_extra",
                 "test_pool",
                 "data_urls",
+                "batch_files",
+                "data_files",
                 "paths",
                 "registry",
                 "data_store",
+                "compute",
                 "retrain",
                 "serve",
             },

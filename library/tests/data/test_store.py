@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import random
 import threading
+from pathlib import Path
 
 import pytest
 
-from modelkeel.data.store import OBJECTS, DataStore, Stored
+from modelkeel.data.retention import collect
+from modelkeel.data.store import OBJECTS, STAGING, DataStore, Stored
 from modelkeel.errors import CorruptObject, DataStoreError, ObjectNotFound, SettingsError
+
+from ..killed import killed_while
 
 
 def open_store(where, **kwargs) -> DataStore:
@@ -248,3 +253,62 @@ def test_credentials_come_from_the_environment(s3_server, tmp_path, monkeypatch)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     with pytest.raises((DataStoreError, PermissionError)):
         DataStore(f"s3://{bucket}/store", {"skip_instance_cache": True}).objects()
+
+
+# ---- a put killed mid-upload (a child process, SIGKILL): no object, at most a staging key ------------------
+
+PUT = """import json, sys
+from modelkeel.data.store import DataStore
+DataStore(sys.argv[1], json.loads(sys.argv[2])).put(sys.argv[3])
+"""
+PART_BYTES = 5 * 1024 * 1024  # S3's smallest part: on S3 the child's upload goes up in parts
+
+
+def upload_under_way(store: DataStore):
+    """Whether a put is writing: a local file in the store with bytes in it (its staging key); on S3, whose keys
+    appear only whole, a multipart upload in progress under the store's prefix."""
+    if store.local:
+        root = Path(store.root)
+
+        def written() -> bool:
+            try:
+                return any(p.is_file() and p.stat().st_size > 0 for p in root.rglob("*"))
+            except FileNotFoundError:
+                return False
+
+        return written
+    bucket, _, prefix = store.root.partition("/")
+    return lambda: any(u["Key"].startswith(f"{prefix}/") for u in store.fs.list_multipart_uploads(bucket))
+
+
+def test_a_put_killed_mid_upload_leaves_no_object_and_a_later_put_stores_it_whole(store_url, tmp_path, request):
+    """A run killed (SIGKILL) while it uploads a file: nothing is at the object's key, nor listed; locally the
+    dead upload's staging key is left for gc, on S3 not even that (an unfinished multipart upload is no key).
+    The same file put again is stored, and reads back verified."""
+    store = open_store(store_url)
+    data = payload(40 * 1024 * 1024)
+    sha = hashlib.sha256(data).hexdigest()
+    source = write(tmp_path, "big.csv", data)
+    # the child: this interpreter, the S3 server's credentials from the environment, as a project's CI sets them
+    env = {} if store.local else request.getfixturevalue("s3_server").environment
+    options = {} if store.local else {"default_block_size": PART_BYTES, "skip_instance_cache": True}
+    killed_while(PUT, [store_url.url, json.dumps(options), str(source)], upload_under_way(store), "an upload", env)
+    store.fs.invalidate_cache()
+
+    assert not store.has(sha) and store.objects() == [] and not store.verifies(sha)
+    with pytest.raises(ObjectNotFound, match=sha):
+        store.get(sha, tmp_path / "out")
+    staged = store.staged()
+    assert len(staged) == (1 if store.local else 0)
+    assert all(key.startswith(f"{store.root}/{STAGING}/") and key.endswith(".partial") for key in staged)
+
+    assert store.put(source) == Stored(sha, len(data))
+    assert store.objects() == [Stored(sha, len(data))]
+    assert store.get(sha, tmp_path / "back", size=len(data)) == Stored(sha, len(data))
+    assert (tmp_path / "back").read_bytes() == data
+    assert store.staged() == staged, "the later put left no staging key of its own"
+    if not store.local:  # the dead upload's parts stay on S3 until gc aborts them
+        assert len(store.abandoned_uploads()) == 1
+        done = collect(store, min_age_hours=0)  # no manifest names the object either: it goes too
+        assert done.staging_removed[0].endswith("(unfinished multipart upload)") and done.removed == (sha,)
+        assert store.abandoned_uploads() == []

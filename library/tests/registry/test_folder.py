@@ -494,3 +494,116 @@ def test_a_claim_left_by_a_publish_that_died_holds_the_version_for_an_hour_then_
     reg.publish(open_bundle(bundle_dir))
     assert reg.versions() == ["0.1.0"]
     assert json.loads(reg.fs.cat_file(claim))["token"] != "dead", "this run's claim replaced the dead one"
+
+
+# ---- a publish killed mid-upload (a child process, SIGKILL): nothing of it is visible, and it is redone ----
+
+PUBLISH = """import sys
+from modelkeel.bundle.reader import open_bundle
+from modelkeel.registry.folder import FolderRegistry
+FolderRegistry(sys.argv[1]).publish(open_bundle(sys.argv[2]))
+"""
+LARGE_MODEL_BYTES = 64 << 20  # its upload takes a moment: the publish is killed while it is under way
+
+
+def with_large_model(bundle_dir: Path, version: str, parent: Path, release_key) -> Path:
+    """The bundle released as `version`, signed, its model.onnx made LARGE_MODEL_BYTES larger by an unused
+    initializer (still one valid, self-contained ONNX file, named by lineage.json and parity.json)."""
+    import hashlib
+    import json
+    import random
+
+    import onnx
+    from onnx import helper
+
+    from modelkeel.bundle.checksums import render
+
+    copy = released_as(bundle_dir, version, parent)
+    model = onnx.load_model_from_string((copy / "model.onnx").read_bytes())
+    padding = random.Random(0).randbytes(LARGE_MODEL_BYTES)
+    model.graph.initializer.append(
+        helper.make_tensor("padding", onnx.TensorProto.UINT8, [LARGE_MODEL_BYTES], padding, raw=True)
+    )
+    data = model.SerializeToString()
+    (copy / "model.onnx").write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    for record, path in (("lineage.json", ("model", "sha256")), ("parity.json", ("onnx_sha256",))):
+        content = json.loads((copy / record).read_text())
+        *parents, leaf = path
+        inner = content
+        for key in parents:
+            inner = inner[key]
+        inner[leaf] = sha
+        (copy / record).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+    (copy / "SHA256SUMS").write_text(render(copy))
+    return release_key.sign(copy)
+
+
+@pytest.fixture(params=["folder", "s3"])
+def registry_url(request, tmp_path, monkeypatch) -> str:
+    """A registry on a local folder, or on a fresh bucket of the S3 server with its credentials in the
+    environment (AWS_*, as a project's CI sets them), which a child publishing process inherits."""
+    if request.param == "folder":
+        return str(tmp_path / "registry")
+    server = request.getfixturevalue("s3_server")
+    for name, value in server.environment.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{server.new_bucket()}/registry"
+
+
+def a_file_arrived(reg: FolderRegistry, version: str):
+    """Whether a file of the version's publish is on the store yet: in the staging folder of a local publish
+    (renamed into place only when whole), under the version's prefix on an object store (beside the claim)."""
+    from modelkeel.registry.folder import CLAIM
+
+    if folder_registry._is_local(reg.fs):
+        root = Path(reg.root)
+        return lambda: any(root.glob(f".{version}.*.partial/*")) or any(root.glob(f"{version}/*"))
+
+    def arrived() -> bool:
+        try:
+            found = reg.fs.ls(f"{reg.root}/{version}", detail=False, refresh=True)
+        except FileNotFoundError:
+            return False
+        return bool({Path(p.rstrip("/")).name for p in found} - {CLAIM})
+
+    return arrived
+
+
+def test_a_publish_killed_mid_upload_is_never_half_visible_and_is_published_again_later(
+    bundle_dir, tmp_path, registry_url, release_key, monkeypatch
+):
+    """A release job killed (SIGKILL) once the first file of its version is on the store, its large model.onnx
+    still to upload: the version is not listed nor fetched, the previous one stays latest; on an object store
+    incomplete() names it and the dead run's claim holds it until stale (STALE_CLAIM_SECONDS, here made 0),
+    locally only a hidden staging folder is left. Published again, the version fetches and verifies whole."""
+    from ..killed import killed_while
+
+    reg = FolderRegistry(registry_url)
+    reg.publish(open_bundle(bundle_dir))
+    second = with_large_model(bundle_dir, "0.2.0", tmp_path, release_key)
+    killed_while(PUBLISH, [registry_url, str(second)], a_file_arrived(reg, "0.2.0"), "a file of 0.2.0 on the store")
+    reg.fs.invalidate_cache()
+
+    local = folder_registry._is_local(reg.fs)
+    assert reg.versions() == ["0.1.0"] and reg.latest() == "0.1.0"
+    assert not reg.fs.exists(f"{reg.root}/0.2.0/SHA256SUMS")
+    assert reg.fetch("latest", tmp_path / "cache").folder.name == "0.1.0"
+    if local:
+        assert reg.incomplete() == [], "a local publish is renamed into place whole: no version folder yet"
+        assert [p.name for p in Path(reg.root).iterdir() if not p.name.startswith(".")] == ["0.1.0"]
+        with pytest.raises(ReleaseNotFound, match=r"has no version 0.2.0"):
+            reg.fetch("0.2.0", tmp_path / "cache")
+    else:
+        assert reg.incomplete() == ["0.2.0"]
+        with pytest.raises(RegistryError, match=r"0.2.0 has no SHA256SUMS.*its publish was interrupted"):
+            reg.fetch("0.2.0", tmp_path / "cache")
+        with pytest.raises(RegistryError, match=r"0.2.0 is being published by another run"):
+            reg.publish(open_bundle(second))  # the dead run's claim is fresh: it might still be uploading
+        monkeypatch.setattr(folder_registry, "STALE_CLAIM_SECONDS", 0)
+    assert not (tmp_path / "cache" / "0.2.0").exists()
+
+    reg.publish(open_bundle(second))
+    assert reg.versions() == ["0.1.0", "0.2.0"] and reg.latest() == "0.2.0" and reg.incomplete() == []
+    fetched = reg.fetch("0.2.0", tmp_path / "cache")  # verified: checksums, model hashes, signature
+    assert fetched.version == "0.2.0" and same_files(fetched.folder, second)

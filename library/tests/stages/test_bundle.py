@@ -5,6 +5,7 @@ import json
 import pytest
 
 from modelkeel.bundle.layout import CHECKSUMS
+from modelkeel.data.manifest import of_bundle
 from modelkeel.errors import GateError, StageOrderError
 from modelkeel.settings import PathSettings
 from modelkeel.stages import bundle
@@ -13,6 +14,7 @@ from modelkeel.stages.pipeline import (
     run_pipeline,
     run_train,
 )
+from modelkeel.utils.hashing import sha256_file
 
 EXPECTED = {
     "model.onnx",
@@ -24,6 +26,7 @@ EXPECTED = {
     "lineage.json",
     "model_card.md",
     "reference.json",
+    "data_manifest.json",
     "feature_importance.png",
     CHECKSUMS,
 }
@@ -45,6 +48,20 @@ def test_lineage_pins_data_params_code_and_environment(bundle_dir, settings, val
     assert lineage["seed"] == settings.seed
     assert {"scikit-learn", "skl2onnx", "onnx", "onnxruntime", "pandera"} <= set(lineage["environment"]["packages"])
     assert "commit" in lineage["git"] and "dirty" in lineage["git"]
+
+
+def test_the_data_manifest_lists_every_file_training_read_and_lineage_pins_it(bundle_dir, settings, validated):
+    lineage = json.loads((bundle_dir / "lineage.json").read_text())
+    manifest = of_bundle(bundle_dir, lineage)
+    assert lineage["data_manifest"]["sha256"] == sha256_file(bundle_dir / "data_manifest.json")
+    assert (manifest.name, manifest.version, manifest.parent) == (lineage["name"], lineage["version"], None)
+    snapshot = validated.snapshot["files"]
+    assert [(f.role, f.path, f.sha256, f.bytes, f.rows) for f in manifest.trained_on] == [
+        ("train", f["path"], f["sha256"], f["bytes"], f["rows"]) for f in snapshot
+    ]
+    trusted = [f for f in manifest.files if f.role == "trusted"]
+    assert [(f.path, f.sha256) for f in trusted] == [(settings.retrain.trusted.path, settings.retrain.trusted.sha256)]
+    assert all(sha256_file(settings.root / f.path) == f.sha256 for f in manifest.files)
 
 
 def test_the_model_card_says_what_the_model_is_and_what_made_it(bundle_dir, settings):

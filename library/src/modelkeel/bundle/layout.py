@@ -18,6 +18,7 @@ INPUT_EXAMPLE = "input_example.json"
 LINEAGE = "lineage.json"
 MODEL_CARD = "model_card.md"
 REFERENCE = "reference.json"  # training-data statistics that drift is measured against
+DATA_MANIFEST = "data_manifest.json"  # every file training read, by sha256 (data/manifest.py); since 2.0
 CHECKSUMS = "SHA256SUMS"
 SIGNATURE_FILE = "bundle.sig"  # OpenSSF model signing: signs every other file; added after SHA256SUMS, so not in it
 REQUIRED_FILES = (MODEL, METRICS, PARITY, SCHEMA, SIGNATURE, INPUT_EXAMPLE, LINEAGE, MODEL_CARD)

@@ -1,4 +1,5 @@
-"""The retraining loop's commands: retrain, retrain-issue, retrain-demo and keepalive."""
+"""The retraining loop's commands: retrain, retrain-issue, retrain-demo, keepalive, and `challenger` (the
+challengers kept for a person: list, fetch, reject, released, comment)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,35 @@ def add_parsers(sub: argparse._SubParsersAction) -> list[argparse.ArgumentParser
         "retrain-demo", help="three batches made from your data (unchanged, shifted, corrupted) through the loop"
     )
     sub.add_parser("keepalive", help="warn when GitHub is about to pause the schedule (60 days without a commit)")
+    add_challenger_parser(sub)
     return [retrain, retrain_issue]
+
+
+def add_challenger_parser(sub: argparse._SubParsersAction) -> None:
+    challenger = sub.add_parser(
+        "challenger", help="the challengers that wait for a person, kept in the data store: list, fetch, reject"
+    )
+    actions = challenger.add_subparsers(dest="challenger_command", required=True, metavar="ACTION")
+    actions.add_parser("list", help="the challengers that wait for a person")
+    ref = "the challenger's version (0.2.0 or v0.2.0) or the id of the retraining run that kept it"
+    outputs = {"type": Path, "metavar": "PATH", "help": "append version=, tag=, run= (GITHUB_OUTPUT)"}
+    fetch = actions.add_parser("fetch", help="the kept challenger into dist/<name>-<version>/, checked and verified")
+    fetch.add_argument("ref", help=ref)
+    fetch.add_argument("--dest", type=Path, help="folder for the bundle (default: paths.dist)")
+    fetch.add_argument(
+        "--digest",
+        help="the SHA256SUMS sha256 the loop reported for it (the one a person reviewed): any other bundle is refused",
+    )
+    fetch.add_argument("--outputs", **outputs)
+    reject = actions.add_parser("reject", help="a person rejects it: its batches are recorded as judged")
+    reject.add_argument("ref", help=ref)
+    reject.add_argument("--outputs", **outputs)
+    released = actions.add_parser("released", help="after its release: its batches are recorded as judged (approved)")
+    released.add_argument("ref", help=ref)
+    comment = actions.add_parser("comment", help="tell the model-health issue it was released (linked) or rejected")
+    comment.add_argument("--decision", required=True, choices=["approved", "rejected"])
+    comment.add_argument("--version", required=True, help="the challenger's version")
+    comment.add_argument("--repo", help="GitHub OWNER/NAME (default: registry.github_repo in params.yaml)")
 
 
 def retrain(ctx: Context) -> int:
@@ -50,7 +79,7 @@ def retrain(ctx: Context) -> int:
         write_outputs(ctx.args.outputs, step_outputs(settings, result))
     if ctx.args.append:
         append_summary(ctx.args.append, text)
-    if registry is not None and (published := publish_winner(result, registry)):
+    if registry is not None and (published := publish_winner(ctx.settings, result, registry)):
         say(f"retrain: published {published}")
     if result.outcome is Outcome.NO_CHAMPION:  # a new repository: green, with the next step in the run's summary
         say(
@@ -96,4 +125,41 @@ def keepalive(ctx: Context) -> int:
     return 0
 
 
-COMMANDS = {"retrain": retrain, "retrain-issue": retrain_issue, "retrain-demo": retrain_demo, "keepalive": keepalive}
+def challenger(ctx: Context) -> int:
+    from ..data.store import DataStore
+    from ..github.actions import write_outputs
+    from ..loop import approval
+
+    args, settings = ctx.args, ctx.settings
+    action = args.challenger_command
+    if action == "comment":
+        repo = args.repo or settings.registry.github_repo
+        if not repo:
+            raise IssueError("no repository for the issue: set registry.github_repo in params.yaml or pass --repo")
+        version = approval.normalize_version(args.version)
+        say(f"challenger: {approval.comment(repo, settings.retrain.issue_label, args.decision, version)}")
+        return 0
+    store = DataStore(settings.data_store_url)
+    if action == "list":
+        say(approval.listing(approval.pending(store)))
+        return 0
+    if action == "fetch":
+        record, bundle = approval.fetch_challenger(store, args.ref, args.dest or settings.dist_dir, args.digest)
+        say(f"challenger: {record['version']} fetched from {store.url} into {bundle.folder}, verified")
+    elif action == "reject":
+        record = approval.reject(store, args.ref)
+    else:
+        record = approval.released(store, args.ref)
+    if getattr(args, "outputs", None):
+        values = {"version": record["version"], "tag": f"v{record['version']}", "run": record.get("run") or ""}
+        write_outputs(args.outputs, values)
+    return 0
+
+
+COMMANDS = {
+    "retrain": retrain,
+    "retrain-issue": retrain_issue,
+    "retrain-demo": retrain_demo,
+    "keepalive": keepalive,
+    "challenger": challenger,
+}

@@ -1,7 +1,7 @@
 """Command line: parse, load settings once (on first use), call one handler, map errors to exit codes.
 
 `python -m <package>` and the console script both land in `main`. Each command group lives in
-its own module (`stages`, `registry`, `release`, `loop`, `serve`); the handlers call one function of the
+its own module (`stages`, `registry`, `release`, `loop`, `serve`, `data`); the handlers call one function of the
 module that owns the decision and print what it returns.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import PipelineError
-from . import loop, registry, release, serve, stages
+from . import data, loop, registry, release, serve, stages
 from .context import Context
 
 COMMANDS: dict[str, Callable[[Context], int]] = {
@@ -22,6 +22,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     **release.COMMANDS,
     **loop.COMMANDS,
     **serve.COMMANDS,
+    **data.COMMANDS,
 }
 
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     stages.add_parsers(sub)
     with_registry = registry.add_parsers(sub) + release.add_parsers(sub) + loop.add_parsers(sub)
-    with_registry += serve.add_parsers(sub)
+    with_registry += serve.add_parsers(sub) + data.add_parsers(sub)
     for command in [*with_registry, sub.choices["report"]]:
         command.add_argument("--repo", help="GitHub OWNER/NAME (default: registry.github_repo in params.yaml)")
         command.add_argument("--url", help="fsspec registry URL (default: registry.url in params.yaml)")

@@ -79,11 +79,13 @@ def listing(ctx: Context) -> int:
 
 def publish(ctx: Context) -> int:
     from ..bundle.verify import verify
+    from ..data.manifest import store_release_data
     from ..registry.folder import publishing_registry
 
     backend = publishing_registry(ctx.backend)
     verified = verify(ctx.args.bundle or ctx.default_bundle())
     say(verified.describe())
+    store_release_data(ctx.settings, verified.bundle.folder, verified.bundle.lineage)
     say(f"publish: {verified.bundle.folder} -> {backend.publish(verified.bundle)}")
     return 0
 

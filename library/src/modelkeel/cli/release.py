@@ -4,9 +4,11 @@ as a GitHub Release with `gh`."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
+from ..bundle.layout import LINEAGE
 from ..utils.console import say
 from .context import Context
 
@@ -160,6 +162,9 @@ def release(ctx: Context) -> int:
     elif args.dry_run:
         say("release: dry run, nothing published. Would run: " + plan.shell_command())
     else:
+        from ..data.manifest import store_release_data
+
+        store_release_data(settings, plan.bundle, json.loads((plan.bundle / LINEAGE).read_text(encoding="utf-8")))
         registry_release.publish(plan)
         say(f"release: published {plan.tag} to {plan.repo}")
     return 0

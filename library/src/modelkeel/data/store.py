@@ -6,6 +6,15 @@ Any fsspec URL holds it: a local folder (the default, `.data-store` beside param
 
     objects/sha256/<first two hex digits>/<the 64 hex digits>   each object, whose name is its sha256
     staging/<random>.partial                                     uploads in progress, or interrupted ones
+    manifests/<project>/<version>+<sha256>.json                  each release's data manifest (data/manifest.py)
+    challengers/<version>.json, runs/<run id>.json               challengers that wait for a person (loop/approval.py)
+    judged/<sha256>.json                                         batches the loop judged, so not judged again
+    forgotten/<sha256>.json                                      objects a person removed, and why (`forget`)
+
+Records (every key but objects and staging) are small JSON documents written whole: a rename on a local
+disk, one PUT on an object store (which makes the whole object appear at once). They are bounded
+(`MAX_RECORD_BYTES`) and named from a closed set of folders (`RECORD_FOLDERS`), so no name reaches
+outside the store.
 
 `put` reads its source once, hashing and counting the bytes as it uploads them to a staging key; only a
 complete upload of the declared size is moved to the object's key: on a local disk by a rename (atomic),
@@ -42,6 +51,9 @@ STAGING = "staging"
 CHUNK = 1024 * 1024
 MAX_OBJECT_BYTES = 64 * 1024**3  # one object, unless the store is opened with another bound
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+RECORD_FOLDERS = ("manifests", "challengers", "runs", "judged", "forgotten")
+RECORD_PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,16 @@ class DataStore:
         except OSError as error:
             raise DataStoreError(f"cannot read the data store {self.url}: {error}") from None
 
+    def stat(self, sha256: str) -> Stored | None:
+        """The object's sha256 and size as the store declares it, or None when there is none."""
+        try:
+            info = self.fs.info(self.key(sha256))
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise DataStoreError(f"cannot read the data store {self.url}: {error}") from None
+        return Stored(sha256, _declared_size(info) or 0)
+
     def objects(self) -> list[Stored]:
         """Every object, by sha256; what is not named like an object (in the wrong folder) is not listed."""
         prefix = f"{self.root}/{OBJECTS}"
@@ -114,6 +136,37 @@ class DataStore:
         except OSError as error:
             raise DataStoreError(f"cannot list the data store {self.url}: {error}") from None
         return sorted(path for path, info in found.items() if info.get("type") == "file")
+
+    def abandoned_uploads(self) -> list[dict]:
+        """Unfinished multipart uploads under the staging prefix (an object store's upload killed half way is no
+        key, but its parts take storage until aborted): each {"key", "id", "started" (seconds since the epoch)}.
+        Empty on a store without multipart uploads (a folder)."""
+        lister = getattr(self.fs, "list_multipart_uploads", None)
+        if lister is None or self.local:
+            return []
+        bucket, _, prefix = self.root.partition("/")
+        staging = f"{prefix}/{STAGING}/" if prefix else f"{STAGING}/"
+        try:
+            uploads = lister(bucket)
+        except OSError as error:
+            raise DataStoreError(f"cannot list the uploads in progress in {self.url}: {error}") from None
+        found = []
+        for upload in uploads:
+            key, started = upload.get("Key", ""), upload.get("Initiated")
+            if key.startswith(staging) and upload.get("UploadId"):
+                at = started.timestamp() if hasattr(started, "timestamp") else None
+                found.append({"key": f"{bucket}/{key}", "id": upload["UploadId"], "started": at})
+        return found
+
+    def abort_upload(self, upload: dict) -> None:
+        """Abort one of `abandoned_uploads()` (its parts are deleted)."""
+        bucket, _, key = upload["key"].partition("/")
+        if not upload["key"].startswith(f"{self.root}/{STAGING}/"):
+            raise ValueError(f"not an upload to the staging prefix of {self.url}: {upload['key']!r}")
+        try:
+            self.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload["id"])
+        except OSError as error:
+            raise DataStoreError(f"cannot abort the upload {upload['key']}: {error}") from None
 
     def get(self, sha256: str, dest: Path, *, size: int | None = None) -> Stored:
         """Copy the object to `dest`, checked: its bytes must hash to `sha256` and be its size (`size`, when the
@@ -174,6 +227,111 @@ class DataStore:
         except OSError as error:
             raise DataStoreError(f"cannot read {self.object_url(sha256)}: {error}") from None
         return digest.hexdigest() == sha256
+
+    # --- records -----------------------------------------------------------------------------------------
+
+    def record_key(self, name: str) -> str:
+        """The key of the record `name` (`<folder>/<part>[/<part>]`, the folder one of RECORD_FOLDERS); a
+        ValueError for any other name (a path that would leave the store, a hidden or odd name)."""
+        parts = name.split("/") if isinstance(name, str) else []
+        if (
+            not 2 <= len(parts) <= 3
+            or parts[0] not in RECORD_FOLDERS
+            or not all(RECORD_PART_RE.match(p) and p not in (".", "..") for p in parts[1:])
+        ):
+            raise ValueError(f"not a record name of the data store: {name!r}")
+        return f"{self.root}/{name}"
+
+    def put_record(self, name: str, data: bytes) -> None:
+        """Write the record whole (replacing any before it): a rename locally, one PUT on an object store."""
+        key = self.record_key(name)
+        if len(data) > MAX_RECORD_BYTES:
+            raise DataStoreError(f"{self.url}/{name}: {len(data):,} bytes, more than a record may hold")
+        try:
+            if self.local:
+                atomic.write_bytes(Path(key), data)
+            else:
+                self.fs.pipe_file(key, data)
+        except OSError as error:
+            raise DataStoreError(f"cannot write {self.url}/{name}: {error.strerror or error}") from None
+
+    def get_record(self, name: str) -> bytes | None:
+        """The record's bytes, or None when there is none; a DataStoreError for one over MAX_RECORD_BYTES."""
+        key = self.record_key(name)
+        try:
+            size = _declared_size(self.fs.info(key))
+            if size is not None and size > MAX_RECORD_BYTES:
+                raise DataStoreError(f"{self.url}/{name}: {size:,} bytes, more than a record may hold; not read")
+            with self.fs.open(key, "rb") as handle:
+                data = handle.read(MAX_RECORD_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise DataStoreError(f"cannot read {self.url}/{name}: {error.strerror or error}") from None
+        if len(data) > MAX_RECORD_BYTES:
+            raise DataStoreError(f"{self.url}/{name}: more than a record may hold; not read")
+        return data
+
+    def records(self, folder: str) -> list[str]:
+        """The names of the records under `folder` (one of RECORD_FOLDERS, or `manifests/<project>`), sorted."""
+        self.record_key(f"{folder}/x")  # checks the folder
+        prefix = f"{self.root}/{folder}"
+        try:
+            found = self.fs.find(prefix, detail=True) if self.fs.exists(prefix) else {}
+        except OSError as error:
+            raise DataStoreError(f"cannot list {self.url}/{folder}: {error}") from None
+        names = []
+        for path, info in found.items():
+            if info.get("type") != "file":
+                continue
+            name = path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
+            try:
+                self.record_key(name)
+            except ValueError:
+                continue  # not a record (a temporary file of an interrupted local write)
+            names.append(name)
+        return sorted(names)
+
+    def remove_record(self, name: str) -> bool:
+        """Remove the record; whether there was one."""
+        return self._remove_key(self.record_key(name), f"{self.url}/{name}")
+
+    def remove(self, sha256: str) -> bool:
+        """Remove the object (gc, `forget`); whether there was one."""
+        return self._remove_key(self.key(sha256), self.object_url(sha256))
+
+    def remove_staged(self, key: str) -> bool:
+        """Remove a staging key `staged()` listed (gc)."""
+        if not key.startswith(f"{self.root}/{STAGING}/"):
+            raise ValueError(f"not a staging key of {self.url}: {key!r}")
+        return self._remove_key(key, key)
+
+    def modified(self, key: str) -> float | None:
+        """When the key was last written (seconds since the epoch), where the store says; None where it does not."""
+        try:
+            info = self.fs.info(key)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise DataStoreError(f"cannot read {key}: {error}") from None
+        for field in ("mtime", "LastModified", "created"):
+            value = info.get(field)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+            if hasattr(value, "timestamp"):
+                return float(value.timestamp())
+        return None
+
+    def _remove_key(self, key: str, label: str) -> bool:
+        try:
+            if not self.fs.exists(key):
+                return False
+            self.fs.rm(key)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise DataStoreError(f"cannot remove {label}: {error.strerror or error}") from None
+        return True
 
     # --- writing ------------------------------------------------------------------------------------------
 

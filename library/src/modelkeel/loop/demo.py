@@ -199,6 +199,7 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
     from ..bundle.signing import make_key_pair, sign
     from ..data.contract import load_schema_model
     from ..data.files import resolve_files
+    from ..data.manifest import store_release_data
     from ..registry.folder import FolderRegistry
     from ..stages.pipeline import run_pipeline
     from ..stages.validate import validate
@@ -235,6 +236,7 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
     batches = demo_batches(demo, validated.frame, load_schema_model(settings).to_schema())
     champion = run_pipeline(demo).bundle
     sign(champion.folder, private_key)
+    store_release_data(demo, champion.folder, champion.lineage)
     say(
         f"retrain-demo: champion v{champion.version} signed with the demo's key and published to {registry.publish(champion)}"
     )
@@ -247,7 +249,7 @@ def run_demo(settings: Settings) -> list[tuple[str, str, str]]:
         loop = run_loop(demo, find_champion(registry, cache))
         if loop.outcome is Outcome.PROMOTE and loop.challenger is not None:
             sign(loop.challenger.folder, private_key)  # as the release workflow signs what it publishes
-        if publish_winner(loop, registry):
+        if publish_winner(demo, loop, registry):
             say(f"retrain-demo: challenger v{loop.challenger_version} promoted: it is the champion now")
         elif loop.outcome is Outcome.REFUSED:
             arrived.unlink()  # a person would fix or remove it

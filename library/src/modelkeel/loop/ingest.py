@@ -1,7 +1,9 @@
 """Steps 1 and 2 of the loop: ingest the batches `retrain.source` names, and validate the new ones.
 
 A batch whose sha256 the champion was trained on (or, for a retrained champion, one its loop had
-already seen) is not new. Every failure of every new batch goes to the quarantine report.
+already seen) is not new, nor is one judged before (recorded in the data store by loop/approval.py: the
+loop kept the champion, a person rejected or released its challenger, or a challenger trained on it waits).
+Every failure of every new batch goes to the quarantine report.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Batch:
     rows: int
     new: bool
     url: str | None = None  # the object it was copied from, when retrain.source is a URL
+    judged: bool = False  # not new because a run (or a person) judged it before, not because the champion saw it
 
 
 def find_batches(settings: Settings, snapshot: Path) -> list[tuple[Path, str | None]]:
@@ -61,8 +64,11 @@ def _rows_within(settings: Settings, path: Path, rows: int) -> None:
         )
 
 
-def ingest(settings: Settings, champion: Bundle, snapshot: Path) -> tuple[Batch, ...]:
-    """Every batch under the source, fingerprinted, and whether the champion has seen it."""
+def ingest(
+    settings: Settings, champion: Bundle, snapshot: Path, judged: frozenset[str] = frozenset()
+) -> tuple[Batch, ...]:
+    """Every batch under the source, fingerprinted, and whether it is new: neither seen by the champion nor
+    among the `judged` sha256 (batches an earlier run or a person judged)."""
     lineage = champion.lineage
     # what the champion trained on, and (for a retrained champion) every batch its loop had seen,
     # so batches left out by `retrain.window` are not new again on every run
@@ -74,7 +80,10 @@ def ingest(settings: Settings, champion: Bundle, snapshot: Path) -> tuple[Batch,
         _rows_within(settings, path, rows[0])  # a CSV's rows, counted once read
         digest = sha256_file(path)
         shown = str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else str(path)
-        batches.append(Batch(shown, digest, rows[0], digest not in known, url))
+        seen = digest in known
+        batches.append(
+            Batch(shown, digest, rows[0], not seen and digest not in judged, url, not seen and digest in judged)
+        )
     return tuple(batches)
 
 

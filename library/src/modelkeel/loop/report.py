@@ -42,6 +42,11 @@ class LoopResult:
     def new(self) -> tuple[Batch, ...]:
         return tuple(b for b in self.batches if b.new)
 
+    @property
+    def skipped_as_judged(self) -> int:
+        """Batches not new only because they were judged before (recorded in the data store)."""
+        return sum(b.judged for b in self.batches)
+
     def as_json(self) -> dict[str, Any]:
         challenger = {}
         if self.challenger_version:
@@ -62,6 +67,7 @@ class LoopResult:
             "trend": self.trend.as_dict() if self.trend else None,
             "copies": self.copies,
             "challenger": challenger,
+            "skipped_as_judged": self.skipped_as_judged,
         }
 
 
@@ -106,9 +112,16 @@ def report_markdown(result: LoopResult, primary_metric: str) -> str:
     if result.batches:
         lines += ["| batch | rows | sha256 | new |", "|---|---|---|---|"]
         lines += [
-            f"| {cell(b.path)} | {b.rows} | {b.sha256[:12]} | {'yes' if b.new else 'no'} |" for b in result.batches
+            f"| {cell(b.path)} | {b.rows} | {b.sha256[:12]} | {'yes' if b.new else 'judged before' if b.judged else 'no'} |"
+            for b in result.batches
         ]
         lines.append("")
+        if result.skipped_as_judged:
+            lines += [
+                f"Batches skipped as judged: {result.skipped_as_judged} (an earlier run kept the champion on them, or a "
+                "person released or rejected their challenger, or it waits: `challenger list`).",
+                "",
+            ]
     if result.quarantine:
         lines += ["### Quarantine", "", *quarantine_markdown(result.quarantine), ""]
     if result.drift:

@@ -170,7 +170,7 @@ class FolderRegistry(Backend):
                     f"{self.url}/{version} already exists; publish a new version instead of overwriting"
                 )
             listed = (p for p in bundle.folder.iterdir() if not p.name.startswith("."))  # as SHA256SUMS lists them
-            files = sorted(listed, key=lambda p: p.name == CHECKSUMS)  # SHA256SUMS last
+            files = sorted(listed, key=lambda p: (p.name == CHECKSUMS, p.name))  # by name, SHA256SUMS last
             if _is_local(self.fs):
                 self._publish_local(version, files)
             else:

@@ -77,6 +77,7 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
     """Assemble, verify and atomically publish the bundle folder and its tarball."""
     from ..bundle.lineage import bundle_name, environment, git_state, project_name
     from ..bundle.model_card import render_model_card
+    from ..data import manifest as data_manifest
     from ..data.contract import contract_expectations, load_schema_model, schema_yaml
     from ..data.trusted import split_lineage
     from ..loop.drift import reference_stats
@@ -111,6 +112,8 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
         "model": {"file": layout.MODEL, "sha256": sha256_bytes(model_bytes), "opset": settings.parity.target_opset},
         **(settings.lineage_extra or {}),
     }
+    manifest = data_manifest.build(settings, validated.snapshot, name, version).render()
+    lineage["data_manifest"] = {"file": layout.DATA_MANIFEST, "sha256": sha256_bytes(manifest)}
     split = split_lineage(settings, validated.snapshot)
     if split is not None:  # freeze-trusted split the training data and the trusted set from the user's file
         lineage["split_from"] = split
@@ -138,6 +141,7 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
         (staging / layout.INPUT_EXAMPLE).write_text(json.dumps(example, indent=2) + "\n")
         (staging / layout.LINEAGE).write_text(json.dumps(lineage, indent=2, sort_keys=True) + "\n")
         (staging / layout.REFERENCE).write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
+        (staging / layout.DATA_MANIFEST).write_bytes(manifest)
         for plot in inputs.plots:
             (staging / plot.name).write_bytes(plot.read_bytes())
         card = render_model_card(

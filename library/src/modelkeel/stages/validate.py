@@ -39,7 +39,10 @@ def check_columns_declared(settings: Settings, schema_columns: list[str]) -> Non
 
 def validate(settings: Settings) -> ValidatedData:
     data = settings.data
-    found = resolve_sources(data.path, settings.root, settings.data_snapshot_dir)
+    if settings.data_files is not None:  # `rebuild`: exactly the files the release read, back from the data store
+        found = [(settings.root / path, url) for path, url in settings.data_files]
+    else:
+        found = resolve_sources(data.path, settings.root, settings.data_snapshot_dir)
     files = [path for path, _ in found]
     # a URL names its file: data.path's own, or a retrain.source batch the loop copied (settings.data_urls)
     urls = [url or (settings.data_urls or {}).get(shown_path(path, settings.root)) for path, url in found]

@@ -5,6 +5,7 @@ comes in extras, and a missing one is a MissingDependency naming the extra to in
              signing): the pipeline and the loop
     fsspec   data and registries behind a URL (`url=`, registry.url, retrain.source)
     signing  OpenSSF model signing: `sign`, and checking `bundle.sig` against registry.signer / `signer=`
+    dask     dask[dataframe,distributed]: compute.engine dask, the pipeline on a Dask cluster
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ EXTRA_OF = {
     "xgboost": "train",
     "onnxmltools": "train",
     "fsspec": "fsspec",
+    "dask": "dask",
+    "distributed": "dask",
     "model_signing": "signing",
     "OpenSSL": "signing",
 }
