@@ -66,3 +66,28 @@ def test_max_categories_keeps_a_text_column_with_many_values(project, capsys):
     out = capsys.readouterr().out
     assert "origin: str -> categorical; EXPECTED one of 60 values" in out
     assert "categorical_features: [origin, carrier]" in (project / "params.yaml").read_text()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "export", "bundle"])
+def test_a_stage_alone_on_the_dask_engine_is_refused_with_a_message_that_names_pipeline(project, command, capsys):
+    from modelkeel.cli.main import main
+
+    params = project / "params.yaml"
+    params.write_text(params.read_text() + "compute:\n  engine: dask\n")
+    assert main(["--params", str(params), command]) != 0
+    err = capsys.readouterr().err
+    assert f"`{command}` alone runs on the pandas engine only" in err and "run `pipeline`" in err
+    assert not (project / "artifacts").exists(), "refused before anything ran"
+
+
+def test_validate_alone_on_the_dask_engine_runs_on_a_cluster(project, capsys):
+    from modelkeel.cli.main import main
+
+    shutil.copy(PROJECT_ROOT / "data" / "raw" / "penguins.csv", project / "data" / "raw" / "penguins.csv")
+    params = project / "params.yaml"
+    params.write_text(
+        params.read_text() + "compute:\n  engine: dask\n  dask:\n    n_workers: 1\n    memory_limit: 1GiB\n"
+    )
+    assert main(["--params", str(params), "validate"]) == 0
+    out = capsys.readouterr().out
+    assert "cluster: local local, 1 worker(s)" in out and "partition(s), pass schema" in out

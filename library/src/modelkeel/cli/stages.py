@@ -42,8 +42,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     predict = sub.add_parser("predict", help="score a CSV/Parquet file with a bundle (onnxruntime only)")
     predict.add_argument("--bundle", required=True, type=Path, help="bundle folder")
-    predict.add_argument("--input", required=True, type=Path, help="CSV or Parquet file with the input columns")
-    predict.add_argument("--output", required=True, type=Path, help="where to write predictions (.csv or .parquet)")
+    predict.add_argument(
+        "--input",
+        required=True,
+        help="CSV or Parquet file with the input columns; --engine dask: a folder, glob or fsspec URL of Parquet files",
+    )
+    predict.add_argument(
+        "--output",
+        required=True,
+        help="where to write predictions (.csv or .parquet); --engine dask: a folder (or fsspec URL) of Parquet "
+        "parts, rows the contract refuses in its _rejected/, _SUCCESS written last",
+    )
+    predict.add_argument(
+        "--engine",
+        choices=("pandas", "dask"),
+        help="pandas: one file in this process; dask: a folder of Parquet on the cluster compute.dask names "
+        "(default: compute.engine in params.yaml when there is one, else pandas)",
+    )
+    predict.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="--engine dask: replace an existing output folder (refused by default)",
+    )
     predict.add_argument(
         "--max-rows",
         type=int,
@@ -110,8 +130,24 @@ def stage(ctx: Context) -> int:
         "bundle": pipeline.run_bundle,
         "pipeline": pipeline.run_pipeline,
     }
-    run[ctx.args.command](ctx.settings)
+    command = ctx.args.command
+    if ctx.settings.compute.engine == "dask" and command in ALONE_ON_PANDAS_ONLY:
+        raise SettingsError(
+            f"`{command}` alone runs on the pandas engine only, and compute.engine is dask: run `pipeline` (make "
+            "pipeline), which validates, trains, evaluates, exports and bundles on the cluster in one run (the "
+            "model and its splits live on the cluster between those stages), or set compute.engine: pandas"
+        )
+    if ctx.settings.compute.engine == "dask" and command == "validate":
+        from ..cluster.pipeline import run_cluster_validate
+
+        run_cluster_validate(ctx.settings)
+        return 0
+    run[command](ctx.settings)
     return 0
+
+
+# the stages that hand the next one what they made through artifacts/, which the Dask engine keeps on the cluster
+ALONE_ON_PANDAS_ONLY = ("train", "evaluate", "export", "bundle")
 
 
 def verify(ctx: Context) -> int:
@@ -136,6 +172,9 @@ def predict(ctx: Context) -> int:
     trusted = ctx.open_local(Path(ctx.args.bundle))  # signed by registry.signer, our own build, or --allow-unsigned
     if trusted.unchecked:
         warn(f"predict: {ctx.args.bundle}: --allow-unsigned: nobody checked who made this model")
+    engine = ctx.args.engine or (ctx.settings.compute.engine if ctx.args.params.is_file() else "pandas")
+    if engine == "dask":
+        return _predict_on_cluster(ctx, trusted, limits)
     rows = score_file(
         trusted.bundle,  # opened and checked once, here: what was checked is what scores
         ctx.args.input,
@@ -145,6 +184,28 @@ def predict(ctx: Context) -> int:
     )
     unchecked = " (--allow-unsigned: its signature was not checked)" if trusted.unchecked else ""
     say(f"predict: scored {rows} rows with {ctx.args.bundle}{unchecked} -> {ctx.args.output}")
+    return 0
+
+
+def _predict_on_cluster(ctx: Context, trusted, limits: dict) -> int:
+    """`predict --engine dask`: the bundle opened and checked here, scored on the cluster (cluster/score.py)."""
+    from ..cluster.score import check_output, score_dataset
+    from ..cluster.session import open_cluster
+
+    check_output(ctx.args.output, ctx.args.overwrite)  # before a cluster is started for nothing
+    from ..settings import DaskSettings
+
+    # no params file: a LocalCluster of compute.dask's defaults
+    with open_cluster(ctx.settings.compute.dask if ctx.args.params.is_file() else DaskSettings()) as cluster:
+        done = score_dataset(
+            cluster, trusted.bundle, ctx.args.input, ctx.args.output, overwrite=ctx.args.overwrite, **limits
+        )
+    unchecked = " (--allow-unsigned: its signature was not checked)" if trusted.unchecked else ""
+    rejected = f", {done.rejected} refused by the contract (in {done.output}/_rejected)" if done.rejected else ""
+    say(
+        f"predict: scored {done.scored} of {done.rows} rows in {done.partitions} partition(s) on the cluster with "
+        f"{ctx.args.bundle}{unchecked}{rejected} -> {done.output}"
+    )
     return 0
 
 

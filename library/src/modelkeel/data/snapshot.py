@@ -36,9 +36,15 @@ def fingerprint(files: list[Path], rows: list[int], root: Path, urls: list[str |
     entries = []
     for path, count, url in zip(files, rows, urls or [None] * len(files), strict=True):
         entries.append(FileFingerprint(shown_path(path, root), sha256_file(path), path.stat().st_size, count, url))
+    return snapshot_of(entries)
+
+
+def snapshot_of(entries: list[FileFingerprint]) -> dict:
+    """The snapshot of files already fingerprinted (by whichever engine hashed them): each file, the rows, and
+    one fingerprint of them all (each file's sha256 and the URL, else the path, naming it)."""
     combined = hashlib.sha256("".join(f"{e.sha256}  {e.url or e.path}\n" for e in entries).encode()).hexdigest()
     return {
         "files": [e.as_dict() for e in entries],
-        "rows": sum(rows),
+        "rows": sum(e.rows for e in entries),
         "fingerprint": combined,
     }

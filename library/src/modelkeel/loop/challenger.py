@@ -5,6 +5,7 @@ both scored on the challenger's held-out rows that come from the new batches."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,25 +104,38 @@ def window(settings: Settings, batches: tuple[Batch, ...]) -> tuple[str, ...]:
 
 
 def train_challenger(
-    settings: Settings, champion: Bundle, batches: tuple[Batch, ...], version: str, scratch: Path
+    settings: Settings,
+    champion: Bundle,
+    batches: tuple[Batch, ...],
+    version: str,
+    scratch: Path,
+    pipeline: Callable[[Settings], Verified] | None = None,
 ) -> tuple[Settings, Verified]:
-    """The challenger's settings and its verified bundle, built in `scratch` (the project's dist/ is left alone)."""
+    """The challenger's settings and its verified bundle, built in `scratch` (the project's dist/ is left alone)
+    by `pipeline` (default: stages/pipeline.run_pipeline; the Dask engine's loop passes its open cluster's)."""
     from ..stages.pipeline import run_pipeline
 
     shutil.rmtree(scratch, ignore_errors=True)
-    seen = {"champion": champion.version, "batches_seen": sorted(b.sha256 for b in batches)}
+    trained_on = window(settings, batches)
+    batch_files = tuple(p for p in trained_on if p in {b.path for b in batches})
+    seen = {
+        "champion": champion.version,
+        "champion_manifest": (champion.lineage.get("data_manifest") or {}).get("sha256"),
+        "batches_seen": sorted(b.sha256 for b in batches),
+    }
     challenger = settings.model_copy(
         update={
-            "data": settings.data.model_copy(update={"path": window(settings, batches)}),
+            "data": settings.data.model_copy(update={"path": trained_on}),
             "paths": PathSettings(artifacts=str(scratch / "artifacts"), dist=str(scratch / "dist")),
             "model_version": version,
             "lineage_extra": {"retrain": seen},
             "test_pool": tuple(b.path for b in batches if b.new),
             "data_urls": {b.path: b.url for b in batches if b.url} or None,
+            "batch_files": batch_files,
         }
     )
-    say(f"retrain: challenger {version} on {', '.join(window(settings, batches))}")
-    return challenger, run_pipeline(challenger)
+    say(f"retrain: challenger {version} on {', '.join(trained_on)}")
+    return challenger, (pipeline or run_pipeline)(challenger)
 
 
 def held_out_new_rows(
@@ -152,16 +166,21 @@ def compare(
     held_out: pd.DataFrame,
     trained_on: pd.DataFrame,
     old: pd.DataFrame | None = None,
+    natural_rate: tuple[float, int] | None = None,
 ) -> Scores:
     """Both models on the same held-out new rows, once copies of training rows are dropped (copies no more
     frequent than in the `old` rows, the data's natural duplicates, are kept), with the gain's
-    paired-bootstrap confidence interval."""
+    paired-bootstrap confidence interval. `natural_rate`: that rate and the rows it was counted on, when
+    counted elsewhere (the Dask engine counts it on the cluster: cluster/loop.py), in place of `old`."""
     from .evidence import held_out_copies, metric_of, natural_copy_rate, outputs, paired_bootstrap
 
     r = settings.retrain
     inputs = settings.data.inputs
     natural = None if old is None else natural_copy_rate(old, inputs)
-    held_out, dropped, kept = held_out_copies(held_out, trained_on, inputs, natural, 0 if old is None else len(old))
+    reference_rows = 0 if old is None else len(old)
+    if natural_rate is not None:
+        natural, reference_rows = natural_rate
+    held_out, dropped, kept = held_out_copies(held_out, trained_on, inputs, natural, reference_rows)
     labelled = held_out[held_out[settings.data.target].notna()]
     old_out = new_out = None
     if len(labelled):  # each model scored once: its metric and the bootstrap read the same answers

@@ -210,26 +210,46 @@ def _decide(
 
 
 def _numeric_drift(column: str, ref: dict, values: np.ndarray, bars: RetrainSettings, kind: str, rows: int | None):
+    clean = values[~np.isnan(values)]
+    return numeric_drift_of(column, ref, bin_shares(values, ref["edges"]), values.size, clean, bars, kind, rows)
+
+
+def numeric_drift_of(
+    column: str,
+    ref: dict,
+    shares: list[float],
+    count: int,
+    values: np.ndarray,
+    bars: RetrainSettings,
+    kind: str,
+    rows: int | None,
+) -> FeatureDrift:
+    """A numeric column's drift from its bin shares over `count` rows (bin_shares on the reference's edges) and
+    its values without gaps for the KS test (all of them, or a sample: the Dask engine's, cluster/loop.py)."""
     from scipy import stats as scipy_stats
 
-    shares = bin_shares(values, ref["edges"])
     value = psi(ref["shares"], shares)
-    clean = values[~np.isnan(values)]
     ks = None
-    if clean.size and ref["sample"]:
-        test = scipy_stats.ks_2samp(np.asarray(ref["sample"]), clean)
+    if values.size and ref["sample"]:
+        test = scipy_stats.ks_2samp(np.asarray(ref["sample"]), values)
         ks = (float(test.statistic), float(test.pvalue))
-    chi2 = chi2_pvalue(ref["shares"], np.asarray(shares) * values.size, rows) if values.size else None
+    chi2 = chi2_pvalue(ref["shares"], np.asarray(shares) * count, rows) if count else None
     return _decide(column, kind, value, ks, chi2, bars)
 
 
 def _categorical_drift(column: str, ref: dict, values: pd.Series, bars: RetrainSettings, kind: str, rows: int | None):
-    new = category_shares(values)
+    return categorical_drift_of(column, ref, category_shares(values), len(values), bars, kind, rows)
+
+
+def categorical_drift_of(
+    column: str, ref: dict, new: dict[str, float], count: int, bars: RetrainSettings, kind: str, rows: int | None
+) -> FeatureDrift:
+    """A categorical column's drift from its category shares (category_shares) over `count` rows."""
     buckets = sorted(set(ref["shares"]) | set(new))
     reference = [ref["shares"].get(b, 0.0) for b in buckets]
     current = [new.get(b, 0.0) for b in buckets]
     value = psi(reference, current)
-    chi2 = chi2_pvalue(reference, np.asarray(current) * len(values), rows) if len(values) else None
+    chi2 = chi2_pvalue(reference, np.asarray(current) * count, rows) if count else None
     unseen = sorted(set(new) - set(ref["shares"]))
     decisive: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()

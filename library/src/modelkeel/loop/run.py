@@ -39,12 +39,12 @@ from ..registry.folder import FolderRegistry
 from ..registry.versions import bump
 from ..settings import Settings
 from ..utils import atomic
-from .challenger import Scores, compare, held_out_new_rows, train_challenger
-from .decide import Trend, champion_trend, label_change, reasons_to_retrain
+from .challenger import Scores
+from .decide import Trend, label_change, reasons_to_retrain
 from .drift import FeatureDrift
-from .evidence import copies_of_trusted_rows, copy_check, trusted_check, trusted_rows
-from .ingest import Batch, ingest, validate_batches
-from .monitor import Monitoring, monitor
+from .evidence import trusted_check, trusted_rows
+from .ingest import Batch
+from .monitor import Monitoring
 from .outcome import Outcome
 from .report import LoopResult, report_markdown
 
@@ -64,8 +64,19 @@ def find_champion(backend: Backend, cache: Path) -> Bundle | None:
     return None if version is None else backend.fetch(version, cache)
 
 
-def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -> LoopResult:
-    """One pass of the loop; writes loop.json and report.md whatever the outcome."""
+def run_loop(
+    settings: Settings, champion: Bundle | None, force: bool = False, judged: frozenset[str] = frozenset()
+) -> LoopResult:
+    """One pass of the loop; writes loop.json and report.md whatever the outcome. Batches whose sha256 is in
+    `judged` (judged by an earlier run or a person: loop/approval.py) are not new. The steps that read data
+    run on compute.engine's engine (loop/steps.py: pandas here, or a Dask cluster); the decisions are the same."""
+    from .steps import loop_steps
+
+    with loop_steps(settings) as steps:
+        return _run_loop(settings, champion, force, judged, steps)
+
+
+def _run_loop(settings: Settings, champion: Bundle | None, force: bool, judged: frozenset[str], steps) -> LoopResult:
     target = state_dir(settings)
     for stale in (LOOP_FILE, REPORT_FILE, QUARANTINE_FILE):
         (target / stale).unlink(missing_ok=True)
@@ -109,12 +120,15 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
     try:
         if champion is None:
             return ended(Outcome.NO_CHAMPION, "no published release yet: release a first model with a tag (see README)")
-        batches = ingest(settings, champion, target / "snapshot")
+        batches = steps.ingest(settings, champion, target / "snapshot", judged)
         if not any(b.new for b in batches):
+            skipped = sum(b.judged for b in batches)
+            also = f" nor one judged before ({skipped} skipped as judged)" if skipped else ""
             return ended(
-                Outcome.NOTHING_NEW, f"no batch under {settings.retrain.source} that the champion was not trained on"
+                Outcome.NOTHING_NEW,
+                f"no batch under {settings.retrain.source} that the champion was not trained on{also}",
             )
-        frame, quarantine = validate_batches(settings, batches)
+        frame, quarantine = steps.validate_batches(settings, batches)
         if quarantine:
             atomic.write_text(target / QUARANTINE_FILE, json.dumps(list(quarantine), indent=2) + "\n")
             return ended(
@@ -124,17 +138,14 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
             )
         if settings.retrain.trusted is not None:  # a changed or missing trusted set stops the run first
             held_back = trusted_rows(settings)
-            copied = copies_of_trusted_rows(frame, held_back, settings.data.inputs)
-            if copied:  # as many as the training rows hold by nature are the population's own duplicates
-                from ..stages.validate import validate
-
-                found = copy_check(frame, held_back, validate(settings).frame, settings.data.inputs, copied)
+            found = steps.trusted_copies(settings, frame, held_back)
+            if found is not None:  # as many as the training rows hold by nature are the population's own duplicates
                 copies = found.as_dict()
                 if found.flagged:
                     return ended(Outcome.NEEDS_APPROVAL, found.reason())
-        monitoring = monitor(settings, champion, frame, target / "plots")
+        monitoring = steps.monitor(settings, champion, frame, target / "plots")
         drift, metric = monitoring.drift, monitoring.champion_metric
-        trend = champion_trend(settings, champion, frame, batches, monitoring.scored)
+        trend = steps.trend(settings, champion, frame, batches, monitoring)
         signs = label_change(settings, champion, monitoring)
         reasons = (*reasons_to_retrain(settings, champion, monitoring, force, trend), *signs)
         if not reasons:
@@ -142,13 +153,13 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
         version = bump(champion.version, "minor")
         challenger = (version, None)
         try:
-            challenger_settings, verified = train_challenger(
+            challenger_settings, verified = steps.train_challenger(
                 settings, champion, batches, version, target / "challenger"
             )
         except GateError as error:  # a challenger below a bar is no candidate: the champion stays, a person reads why
             return ended(Outcome.KEEP_CHAMPION, f"the challenger failed a gate of the pipeline: {error}")
         challenger = (version, verified.bundle)
-        scores = compare(settings, champion, verified.bundle, *held_out_new_rows(challenger_settings, batches))
+        scores = steps.compare(settings, champion, challenger_settings, verified.bundle, batches)
         kind, why = required_bump(diff(champion, verified.bundle))
         if kind == "major":
             return ended(
@@ -188,14 +199,27 @@ def run_loop(settings: Settings, champion: Bundle | None, force: bool = False) -
 
 
 def retrain(settings: Settings, backend: Backend, cache: Path | None = None, force: bool = False) -> LoopResult:
-    """`retrain`: find the champion in the registry (the latest release) and run the loop against it."""
-    return run_loop(settings, find_champion(backend, cache or backend.default_cache()), force=force)
+    """`retrain`: find the champion in the registry (the latest release) and run the loop against it, skipping
+    the batches the data store records as judged; then keep a challenger that needs approval in the store, or
+    record the batches of a kept champion as judged (loop/approval.py)."""
+    from ..data.store import DataStore
+    from .approval import judged_batches, settle
+
+    store = DataStore(settings.data_store_url)
+    champion = find_champion(backend, cache or backend.default_cache())
+    result = run_loop(settings, champion, force=force, judged=judged_batches(store))
+    settle(settings, result, store)
+    return result
 
 
-def publish_winner(result: LoopResult, registry: FolderRegistry) -> str | None:
-    """Publish a promoted challenger to an fsspec registry; the published URL, or None when nothing won."""
+def publish_winner(settings: Settings, result: LoopResult, registry: FolderRegistry) -> str | None:
+    """Publish a promoted challenger to an fsspec registry, its data stored first (data_store.url); the published
+    URL, or None when nothing won."""
+    from ..data.manifest import store_release_data
+
     if result.outcome is not Outcome.PROMOTE or result.challenger is None:
         return None
+    store_release_data(settings, result.challenger.folder, result.challenger.lineage)
     return registry.publish(result.challenger)
 
 

@@ -172,8 +172,14 @@ def read_metrics(settings: Settings) -> dict:
 
 
 def run_pipeline(settings: Settings) -> Verified:
-    """validate -> train -> evaluate -> export -> bundle (verified as it is built); the verified bundle."""
+    """validate -> train -> evaluate -> export -> bundle (verified as it is built); the verified bundle.
+    On `compute.engine: dask` the same stages run on a Dask cluster (cluster/pipeline.py)."""
     from ..quality.gates import failed_gates
+
+    if settings.compute.engine == "dask":
+        from ..cluster.pipeline import run_cluster_pipeline
+
+        return run_cluster_pipeline(settings)
 
     validated = run_validate(settings)
     trained = run_train(settings, validated)

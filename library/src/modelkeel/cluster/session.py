@@ -1,0 +1,208 @@
+"""Opening the cluster the Dask engine runs on, and always closing it.
+
+`compute.dask.address` null starts a LocalCluster for the run (`n_workers` processes of `threads_per_worker`
+threads and `memory_limit` each, its dashboard on a free port) and shuts it down after, whatever happened. A `tcp://` or
+`tls://` address connects to an existing scheduler (TLS certificates and keys come from Dask's own
+configuration, `DASK_DISTRIBUTED__COMM__TLS__*` in the environment); an `https://` address is a dask-gateway
+server (its auth from `DASK_GATEWAY__AUTH__*`), on which a cluster is started and stopped for the run.
+With no address in params.yaml, `DASK_SCHEDULER_ADDRESS` in the environment (Dask's own setting; a secret in
+Actions) names the scheduler instead, so a workflow can target a cluster without its address in the repository.
+
+Before any work, the cluster must run what this client runs: Dask's own check of the packages both sides
+need (python, dask, distributed, cloudpickle, msgpack, ...), then the packages our work unpickles on the
+workers (modelkeel, pandas, numpy, pyarrow, pandera, onnxruntime and the model's library). Any mismatch is
+a ClusterError naming the package and both versions. An unreachable scheduler is a ClusterError within
+`connect_timeout` seconds; a worker lost mid-run (killed, or over its memory limit) surfaces as one from
+`run` (below), naming the likely cause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import ClusterError
+from ..utils.console import say
+
+if TYPE_CHECKING:
+    from ..settings import DaskSettings, Settings
+
+T = TypeVar("T")
+
+# the packages a worker unpickles our tasks with, beyond the ones Dask checks itself
+WORKER_PACKAGES = ("modelkeel", "pandas", "numpy", "pyarrow", "pandera", "onnxruntime", "lightgbm", "xgboost")
+
+
+@dataclass
+class Cluster:
+    """An open cluster: the Dask client, and what lineage records of it."""
+
+    client: Any  # distributed.Client
+    kind: str  # local, scheduler, gateway
+    address: str  # the scheduler's address as the settings give it ("local" for a LocalCluster)
+
+    def facts(self) -> dict:
+        """engine, kind, workers and threads, for lineage (no credentials: the address as configured)."""
+        info = self.client.scheduler_info()
+        workers = info.get("workers", {})
+        threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
+        return {
+            "engine": "dask",
+            "cluster": self.kind,
+            "address": self.address,
+            "workers": len(workers),
+            "threads": threads,
+        }
+
+    def run(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`, with a lost worker or a broken connection turned into a ClusterError that says `what` failed."""
+        from distributed import KilledWorker
+        from distributed.comm.core import CommClosedError
+
+        try:
+            return call()
+        except KilledWorker as error:
+            raise ClusterError(
+                f"{what}: a worker died while running it ({error.args[0] if error.args else 'a task'}), and so did "
+                "every worker it was retried on: most often a partition larger than a worker's memory "
+                "(compute.dask.memory_limit); use smaller files or partitions, or more memory per worker. "
+                "Nothing was written."
+            ) from None
+        except (CommClosedError, OSError, TimeoutError) as error:
+            raise ClusterError(
+                f"{what}: the connection to the cluster broke ({type(error).__name__}: {error}); nothing was written"
+            ) from None
+
+
+def package_versions() -> dict[str, str | None]:
+    """The versions of WORKER_PACKAGES where this runs (on each worker, through `client.run`)."""
+    from ..bundle.lineage import package_version
+
+    return {name: package_version(name) for name in WORKER_PACKAGES}
+
+
+def _local_versions() -> dict[str, str | None]:
+    """This client's versions."""
+    return package_versions()
+
+
+def check_versions(client) -> None:
+    """Dask's own check, then ours: a ClusterError naming every package whose version differs."""
+    try:
+        client.get_versions(check=True)
+    except ValueError as error:  # Dask's mismatch report names each package and the versions on each side
+        raise ClusterError(
+            "the cluster runs other versions than this client, and tasks would fail to unpickle or act differently: "
+            f"{str(error).strip()[:2000]}\nInstall the same versions on the cluster (its image) as in uv.lock."
+        ) from None
+    here = _local_versions()
+    problems = []
+    for worker, versions in sorted(client.run(package_versions).items()):
+        for name, version in versions.items():
+            if version != here.get(name):
+                problems.append(f"{name} {version or 'missing'} on {worker}, {here.get(name) or 'missing'} here")
+    if problems:
+        raise ClusterError(
+            "the cluster's workers run other versions than this client: "
+            + "; ".join(problems[:20])
+            + ". Install the project's locked versions on the cluster (its image), then run again."
+        )
+
+
+def _local_cluster(dask: DaskSettings):
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=dask.n_workers,
+        threads_per_worker=dask.threads_per_worker,
+        memory_limit=dask.memory_limit,
+        processes=True,
+        dashboard_address=":0",  # None still binds the default 8787; a free port never clashes
+        silence_logs=logging.ERROR,
+    )
+
+
+def _connect(dask: DaskSettings):
+    """(client, closer, kind) for an existing scheduler or a dask-gateway server."""
+    from distributed import Client
+
+    address = dask.address or ""
+    if address.startswith(("http://", "https://")):
+        from ..utils.extras import require
+
+        gateway_module = require("dask_gateway", f"compute.dask.address {address} (a dask-gateway server)")
+        try:
+            gateway = gateway_module.Gateway(address)
+            cluster = gateway.new_cluster()
+            cluster.scale(dask.n_workers)
+            return cluster.get_client(), cluster.shutdown, "gateway"
+        except Exception as error:  # the gateway's client raises its own errors for auth and HTTP
+            raise ClusterError(f"cannot start a cluster on the dask-gateway {address}: {error}") from None
+    try:
+        client = Client(address, timeout=dask.connect_timeout)
+    except (OSError, TimeoutError) as error:
+        raise ClusterError(
+            f"cannot reach the Dask scheduler at {address} within {dask.connect_timeout:g} s ({type(error).__name__}): "
+            "check compute.dask.address (or the secret that sets it) and that the scheduler is up; for TLS, the "
+            "DASK_DISTRIBUTED__COMM__TLS__* settings"
+        ) from None
+    return client, None, "scheduler"
+
+
+def with_address_from_environment(dask: DaskSettings) -> DaskSettings:
+    """compute.dask with the scheduler address Dask's own configuration names when params.yaml names none:
+    `DASK_SCHEDULER_ADDRESS` in the environment (a secret in Actions), so a workflow can point a job at an
+    existing cluster without the address in the repository. An address in params.yaml wins."""
+    if dask.address is not None:
+        return dask
+    import dask as dask_config
+
+    found = dask_config.config.get("scheduler-address", None) or dask_config.config.get("scheduler_address", None)
+    if not found:
+        return dask
+    from ..errors import SettingsError
+    from ..settings import DaskSettings
+
+    try:
+        return DaskSettings.model_validate({**dask.model_dump(), "address": str(found)})
+    except ValueError as error:
+        raise SettingsError(f"DASK_SCHEDULER_ADDRESS: {error}") from None
+
+
+@contextlib.contextmanager
+def open_cluster(config: Settings | DaskSettings) -> Iterator[Cluster]:
+    """The cluster `compute.dask` names (the settings' own, or `DaskSettings` given directly, as a command without
+    a params file does), checked; closed (a LocalCluster or gateway cluster shut down) on exit."""
+    from ..settings import DaskSettings
+    from ..utils.extras import require
+
+    require("distributed", "compute.engine: dask")
+    dask = config if isinstance(config, DaskSettings) else config.compute.dask
+    dask = with_address_from_environment(dask)
+    closers: list[Callable[[], Any]] = []
+    try:
+        if dask.address is None:
+            cluster = _local_cluster(dask)
+            closers.append(cluster.close)
+            from distributed import Client
+
+            client = Client(cluster)
+            kind, address = "local", "local"
+        else:
+            client, close_cluster, kind = _connect(dask)
+            if close_cluster is not None:
+                closers.append(close_cluster)
+            address = dask.address
+        closers.insert(0, client.close)
+        check_versions(client)
+        opened = Cluster(client, kind, address)
+        facts = opened.facts()
+        say(f"cluster: {kind} {address}, {facts['workers']} worker(s), {facts['threads']} thread(s)")
+        yield opened
+    finally:
+        for close in closers:
+            with contextlib.suppress(Exception):  # closing must not hide what went wrong
+                close()

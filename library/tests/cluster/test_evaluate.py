@@ -1,0 +1,159 @@
+"""Evaluation on the cluster: the pandas engine's metrics.json, computed by reductions over the whole splits.
+
+Given the model the cluster trained and the rows of its split, the pandas engine's `evaluate` (run here on
+the collected rows) and the cluster's agree: every metric, slice, baseline, class recall and gate to 1e-9, the
+ROC AUC within the error bound the cluster reports, and permutation importance exactly when the test sample
+holds every test row."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from modelkeel.cluster import evaluate as cluster_evaluate
+from modelkeel.cluster.data import read_data
+from modelkeel.cluster.split import split_data
+from modelkeel.cluster.train import train_model
+from modelkeel.cluster.validate import validate_data
+from modelkeel.runtime.signature import model_frame
+from modelkeel.stages import evaluate as pandas_evaluate
+from modelkeel.stages.train import Split, Trained
+from modelkeel.stages.validate import ValidatedData
+
+from .modelled import for_target, modelled_project
+
+TOLERANCE = 1e-9
+# (target, model, quality): slice bars that some slices miss, so the gates compute their intervals
+CASES = {
+    "text-lightgbm": ("label", "lightgbm", {"slice_threshold": 0.9}),
+    "bool-xgboost": ("flag", "xgboost", {"slice_metric": "f1_macro", "slice_threshold": 0.95}),
+    "regression-xgboost": ("value", "xgboost", {"slice_threshold": 0.5}),
+    "regression-rmse-lightgbm": ("value", "lightgbm", {"slice_metric": "rmse", "slice_threshold": 0.5}),
+}
+
+
+@pytest.fixture(scope="module")
+def modelled(tmp_path_factory):
+    with modelled_project(tmp_path_factory.mktemp("cluster_evaluate"), "cluster_evaluate_project") as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def validated(modelled, dask_cluster):
+    return validate_data(modelled, dask_cluster, read_data(modelled, dask_cluster))
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def case(request, modelled, validated, dask_cluster):
+    target, model, quality = CASES[request.param]
+    settings = for_target(modelled, target, model, **quality)
+    trained = train_model(settings, dask_cluster, split_data(settings, dask_cluster, validated.frame))
+    return settings, trained
+
+
+def pandas_engine_metrics(settings, trained, validated) -> dict:
+    """The pandas engine's evaluate on the same model and the same rows (collected: the test data is small)."""
+    train, test = trained.split.train.compute(), trained.split.test.compute()
+    target, inputs = settings.data.target, settings.data.inputs
+    parts = Split(
+        model_frame(train, inputs),
+        model_frame(test, inputs),
+        train[target],
+        test[target],
+        pd.concat([train, test]),
+        np.arange(len(train), len(train) + len(test)),
+        0,
+    )
+    local = ValidatedData(pd.concat([train, test]), validated.snapshot, validated.schema_name)
+    return pandas_evaluate.evaluate(settings, Trained(local, trained.model, parts), "fp").metrics
+
+
+def assert_close(found, expected, bound: float, where: str = "") -> None:
+    if isinstance(expected, dict):
+        assert set(found) == set(expected), where
+        for key in expected:
+            tolerance = bound if key == "roc_auc" else 0.0
+            assert_close(found[key], expected[key], tolerance, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert len(found) == len(expected), where
+        for i, (f, e) in enumerate(zip(found, expected, strict=True)):
+            assert_close(f, e, bound, f"{where}[{i}]")
+    elif isinstance(expected, float) and not isinstance(found, bool):
+        assert found is not None and math.isclose(found, expected, rel_tol=TOLERANCE, abs_tol=bound + TOLERANCE), (
+            f"{where}: {found} != {expected}"
+        )
+    else:
+        assert found == expected, f"{where}: {found!r} != {expected!r}"
+
+
+def test_the_metrics_are_the_pandas_engines_on_the_same_model_and_rows(case, validated, dask_cluster):
+    settings, trained = case
+    found = cluster_evaluate.evaluate_model(settings, dask_cluster, trained, "fp").metrics
+    expected = pandas_engine_metrics(settings, trained, validated)
+    compute = found.pop("compute")
+    bounds = compute["roc_auc_max_error"] or {"train": 0.0, "test": 0.0, "slices": 0.0}
+    assert compute["sampled"]["rows"] == compute["sampled"]["of"] == trained.split.test_rows  # the whole test split
+    for key in ("train", "test"):
+        assert_close(found[key], expected[key], bounds[key], key)
+    assert_close(found["slices"], expected["slices"], bounds["slices"], "slices")
+    assert_close(found["baseline"], expected["baseline"], 0.0, "baseline")
+    assert_close(found["classes"], expected["classes"], 0.0, "classes")
+    assert_close(found["gates"], expected["gates"], max(bounds.values()), "gates")
+    assert any(gate["interval"] is not None for gate in found["gates"]["slices"])  # intervals were compared too
+    assert_close(found["feature_importance"], expected["feature_importance"], 0.0, "importance")
+    assert found["rows"] == expected["rows"]
+    assert {k: found[k] for k in ("task", "model", "primary_metric", "higher_is_better", "params_hash")} == {
+        k: expected[k] for k in ("task", "model", "primary_metric", "higher_is_better", "params_hash")
+    }
+
+
+def test_what_needs_rows_uses_a_bounded_sample_and_says_so(modelled, validated, dask_cluster, monkeypatch):
+    settings = for_target(modelled, "label")
+    trained = train_model(settings, dask_cluster, split_data(settings, dask_cluster, validated.frame))
+    monkeypatch.setattr(cluster_evaluate, "EVAL_SAMPLE_ROWS", 100)
+    evaluation = cluster_evaluate.evaluate_model(settings, dask_cluster, trained, "fp")
+    sampled = evaluation.metrics["compute"]["sampled"]
+    assert sampled["rows"] == len(evaluation.sample.X_test) == len(evaluation.test_predictions.label) == 100
+    assert sampled["of"] == trained.split.test_rows > 100
+    # the metrics still cover the whole test split: the class recalls count every test row
+    assert sum(c["rows"] for c in evaluation.metrics["classes"].values()) == trained.split.test_rows
+
+
+def test_the_tables_that_reach_the_client_do_not_grow_with_the_rows(modelled, validated, dask_cluster):
+    settings = for_target(modelled, "label")
+    trained = train_model(settings, dask_cluster, split_data(settings, dask_cluster, validated.frame))
+    summary = cluster_evaluate.summary_of(
+        dask_cluster, "scoring", trained.split.test, settings, trained.model, trained.classes, True, None
+    )
+    groups = 1 + 4  # the whole split, and three colours and the gap
+    k = len(trained.classes)
+    assert len(summary["confusion"]) <= groups * k * k
+    assert len(summary["roc"]) <= groups * k * 2 * cluster_evaluate.ROC_BINS
+    # every test row is counted once for the whole split and once in its colour's slice (a gap is a slice too)
+    assert summary["confusion"]["count"].sum() == 2 * trained.split.test_rows
+
+
+def test_the_histogram_auc_is_within_its_bound_and_exact_on_tied_or_separated_scores():
+    rng = np.random.default_rng(3)
+    truth = rng.random(5000) < 0.4
+    scores = np.clip(0.5 * truth + rng.normal(0.25, 0.2, 5000), 0, 1)
+
+    def table(scores: np.ndarray, bins: int) -> pd.DataFrame:
+        frame = pd.DataFrame({"pos": truth, "bin": np.minimum((scores * bins).astype(int), bins - 1), "s": scores})
+        found = frame.groupby(["pos", "bin"])["s"].agg(["size", "min", "max"])
+        return found.rename(columns={"size": "count"})
+
+    exact = roc_auc_score(truth, scores)
+    for bins in (16, 256, cluster_evaluate.ROC_BINS):
+        auc, bound = cluster_evaluate.histogram_auc(table(scores, bins))
+        assert abs(auc - exact) <= bound + 1e-12
+    assert bound < 1e-3  # 65 536 bins: few pairs share one
+    coarse = np.round(scores, 1)  # ties only: exactly scikit-learn's, whatever the bins
+    auc, bound = cluster_evaluate.histogram_auc(table(coarse, 4))
+    assert bound > 0 and abs(auc - roc_auc_score(truth, coarse)) <= bound
+    auc, bound = cluster_evaluate.histogram_auc(table(coarse, cluster_evaluate.ROC_BINS))
+    assert bound == 0.0 and auc == pytest.approx(roc_auc_score(truth, coarse), abs=1e-12)

@@ -1,0 +1,133 @@
+"""The split on the cluster: by a seeded hash of the row (whatever the partitioning) or by time, never collected."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from modelkeel.cluster.data import read_data
+from modelkeel.cluster.split import split_data
+from modelkeel.cluster.validate import validate_data
+from modelkeel.errors import DataError
+
+from .projects import project, rows_frame, with_data, write
+
+ROWS = 4000
+
+
+@pytest.fixture(scope="module")
+def rows_project(tmp_path_factory):
+    """4000 rows in four files; 40 of them without a label; a day per 10 rows."""
+    root = tmp_path_factory.mktemp("cluster_split")
+    for i in range(4):
+        part = rows_frame(1000, 1000 * i).astype({"label": object})
+        part.loc[part.index[:10], "label"] = None
+        write(part, root / "data" / f"part-{i}.csv")
+    with project(root, "cluster_split_project", "data") as settings:
+        schema = root / "src" / "cluster_split_project" / "schemas" / "rows.py"
+        schema.write_text(schema.read_text().replace('isin=["no", "yes"])', 'isin=["no", "yes"], nullable=True)'))
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def validated_rows(rows_project, dask_cluster):
+    return validate_data(rows_project, dask_cluster, read_data(rows_project, dask_cluster)).frame
+
+
+def ids(frame) -> set[int]:
+    return set(frame["id"].compute())
+
+
+def test_a_random_split_holds_out_about_test_size_and_ignores_the_partitioning(
+    rows_project, validated_rows, dask_cluster
+):
+    split = split_data(rows_project, dask_cluster, validated_rows)
+    assert split.rule == "random" and split.dropped == 40
+    assert split.train_rows + split.test_rows == ROWS - 40
+    # the share of a seeded hash below a quarter of its range: 3960 rows, a standard deviation of 27 rows
+    assert abs(split.test_rows / (ROWS - 40) - 0.25) < 0.05
+    test, train = ids(split.test), ids(split.train)
+    assert len(test) == split.test_rows and not test & train
+    again = split_data(rows_project, dask_cluster, validated_rows.repartition(npartitions=9))
+    assert ids(again.test) == test and ids(again.train) == train
+    other = split_data(rows_project.model_copy(update={"seed": rows_project.seed + 1}), dask_cluster, validated_rows)
+    assert ids(other.test) != test
+
+
+def test_identical_rows_land_on_the_same_side(rows_project, dask_cluster):
+    from modelkeel.cluster.split import test_rows_by_hash
+
+    row = rows_frame(1, 7)
+    write(pd.concat([rows_frame(100, 0), *[row] * 30], ignore_index=True), rows_project.root / "twins" / "a.csv")
+    frame = read_data(with_data(rows_project, path="twins"), dask_cluster).frame.compute()
+    sides = test_rows_by_hash(frame, rows_project.seed, 0.5)
+    assert sides[frame["id"] == 7].nunique() == 1
+
+
+def test_a_time_split_tests_on_the_most_recent_rows(rows_project, validated_rows, dask_cluster):
+    settings = with_data(rows_project, split="time", split_column="day")
+    split = split_data(settings, dask_cluster, validated_rows)
+    train_days, test_days = split.train["day"].compute(), split.test["day"].compute()
+    assert train_days.max() <= split.cutoff < test_days.min()
+    # 396 days of 10 rows (fewer labelled on the first day of each file): the cut is at most a day off
+    assert abs(split.test_rows - 0.25 * (ROWS - 40)) <= 20
+    assert split.train_rows + split.test_rows == ROWS - 40
+
+
+def test_a_time_split_on_a_single_moment_is_refused(rows_project, dask_cluster):
+    write(rows_frame(50, 0).assign(day="2024-01-01"), rows_project.root / "moment" / "a.csv")
+    settings = with_data(rows_project, path="moment", split="time", split_column="day")
+    frame = validate_data(settings, dask_cluster, read_data(settings, dask_cluster)).frame
+    with pytest.raises(DataError, match="every row of 'day' has the same time"):
+        split_data(settings, dask_cluster, frame)
+
+
+def test_the_penguins_data_splits_on_the_cluster(settings, dask_cluster):
+    frame = validate_data(settings, dask_cluster, read_data(settings, dask_cluster)).frame
+    split = split_data(settings, dask_cluster, frame)
+    labelled = int(frame[settings.data.target].notnull().sum().compute())
+    assert split.train_rows + split.test_rows == labelled
+    # 224 labelled penguins: a share within 0.1 of test_size holds 22 rows of slack, 4.5 standard deviations
+    assert abs(split.test_rows / labelled - settings.data.test_size) < 0.1
+
+
+@pytest.fixture(scope="module")
+def read_rows(rows_project, dask_cluster):
+    data = read_data(rows_project, dask_cluster)
+    return validate_data(rows_project, dask_cluster, data).frame, data.snapshot
+
+
+def test_a_time_split_with_a_test_pool_holds_out_the_most_recent_new_rows_and_old_rows_each_on_their_own(
+    rows_project, read_rows, dask_cluster
+):
+    frame, snapshot = read_rows
+    pool = snapshot["files"][1]["path"]  # days 100 to 199: older than the last file, so a plain cut never tests it
+    settings = with_data(rows_project, split="time", split_column="day").model_copy(update={"test_pool": (pool,)})
+    split = split_data(settings, dask_cluster, frame, snapshot)
+    test, train = split.test.compute(), split.train.compute()
+    new_test, new_train = test[test["id"].between(1000, 1999)], train[train["id"].between(1000, 1999)]
+    old_test, old_train = test[~test["id"].between(1000, 1999)], train[~train["id"].between(1000, 1999)]
+    # 990 labelled new rows, 2970 old ones (10 days of 10 rows fall on a cut: at most a day off each)
+    assert abs(len(new_test) - 0.25 * 990) <= 10 and abs(len(old_test) - 0.25 * 2970) <= 10
+    assert new_train["day"].max() < new_test["day"].min() and old_train["day"].max() < old_test["day"].min()
+    assert split.pool_cutoff is not None and split.pool_cutoff < split.cutoff
+    assert split.train_rows + split.test_rows == ROWS - 40 == len(test) + len(train)
+    plain = split_data(with_data(rows_project, split="time", split_column="day"), dask_cluster, frame, snapshot)
+    assert not plain.test["id"].between(1000, 1999).any().compute(), "without the pool, no new row would test"
+
+
+def test_a_random_split_ignores_the_test_pool(rows_project, read_rows, dask_cluster):
+    frame, snapshot = read_rows
+    pooled = rows_project.model_copy(update={"test_pool": (snapshot["files"][1]["path"],)})
+    assert ids(split_data(pooled, dask_cluster, frame, snapshot).test) == ids(
+        split_data(rows_project, dask_cluster, frame).test
+    )
+
+
+def test_a_pool_without_labelled_rows_is_refused(rows_project, read_rows, dask_cluster):
+    frame, snapshot = read_rows
+    settings = with_data(rows_project, split="time", split_column="day").model_copy(
+        update={"test_pool": ("elsewhere.csv",)}
+    )
+    with pytest.raises(DataError, match="cannot be judged on new rows"):
+        split_data(settings, dask_cluster, frame, snapshot)

@@ -1,0 +1,145 @@
+"""Training on the cluster: the project's Pipeline, preprocessing fitted on a bounded sample, the model step
+trained by LightGBM's or XGBoost's Dask estimator with the pandas engine's parameters and made local as the
+pandas engine's class; the scikit-learn models refused; every class on every partition for LightGBM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from modelkeel.cluster import train as cluster_train
+from modelkeel.cluster.data import read_data
+from modelkeel.cluster.split import split_data
+from modelkeel.cluster.train import check_model_type, train_model
+from modelkeel.cluster.validate import validate_data
+from modelkeel.errors import DataError, SettingsError
+from modelkeel.project import build_pipeline
+from modelkeel.runtime.signature import model_frame
+from modelkeel.settings import GradientBoostingParams, LinearParams, RandomForestParams
+
+from .modelled import for_target, modelled_frame, modelled_project
+from .projects import with_data, write
+
+
+@pytest.fixture(scope="module")
+def modelled(tmp_path_factory):
+    with modelled_project(tmp_path_factory.mktemp("cluster_train"), "cluster_train_project") as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def validated(modelled, dask_cluster):
+    return validate_data(modelled, dask_cluster, read_data(modelled, dask_cluster))
+
+
+def same_params(found: dict, expected: dict) -> bool:
+    """The same keys and values (a gap equals a gap); what only a Dask estimator has (its client, XGBoost's
+    collective's configuration, None: the default) left out."""
+    found = {k: v for k, v in found.items() if k not in ("client", "coll_cfg")}
+    return found.keys() == expected.keys() and all(
+        found[k] == v or (isinstance(v, float) and np.isnan(v) and np.isnan(found[k])) for k, v in expected.items()
+    )
+
+
+def trained_on(settings, cluster, validated):
+    return train_model(settings, cluster, split_data(settings, cluster, validated.frame))
+
+
+@pytest.mark.parametrize(
+    ("target", "model", "classes"),
+    [
+        ("label", "lightgbm", ["high", "low", "mid"]),
+        ("label", "xgboost", ["high", "low", "mid"]),
+        ("flag", "lightgbm", [False, True]),
+        ("flag", "xgboost", [False, True]),
+        ("value", "lightgbm", None),
+        ("value", "xgboost", None),
+    ],
+)
+def test_the_model_step_is_the_pandas_engines_class_with_its_parameters(
+    modelled, validated, dask_cluster, target, model, classes
+):
+    settings = for_target(modelled, target, model)
+    built = []
+    dask_estimator = cluster_train._dask_estimator
+    with pytest.MonkeyPatch.context() as patch:
+
+        def spy(*args):
+            estimator = dask_estimator(*args)
+            built.append(dict(estimator.get_params()))  # as built: XGBoost's fit sets the multiclass objective
+            return estimator
+
+        patch.setattr(cluster_train, "_dask_estimator", spy)
+        trained = trained_on(settings, dask_cluster, validated)
+    expected = build_pipeline(settings).named_steps["model"]
+    # the Dask estimator trained with the pandas engine's parameters: the seed, deterministic, params.yaml's keys
+    assert same_params(built[0], expected.get_params())
+    fitted = trained.model.named_steps["model"]
+    assert type(fitted) is type(expected)
+    if model == "lightgbm":  # the local model keeps them (XGBoost's reads its own back from the booster)
+        assert same_params(fitted.get_params(), expected.get_params())
+    assert trained.classes == classes
+    rows = trained.split.test.compute()
+    predicted = trained.model.predict(model_frame(rows, settings.data.inputs))
+    truth = rows[target].to_numpy()
+    if classes is None:
+        assert np.corrcoef(predicted, truth)[0, 1] > 0.7  # it learned the signal
+    else:
+        assert list(fitted.classes_) == classes and fitted.classes_.dtype == np.asarray(truth).dtype
+        assert {type(v) for v in predicted} == {type(v) for v in truth}  # labels, not codes
+        baseline = max(np.mean(truth == c) for c in classes)
+        assert np.mean(predicted == truth) > baseline + 0.1
+
+
+def test_the_preprocessing_is_fitted_on_a_bounded_seeded_sample(modelled, validated, dask_cluster, monkeypatch):
+    from modelkeel.cluster.validate import sample
+
+    monkeypatch.setattr(cluster_train, "PREPROCESS_SAMPLE_ROWS", 300)
+    settings = for_target(modelled, "value", "xgboost")
+    split = split_data(settings, dask_cluster, validated.frame)
+    trained = train_model(settings, dask_cluster, split)
+    assert trained.preprocess_rows == 300 < split.train_rows
+    rows = sample(dask_cluster, split.train, 300, settings.seed)
+    imputer = trained.model.named_steps["preprocess"].named_transformers_["numeric"].named_steps["impute"]
+    # the median of x2 over the sample, not over the training split
+    assert imputer.statistics_[1] == pytest.approx(float(np.nanmedian(rows["x2"].astype("float32"))))
+    assert imputer.statistics_[1] != pytest.approx(float(np.nanmedian(split.train["x2"].compute().astype("float32"))))
+
+
+@pytest.mark.parametrize("params", [RandomForestParams(type="random_forest"), GradientBoostingParams(
+    type="gradient_boosting"), LinearParams(type="linear")])  # fmt: skip
+def test_a_scikit_learn_model_is_refused_naming_the_two_that_train(modelled, params):
+    with pytest.raises(SettingsError, match=f"model.type {params.type}:.*lightgbm or xgboost") as error:
+        check_model_type(modelled.model_copy(update={"model": params}))
+    assert "model.type: lightgbm" in str(error.value) and "compute.engine: pandas" in str(error.value)
+
+
+def test_partitions_of_one_class_each_are_shuffled_so_lightgbm_sees_every_class(modelled, dask_cluster):
+    # one file per class: without the shuffle, each worker would train a model of the classes it holds
+    frame = modelled_frame(1800, 0)
+    for label in ("high", "low", "mid"):
+        write(frame[frame["label"] == label], modelled.root / "sorted" / f"{label}.parquet")
+    settings = with_data(modelled, path="sorted")
+    validated = validate_data(settings, dask_cluster, read_data(settings, dask_cluster))
+    trained = trained_on(settings, dask_cluster, validated)
+    assert trained.shuffled
+    assert list(trained.model.named_steps["model"].classes_) == ["high", "low", "mid"]
+    rows = trained.split.test.compute()
+    predicted = trained.model.predict(model_frame(rows, settings.data.inputs))
+    assert set(predicted) == {"high", "low", "mid"} and np.mean(predicted == rows["label"].to_numpy()) > 0.6
+
+
+def test_a_class_rarer_than_the_partitions_are_many_is_refused_for_lightgbm(modelled, dask_cluster):
+    frame = modelled_frame(1600, 0)
+    rare = frame[frame["label"] == "high"].head(2)
+    common = frame[frame["label"] != "high"]
+    for i in range(4):
+        write(common.iloc[i::4], modelled.root / "rare" / f"part-{i}.parquet")
+    write(rare, modelled.root / "rare" / "part-4.parquet")
+    settings = with_data(modelled, path="rare", test_size=0.01)
+    validated = validate_data(settings, dask_cluster, read_data(settings, dask_cluster))
+    with pytest.raises(DataError, match=r"every class on every partition.*model\.type: xgboost"):
+        trained_on(settings, dask_cluster, validated)
+    # XGBoost codes the labels over the whole data: the same data trains
+    trained = trained_on(for_target(settings, "label", "xgboost"), dask_cluster, validated)
+    assert list(trained.model.named_steps["model"].classes_) == ["high", "low", "mid"]
