@@ -330,7 +330,11 @@ def loop(work: Path, model: str, training_rows: int, cases: list[tuple[int, str]
     project = work / model / "my-ml-project"
     if fresh or not (project / ".venv").is_dir():
         baked(work, model)
-    training = scaled_data(project, training_rows, work)
+    scaled = scaled_data(project, training_rows, work)
+    training = project / "data" / "bench" / scaled.name  # inside the project: a release's data must be (rebuild)
+    if scaled != training:
+        training.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(scaled, training)
     cli = [python_of(project), "-m", PACKAGE, "--params", str(params_for(project, training, "loop"))]
     registry, cache = work / "loop-registry", work / "loop-cache"
     for folder in (registry, cache, project / "artifacts-loop", project / "dist-loop"):

@@ -135,6 +135,20 @@ def use_a_key_pair(project: Path, keys: Path) -> str:
     return private
 
 
+def use_the_dask_engine(project: Path, data_path: str | None = None, **dask: str) -> None:
+    """params.yaml as a user switches it: `compute.engine: dask`, and the compute.dask keys given (n_workers,
+    memory_limit, ...; the rest as generated: a LocalCluster); `data_path` replaces data.path when given."""
+    params = project / "params.yaml"
+    text = params.read_text()
+    edits = [(r"(\n  engine: )pandas\b", "dask"), *((rf"(\n    {key}: )\S+", value) for key, value in dask.items())]
+    if data_path is not None:
+        edits.append((r"(\n  path: )\S+", data_path))
+    for pattern, value in edits:
+        text, found = re.subn(pattern, lambda m, v=value: m[1] + v, text, count=1)
+        assert found == 1, f"params.yaml has no {pattern!r}"
+    params.write_text(text)
+
+
 def package_name(project: Path) -> str:
     return json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]["package_name"]
 

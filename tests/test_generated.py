@@ -141,6 +141,13 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
         "release",
         "retrain",
         "retrain-issue",
+        "challenger-list",
+        "challenger-fetch",
+        "challenger-reject",
+        "challenger-released",
+        "challenger-issue",
+        "rebuild",
+        "gc",
         "freeze-trusted",
         "retrain-demo",
         "keepalive",
@@ -207,6 +214,16 @@ def test_every_make_target_a_user_is_told_about_works(installed_default):
     done = make(project, "keepalive")
     assert done.returncode == 0 and "keepalive: not a git repository" in done.stdout, explain(done)
     ran |= {"keepalive", "retrain", "retrain-issue"}  # retrain and retrain-issue run under act
+    done = make(project, "challenger-list")
+    assert done.returncode == 0 and "no challenger waits for a person" in done.stdout, explain(done)
+    done = make(project, "gc")  # the store holds no object yet: nothing to remove, and no error
+    assert done.returncode == 0 and "gc: removed 0 object(s)" in done.stdout, explain(done)
+    done = make(project, "rebuild", env={"VERSION": ""})
+    assert done.returncode != 0 and "set VERSION, e.g. make rebuild VERSION=0.1.0" in done.stderr, explain(done)
+    # challenger-fetch, -reject, -released and -issue run under act (test_workflows.py: a person's decision);
+    # rebuild rebuilds releases and loop releases byte for byte in library/tests/stages/test_rebuild.py
+    ran |= {"challenger-list", "gc", "rebuild", "challenger-fetch", "challenger-reject", "challenger-released"}
+    ran.add("challenger-issue")
     done = make(project, "freeze-trusted")  # the sample ships a trusted set; own data freezes one (test below)
     assert done.returncode != 0 and "retrain.trusted already names data/samples/penguins_2009.csv" in done.stderr
     ran.add("freeze-trusted")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import PUSHED_ANSWERS, TEMPLATE, bake, explain, make, run
+from helpers import PUSHED_ANSWERS, TEMPLATE, bake, explain, make, run, use_the_dask_engine
 from packaging.specifiers import SpecifierSet
 from workflows import STANDINS, Actions, git, init_repo, repository, sign_with_a_key_pair
 
@@ -126,10 +126,23 @@ def test_workflow_rules_the_template_promises(baked):
     assert retrain["jobs"]["issue"]["permissions"] == {"issues": "write"}
     assert retrain["jobs"]["release"]["with"]["environment"] == "model-release"
     assert "inputs.environment" in workflow(baked, "release.yml")["jobs"]["release"]["environment"]
+    # a person's decision on a kept challenger: fetched and rejected by jobs with no write token, released through
+    # model-release, told to the issue by a job holding only issues: write
+    release = workflow(baked, "release.yml")
+    assert set(release[True]["workflow_dispatch"]["inputs"]) == {"challenger", "decision", "digest"}
+    assert release["jobs"]["challenger"]["permissions"] == {"contents": "read"}
+    assert release["jobs"]["reject"]["permissions"] == {"contents": "read"}
+    assert release["jobs"]["released"]["permissions"] == {"contents": "read"}
+    assert release["jobs"]["reject"]["environment"] == "model-release", "a rejection is a person's decision too"
+    assert release["jobs"]["issue"]["permissions"] == {"issues": "write"}
+    # the reusable workflow receives the data store's credentials from retraining (its release stores data first)
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(release[True]["workflow_call"]["secrets"])
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(retrain["jobs"]["release"]["secrets"])
+    assert "'model-release'" in release["jobs"]["release"]["environment"]
     # only the image job pushes packages (retraining's caller job grants it to the workflow it calls); it runs after
     # the release, can be turned off, and logs in to the registry only after every step that runs the project's code
     image = workflow(baked, "release.yml")["jobs"]["image"]
-    assert image["needs"] == ["release"] and image["if"] == "${{ vars.PUBLISH_IMAGE != 'false' }}"
+    assert image["needs"] == ["release"] and "vars.PUBLISH_IMAGE != 'false'" in image["if"]
     assert image["permissions"] == {
         "contents": "read",
         "packages": "write",
@@ -299,11 +312,8 @@ def signer_key(actions: Actions) -> list[str]:
 PIPELINE_STEPS = [
     "make install",
     "make validate",
-    "make train",
-    "make evaluate",
+    "make pipeline",
     "make test-quality",
-    "make export",
-    "make bundle",
     "make verify",
     "make summary",
 ]
@@ -381,6 +391,50 @@ def test_a_bad_data_commit_turns_ci_red_at_validate_and_uploads_nothing(actions,
     assert not (actions.state / "artifacts").exists(), "no bundle is uploaded from a red run"
 
 
+DASK_PROJECT = {"task": "classification", "model": "lightgbm", "primary_metric": "f1_macro"}
+NO_SCHEDULER = "tcp://127.0.0.1:9"  # nothing listens on the discard port: a connection is refused at once
+
+
+@pytest.mark.long(3)
+@pytest.mark.parametrize("project", [DASK_PROJECT], indirect=True, ids=["lightgbm-dask"])
+def test_push_to_main_runs_the_dask_engine_on_a_local_cluster_inside_the_job(actions, project, installed_default):
+    use_the_dask_engine(project)
+    git(project, "commit", "--quiet", "-am", "Train on the Dask engine")
+    result = actions.run("push", "ci.yml", push("refs/heads/main"))
+    assert result.ok, result.explain()
+    passed = result.steps("Success")
+    for target in ("make lint", "make test", *PIPELINE_STEPS, "every job passed"):
+        assert target in passed, f"{target} did not run green\n{result.explain()}"
+    # no DASK_SCHEDULER_ADDRESS secret: validate and the pipeline each start a LocalCluster inside the job
+    assert result.output.count("cluster: local local, 2 worker(s), 2 thread(s)") == 2, result.explain()
+    assert "pipeline: done on the Dask engine" in result.output
+    bundle = actions.state / "artifacts" / "bundle" / "my-ml-project-0.1.0"
+    assert verify_with(installed_default, bundle).returncode == 0
+    lineage = json.loads((bundle / "lineage.json").read_text())
+    assert lineage["compute"]["engine"] == "dask" and lineage["compute"]["cluster"] == "local"
+
+    # the secret names the scheduler on a push, and never reaches a pull request's run (its code is untrusted)
+    actions.secrets["DASK_SCHEDULER_ADDRESS"] = NO_SCHEDULER
+    result = actions.run("push", "ci.yml", push("refs/heads/main"), job="pipeline")
+    assert not result.ok and "make validate" in result.steps("Failure"), result.explain()
+    # act masks a secret's value in the log as GitHub does
+    assert "error: cannot reach the Dask scheduler at *** within 30 s" in result.output, result.explain()
+    assert not (actions.state / "artifacts").exists()
+    payload = {
+        "number": 8,
+        "pull_request": {
+            "number": 8,
+            "head": {"ref": "feature", "sha": "0" * 40, "repo": {"full_name": REPO, "fork": False}},
+            "base": {"ref": "main", "repo": repository(REPO)},
+        },
+        "repository": repository(REPO),
+    }
+    # a branch of this repository (GitHub gives its pull requests the secrets; a fork's get none)
+    result = actions.run("pull_request", "ci.yml", payload, job="pipeline")
+    assert result.ok, result.explain()
+    assert "cluster: local local, 2 worker(s)" in result.output and "***" not in result.output, result.explain()
+
+
 @pytest.mark.long(2)
 def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, project, installed_default, tmp_path):
     git(project, "tag", "v0.1.0")
@@ -405,6 +459,7 @@ def test_tag_releases_once_and_refuses_mismatched_or_existing_tags(actions, proj
         "lineage.json",
         "model_card.md",
         "reference.json",
+        "data_manifest.json",
         "confusion_matrix.png",
         "feature_importance.png",
     }
@@ -638,6 +693,128 @@ def test_scheduled_retraining_promotes_then_rests_then_refuses_and_reports(actio
     assert not still.ok
     [issue] = issues(actions)
     assert len(issue["comments"]) == 1 and "not-a-category" in issue["comments"][0]
+
+
+# one half of the shifted demo batch (its even rows, or its odd ones): two batches with no row in common, each
+# one the champion loses on
+SHIFTED_WRITER = """
+import dataclasses
+import sys
+from pathlib import Path
+from modelkeel.data.contract import load_schema_model
+from modelkeel.loop.demo import SHIFTED, demo_batches
+from modelkeel.settings import load_settings
+from modelkeel.stages.validate import validate
+s = load_settings("params.yaml")
+[made] = [b for b in demo_batches(s, validate(s).frame, load_schema_model(s).to_schema()) if b.name == SHIFTED]
+rows = made.frame.iloc[int(sys.argv[2]) :: 2]
+dataclasses.replace(made, name=sys.argv[1], frame=rows).write(Path("data/incoming"))
+"""
+
+
+def add_shifted_batch(project: Path, installed: Path, name: str, half: int) -> Path:
+    done = run([str(installed / ".venv" / "bin" / "python"), "-c", SHIFTED_WRITER, name, str(half)], cwd=project)
+    assert done.returncode == 0, explain(done)
+    git(project, "add", "-A")
+    git(project, "commit", "--quiet", "-m", f"New batch {name}")
+    return project / "data" / "incoming" / f"{name}.csv"
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def store_record(store: Path, name: str) -> dict | None:
+    path = store / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+@pytest.mark.long(8)
+def test_a_challenger_that_waits_for_a_person_is_rejected_or_released_exactly_as_kept(
+    actions, project, installed_default, tmp_path
+):
+    """No trusted set: a winning challenger needs a person. The loop keeps it in the data store (a folder outside
+    the act workspace, shared by the runs); a rejection records its batch as judged and the next run finds nothing
+    new; the next waiting challenger, named by its run id, is released by the release workflow, the bundle it kept."""
+    store = tmp_path / "data-store"
+    params = project / "params.yaml"
+    text = re.sub(r"  trusted:.*\n    path: .*\n    sha256: .*\n", "  trusted: null\n", params.read_text())
+    text = re.sub(r"(?m)^  url: \.data-store", f"  url: {store}", text)
+    text = re.sub(r"(?m)^  min_new_rows: 30 ", "  min_new_rows: 10 ", text)  # half a demo batch holds out ~25 rows
+    assert "trusted: null" in text and str(store) in text and "min_new_rows: 10" in text
+    params.write_text(text)
+    git(
+        project, "commit", "--quiet", "-am", "No trusted set yet, smaller batches; the data store outside the workspace"
+    )
+    publish_champion(actions, installed_default)
+    schedule = {"schedule": CRON, "repository": repository(REPO)}
+
+    def dispatch(challenger: str, decision: str):
+        payload = {"inputs": {"challenger": challenger, "decision": decision}, "repository": repository(REPO)}
+        return actions.run("workflow_dispatch", "release.yml", payload)
+
+    # a batch the champion loses on: the challenger waits, kept in the data store with its data
+    first = add_shifted_batch(project, installed_default, "4_shifted", 0)
+    waits = actions.run("schedule", "retrain.yml", schedule)
+    assert waits.ok, waits.explain()
+    assert "## Retraining: needs-approval" in waits.summary(), waits.summary()
+    kept = store_record(store, "challengers/0.2.0.json")
+    assert kept is not None and [b["sha256"] for b in kept["batches"]] == [sha256_of(first)]
+    assert store_record(store, f"judged/{sha256_of(first)}.json")["decision"] == "pending"
+    assert released(actions) == ["v0.1.0"]
+    [issue] = issues(actions)
+    assert "needs-approval" in issue["body"]
+
+    # a person rejects it: its batch is judged, the next run does not judge it again
+    rejected = dispatch("0.2.0", "reject")
+    assert rejected.ok, rejected.explain()
+    assert "make challenger-reject" in rejected.steps("Success") and "make challenger-issue" in rejected.steps(
+        "Success"
+    )
+    assert "make challenger-fetch" not in rejected.steps("Success") and released(actions) == ["v0.1.0"]
+    judged = store_record(store, f"judged/{sha256_of(first)}.json")
+    assert judged["decision"] == "rejected" and judged["version"] == "0.2.0"
+    assert store_record(store, "challengers/0.2.0.json") is None
+    [issue] = issues(actions)
+    assert "challenger 0.2.0 rejected" in issue["comments"][-1]
+    assert {c["job"] for c in rejected.jsonl("gh_calls.jsonl")} == {"issue"}, "only the issue job calls gh"
+    rests = actions.run("schedule", "retrain.yml", schedule)
+    assert rests.ok, rests.explain()
+    summary = rests.summary()
+    assert "## Retraining: nothing-new" in summary and "(1 skipped as judged)" in summary, summary
+
+    # another batch: the next challenger waits; released by the id of the run that kept it
+    second = add_shifted_batch(project, installed_default, "5_shifted", 1)
+    assert sha256_of(second) != sha256_of(first)
+    again = actions.run("schedule", "retrain.yml", schedule)
+    assert again.ok and "## Retraining: needs-approval" in again.summary(), again.explain()
+    kept = store_record(store, "challengers/0.2.0.json")
+    assert [b["sha256"] for b in kept["batches"]] == [sha256_of(second)] and kept["run"], kept
+    result = dispatch(kept["run"], "release")
+    assert result.ok, result.explain()
+    passed = result.steps("Success")
+    for step in ("make challenger-fetch", "make release-check", "make sign", "make release-tag", "make release"):
+        assert step in passed, f"{step} did not run green\n{result.explain()}"
+    assert "make pipeline" not in passed, "the kept bundle is released, not a new one"
+    assert released(actions) == ["v0.1.0", "v0.2.0"]
+    assets = actions.releases / REPO / "v0.2.0" / "assets"
+    for name, entry in kept["files"].items():
+        assert sha256_of(assets / name) == entry["sha256"], f"{name} is not the file the loop kept"
+    assert (assets / "bundle.sig").is_file(), "the approved challenger is signed"
+    bundle = tmp_path / "released" / "my-ml-project-0.2.0"  # the bundle's files, without the other assets
+    bundle.mkdir(parents=True)
+    for name in [*kept["files"], "bundle.sig"]:
+        shutil.copy(assets / name, bundle / name)
+    done = verify_with(installed_default, bundle, *signer_key(actions))
+    assert done.returncode == 0, explain(done)
+    check_the_image(result, assets, "0.2.0", git(project, "rev-parse", "HEAD"))
+    tags = json.loads((actions.state / "tags" / f"{REPO}.json").read_text())
+    assert tags["v0.2.0"] == git(project, "rev-parse", "HEAD"), "tagged on the dispatch's commit, as retraining tags"
+    assert store_record(store, f"judged/{sha256_of(second)}.json")["decision"] == "approved"
+    assert store_record(store, "challengers/0.2.0.json") is None
+    [issue] = issues(actions)
+    assert "releases/tag/v0.2.0" in issue["comments"][-1] and "released" in issue["comments"][-1]
+    assert {c["job"] for c in result.jsonl("gh_calls.jsonl") if c["args"][:2] == ["issue", "comment"]} == {"issue"}
 
 
 # --- action pins: the verified SHA-tag table ----------------------------------------------------

@@ -113,16 +113,22 @@ def check_versions(client) -> None:
 
 
 def _local_cluster(dask: DaskSettings):
+    """A LocalCluster whose workers never pause: Dask pauses a worker at 80% of its memory_limit and waits for
+    memory that never frees, so a too-small limit hung the run silently. Unpaused, a worker over the limit is
+    restarted by its nanny, its task retried elsewhere, and after `allowed-failures` a KilledWorker ends the run
+    with a ClusterError naming memory_limit (`Cluster.run`). The workers take this configuration from here."""
+    import dask as dask_config
     from distributed import LocalCluster
 
-    return LocalCluster(
-        n_workers=dask.n_workers,
-        threads_per_worker=dask.threads_per_worker,
-        memory_limit=dask.memory_limit,
-        processes=True,
-        dashboard_address=":0",  # None still binds the default 8787; a free port never clashes
-        silence_logs=logging.ERROR,
-    )
+    with dask_config.config.set({"distributed.worker.memory.pause": False}):
+        return LocalCluster(
+            n_workers=dask.n_workers,
+            threads_per_worker=dask.threads_per_worker,
+            memory_limit=dask.memory_limit,
+            processes=True,
+            dashboard_address=":0",  # None still binds the default 8787; a free port never clashes
+            silence_logs=logging.ERROR,
+        )
 
 
 def _connect(dask: DaskSettings):
