@@ -419,6 +419,11 @@ class DaskSettings(Strict):
                 f"compute.dask.address {self.address[:80]!r}: use tcp://HOST:PORT or tls://HOST:PORT (a scheduler), "
                 "https://HOST (a dask-gateway server), or null for a LocalCluster"
             )
+        if "?" in self.address or "#" in self.address:
+            raise ValueError(
+                "compute.dask.address carries a query or fragment (a token?): keep credentials out of the address; "
+                "a dask-gateway takes its auth from DASK_GATEWAY__AUTH__* in the environment"
+            )
         if "@" in self.address.split("://", 1)[1].split("/", 1)[0]:
             raise ValueError(
                 "compute.dask.address carries credentials: keep them out of params.yaml; a TLS scheduler takes its "

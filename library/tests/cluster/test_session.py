@@ -66,6 +66,7 @@ def test_workers_running_other_versions_are_refused_naming_the_package(settings,
         ("ftp://scheduler:8786", "use tcp://HOST:PORT"),
         ("scheduler:8786", "use tcp://HOST:PORT"),
         ("tls://user:secret@scheduler:8786", "credentials"),
+        ("https://gateway.example/?token=s3cr3t", "query or fragment"),
     ],
 )
 def test_an_address_that_is_no_scheduler_or_carries_credentials_is_refused_in_params(address, complaint):
@@ -117,3 +118,24 @@ def test_a_worker_over_its_memory_limit_ends_the_run_with_a_clear_error_not_a_ha
     ):
         cluster.run("holding 600 MiB", lambda: cluster.client.submit(_hold, 600, pure=False).result())
     assert time.monotonic() - started < 120, "killed and retried, then refused: never paused for ever"
+
+
+def _refused(path: str) -> None:
+    raise PermissionError(f"Access Denied: {path}")
+
+
+def test_a_tasks_own_error_is_its_own_not_a_broken_connection(settings):
+    with session.open_cluster(on(settings, n_workers=1)) as cluster, pytest.raises(PermissionError, match="Access"):
+        cluster.run("reading", lambda: cluster.client.submit(_refused, "s3://b/x.parquet").result())
+
+
+def test_lineage_and_the_log_name_a_schedulers_scheme_never_its_address(settings, capsys):
+    running = session._local_cluster(DaskSettings(n_workers=1, memory_limit="512MiB"))
+    try:
+        with session.open_cluster(on(settings, address=running.scheduler_address)) as cluster:
+            facts = cluster.facts()
+        assert facts["address"] == "tcp:// from compute.dask.address" and facts["cluster"] == "scheduler"
+        port = running.scheduler_address.rsplit(":", 1)[1]
+        assert port not in capsys.readouterr().out
+    finally:
+        running.close()

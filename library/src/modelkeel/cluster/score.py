@@ -330,7 +330,10 @@ def list_partitions(input: str) -> list[str]:
         else:
             raise DataError(f"predict --input {input}: no such file or folder")
     if one_file and not found[0][0].lower().endswith(PARQUET_SUFFIXES):  # say why the file named is not read
-        raise DataError(f"predict --input {input}: not a Parquet file; --engine dask reads .parquet or .pq files")
+        raise DataError(
+            f"predict --input {input}: not a Parquet file; --engine dask (compute.engine in params.yaml) reads "
+            ".parquet or .pq files: pass --engine pandas to score a CSV file in this process"
+        )
     files = [
         file
         for file, inside in found

@@ -42,10 +42,11 @@ class Cluster:
 
     client: Any  # distributed.Client
     kind: str  # local, scheduler, gateway
-    address: str  # the scheduler's address as the settings give it ("local" for a LocalCluster)
+    address: str  # where it is, as lineage and the log may show it: "local", or the scheme and where it was named
 
     def facts(self) -> dict:
-        """engine, kind, workers and threads, for lineage (no credentials: the address as configured)."""
+        """engine, kind, workers and threads, for lineage; never the scheduler's address itself (a secret in
+        Actions when DASK_SCHEDULER_ADDRESS names it): its scheme and where it was named."""
         info = self.client.scheduler_info()
         workers = info.get("workers", {})
         threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
@@ -71,7 +72,7 @@ class Cluster:
                 "(compute.dask.memory_limit); use smaller files or partitions, or more memory per worker. "
                 "Nothing was written."
             ) from None
-        except (CommClosedError, OSError, TimeoutError) as error:
+        except (CommClosedError, TimeoutError) as error:  # a task's own OSError (a file, a permission) is its own
             raise ClusterError(
                 f"{what}: the connection to the cluster broke ({type(error).__name__}: {error}); nothing was written"
             ) from None
@@ -140,13 +141,21 @@ def _connect(dask: DaskSettings):
         from ..utils.extras import require
 
         gateway_module = require("dask_gateway", f"compute.dask.address {address} (a dask-gateway server)")
+        cluster = None
         try:
             gateway = gateway_module.Gateway(address)
             cluster = gateway.new_cluster()
             cluster.scale(dask.n_workers)
             return cluster.get_client(), cluster.shutdown, "gateway"
         except Exception as error:  # the gateway's client raises its own errors for auth and HTTP
-            raise ClusterError(f"cannot start a cluster on the dask-gateway {address}: {error}") from None
+            if cluster is not None:  # started but not usable: never left running (and billed)
+                with contextlib.suppress(Exception):
+                    cluster.shutdown()
+            raise ClusterError(
+                f"cannot start a cluster on the dask-gateway ({type(error).__name__}: {error}): check "
+                "compute.dask.address (or DASK_SCHEDULER_ADDRESS) and the gateway's auth settings "
+                "(DASK_GATEWAY__AUTH__*)"
+            ) from None
     try:
         client = Client(address, timeout=dask.connect_timeout)
     except (OSError, TimeoutError) as error:
@@ -187,21 +196,30 @@ def open_cluster(config: Settings | DaskSettings) -> Iterator[Cluster]:
 
     require("distributed", "compute.engine: dask")
     dask = config if isinstance(config, DaskSettings) else config.compute.dask
+    named_by = "compute.dask.address" if dask.address is not None else "DASK_SCHEDULER_ADDRESS"
     dask = with_address_from_environment(dask)
     closers: list[Callable[[], Any]] = []
     try:
         if dask.address is None:
-            cluster = _local_cluster(dask)
-            closers.append(cluster.close)
             from distributed import Client
 
-            client = Client(cluster)
+            try:
+                cluster = _local_cluster(dask)
+                closers.append(cluster.close)
+                client = Client(cluster)
+            except (RuntimeError, OSError, TimeoutError, ValueError) as error:
+                raise ClusterError(
+                    f"the LocalCluster did not start ({type(error).__name__}: {error}): check compute.dask.n_workers "
+                    f"({dask.n_workers}) and memory_limit ({dask.memory_limit}) against this machine; a Python script "
+                    'that starts it must guard its code with `if __name__ == "__main__":` (workers are new processes)'
+                ) from None
             kind, address = "local", "local"
         else:
             client, close_cluster, kind = _connect(dask)
             if close_cluster is not None:
                 closers.append(close_cluster)
-            address = dask.address
+            scheme = dask.address.split("://", 1)[0]
+            address = f"{scheme}:// from {named_by}"
         closers.insert(0, client.close)
         check_versions(client)
         opened = Cluster(client, kind, address)

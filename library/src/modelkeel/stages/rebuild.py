@@ -259,6 +259,11 @@ def differences(release: Bundle, rebuilt: Path) -> tuple[list[str], list[str]]:
     for name, version in recorded.get("packages", {}).items():
         if current["packages"].get(name) != version:
             notes.append(f"{name} {current['packages'].get(name)} here, {version} at release")
+    if (old.get("compute") or {}).get("engine") == "dask":
+        notes.append(
+            "trained on a Dask cluster: LightGBM and XGBoost there depend on which partitions each worker held, "
+            "so a byte-for-byte match is not expected; compare the metrics above"
+        )
     if old.get("git", {}).get("dirty"):
         notes.append("the release was built with uncommitted changes: its commit alone may not hold its code")
     if found and notes:
