@@ -107,15 +107,6 @@ def test_dask_scheduler_address_in_the_environment_names_the_cluster_when_params
         session.with_address_from_environment(DaskSettings())
 
 
-def _refused(path: str) -> None:
-    raise PermissionError(f"Access Denied: {path}")
-
-
-def test_a_tasks_own_error_is_its_own_not_a_broken_connection(settings):
-    with session.open_cluster(on(settings, n_workers=1)) as cluster, pytest.raises(PermissionError, match="Access"):
-        cluster.run("reading", lambda: cluster.client.submit(_refused, "s3://b/x.parquet").result())
-
-
 def test_lineage_and_the_log_name_a_schedulers_scheme_never_its_address(settings, capsys):
     running = session._local_cluster(DaskSettings(n_workers=1, memory_limit="512MiB"))
     try:
