@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
+import dask
 import pytest
 
 from modelkeel.cluster import session
@@ -16,19 +17,13 @@ def on(settings, **dask):
     return settings.model_copy(update={"compute": ComputeSettings(engine="dask", dask=DaskSettings(**dask))})
 
 
-def _pauses() -> object:
-    import dask
-
-    return dask.config.get("distributed.worker.memory.pause")
-
-
 def test_a_local_cluster_is_started_for_the_run_and_shut_down_after_it(settings):
     with session.open_cluster(on(settings, n_workers=2, memory_limit="512MiB")) as cluster:
         facts = cluster.facts()
         assert facts == {"engine": "dask", "cluster": "local", "address": "local", "workers": 2, "threads": 2}
         assert cluster.client.submit(sum, [1, 2]).result() == 3
         # its workers never pause at 80% of memory_limit (a paused worker stalled runs): they are restarted instead
-        assert set(cluster.client.run(_pauses).values()) == {False}
+        assert set(cluster.client.run(dask.config.get, "distributed.worker.memory.pause").values()) == {False}
         client = cluster.client
     assert client.status == "closed"
 

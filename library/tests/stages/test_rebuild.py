@@ -15,11 +15,8 @@ from modelkeel.data.manifest import of_bundle, store_release_data, upload
 from modelkeel.data.retention import forget
 from modelkeel.data.store import DataStore
 from modelkeel.errors import DataStoreError, RebuildError
-from modelkeel.loop.challenger import train_challenger
-from modelkeel.loop.ingest import ingest
 from modelkeel.registry.folder import FolderRegistry
 from modelkeel.settings import load_settings
-from modelkeel.stages.pipeline import run_pipeline
 from modelkeel.stages.rebuild import rebuild
 
 from ..conftest import PROJECT_ROOT
@@ -48,7 +45,12 @@ def released(tmp_path_factory, release_key):
     settings = load_settings(root / "params.yaml")
     registry = release_key.on(FolderRegistry(str(root.parent / "registry")))
 
-    champion = release_key.sign(run_pipeline(settings).bundle.folder)
+    # each release is built in a process of its own, as the CLI builds it: the test process carries the state of
+    # the tests before it (imports, options), which a release never sees and a rebuild's child never has
+    built = in_a_fresh_process(
+        root, "from modelkeel.stages.pipeline import run_pipeline", "print(run_pipeline(s).bundle.folder)"
+    )
+    champion = release_key.sign(Path(built))
     store_release_data(settings, champion, json.loads((champion / "lineage.json").read_text()))
     registry.publish(_opened(champion))
     first = registry.fetch("0.1.0", root.parent / "cache")
@@ -56,10 +58,17 @@ def released(tmp_path_factory, release_key):
     incoming = root / "data" / "incoming"
     incoming.mkdir()
     frame.iloc[200:].to_csv(incoming / "batch-1.csv", index=False)
-    batches = ingest(settings, first, root / "artifacts" / "snapshot")
-    _, verified = train_challenger(settings, first, batches, "0.2.0", root / "artifacts" / "challenger")
-    challenger = release_key.sign(verified.bundle.folder)
-    store_release_data(settings, challenger, verified.bundle.lineage)
+    built = in_a_fresh_process(
+        root,
+        "from modelkeel.bundle.reader import open_bundle\n"
+        "from modelkeel.loop.challenger import train_challenger\nfrom modelkeel.loop.ingest import ingest",
+        f"first = open_bundle(Path({str(first.folder)!r}))\n"
+        "batches = ingest(s, first, s.root / 'artifacts' / 'snapshot')\n"
+        "_, verified = train_challenger(s, first, batches, '0.2.0', s.root / 'artifacts' / 'challenger')\n"
+        "print(verified.bundle.folder)",
+    )
+    challenger = release_key.sign(Path(built))
+    store_release_data(settings, challenger, json.loads((challenger / "lineage.json").read_text()))
     registry.publish(_opened(challenger))
     release_commit = git(root, "rev-parse", "HEAD")
 
@@ -71,6 +80,19 @@ def released(tmp_path_factory, release_key):
     assert "seed: 7" in (root / "params.yaml").read_text(), "the params moved on"
     git(root, "commit", "-q", "-am", "a new seed")
     return settings, registry, release_commit
+
+
+def in_a_fresh_process(root: Path, imports: str, body: str) -> str:
+    """Run `body` (with `s`, the project's settings) in a new interpreter; the last line it prints."""
+    import sys
+
+    code = (
+        f"from pathlib import Path\nfrom modelkeel.settings import load_settings\n{imports}\n"
+        f"s = load_settings(Path({str(root / 'params.yaml')!r}))\n{body}\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _opened(folder: Path):
