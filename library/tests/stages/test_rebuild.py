@@ -33,7 +33,7 @@ def released(tmp_path_factory, release_key):
     """A git project released as 0.1.0 (its data stored), then a loop challenger 0.2.0 on a batch, released too;
     afterwards the working data and the params change and are committed, and the batch is gone."""
     root = tmp_path_factory.mktemp("rebuild") / "project"
-    shutil.copytree(PROJECT_ROOT, root)
+    shutil.copytree(PROJECT_ROOT, root, ignore=shutil.ignore_patterns("__pycache__"))
     raw = root / "data" / "raw" / "penguins.csv"
     frame = pd.read_csv(raw)
     frame.iloc[:200].to_csv(raw, index=False)

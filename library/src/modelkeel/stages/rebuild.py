@@ -176,6 +176,7 @@ def run_child(spec: dict, tree_root: Path, package: str) -> dict:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(tree_root / "src"), os.environ.get("PYTHONPATH")])),
     }
     env["MODELKEEL_REBUILD_PACKAGE"] = package
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # the worktree is the release's commit: nothing written into it but the data
     try:
         done = subprocess.run(
             [sys.executable, "-m", "modelkeel.stages.rebuild", str(spec_path)],
