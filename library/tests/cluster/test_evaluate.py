@@ -77,8 +77,8 @@ def assert_close(found, expected, bound: float, where: str = "") -> None:
         assert set(found) == set(expected), where
         for key in expected:
             # the workers' scores can differ from this process's in the last bits (LightGBM after onnxruntime was
-            # imported there), which reorders exact ties: ROC AUC agrees to its bound plus 1e-4, the rest exactly
-            tolerance = bound + 1e-4 if key == "roc_auc" else 0.0
+            # imported there), which reorders exact ties: ROC AUC agrees to its bound plus 1e-3 (a slice of a few rows moves most), the rest exactly
+            tolerance = bound + 1e-3 if key == "roc_auc" else 0.0
             assert_close(found[key], expected[key], tolerance, f"{where}.{key}")
     elif isinstance(expected, list):
         assert len(found) == len(expected), where
