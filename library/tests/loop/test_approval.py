@@ -305,6 +305,13 @@ def test_the_challenger_command_lists_fetches_and_rejects(project, champion_dir,
 
     assert main(["--params", params, "challenger", "list"]) == 0
     assert "0.2.0" in capsys.readouterr().out
+    store.put_record("challengers/0.3.0.json", b"{not json")  # one broken record hides none of the others
+    assert main(["--params", params, "challenger", "list"]) == 1
+    listed = capsys.readouterr().out
+    assert "0.2.0" in listed and "unreadable: " in listed and "0.3.0.json" in listed
+    with pytest.raises(DataStoreError, match=r"0\.2\.0 \(run 1001\); 1 unreadable record\(s\).*0\.3\.0\.json"):
+        approval.find(store, "0.9.0")
+    store.remove_record("challengers/0.3.0.json")
     outputs = tmp_path / "outputs"
     assert main(["--params", params, "challenger", "fetch", "1001", "--outputs", str(outputs)]) == 0
     assert outputs.read_text() == "version=0.2.0\ntag=v0.2.0\nrun=1001\n"

@@ -141,8 +141,9 @@ def challenger(ctx: Context) -> int:
         return 0
     store = DataStore(settings.data_store_url)
     if action == "list":
-        say(approval.listing(approval.pending(store)))
-        return 0
+        unreadable: list[str] = []
+        say(approval.listing(approval.pending(store, unreadable), unreadable))
+        return 1 if unreadable else 0  # the others are listed; a broken record still needs a person
     if action == "fetch":
         record, bundle = approval.fetch_challenger(store, args.ref, args.dest or settings.dist_dir, args.digest)
         say(f"challenger: {record['version']} fetched from {store.url} into {bundle.folder}, verified")

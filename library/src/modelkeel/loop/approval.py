@@ -21,7 +21,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -277,20 +277,30 @@ def _parse_record(data: bytes, source: str) -> dict:
     return record
 
 
-def pending(store: DataStore) -> list[dict]:
-    """Every challenger that waits for a person, oldest version first."""
+def pending(store: DataStore, unreadable: list[str] | None = None) -> list[dict]:
+    """Every challenger that waits for a person, oldest version first. A record that cannot be read raises a
+    VerificationError, or, when `unreadable` is given, is named there (with why) and the others are still listed."""
     found = []
     for name in store.records(CHALLENGERS):
         data = store.get_record(name)
-        if data is not None:
+        if data is None:
+            continue
+        try:
             found.append(_parse_record(data, f"{store.url}/{name}"))
+        except VerificationError as error:
+            if unreadable is None:
+                raise
+            unreadable.append(str(error))
     return sorted(found, key=lambda r: tuple(int(p) for p in r["version"].split(".")))
 
 
 def _unknown(store: DataStore, what: str) -> DataStoreError:
-    waiting = ", ".join(f"{r['version']} (run {r.get('run') or 'unknown'})" for r in pending(store)) or "none"
+    unreadable: list[str] = []
+    records = pending(store, unreadable)
+    waiting = ", ".join(f"{r['version']} (run {r.get('run') or 'unknown'})" for r in records) or "none"
+    broken = f"; {len(unreadable)} unreadable record(s): {unreadable[0]}" if unreadable else ""
     return DataStoreError(
-        f"{what} in the data store {store.url}. Challengers waiting for a person: {waiting} "
+        f"{what} in the data store {store.url}. Challengers waiting for a person: {waiting}{broken} "
         "(`challenger list`). Give a version (0.2.0) or the run id of the retraining run that kept it."
     )
 
@@ -412,11 +422,9 @@ def released(store: DataStore, ref: str, run: RunInfo | None = None) -> dict:
     return record
 
 
-def listing(records: list[dict]) -> str:
-    """The challengers that wait, one line each, for `challenger list`."""
-    if not records:
-        return "no challenger waits for a person"
-    lines = []
+def listing(records: list[dict], unreadable: Sequence[str] = ()) -> str:
+    """The challengers that wait, one line each, for `challenger list`, then the records that could not be read."""
+    lines = [] if records else ["no challenger waits for a person"]
     for r in records:
         run = f"run {r['run']}" if r.get("run") else "a local run"
         why = (r.get("reasons") or ["(no reason recorded)"])[-1]
@@ -424,6 +432,7 @@ def listing(records: list[dict]) -> str:
             f"{r['version']}  {r.get('created', '?')}  {run}, champion {r.get('champion')}, "
             f"{len(r.get('batches', []))} new batch(es): {why}"
         )
+    lines += [f"unreadable: {why}" for why in unreadable]
     return "\n".join(lines)
 
 
