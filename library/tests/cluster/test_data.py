@@ -50,6 +50,9 @@ def test_a_folder_reads_as_the_pandas_engine_reads_its_files(rows_project, dask_
     for i in range(data.partitions):  # each partition on its own has the whole data's types
         assert data.frame.get_partition(i).compute().dtypes.to_dict() == expected.dtypes.to_dict()
     assert data.snapshot == snapshot  # same files, same paths, rows, sha256 and fingerprint
+    folder_frame, folder_snapshot = pandas_engine(rows_project)  # the pandas engine takes the folder itself too
+    assert folder_snapshot == data.snapshot
+    pd.testing.assert_frame_equal(folder_frame, expected)
     assert data.frame.known_divisions and data.frame.divisions[-1] == len(expected) - 1
 
 

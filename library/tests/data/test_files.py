@@ -3,8 +3,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from modelkeel.data.files import read_file, resolve_files
+from modelkeel.data.files import read_file, read_table, resolve_files
+from modelkeel.data.snapshot import fingerprint
 from modelkeel.errors import DataError
+
+# the fingerprints `test_a_file_and_a_glob_keep_the_snapshot_they_had` got before a folder was accepted
+ONE_FILE = "5000a7637472c4e14cae8c93cd02f0d0090bd49f189f377ce944a738dc5c2400"
+TWO_FILES = "c0303084c54e4c6347d3aa36fd01a2efaa098aa4b8210b412207d65c19d892b8"
 
 
 @pytest.mark.parametrize(
@@ -111,3 +116,55 @@ def test_a_csv_over_the_row_limit_is_refused_streaming_and_quoted_line_breaks_ar
     pd.DataFrame({"id": range(10), "note": ["line\n" * 300] * 10}).to_csv(notes, index=False)
     assert notes.read_text().count("\n") > 1000
     check_file_limits(notes, max_rows=1000, max_bytes=1 << 30, rows_limit="r", bytes_limit="b")  # 10 rows
+
+
+def _data_folder(root: Path) -> Path:
+    """A folder of data files in it and below, beside files that are not data."""
+    folder = root / "data"
+    (folder / "2024" / "02").mkdir(parents=True)
+    (folder / "b.csv").write_text("x,y\n1,2\n")
+    (folder / "2024" / "a.CSV").write_text("x,y\n3,4\n")
+    pd.DataFrame({"x": [5], "y": [6]}).to_parquet(folder / "2024" / "02" / "c.parquet", index=False)
+    (folder / "README.md").write_text("not data")
+    (folder / "2024" / "notes.txt").write_text("not data either")
+    return folder
+
+
+def test_a_folder_names_its_csv_and_parquet_files_in_it_and_below_on_the_pandas_engine(tmp_path):
+    _data_folder(tmp_path)
+    found = resolve_files("data", tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "data/2024/02/c.parquet",
+        "data/2024/a.CSV",
+        "data/b.csv",
+    ]
+    assert resolve_files(str(tmp_path / "data"), tmp_path) == found  # absolute or relative, the same files
+    frame, rows = read_table(found)
+    assert rows == [1, 1, 1] and frame["x"].tolist() == [5, 3, 1]
+
+
+def test_a_folder_and_a_glob_of_the_same_files_have_one_fingerprint(tmp_path):
+    _data_folder(tmp_path)
+    by_folder = resolve_files("data", tmp_path)
+    by_glob = resolve_files("data/**/*.[cCp]*[vVt]", tmp_path)
+    assert by_folder == by_glob
+    assert fingerprint(by_folder, [1, 1, 1], tmp_path) == fingerprint(by_glob, [1, 1, 1], tmp_path)
+
+
+def test_a_folder_without_data_files_names_the_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "README.md").write_text("no data here")
+    with pytest.raises(DataError, match=r"data.path 'empty': the folder .*empty holds no .csv or .parquet file"):
+        resolve_files("empty", tmp_path)
+
+
+def test_a_file_and_a_glob_keep_the_snapshot_they_had(tmp_path):
+    """The snapshot of existing inputs (one file, a glob, a list) is what it was before folders were accepted:
+    the same paths, and the fingerprint computed then (a change here re-trains every project's model)."""
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "raw" / "b.csv").write_text("x,y\n3,4\n5,6\n")
+    one = fingerprint(resolve_files("raw/a.csv", tmp_path), [1], tmp_path)
+    both = fingerprint(resolve_files(["raw/b.csv", "raw/a*"], tmp_path), [2, 1], tmp_path)
+    assert [f["path"] for f in both["files"]] == ["raw/b.csv", "raw/a.csv"]
+    assert (one["fingerprint"], both["fingerprint"]) == (ONE_FILE, TWO_FILES)

@@ -19,16 +19,14 @@ failure report names the same rows as the pandas engine's, and the frame's divis
 
 from __future__ import annotations
 
-import glob
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask
 import pandas as pd
 
-from ..data.files import SUPPORTED_SUFFIXES, csv_convert_options, table_frame
+from ..data.files import SUPPORTED_SUFFIXES, csv_convert_options, local_files, table_frame
 from ..data.remote import check_no_credentials, is_url
 from ..data.snapshot import FileFingerprint, shown_path, snapshot_of
 from ..errors import DataError
@@ -113,23 +111,10 @@ def resolve(settings: Settings, storage_options: dict | None = None) -> list[Sou
 
 
 def _local(settings: Settings, pattern: str) -> list[Source]:
+    """The files of a local entry, found as the pandas engine finds them (data/files.local_files)."""
     root = settings.root
-    candidate = Path(pattern)
-    full = candidate if candidate.is_absolute() else root / candidate
-    if any(ch in pattern for ch in "*?["):
-        files = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
-        if not files:
-            raise DataError(f"data.path {pattern!r}: no file matches this pattern (looked under {root}).")
-    elif full.is_dir():
-        files = sorted(p for p in full.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
-        if not files:
-            raise DataError(f"data.path {pattern!r}: the folder {full} holds no .csv or .parquet file.")
-    elif full.is_file():
-        files = [full]
-    else:
-        raise DataError(f"data.path {pattern!r}: file not found at {full}. Fix data.path in params.yaml.")
     urls = settings.data_urls or {}
-    return [Source(str(f.resolve()), shown := shown_path(f, root), urls.get(shown)) for f in files]
+    return [Source(str(f.resolve()), shown := shown_path(f, root), urls.get(shown)) for f in local_files(pattern, root)]
 
 
 def _url_sources(settings: Settings, url: str, storage_options: dict) -> list[Source]:

@@ -14,10 +14,32 @@ SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
 NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 
 
+def local_files(pattern: str, root: Path) -> list[Path]:
+    """The local files one data.path entry names, or a DataError naming the entry: a glob's matching files
+    (sorted), a folder's CSV and Parquet files in it and below (sorted: a folder is its data files, whatever
+    else it holds), or the file itself. Paths as named (relative entries under `root`), not resolved: both
+    engines name them in the snapshot the same way (data/snapshot.shown_path)."""
+    candidate = Path(pattern)
+    full = candidate if candidate.is_absolute() else root / candidate
+    if any(ch in pattern for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
+        if not files:
+            raise DataError(f"data.path {pattern!r}: no file matches this pattern (looked under {root}).")
+        return files
+    if full.is_dir():
+        files = sorted(p for p in full.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+        if not files:
+            raise DataError(f"data.path {pattern!r}: the folder {full} holds no .csv or .parquet file.")
+        return files
+    if not full.is_file():
+        raise DataError(f"data.path {pattern!r}: file not found at {full}. Fix data.path in params.yaml.")
+    return [full]
+
+
 def resolve_sources(
     patterns: str | tuple[str, ...] | list[str], root: Path, snapshot: Path | None = None
 ) -> list[tuple[Path, str | None]]:
-    """The files that data.path (a path, a glob, an fsspec URL, or a list of them) names, in order, each with
+    """The files that data.path (a file, a glob, a folder, an fsspec URL, or a list of them) names, in order, each with
     the URL it was copied from (None for a local file), or a DataError. URLs are copied into `snapshot`
     first (data/remote.py), so every stage reads the same local bytes."""
     from .remote import is_url
@@ -42,17 +64,7 @@ def resolve_sources(
             raise DataError(f"data.path {pattern!r}: no file matches this URL. Fix data.path in params.yaml.")
         found = [(c.path, c.url) for c in copies]
     else:
-        candidate = Path(pattern)
-        full = candidate if candidate.is_absolute() else root / candidate
-        if any(ch in pattern for ch in "*?["):
-            files = sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
-            if not files:
-                raise DataError(f"data.path {pattern!r}: no file matches this pattern (looked under {root}).")
-        else:
-            if not full.is_file():
-                raise DataError(f"data.path {pattern!r}: file not found at {full}. Fix data.path in params.yaml.")
-            files = [full]
-        found = [(f, None) for f in files]
+        found = [(f, None) for f in local_files(pattern, root)]
     bad = [f.name for f, _ in found if f.suffix.lower() not in SUPPORTED_SUFFIXES]
     if bad:
         raise DataError(f"data.path: unsupported file type {bad}; use CSV (.csv) or Parquet (.parquet).")

@@ -50,9 +50,9 @@ def _numeric_bound(checks: dict[str, dict]) -> tuple[str, float] | None:
     return None
 
 
-def broken_rows(settings: Settings, valid: pd.DataFrame, rows: int = 3) -> list[BrokenRows]:
+def broken_rows(settings: Settings, valid: Any, rows: int = 3) -> list[BrokenRows]:
     """Every kind of row the contract must refuse, each made from the first `rows` of `valid` (the
-    project's validated data) with one column broken."""
+    project's validated data, a pandas or a Dask DataFrame: only its first rows are read) with one column broken."""
     from ..data.contract import load_schema_model
 
     schema = load_schema_model(settings).to_schema()
