@@ -19,12 +19,13 @@ from modelkeel.cluster.data import read_data
 from modelkeel.cluster.split import split_data
 from modelkeel.cluster.train import train_model
 from modelkeel.cluster.validate import validate_data
+from modelkeel.quality.metrics import Predictions
 from modelkeel.runtime.signature import model_frame
 from modelkeel.stages import evaluate as pandas_evaluate
 from modelkeel.stages.train import Split, Trained
 from modelkeel.stages.validate import ValidatedData
 
-from .modelled import for_target, modelled_project
+from .modelled import for_target, modelled_frame, modelled_project
 
 TOLERANCE = 1e-9
 # (target, model, quality): slice bars that some slices miss, so the gates compute their intervals
@@ -134,9 +135,40 @@ def test_the_tables_that_reach_the_client_do_not_grow_with_the_rows(modelled, va
     groups = 1 + 4  # the whole split, and three colours and the gap
     k = len(trained.classes)
     assert len(summary["confusion"]) <= groups * k * k
-    assert len(summary["roc"]) <= groups * k * 2 * cluster_evaluate.ROC_BINS
+    whole = summary["roc"].index.get_level_values("group") == ""
+    assert whole.sum() <= k * 2 * cluster_evaluate.ROC_BINS
+    assert (~whole).sum() <= (groups - 1) * k * 2 * cluster_evaluate.SLICE_ROC_BINS
     # every test row is counted once for the whole split and once in its colour's slice (a gap is a slice too)
     assert summary["confusion"]["count"].sum() == 2 * trained.split.test_rows
+
+
+def test_a_slices_roc_table_is_bounded_whatever_its_rows_and_its_auc_within_the_bound_recorded(modelled, monkeypatch):
+    """Scores of many distinct values (as a large test split gives): the whole split's histogram keeps fine bins,
+    each slice value's at most 2 * 1024 rows per class scored, and a slice's AUC is within its bound."""
+    settings = for_target(modelled, "flag")  # two classes: class 1's scores
+    rows = 12_000
+    rng = np.random.default_rng(5)
+    frame = modelled_frame(rows, seed=5)
+    frame["colour"] = rng.choice(["blue", "red"], rows)  # two slice values of about 6,000 rows each
+    truth = rng.random(rows) < 0.4
+    frame["flag"] = truth
+    proba = np.clip(0.3 * truth + rng.uniform(0, 0.7, rows), 0, 1)
+    predicted = Predictions(np.where(proba > 0.5, 1, 0), np.column_stack([1 - proba, proba]))
+    monkeypatch.setattr(cluster_evaluate, "model_predictions", lambda *args: predicted)  # runs here, not on a worker
+    classes = [False, True]
+    summary = cluster_evaluate.merge([cluster_evaluate.summarise(frame, settings, None, classes, True, None)])
+    roc = summary["roc"]
+    groups = roc.index.get_level_values("group")
+    assert (groups == "").sum() > 2 * 1024  # the whole split: fine bins, many of them filled
+    for value in ("blue", "red"):
+        in_slice = (groups == "colour") & (roc.index.get_level_values("value") == value)
+        assert 0 < in_slice.sum() <= 2 * 1024  # one class scored, positives and negatives: 1024 bins each
+        auc, bound, _ = cluster_evaluate.classification_scores(summary, ("colour", value), 2)
+        rows_of = frame["colour"].to_numpy() == value
+        exact = roc_auc_score(truth[rows_of], proba[rows_of])
+        assert 0 < bound < 5e-3 and abs(auc["roc_auc"] - exact) <= bound + 1e-12
+    whole_auc, whole_bound, _ = cluster_evaluate.classification_scores(summary, cluster_evaluate.WHOLE, 2)
+    assert whole_bound < bound and abs(whole_auc["roc_auc"] - roc_auc_score(truth, proba)) <= whole_bound + 1e-12
 
 
 def test_the_histogram_auc_is_within_its_bound_and_exact_on_tied_or_separated_scores():

@@ -10,10 +10,14 @@ import shutil
 import pytest
 
 from modelkeel.bundle import layout
+from modelkeel.bundle.reader import open_bundle
 from modelkeel.bundle.verify import verify
 from modelkeel.cluster import pipeline as cluster_pipeline
 from modelkeel.cluster.pipeline import run_on_cluster
 from modelkeel.errors import DataValidationError, SettingsError
+from modelkeel.loop.drift import FeatureDrift
+from modelkeel.loop.outcome import Outcome
+from modelkeel.loop.report import LoopResult, report_markdown
 from modelkeel.settings import LightGBMParams, RandomForestParams, load_settings
 from modelkeel.stages.pipeline import run_pipeline
 
@@ -63,7 +67,10 @@ def test_the_penguins_pipeline_on_the_dask_engine_gives_a_verified_bundle(pengui
 
 
 @pytest.mark.parametrize(("target", "model"), [("flag", "xgboost"), ("value", "lightgbm")])
-def test_several_files_give_a_bundle_whose_lineage_names_the_partitions(tmp_path, dask_cluster, target, model):
+def test_several_files_give_a_bundle_whose_lineage_names_the_partitions(
+    tmp_path, dask_cluster, target, model, monkeypatch
+):
+    monkeypatch.setattr(cluster_pipeline, "BUNDLE_SAMPLE_ROWS", 1000)  # of 1500 rows: the reference is a sample
     with modelled_project(tmp_path, f"cluster_pipeline_{target}_project", files=3, rows=500) as settings:
         settings = for_target(settings, target, model)
         folder = run_on_cluster(settings, dask_cluster).bundle.folder
@@ -73,8 +80,32 @@ def test_several_files_give_a_bundle_whose_lineage_names_the_partitions(tmp_path
         assert [f["rows"] for f in lineage["data"]["files"]] == [500, 500, 500]
         assert read(folder, layout.PARITY)["passed"]
         reference = read(folder, layout.REFERENCE)
-        assert reference["rows"] == 1500  # a sample of at most BUNDLE_SAMPLE_ROWS: here every row
+        assert reference["rows"] == 1000  # the statistics' rows: the sample's (what the drift tests count)
+        assert reference["sampled"] == {
+            "rows": 1000,
+            "of": 1500,
+            "sample_size": 1000,
+            "seed": settings.seed,
+            "method": "seeded random sample of the validated data (Dask engine)",
+        }
         assert read(folder, layout.SIGNATURE)["task"] == settings.task
+        # the loop's drift report says what the reference was computed on
+        result = LoopResult(champion="0.1.0", outcome=Outcome.NO_RETRAIN, drift=(DRIFT,),
+                            reference_sampled=open_bundle(folder).reference["sampled"])  # fmt: skip
+        report = report_markdown(result, "r2")
+        assert f"a seeded sample (seed {settings.seed}) of 1,000 of its 1,500 rows" in report
+        assert result.as_json()["reference_sampled"] == reference["sampled"]
+
+
+DRIFT = FeatureDrift("x1", "numeric", psi=0.01, ks_statistic=0.02, ks_pvalue=0.9, drifted=False, reasons=())
+
+
+def test_a_reference_of_every_row_is_not_called_a_sample_in_the_report():
+    every = {"rows": 1500, "of": 1500, "sample_size": 20_000, "seed": 0, "method": "seeded random sample"}
+    for sampled in (every, None):  # a bundle of the pandas engine (or older) has no `sampled`
+        report = report_markdown(LoopResult(champion="0.1.0", outcome=Outcome.NO_RETRAIN, drift=(DRIFT,),
+                                            reference_sampled=sampled), "r2")  # fmt: skip
+        assert "seeded sample" not in report and "| x1 | numeric |" in report
 
 
 def test_a_scikit_learn_model_is_refused_before_a_cluster_starts(penguins, monkeypatch):

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cloudpickle
+import fsspec.core
 import pandas as pd
 import pytest
 
@@ -86,6 +87,19 @@ def test_scores_agree_with_the_pandas_engine_and_each_worker_builds_the_session_
     assert ran.max() >= 2  # some worker scored more than one partition ...
     builds = dask_cluster.client.run(score.session_builds)
     assert {worker: builds[worker].get(done.model_sha256) for worker in ran.index} == dict.fromkeys(ran.index, 1)
+    # each session's thread pools are the worker's threads (one here), not onnxruntime's one per core
+    threads = dask_cluster.client.run(score.session_threads)
+    nthreads = dask_cluster.client.run(score.worker_threads)
+    for worker in ran.index:
+        assert (
+            threads[worker][done.model_sha256]
+            == {"intra_op": nthreads[worker], "inter_op": nthreads[worker]}
+            == {
+                "intra_op": 1,
+                "inter_op": 1,
+            }
+        )
+    assert summary["files"] == [*(score.part_name(n) for n in range(PARTS))]
     only(tmp_path, "scores", *(f"pandas-{f.stem}.parquet" for f in files))  # ... and built the session once
 
 
@@ -116,6 +130,32 @@ def test_rows_the_contract_refuses_are_set_aside_with_their_reasons_and_the_rest
         expected = pandas_engine(bundle_dir, tmp_path / f"good-{name}.parquet", tmp_path)
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / score.part_name("ab".index(name))), expected)
     assert len(pd.read_parquet(tmp_path / "out")) == 57  # readers of the folder skip _rejected/
+
+
+def refused_inputs(settings, folder: Path) -> Path:
+    """Two Parquet files of 30 rows each, every row with a value the contract refuses."""
+    frame = read_file(PROJECT_ROOT / settings.data.path)[list(settings.data.features)].head(60)
+    column, wrong = bounded_column(load_schema_model(settings), settings.data.numeric_features)
+    frame[column] = wrong
+    folder.mkdir()
+    frame.head(30).to_parquet(folder / "a.parquet", index=False)
+    frame.iloc[30:].to_parquet(folder / "b.parquet", index=False)
+    return folder
+
+
+def test_a_run_of_which_the_contract_refuses_every_row_fails_as_the_pandas_engine_does(
+    dask_cluster, bundle_dir, settings, tmp_path
+):
+    from modelkeel.bundle.reader import open_bundle
+
+    folder = refused_inputs(settings, tmp_path / "in")
+    with pytest.raises(DataValidationError) as pandas_refusal:
+        predict(bundle_dir, folder / "a.parquet", tmp_path / "pandas.parquet")
+    with pytest.raises(DataValidationError, match="the contract refuses every one of its 60 rows") as refusal:
+        score.score_dataset(dask_cluster, open_bundle(bundle_dir), folder, tmp_path / "out")
+    assert str(pandas_refusal.value) in str(refusal.value)  # the pandas engine's report of the first partition
+    assert refusal.value.report["failures"] == pandas_refusal.value.report["failures"]
+    only(tmp_path, "in")  # no output, no staging
 
 
 def test_a_partition_that_fails_as_a_whole_fails_the_run_and_leaves_nothing(
@@ -159,6 +199,30 @@ def test_an_output_that_exists_is_refused_unless_overwrite(dask_cluster, bundle_
     only(tmp_path, "out")
 
 
+def test_an_overwrite_that_cannot_be_moved_into_place_leaves_the_old_output(
+    dask_cluster, bundle_dir, inputs, tmp_path, monkeypatch
+):
+    from modelkeel.bundle.reader import open_bundle
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.parquet").write_text("yesterday's scores")
+    real = os.replace
+
+    def no_staging(source, target, *args, **kwargs):  # the staging folder cannot take the output's place
+        if Path(source).name.endswith(".tmp") and Path(source).is_dir():
+            raise OSError(28, "No space left on device (the test's)")
+        return real(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", no_staging)  # in this process only: the client's publish
+    with pytest.raises(DataError, match="could not be moved into place") as error:
+        score.score_dataset(dask_cluster, open_bundle(bundle_dir), inputs, out, overwrite=True)
+    only(tmp_path, "out")  # the old output in its place, nothing beside it
+    only(out, "old.parquet")
+    assert (out / "old.parquet").read_text() == "yesterday's scores"
+    assert "the output there before is as it was" in str(error.value)
+
+
 def test_an_fsspec_url_is_read_and_written_with_success_last(dask_cluster, bundle_dir, inputs, tmp_path):
     from modelkeel.bundle.reader import open_bundle
 
@@ -171,8 +235,8 @@ def test_an_fsspec_url_is_read_and_written_with_success_last(dask_cluster, bundl
     )
 
 
-def test_on_an_object_store_the_output_appears_with_success_last_and_staging_gone(
-    bundle_dir, settings, inputs, s3_server, monkeypatch
+def test_on_an_object_store_the_output_appears_with_success_last_and_an_overwrite_keeps_the_old_until_whole(
+    bundle_dir, settings, inputs, s3_server, monkeypatch, tmp_path
 ):
     from modelkeel.bundle.reader import open_bundle
 
@@ -182,17 +246,97 @@ def test_on_an_object_store_the_output_appears_with_success_last_and_staging_gon
     store = s3_server.filesystem()
     for source in sorted(inputs.glob("in-*.parquet")):
         store.put_file(str(source), f"{bucket}/in/{source.name}")
+    source, out = f"s3://{bucket}/in", f"s3://{bucket}/out"
+
+    def published() -> tuple[dict, list[str]]:
+        """(_SUCCESS, the output's files): what a reader finds."""
+        store.invalidate_cache()
+        files = sorted(key[len(f"{bucket}/out/") :] for key in store.find(f"{bucket}/out"))
+        return json.loads(store.cat(f"{bucket}/out/{score.SUCCESS}")), files
+
     with open_cluster(dask_settings(settings, n_workers=2, memory_limit="1GiB")) as cluster:
-        done = score.score_dataset(cluster, open_bundle(bundle_dir), f"s3://{bucket}/in", f"s3://{bucket}/out")
+        done = score.score_dataset(cluster, open_bundle(bundle_dir), source, out)
         with pytest.raises(DataError, match="already exists"):
-            score.score_dataset(cluster, open_bundle(bundle_dir), f"s3://{bucket}/in", f"s3://{bucket}/out")
-    store.invalidate_cache()
-    assert done.partitions == PARTS
+            score.score_dataset(cluster, open_bundle(bundle_dir), source, out)
+        first, first_files = published()
+        with monkeypatch.context() as patch:  # the client's copies fail after the first: a publish cut short
+            real = fsspec.core.url_to_fs
+            patch.setattr(fsspec.core, "url_to_fs", lambda url, **kw: CopiesThenFail.around(real(url, **kw)))
+            with pytest.raises(DataError, match="could not be moved into place") as error:
+                score.score_dataset(cluster, open_bundle(bundle_dir), source, out, overwrite=True)
+        assert published() == (first, first_files)  # the old output, whole, its _SUCCESS naming it
+        assert "the output there before is as it was" in str(error.value)
+        again = score.score_dataset(cluster, open_bundle(bundle_dir), source, out, overwrite=True)
+    second, second_files = published()  # the new output alone: the old parts went after its _SUCCESS
+    assert not set(first_files) & set(second_files) - {score.SUCCESS}
+    assert done.partitions == again.partitions == PARTS
     # no object left under the staging prefix (keys, not the folders SeaweedFS's filer keeps for them)
     assert {key.split("/")[1] for key in store.find(bucket)} == {"in", "out"}
-    names = sorted(key.rsplit("/", 1)[-1] for key in store.find(f"{bucket}/out"))
-    assert names == sorted([*(score.part_name(n) for n in range(PARTS)), score.SUCCESS])
-    assert json.loads(store.cat(f"{bucket}/out/{score.SUCCESS}"))["model_sha256"] == done.model_sha256
+    for marker, files in ((first, first_files), (second, second_files)):
+        assert files == sorted([*marker["files"], score.SUCCESS])  # _SUCCESS lists the output's files
+        # on an object store the parts are named by the run that wrote them
+        assert sorted(marker["files"]) == sorted(f"part-{n:05d}-{marker_run(marker)}.parquet" for n in range(PARTS))
+        assert marker["model_sha256"] == done.model_sha256
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(f"s3://{bucket}/out/{second['files'][1]}"),
+        pandas_engine(bundle_dir, inputs / "in-1.parquet", tmp_path),
+    )
+
+
+def marker_run(marker: dict) -> str:
+    """The run a _SUCCESS's parts are named by (`part-00000-<run>.parquet`)."""
+    return marker["files"][0].rsplit("-", 1)[1].removesuffix(".parquet")
+
+
+class CopiesThenFail:
+    """An object store whose copies fail after the first (a connection lost while publishing), in this process."""
+
+    def __init__(self, fs) -> None:
+        self._fs, self._copies = fs, 0
+
+    @classmethod
+    def around(cls, found: tuple) -> tuple:
+        fs, path = found
+        return (cls(fs), path) if "s3" in fs.protocol else found
+
+    def __getattr__(self, name: str):
+        return getattr(self._fs, name)
+
+    def copy(self, *args, **kwargs):
+        self._copies += 1
+        if self._copies > 1:
+            raise OSError("connection reset by peer (the test's)")
+        return self._fs.copy(*args, **kwargs)
+
+
+def test_a_remote_file_of_unknown_size_is_copied_no_further_than_the_byte_limit(tmp_path, monkeypatch):
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    frame = pd.DataFrame({"x": range(50_000)})
+    frame.to_parquet(tmp_path / "big.parquet", index=False)
+    size = (tmp_path / "big.parquet").stat().st_size
+    store = MemoryFileSystem()
+    store.pipe("/unsized/big.parquet", (tmp_path / "big.parquet").read_bytes())
+    read = []
+    real_open = MemoryFileSystem._open
+
+    def counted_open(self, path, mode="rb", **kwargs):
+        handle = real_open(self, path, mode, **kwargs)
+        real_read = handle.read
+        handle.read = lambda n=-1: read.append(len(chunk := real_read(n))) or chunk
+        return handle
+
+    monkeypatch.setattr(MemoryFileSystem, "size", lambda self, path: None)  # as an HTTP server without a length
+    monkeypatch.setattr(MemoryFileSystem, "_open", counted_open)
+    limit = size // 10
+    with pytest.raises(DataError) as error:
+        score.read_partition("memory://unsized/big.parquet", score.Limits(max_bytes=limit))
+    assert limit < sum(read) <= limit + 1  # stopped at the limit, not the whole file
+    assert f"big.parquet: more than the limit of {limit:,} bytes for one file (its size was not known" in str(
+        error.value
+    )
+    found = score.read_partition("memory://unsized/big.parquet", score.Limits(max_bytes=size))  # under the limit
+    pd.testing.assert_frame_equal(found, frame)
 
 
 def test_listing_refuses_what_is_not_parquet(tmp_path):
@@ -286,6 +430,12 @@ def test_predict_scores_on_the_cluster_when_params_say_dask(bundle_dir, settings
     assert f"in {PARTS} partition(s) on the cluster" in capsys.readouterr().out
     only(out, *(score.part_name(n) for n in range(PARTS)), score.SUCCESS)
     assert run_main(*args, "--allow-unsigned") == 1 and "already exists" in capsys.readouterr().err
+    # every row refused by the contract: a failure, as on the pandas engine, and no output
+    refused = refused_inputs(settings, tmp_path / "refused")
+    cluster_args = ("--params", params, "predict", "--bundle", bundle_dir, "--allow-unsigned", "--input", refused)
+    assert run_main(*cluster_args, "--output", tmp_path / "none") == 1
+    assert "the contract refuses every one of its 60 rows" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
     # --engine pandas still scores one file in this process
     single = ("--params", params, "predict", "--bundle", bundle_dir, "--engine", "pandas", "--allow-unsigned")
     assert run_main(*single, "--input", inputs / "in-0.parquet", "--output", tmp_path / "one.parquet") == 0

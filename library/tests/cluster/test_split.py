@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from modelkeel.cluster import split as split_module
 from modelkeel.cluster.data import read_data
 from modelkeel.cluster.split import split_data
 from modelkeel.cluster.validate import validate_data
@@ -131,3 +133,67 @@ def test_a_pool_without_labelled_rows_is_refused(rows_project, read_rows, dask_c
     )
     with pytest.raises(DataError, match="cannot be judged on new rows"):
         split_data(settings, dask_cluster, frame, snapshot)
+
+
+# ---- the time split's quantile, merged from many partitions ----------------------------------------------------
+
+
+def full_table_quantile(parts, share):
+    """merged_quantile as first written: the merged distribution tabulated at every grid value of every partition
+    (P^2 work), the reference the search must give the same cut as."""
+    parts = [(n, grid) for n, grid in parts if n]
+    total = sum(n for n, _ in parts)
+    levels = np.linspace(0, 1, split_module.QUANTILE_GRID)
+    candidates = np.unique(np.concatenate([grid for _, grid in parts]))
+    below = np.zeros(len(candidates))
+    for n, grid in parts:
+        below += n * np.interp(candidates, grid, levels, left=0.0, right=1.0)
+    at = int(np.searchsorted(below / total, share - 1e-12, side="left"))
+    return float(candidates[min(at, len(candidates) - 1)])
+
+
+def partition_times(count: int, seed: int) -> list[np.ndarray]:
+    """`count` partitions of 0 to 400 times: spread, shifted from one partition to the next, some of them ties."""
+    rng = np.random.default_rng(seed)
+    found = []
+    for i in range(count):
+        times = rng.normal(1.7e9 + i * 3600, 86_400 * rng.uniform(0.1, 5), int(rng.integers(0, 400)))
+        if i % 3 == 0:
+            times = np.round(times, -4)  # moments shared by many rows
+        found.append(times)
+    return found
+
+
+def summaries(times: list[np.ndarray]) -> list[tuple[int, np.ndarray]]:
+    return [split_module.time_summary(pd.Series(t, dtype="float64")) for t in times]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_merged_quantile_is_the_full_tables_cut(seed):
+    parts = summaries(partition_times(60, seed))
+    for share in (0.0, 0.1, 0.5, 0.75, 0.999, 1.0):
+        assert split_module.merged_quantile(parts, share)[0] == full_table_quantile(parts, share), share
+
+
+def test_the_merged_quantile_of_many_partitions_is_within_its_bound_with_little_work(monkeypatch):
+    times = partition_times(3000, 7)
+    parts = summaries(times)
+    every = np.sort(np.concatenate(times))
+    total, partitions = len(every), sum(1 for t in times if len(t))
+    real, evaluated = np.interp, []
+
+    def counted(x, *args, **kwargs):
+        evaluated.append(np.size(x))
+        # per merge: a full table evaluates every grid value of every partition on each, 3000 x 3 million; the
+        # search 64 values per round on each, in log_64(3 million) rounds
+        assert sum(evaluated) <= 400 * len(parts), "the merge evaluates more than O(P log P) values"
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(split_module.np, "interp", counted)
+    slack = total / (split_module.QUANTILE_GRID - 1) + 2 * partitions  # rows, as merged_quantile states
+    for share in (0.05, 0.5, 0.8):
+        evaluated.clear()
+        cut, latest, earliest, count = split_module.merged_quantile(parts, share)
+        assert (count, latest, earliest) == (total, every[-1], every[0])
+        below, at_or_below = np.searchsorted(every, cut, "left"), np.searchsorted(every, cut, "right")
+        assert below - slack <= share * total <= at_or_below + slack, share

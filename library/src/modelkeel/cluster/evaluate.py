@@ -12,7 +12,11 @@ the client, merged eight at a time:
   pairs in different bins are ordered exactly, pairs in one bin whose ranges do not overlap too, pairs of one
   shared score are ties (counted half, as scikit-learn counts them); only the remaining pairs in one bin are
   counted half without knowing their order, so the AUC is off by at most half their share, recorded as
-  `compute.roc_auc_max_error` (a bound, per split, the largest over the slices).
+  `compute.roc_auc_max_error` (a bound, per split, the largest over the slices). A slice's histograms have
+  SLICE_ROC_BINS bins (`compute.roc_auc_slice_bins`): a slice value then adds at most 2 * SLICE_ROC_BINS rows per
+  class scored to the table, never more than its own rows, whatever the rows; its bound is recorded the same way.
+  Every value of every categorical feature is a slice, as the pandas engine reports them (it caps none), so the
+  tables grow with the values metrics.json lists, by a constant per value.
 - regression: per group the count, mean and sum of squared deviations of the target (merged by Chan's
   formula), and the sums of |error|, error^2 and error^4: r2, rmse and mae exactly (to float rounding).
 - the trivial baseline: the most frequent training class (from the training confusion table) or the training
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
 
 EVAL_SAMPLE_ROWS = 20_000  # test rows drawn for what needs rows (importance, plots, bootstrap intervals, parity)
 ROC_BINS = 2**16  # equal bins of a class probability on [0, 1] for ROC AUC
+SLICE_ROC_BINS = 2**10  # the same for a slice: a table per slice value that stays small (its bound recorded)
 MERGE_FANIN = 8  # summaries merged at a time
 WHOLE = ("", "")  # the group of every row (a slice is (column, value))
 MISSING_SLICE = "(missing)"
@@ -180,7 +185,9 @@ def summarise(
     histograms = []
     for c in scored:
         score = np.asarray(predicted.proba[:, c], dtype="float64")
-        bins = np.minimum((score * ROC_BINS).astype(np.int64), ROC_BINS - 1)
+        whole = np.minimum((score * ROC_BINS).astype(np.int64), ROC_BINS - 1)
+        coarse = np.minimum((score * SLICE_ROC_BINS).astype(np.int64), SLICE_ROC_BINS - 1)
+        bins = np.concatenate([whole, *[coarse] * len(columns)])  # the whole split's rows first (_groups)
         histograms.append(
             pd.DataFrame(
                 {
@@ -188,7 +195,7 @@ def summarise(
                     "value": values,
                     "cls": c,
                     "pos": np.tile(true_codes == c, repeat),
-                    "bin": np.tile(bins, repeat),
+                    "bin": bins,
                     "score": np.tile(score, repeat),
                 }
             )
@@ -525,6 +532,7 @@ def evaluate_model(
             "engine": "dask",
             "metrics": "whole splits, by reductions",
             "roc_auc_bins": ROC_BINS if classification else None,
+            "roc_auc_slice_bins": SLICE_ROC_BINS if classification else None,
             "roc_auc_max_error": (
                 {"train": train_bound, "test": test_bound, "slices": slice_bound} if classification else None
             ),

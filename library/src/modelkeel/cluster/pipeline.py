@@ -6,6 +6,8 @@ and is the pandas engine's own code: the ONNX export and its parity gate (`stage
 sample, with the tolerance of `parity:` in params.yaml), the plots, and the bundle (`stages/bundle.build`,
 given a ValidatedData of a bounded seeded sample of the validated data with the real snapshot, so the
 reference statistics and the input example are real rows, and the fingerprint is the whole data's).
+reference.json says so under `sampled` (`reference_sample`): the drift tests count the sample's rows, and
+the loop's report names the sample.
 
 Lineage gets a `compute` entry: the engine, the cluster's kind, workers and threads, and the partitions of the
 data. A failure anywhere (a partition that fails the contract, a gate, a lost worker) leaves no bundle: the
@@ -59,6 +61,18 @@ def save_trained(settings: Settings, trained: ClusterTrained, snapshot: dict, co
             "compute": {**compute, "preprocess_rows": trained.preprocess_rows, "shuffled": trained.shuffled},
         },
     )
+
+
+def reference_sample(settings: Settings, sampled_rows: int, snapshot: dict) -> dict:
+    """reference.json's `sampled`: the statistics (and their `rows`) are of a seeded sample of the validated data,
+    at most BUNDLE_SAMPLE_ROWS of its rows (an optional key: readers of older bundles find none)."""
+    return {
+        "rows": sampled_rows,
+        "of": int(snapshot["rows"]),
+        "sample_size": BUNDLE_SAMPLE_ROWS,
+        "seed": settings.seed,
+        "method": "seeded random sample of the validated data (Dask engine)",
+    }
 
 
 def compute_facts(cluster: Cluster, partitions: int) -> dict:
@@ -122,7 +136,13 @@ def run_on_cluster(settings: Settings, cluster: Cluster) -> Verified:
         pandas_evaluate.Evaluation(metrics, evaluation.test_predictions),
     )
     extra = {**(settings.lineage_extra or {}), "compute": compute}
-    inputs = BundleInputs(metrics, exported.parity, exported.model_bytes, tuple(plots))
+    inputs = BundleInputs(
+        metrics,
+        exported.parity,
+        exported.model_bytes,
+        tuple(plots),
+        reference_sampled=reference_sample(settings, len(bundle_rows), snapshot),
+    )
     with step("assemble, checksum and verify the bundle"):
         verified = build(settings.model_copy(update={"lineage_extra": extra}), local, inputs)
     say(f"bundle: {_rel(settings, verified.bundle.folder)}/ and {_rel(settings, verified.bundle.tarball)}")

@@ -4,29 +4,35 @@ Each input file is one partition, scored by one task. The client opens the bundl
 as the pandas `predict`: `bundle/trust.py`) and ships only what a worker needs (`ShippedModel`: the ONNX bytes
 and their sha256, the signature and the contract's text), scattered once to every worker. A worker builds the
 onnxruntime session and the compiled input check once per model (`worker_bundle`, cached in the worker's process
-by sha256) and, per partition:
+by sha256, its thread pools as large as the worker's threads: `worker_session`) and, per partition:
 
 - applies the pandas `predict`'s limits to the file (`runtime/scoring.read_input`: bytes, the Parquet footer's
-  row count, duplicated column names) before it reads a row;
+  row count, duplicated column names) before it reads a row; a remote file is copied at most `max_bytes` + 1
+  bytes, whether or not its store reports its size (`read_partition`);
 - scores the rows with the pandas engine's `score_frame` (the compiled check, else pandera), so a row gets the
   prediction the pandas engine gives it. When the contract refuses some rows, pandera's lazy report names each
   failing row: those rows are written aside to `_rejected/part-<n>.parquet` (as read, with `row`, their
   position in the file, and `reason`), and the others are scored;
 - writes `part-<n>.parquet`: the input columns as the pandas `predict` writes them, and the prediction columns.
   A partition of which no row passes writes no `part-<n>`; one of which every row passes writes no rejected file.
+  A run of which no row passes fails as the pandas `predict` does (nothing is published).
 
 A partition that fails as a whole (unreadable, over a limit, a model column missing, a column named like a
 prediction) fails the run with that partition's DataError or DataValidationError. The rejected rows live in
 `_rejected/`, not `rejected/`: readers of a Parquet folder (pyarrow, pandas, Dask, Spark) skip names that
 start with `_` or `.`, so `pd.read_parquet(output)` reads the scored rows only.
 
-Nothing half-written: every part goes to a staging folder beside the output (`.<name>.<token>.tmp`), and
-`_SUCCESS` (a JSON summary) is written there last. A local output appears by renaming the staging folder,
-only after every partition succeeded. On an object store (an fsspec URL) there is no rename: the staging prefix
-is moved under the output and `_SUCCESS` is written after everything else, so READERS OF AN OBJECT-STORE OUTPUT
-MUST CHECK `_SUCCESS` before they read it. An existing output is refused unless `overwrite`. On any failure
-the staging is removed and the error raised: the partition's own error, or a ClusterError for a lost worker or
-a broken connection. A task still running when the run failed (Dask cannot stop a running thread) may write
+Nothing half-written: every part goes to a staging folder beside the output (`.<name>.<run>.tmp`), and
+`_SUCCESS` (a JSON summary that lists the output's files under `files`) is written last. A local output appears
+by renaming the staging folder, only after every partition succeeded; with `overwrite`, the old folder is moved
+aside first and back if the rename fails. On an object store (an fsspec URL) there is no rename: the staged
+parts are copied into the output under names of this run (`part-<n>-<run>.parquet`), beside the old output's
+if there is one, then `_SUCCESS` is written (one PUT: it names the old files or the new), and only then are
+the old output's objects removed; a failure before `_SUCCESS` removes this run's copies and leaves the old
+output whole. So READERS OF AN OBJECT-STORE OUTPUT MUST CHECK `_SUCCESS` and read the files it lists. An
+existing output is refused unless `overwrite`. On any failure the staging is removed and the error raised:
+the partition's own error (or, when the contract refused every row, a DataValidationError as the pandas
+`predict` raises), or a ClusterError for a lost worker or a broken connection. A task still running when the run failed (Dask cannot stop a running thread) may write
 into the removed staging folder: it fails there (a worker never creates the staging folder), and at worst
 leaves a hidden `.tmp` entry that `utils/atomic.remove_stale_staging` clears.
 
@@ -65,6 +71,7 @@ SUCCESS = "_SUCCESS"
 ROW, REASON = "row", "reason"  # the columns a rejected row gets: its position in its file, and why
 MAX_MODELS = 4  # models whose session a worker keeps (least recently used dropped first)
 MAX_REASON_CHARS = 1000  # a row failing many checks gets a reason of at most this many characters
+COPY_CHUNK = 1 << 20  # bytes of a remote partition file copied at a time
 
 
 def part_name(n: int) -> str:
@@ -109,7 +116,6 @@ def worker_bundle(model: ShippedModel) -> Bundle:
     this process (a worker), and reused by every later partition; the bytes are checked against the sha256."""
     from ..bundle import layout
     from ..bundle.reader import Bundle
-    from ..runtime.session import session
     from ..utils.hashing import sha256_bytes
 
     with _LOCK:
@@ -128,7 +134,7 @@ def worker_bundle(model: ShippedModel) -> Bundle:
             signature=model.signature,
             schema_text=model.schema_text,
         )
-        bundle.__dict__["session"] = session(model.model)  # Bundle.session would read the client's folder
+        bundle.__dict__["session"] = worker_session(model.model)  # Bundle.session would read the client's folder
         bundle.precheck  # noqa: B018 -- compiled now, once, not by the first partition's threads at once
         bundle.classes  # noqa: B018
         _MODELS[model.sha256] = bundle
@@ -136,6 +142,44 @@ def worker_bundle(model: ShippedModel) -> Bundle:
         while len(_MODELS) > MAX_MODELS:
             _MODELS.popitem(last=False)
         return bundle
+
+
+def worker_threads(dask_worker: Any = None) -> int | None:
+    """The threads of the Dask worker this runs on (None: not on a worker); `client.run(worker_threads)` passes
+    the worker as `dask_worker`, since a function it runs is outside any task."""
+    if dask_worker is None:
+        from distributed import get_worker
+
+        try:
+            dask_worker = get_worker()
+        except ValueError:  # not on a Dask worker (called directly)
+            return None
+    return int(dask_worker.state.nthreads)
+
+
+def worker_session(model: bytes):
+    """`runtime/session.session`'s onnxruntime session (the same options), its thread pools as large as the
+    worker's threads: onnxruntime's default is a thread per core for each session, so two single-threaded
+    workers on two cores would run four threads on them (and every worker of a larger machine one per core).
+    Off a worker, onnxruntime's default."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as runtime/session.py says why
+    threads = worker_threads()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = threads
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def session_threads() -> dict[str, dict[str, int]]:
+    """The thread pools of the sessions this process keeps, by model sha256 (on each worker:
+    `client.run(session_threads)`)."""
+    with _LOCK:
+        found = {sha: bundle.session.get_session_options() for sha, bundle in _MODELS.items()}
+    return {sha: {"intra_op": o.intra_op_num_threads, "inter_op": o.inter_op_num_threads} for sha, o in found.items()}
 
 
 def session_builds() -> dict[str, int]:
@@ -155,7 +199,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class PartitionResult:
-    """What a task returns to the client: counts, never rows."""
+    """What a task returns to the client: counts, never rows (and, when the contract refused rows, the pandas
+    engine's failure report of the partition: columns, checks, counts and a few examples; not in `_SUCCESS`)."""
 
     n: int
     source: str
@@ -163,6 +208,11 @@ class PartitionResult:
     scored: int
     rejected: int
     worker: str
+    failures: list | None = None
+
+    def counts(self) -> dict:
+        """What `_SUCCESS` records of the partition."""
+        return {k: v for k, v in asdict(self).items() if k != "failures"}
 
 
 def is_url(text: str) -> bool:
@@ -171,7 +221,9 @@ def is_url(text: str) -> bool:
 
 def read_partition(source: str, limits: Limits) -> pd.DataFrame:
     """One input file as the pandas `predict` reads it, with its limits (`read_input`); a URL is copied to a
-    temporary local file first (after its size is checked), so the same checks read the same bytes."""
+    temporary local file first, so the same checks read the same bytes. The copy is bounded: a file whose size
+    the store reports over `max_bytes` is refused before a byte is read, and one whose size it does not report
+    (an HTTP server that sends no length) is copied at most `max_bytes` + 1 bytes, then refused."""
     if not is_url(source):
         return read_input(Path(source), max_rows=limits.max_rows, max_bytes=limits.max_bytes)
     from fsspec.core import url_to_fs
@@ -188,7 +240,17 @@ def read_partition(source: str, limits: Limits) -> pd.DataFrame:
         )
     with tempfile.TemporaryDirectory(prefix="modelkeel-partition-") as folder:
         local = Path(folder) / Path(key).name
-        fs.get_file(key, str(local))
+        copied = 0
+        with fs.open(key, "rb") as remote, open(local, "wb") as copy:
+            while chunk := remote.read(min(COPY_CHUNK, limits.max_bytes + 1 - copied)):
+                copied += len(chunk)
+                if copied > limits.max_bytes:
+                    raise DataError(
+                        f"{source}: more than the limit of {limits.max_bytes:,} bytes for one file (its size was not "
+                        "known before it was read; the copy stopped at the limit); split it into smaller files, or "
+                        "raise the limit (predict --max-bytes N)"
+                    )
+                copy.write(chunk)
         try:
             return read_input(local, max_rows=limits.max_rows, max_bytes=limits.max_bytes)
         except DataError as error:
@@ -226,13 +288,14 @@ def _reasons(bundle: Bundle, frame: pd.DataFrame, source: str) -> dict[int, str]
 
 def score_rows(
     bundle: Bundle, frame: pd.DataFrame, source: str, max_rows: int = DEFAULT_MAX_ROWS
-) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """(scored rows, rejected rows): the rows the contract accepts scored as the pandas engine scores them, and
-    the others as read, with their position (`row`) and `reason`; None where there are no such rows."""
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None, list | None]:
+    """(scored rows, rejected rows, the failure report): the rows the contract accepts scored as the pandas engine
+    scores them, and the others as read, with their position (`row`) and `reason`; None where there are no such
+    rows. The report is the pandas engine's (`DataValidationError.report["failures"]`) when rows were refused."""
     frame = frame.reset_index(drop=True)
     check_no_clash(frame, [ROW, REASON], source)  # whether or not some row is rejected: the same rule for any data
     try:
-        return score_frame(bundle, frame, source, max_rows=max_rows), None
+        return score_frame(bundle, frame, source, max_rows=max_rows), None, None
     except DataValidationError as error:
         refused = error
     # (out of the except block: an error raised here would carry pandera's SchemaErrors, which does not pickle)
@@ -245,7 +308,7 @@ def score_rows(
     rejected[REASON] = [reasons[i] for i in rejected.index]
     good = frame[~bad]
     scored = score_frame(bundle, good, source, max_rows=max_rows) if len(good) else None
-    return scored, rejected
+    return scored, rejected, list(refused.report.get("failures") or [])
 
 
 def _write(frame: pd.DataFrame, fs: Any, path: str) -> None:
@@ -272,7 +335,7 @@ def score_partition(n: int, source: str, *, model: ShippedModel, staging: str, l
 
     bundle = worker_bundle(model)
     frame = read_partition(source, limits)
-    scored, rejected = score_rows(bundle, frame, source, _positive(limits.max_rows, "max_rows"))
+    scored, rejected, failures = score_rows(bundle, frame, source, _positive(limits.max_rows, "max_rows"))
     fs, root = url_to_fs(staging)
     try:
         if scored is not None:
@@ -290,7 +353,13 @@ def score_partition(n: int, source: str, *, model: ShippedModel, staging: str, l
     except ValueError:  # not on a Dask worker (called directly)
         worker = "local"
     return PartitionResult(
-        n, source, len(frame), 0 if scored is None else len(scored), 0 if rejected is None else len(rejected), worker
+        n,
+        source,
+        len(frame),
+        0 if scored is None else len(scored),
+        0 if rejected is None else len(rejected),
+        worker,
+        failures,
     )
 
 
@@ -382,9 +451,8 @@ class Output:
                 f"predict --output {output!r}: name a folder to write the scores into (inside a bucket, on an object "
                 "store: s3://BUCKET/scores)"
             )
-        self.staging = (
-            f"{parent}/.{name}.{secrets.token_hex(6)}.tmp" if parent else f".{name}.{secrets.token_hex(6)}.tmp"
-        )
+        self.run = secrets.token_hex(6)  # names this run's staging, and its parts on an object store
+        self.staging = f"{parent}/.{name}.{self.run}.tmp" if parent else f".{name}.{self.run}.tmp"
         self.staging_url = self.staging if self.local else self.fs.unstrip_protocol(self.staging)
 
     def exists(self) -> bool:
@@ -414,40 +482,66 @@ class Output:
             self._remove(self.staging)
 
     def publish(self, summary: dict, overwrite: bool) -> None:
-        """The staging becomes the output: `_SUCCESS` written last (see the module's docstring)."""
-        marker = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+        """The staging becomes the output, `_SUCCESS` (listing its files) written last; an output replaced
+        (`overwrite`) stays whole until the new one is (see the module's docstring)."""
         if self.local:
-            staging = Path(self.staging)
-            for stray in staging.rglob(".*.tmp"):  # a part a killed worker left half-written (retried elsewhere)
-                stray.unlink(missing_ok=True)
-            rejected = staging / REJECTED
-            if rejected.is_dir() and not any(rejected.iterdir()):
-                rejected.rmdir()
-            (staging / SUCCESS).write_text(marker, encoding="utf-8")
-            target = Path(self.path)
-            if overwrite and target.exists():
-                retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-                os.replace(target, retired / target.name)
-                os.replace(staging, target)
-                shutil.rmtree(retired, ignore_errors=True)
-            else:
-                os.replace(staging, target)  # refuses a folder made meanwhile that is not empty
+            self._publish_folder(summary, overwrite)
+        else:
+            self._publish_objects(summary)
+
+    def _publish_folder(self, summary: dict, overwrite: bool) -> None:
+        staging = Path(self.staging)
+        for stray in staging.rglob(".*.tmp"):  # a part a killed worker left half-written (retried elsewhere)
+            stray.unlink(missing_ok=True)
+        rejected = staging / REJECTED
+        if rejected.is_dir() and not any(rejected.iterdir()):
+            rejected.rmdir()
+        files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+        (staging / SUCCESS).write_text(_marker(summary, files), encoding="utf-8")
+        target = Path(self.path)
+        if not (overwrite and target.exists()):
+            os.replace(staging, target)  # refuses a folder made meanwhile that is not empty
             return
-        self.fs.invalidate_cache()  # the workers wrote what this client's listings have not seen
-        if overwrite and self.exists():
-            if self.fs.exists(f"{self.path}/{SUCCESS}"):
-                self.fs.rm(f"{self.path}/{SUCCESS}")  # first: readers see an unfinished output, not a mixed one
-            self._remove(self.path)
+        retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        old = retired / target.name
+        os.replace(target, old)
         try:
-            for key in sorted(self.fs.find(self.staging)):  # an object store has no rename: copy each part
-                self.fs.copy(key, self.path + key[len(self.staging) :])
-            self.fs.pipe(f"{self.path}/{SUCCESS}", marker.encode("utf-8"))
+            os.replace(staging, target)
         except BaseException:
-            with contextlib.suppress(Exception):  # a copy cut short: no output without its _SUCCESS is left
-                self._remove(self.path)
+            os.replace(old, target)  # the old output back as it was (if this fails too, it is left in `retired`)
+            retired.rmdir()
             raise
-        with contextlib.suppress(OSError):  # the output is whole; a staging copy left behind is only litter
+        shutil.rmtree(retired, ignore_errors=True)
+
+    def _publish_objects(self, summary: dict) -> None:
+        """An object store has no rename: each staged part is copied beside the old output's under a name of
+        this run (`part-<n>-<run>.parquet`), then `_SUCCESS` (one PUT: readers see the old listing or the new)
+        names them, and only then are the old output's objects removed. A failure before `_SUCCESS` removes
+        the copies made and leaves the old output as it was."""
+        self.fs.invalidate_cache()  # the workers wrote what this client's listings have not seen
+        staged = sorted(self.fs.find(self.staging))
+        names = {key: self._run_name(key[len(self.staging) + 1 :]) for key in staged}
+        old = set(self.fs.find(self.path)) if self.exists() else set()
+        copied: list[str] = []
+        try:
+            for key, name in names.items():
+                copied.append(f"{self.path}/{name}")
+                self.fs.copy(key, copied[-1])
+            self.fs.pipe(f"{self.path}/{SUCCESS}", _marker(summary, sorted(names.values())).encode("utf-8"))
+        except BaseException:
+            with contextlib.suppress(Exception):  # cut short: this run's copies go, the old output stays
+                self.fs.rm([key for key in copied if key not in old])
+            raise
+        stale = sorted(old - set(copied) - {f"{self.path}/{SUCCESS}"})
+        with contextlib.suppress(OSError):  # the output is whole; an old part or a staging copy left is litter
+            if stale:
+                self.fs.rm(stale)
             self._remove(self.staging)
+
+    def _run_name(self, name: str) -> str:
+        """`part-00001.parquet` as this run names it on an object store: `part-00001-<run>.parquet`."""
+        stem, dot, suffix = name.rpartition(".")
+        return f"{stem}-{self.run}.{suffix}" if dot else f"{name}-{self.run}"
 
     def _remove(self, prefix: str) -> None:
         """Every object under `prefix` (on an object store a folder is only the keys' common prefix)."""
@@ -457,9 +551,32 @@ class Output:
             self.fs.rm(keys)
 
 
+def _marker(summary: dict, files: list[str]) -> str:
+    """`_SUCCESS`'s text: the run's summary and the output's files (paths inside it, `_SUCCESS` aside)."""
+    return json.dumps({**summary, "files": files}, indent=2, sort_keys=True) + "\n"
+
+
 def check_output(output: str, overwrite: bool = False) -> None:
     """A DataError if `output` exists and `overwrite` is not set: callers check before they start a cluster."""
     Output(str(output)).check_free(overwrite)
+
+
+def check_some_scored(input: str, results: list[PartitionResult]) -> None:
+    """DataValidationError when the contract refused every row (and there were rows): the pandas `predict` fails
+    on a file of which any row is refused, and a run that scored nothing is no success to publish. The message is
+    the pandas engine's report of the first partition that refused rows, after a line saying it was every row."""
+    from ..data.contract import format_report
+
+    rows = sum(r.rows for r in results)
+    if not rows or any(r.scored for r in results):
+        return
+    first = next(r for r in results if r.rejected)
+    raise DataValidationError(
+        f"predict --input {input}: the contract refuses every one of its {rows:,} rows ({len(results)} "
+        "partition(s)), so nothing was written. The first partition's report:\n"
+        + format_report(first.source, first.failures or []),
+        {"source": first.source, "failures": first.failures or [], "rows": rows, "partitions": len(results)},
+    )
 
 
 def score_dataset(
@@ -497,19 +614,21 @@ def score_dataset(
         results: list[PartitionResult] = cluster.run(
             f"scoring {len(sources)} partition(s) of {input}", lambda: client.gather(futures)
         )
+        check_some_scored(str(input), results)
         summary = {
             "bundle": model.source,
             "version": model.version,
             "model_sha256": model.sha256,
             "input": str(input),
-            "partitions": [asdict(r) for r in results],
+            "partitions": [r.counts() for r in results],
         }
         try:
             target.publish(summary, overwrite)
         except OSError as error:
+            kept = "; the output there before is as it was" if overwrite and target.exists() else ""
             raise DataError(
                 f"predict --output {output}: the scores could not be moved into place ({type(error).__name__}: "
-                f"{error}); nothing was written"
+                f"{error}); nothing was written{kept}"
             ) from None
     except BaseException:
         if futures:

@@ -6,9 +6,10 @@ row lands on the same side however the data is partitioned, and identical rows l
 training row never tests the model). Not stratified: each class is split at about the same share.
 
 `data.split: time`: the most recent rows by `data.split_column` are the test rows: those after the quantile
-1 - test_size of the column's times (approximate: merged from a grid of each partition's quantiles, off by at
-most 1/QUANTILE_GRID of a partition's rows); when the latest moment alone
-holds more than that share, it is the test side. Rows without a time train only, as in the pandas engine.
+1 - test_size of the column's times (approximate: merged from a grid of each partition's quantiles, its rank
+off by at most 1/(QUANTILE_GRID - 1) of the rows plus two rows per partition: `merged_quantile`); when the
+latest moment alone holds more than that share, it is the test side. Rows without a time train only, as in the
+pandas engine.
 
 With `settings.test_pool` (the new batches, when the loop trains a challenger: loop/challenger.py), a time
 split cuts the pool's rows and the other rows each on their own, as the pandas engine's `stages/train.time_split`
@@ -114,6 +115,7 @@ def _as_numbers(values: pd.Series, column: str) -> pd.Series:
 
 
 QUANTILE_GRID = 1001  # quantiles of each partition's times the client merges (see `time_summary`)
+SEARCH_PROBES = 64  # candidate cuts evaluated at once by `merged_quantile`'s search
 
 
 def time_summary(times: pd.Series) -> tuple[int, np.ndarray]:
@@ -127,20 +129,43 @@ def time_summary(times: pd.Series) -> tuple[int, np.ndarray]:
 
 def merged_quantile(parts: list[tuple[int, np.ndarray]], share: float) -> tuple[float, float, float, int]:
     """(the `share` quantile, latest, earliest, count) of the times of every partition, from their grids: the
-    value where the partitions' interpolated distributions, weighted by their rows, reach `share` (off by at most
-    a 1/QUANTILE_GRID share of a partition's rows; empty partitions weigh nothing, unlike dask's own quantile,
-    which they pull off by tens of percent). NaN for no times."""
+    first of the partitions' grid values where their interpolated distributions, weighted by their rows, reach
+    `share`; NaN for no times. Empty partitions weigh nothing, unlike dask's own quantile, which they pull off by
+    tens of percent.
+
+    How far off: a partition's interpolated distribution is within 1/(QUANTILE_GRID - 1) of its share of rows
+    between grid points, and within one row's share (of its own rows) at its rows, so the cut's rank among all
+    times is off by at most total / (QUANTILE_GRID - 1) rows plus two rows per partition.
+
+    The merged distribution is never tabulated over every grid value of every partition (P partitions, P times
+    the grid's values: P^2 work): it rises with the value, so the first value that reaches `share` is found by a
+    search over the sorted values, each round evaluating SEARCH_PROBES of them on every partition, so
+    O(P log P) work in all. At each value evaluated the sum is the same as a full table's, term by term, so the
+    cut is the one the full table gave."""
     parts = [(n, grid) for n, grid in parts if n]
     if not parts:
         return float("nan"), float("nan"), float("nan"), 0
     total = sum(n for n, _ in parts)
     levels = np.linspace(0, 1, QUANTILE_GRID)
     candidates = np.unique(np.concatenate([grid for _, grid in parts]))
-    below = np.zeros(len(candidates))
-    for n, grid in parts:
-        below += n * np.interp(candidates, grid, levels, left=0.0, right=1.0)
-    at = int(np.searchsorted(below / total, share - 1e-12, side="left"))
-    quantile = float(candidates[min(at, len(candidates) - 1)])
+
+    def reached(at: np.ndarray) -> np.ndarray:
+        """Whether the merged distribution reaches `share` at candidates[at] (the rows at or below, weighted)."""
+        below = np.zeros(len(at))
+        for n, grid in parts:  # in the partitions' order: the same sum as a full table's, to the last bit
+            below += n * np.interp(candidates[at], grid, levels, left=0.0, right=1.0)
+        return below / total >= share - 1e-12
+
+    low, high = 0, len(candidates)  # the first candidate that reaches share lies in [low, high]; high: none does
+    while low < high:
+        probes = np.unique(np.linspace(low, high - 1, min(SEARCH_PROBES, high - low)).round().astype(np.int64))
+        found = reached(probes)
+        if found.any():
+            first = int(np.argmax(found))
+            low, high = (int(probes[first - 1]) + 1 if first else low), int(probes[first])
+        else:
+            low = int(probes[-1]) + 1
+    quantile = float(candidates[min(low, len(candidates) - 1)])
     return quantile, max(float(g[-1]) for _, g in parts), min(float(g[0]) for _, g in parts), total
 
 

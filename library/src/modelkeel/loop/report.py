@@ -37,6 +37,7 @@ class LoopResult:
     challenger_version: str | None = None
     challenger_bundle: str | None = None  # its folder, when the pipeline built one
     challenger: Bundle | None = dataclasses.field(default=None, compare=False, repr=False)  # not in loop.json
+    reference_sampled: dict | None = None  # the champion's reference.json `sampled`: drift measured against a sample
 
     @property
     def new(self) -> tuple[Batch, ...]:
@@ -68,6 +69,7 @@ class LoopResult:
             "copies": self.copies,
             "challenger": challenger,
             "skipped_as_judged": self.skipped_as_judged,
+            "reference_sampled": self.reference_sampled,
         }
 
 
@@ -105,6 +107,18 @@ def trend_markdown(trend: Trend) -> list[str]:
     return lines
 
 
+def reference_note(sampled: dict | None) -> list[str]:
+    """A line saying the champion's reference statistics are of a sample (reference.json `sampled`, written by
+    the Dask engine), when they are of fewer rows than its training data held."""
+    if not sampled or int(sampled.get("rows", 0)) >= int(sampled.get("of", 0)):
+        return []
+    return [
+        f"The champion's training data is summarised by a seeded sample (seed {sampled.get('seed')}) of "
+        f"{int(sampled['rows']):,} of its {int(sampled['of']):,} rows: the tests count the sample's rows.",
+        "",
+    ]
+
+
 def report_markdown(result: LoopResult, primary_metric: str) -> str:
     lines = [f"## Retraining: {result.outcome}", "", result.outcome.headline(result.challenger_version), ""]
     lines += [f"- {cell(r, 600)}" for r in result.reasons]
@@ -126,6 +140,7 @@ def report_markdown(result: LoopResult, primary_metric: str) -> str:
         lines += ["### Quarantine", "", *quarantine_markdown(result.quarantine), ""]
     if result.drift:
         lines += ["### Drift against the champion's training data", ""]
+        lines += reference_note(result.reference_sampled)
         lines += drift_table(list(result.drift))
         metric = result.champion_metric_on_new
         shown = "n/a (no labels)" if metric is None else f"{metric:.4f}"

@@ -112,6 +112,7 @@ def _run_loop(settings: Settings, champion: Bundle | None, force: bool, judged: 
             challenger_version=challenger[0],
             challenger_bundle=str(challenger[1].folder) if challenger[1] else None,
             challenger=challenger[1],
+            reference_sampled=(champion.reference or {}).get("sampled") if champion and monitoring else None,
         )
         atomic.write_text(target / LOOP_FILE, json.dumps(result.as_json(), indent=2, default=str) + "\n")
         atomic.write_text(target / REPORT_FILE, report_markdown(result, settings.quality.primary_metric))

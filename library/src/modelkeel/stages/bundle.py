@@ -43,6 +43,7 @@ class BundleInputs:
     parity: dict
     model_bytes: bytes
     plots: tuple[Path, ...]
+    reference_sampled: dict | None = None  # reference.json's `sampled`: its statistics are of a sample (Dask)
 
 
 def _load_json(path: Path, what: str, fix: str) -> dict:
@@ -132,6 +133,8 @@ def build(settings: Settings, validated: ValidatedData, inputs: BundleInputs) ->
         target=(settings.data.target, target_kind),
     )
     reference["expectations"] = expectations
+    if inputs.reference_sampled is not None:
+        reference["sampled"] = inputs.reference_sampled
     with atomic.atomic_dir(target) as staging:
         (staging / layout.MODEL).write_bytes(model_bytes)
         (staging / layout.METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
