@@ -53,7 +53,7 @@ test: install ## the whole suite: the library's tests, then the template's (bake
 test-fast: install ## a quicker subset for local runs (the template's tests only)
 	FAST=1 $(UV) run --locked pytest $(PYTEST_ARGS)
 
-bench: install ## bake each model option and measure: docs/benchmarks.md (BENCH_ARGS=--full adds 10M rows and a 1M-row retrain, --http-only serving only, --only loop the loop only, --only scoring the scoring figures only)
+bench: install ## bake each model option and measure: docs/benchmarks.md (BENCH_ARGS=--full adds 10M rows, a 1M-row retrain and the Dask engine, --dask the Dask engine, --http-only serving only, --only loop|scoring|dask that section only, --quick small sizes)
 	$(UV) run --locked python bench/run.py $(BENCH_ARGS)
 
 lint: install ## ruff on the library, hooks, tests and bench; mypy on the library

@@ -17,7 +17,11 @@ Bakes projects from this template, installs them from their lock file and measur
 6. the loop per batch: one `retrain` (a fresh process, wall time and peak memory) against a lightgbm
    champion in a folder registry, for one new batch of 10 000, 100 000 and 1 000 000 rows, from
    the champion's own population (the loop decides not to retrain) and shifted (it trains and
-   compares a challenger; at 1 000 000 rows with --full only); `--only loop` measures just this section.
+   compares a challenger; at 1 000 000 rows with --full only); `--only loop` measures just this section;
+7. the Dask engine (`bench/dask_bench.py`, issue #25; with --dask or --full only, it takes long): `pipeline` on
+   the Dask engine against a bare `lightgbm.dask` script at 10 and 30 million rows, the pandas engine against
+   it in memory, the client's peak, and `predict --engine dask` against a bare `map_partitions`;
+   `--only dask` measures just this section (with --quick, at small sizes).
 
 Writes `benchmarks.md` and `benchmarks.json` (default: docs/). Ratios are the figures to read:
 absolute times on a shared 2-core machine are noisy.
@@ -35,6 +39,7 @@ import sys
 import time
 from pathlib import Path
 
+import dask_bench  # bench/dask_bench.py, next to this script
 import serving as http_serving  # bench/serving.py, next to this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -595,6 +600,8 @@ def table(report: dict) -> str:
         lines.append(http_serving.markdown(report["http"]))
     if report.get("loop"):
         lines.append(loop_markdown(report["loop"]))
+    if report.get("dask"):
+        lines.append(dask_bench.markdown(report["dask"]))
     return "\n".join(lines) + "\n"
 
 
@@ -614,9 +621,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("loop", "scoring"),
+        choices=("loop", "scoring", "dask"),
         help="measure only this section (loop: retrain per batch; scoring: each model's onnxruntime and "
-        "load_model(...).predict figures against scikit-learn), replacing it in the existing report",
+        "load_model(...).predict figures against scikit-learn; dask: the Dask engine's figures, small with "
+        "--quick), replacing it in the existing report",
+    )
+    parser.add_argument(
+        "--dask",
+        action="store_true",
+        help="add the Dask engine's figures (10 and 30 million rows: long; --full adds them too)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for benchmarks.md and .json")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="scratch folder for the bakes")
@@ -653,6 +666,8 @@ def measure(args: argparse.Namespace) -> int:
         return only(args, "loop", lambda: loop(args.work, loop_model, loop_training, loop_cases, fresh=True))
     if args.only == "scoring":
         return scoring_only(args, models, rows, budget)
+    if args.only == "dask":
+        return only(args, "dask", lambda: dask_section(args.work, args.quick))
     report: dict = {"machine": machine(), "mode": "quick" if args.quick else "full" if args.full else "default"}
     print("bench: time to first model", flush=True)
     report["time_to_first_model"] = time_to_first_model(args.work)
@@ -672,6 +687,9 @@ def measure(args: argparse.Namespace) -> int:
     report["scale"] = scale(args.work, scale_sizes)
     print("bench: the loop per batch", flush=True)
     report["loop"] = loop(args.work, loop_model, loop_training, loop_cases)
+    if args.dask or args.full:
+        print("bench: the Dask engine", flush=True)
+        report["dask"] = dask_section(args.work, args.quick)
     report["seconds"] = time.perf_counter() - started
     return write(report, args.out)
 
@@ -686,6 +704,16 @@ def write(report: dict, out: Path) -> int:
     print(text)
     print(f"bench: wrote {out / 'benchmarks.md'} and {out / 'benchmarks.json'}")
     return 0
+
+
+def dask_section(work: Path, quick: bool) -> dict:
+    """bench/dask_bench.py on a lightgbm project baked for it; its generated data kept in work/dask-data."""
+    project = bake(work / "dask", model="lightgbm")
+    run(["make", "install"], project)
+    try:
+        return dask_bench.measure(project, work / "dask-data", quick, environment())
+    except dask_bench.BenchError as error:
+        raise SystemExit(str(error)) from None
 
 
 def install_sizes(work: Path) -> dict:
