@@ -135,3 +135,18 @@ def test_the_penguins_data_reads_as_the_pandas_engine_reads_it(settings, dask_cl
     expected, snapshot = pandas_engine(settings)
     assert data.snapshot == snapshot
     pd.testing.assert_frame_equal(data.frame.compute(), expected)
+
+
+def test_a_path_the_loop_maps_to_a_url_is_read_from_the_url_under_that_path(rows_project, dask_cluster, s3_server):
+    """A batch of retrain.source behind a URL is never copied on the Dask engine: the challenger's data.path names
+    it by the path the pandas engine would copy it to, and `data_urls` maps that path to the object."""
+    bucket = s3_server.new_bucket()
+    s3_server.filesystem().put(str(rows_project.root / "data" / "d.parquet"), f"{bucket}/incoming/d.parquet")
+    url, named = f"s3://{bucket}/incoming/d.parquet", f"artifacts/retrain/snapshot/s3/{bucket}/incoming/d.parquet"
+    assert not (rows_project.root / named).exists()
+    settings = with_data(rows_project, path=("data/a.csv", named)).model_copy(update={"data_urls": {named: url}})
+    data = read_data(settings, dask_cluster, s3_server.storage_options)
+    expected, snapshot = pandas_engine(with_data(rows_project, path=("data/a.csv", "data/d.parquet")))
+    assert [(f["path"], f.get("url")) for f in data.snapshot["files"]] == [("data/a.csv", None), (named, url)]
+    assert [f["sha256"] for f in data.snapshot["files"]] == [f["sha256"] for f in snapshot["files"]]
+    pd.testing.assert_frame_equal(data.frame.compute(), expected)

@@ -1,18 +1,23 @@
 """The loop on the Dask engine: a shifted batch drifts and a challenger is trained on the cluster with the new batch
-held out; drift, expectations and the champion's figures agree with the pandas engine's on the same rows; a batch
-that breaks the contract ends `refused` with the pandas engine's quarantine report."""
+held out (the batch on S3, read where it lies, and stored from there with the release's data); drift, expectations
+and the champion's figures agree with the pandas engine's on the same rows; a batch that breaks the contract ends
+`refused` with the pandas engine's quarantine report; batches over retrain's limits behind a URL are refused before
+a row is loaded."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+from distributed import get_task_stream
 
 from modelkeel.bundle.reader import open_bundle
 from modelkeel.cluster import loop as cluster_loop
 from modelkeel.cluster.pipeline import run_on_cluster
+from modelkeel.errors import DataError
 from modelkeel.loop import run
 from modelkeel.loop.ingest import ingest, validate_batches
 from modelkeel.loop.monitor import monitor
@@ -84,11 +89,35 @@ def loop_settings(settings, tmp_path, *batches: tuple[str, pd.DataFrame]):
     )
 
 
+def s3_batches(settings, s3_server, monkeypatch, where, *batches: tuple[str, pd.DataFrame]):
+    """`settings` looping over `batches` written to a fresh bucket of the S3 server (retrain.source a URL), its
+    credentials in the environment as a project's workflow sets them (so the LocalCluster the loop starts has
+    them too), the loop's artifacts under `where`."""
+    for key, value in s3_server.environment.items():
+        monkeypatch.setenv(key, value)
+    bucket, fs = s3_server.new_bucket(), s3_server.filesystem()
+    for name, frame in batches:
+        with fs.open(f"{bucket}/incoming/{name}", "wb") as handle:
+            frame.to_parquet(handle, index=False) if name.endswith(".parquet") else frame.to_csv(handle, index=False)
+    return settings.model_copy(
+        update={
+            "paths": PathSettings(artifacts=str(where / "artifacts"), dist=str(where / "dist")),
+            "retrain": settings.retrain.model_copy(update={"source": f"s3://{bucket}/incoming/*", "trusted": None}),
+        }
+    )
+
+
 def test_a_shifted_batch_drifts_and_a_challenger_is_trained_on_the_cluster_with_the_new_batch_held_out(
-    champion_project, tmp_path, monkeypatch
+    champion_project, tmp_path, monkeypatch, s3_server
 ):
+    """The batch lies on S3: the workers read it where it lies (no copy), named as the pandas engine names its copy,
+    and a release of the challenger streams it from its URL into the data store."""
+    from modelkeel.data.manifest import of_bundle, store_release_data
+    from modelkeel.data.store import DataStore
+
     settings, champion = champion_project
-    s = loop_settings(settings, tmp_path, ("b1.parquet", timed(ROWS, 3 * ROWS, shift=3.0)))
+    where = settings.root / f"loop-{tmp_path.name}"  # inside the project: a release keeps only the project's data
+    s = s3_batches(settings, s3_server, monkeypatch, where, ("b1.parquet", timed(ROWS, 3 * ROWS, shift=3.0)))
     opened, close = [], cluster_loop.ClusterLoop.close
 
     def closing(self):
@@ -111,6 +140,22 @@ def test_a_shifted_batch_drifts_and_a_challenger_is_trained_on_the_cluster_with_
     assert loop.outcome in ("needs-approval", "keep-champion"), loop.reasons  # no trusted set: a person decides
     written = json.loads((run.state_dir(s) / run.LOOP_FILE).read_text())
     assert written["challenger"]["version"] == "0.2.0" and written["outcome"] == loop.outcome
+
+    url = s.retrain.source.replace("*", "b1.parquet")
+    snapshot = run.state_dir(s) / "snapshot"
+    assert not snapshot.exists(), "the batch was read where it lies, never copied"
+    (batch,) = loop.batches
+    assert batch.url == url and batch.path.startswith(f"loop-{tmp_path.name}/artifacts/")
+    manifest = of_bundle(loop.challenger.folder, lineage)
+    assert [(f.role, f.path, f.url) for f in manifest.files if f.role == "batch"] == [("batch", batch.path, url)]
+    # its release streams the batch from its URL into the data store (there is no copy to upload)
+    store = DataStore(str(tmp_path / "store"))
+    store_release_data(s, loop.challenger.folder, lineage, store)
+    assert {o.sha256 for o in store.objects()} == {f.sha256 for f in manifest.files} >= {batch.sha256}
+    assert store.get(batch.sha256, tmp_path / "back.parquet").bytes == s3_server.filesystem().size(url)
+    # named, hashed and counted as the pandas engine does it (which copies the batch into the snapshot folder)
+    pandas_settings = s.model_copy(update={"compute": settings.compute.model_copy(update={"engine": "pandas"})})
+    assert loop.batches == ingest(pandas_settings, champion, snapshot)
 
 
 def test_drift_expectations_and_the_champions_figures_agree_with_the_pandas_engine(
@@ -177,3 +222,45 @@ def test_a_batch_that_breaks_the_contract_is_refused_with_the_pandas_engines_qua
     quarantine = json.loads((run.state_dir(s) / run.QUARANTINE_FILE).read_text())
     assert quarantine == json.loads(json.dumps(list(expected))) and quarantine[0]["source"].endswith("b2.parquet")
     assert {f["column"] for f in quarantine[0]["failures"]} == {"colour", "x2"}
+
+
+@pytest.mark.parametrize(
+    ("name", "limit", "complaint"),
+    [
+        (
+            "b1.parquet",
+            {"max_batch_rows": ROWS - 1},
+            r"\{url\}: 600 rows, .*its Parquet footer says so; nothing was loaded",
+        ),
+        (
+            "b1.csv",
+            {"max_batch_rows": ROWS - 1},
+            r"\{url\}: 600 rows, .*counted streaming on a worker; nothing was loaded",
+        ),
+        ("b1.csv", {"max_batch_bytes": 1000}, r"\{url\}: .* bytes\), more than the limit of .*\(1,000 bytes\)"),
+    ],
+)
+def test_a_batch_behind_a_url_over_retrains_limits_is_refused_before_it_is_loaded(
+    champion_project, dask_cluster, s3_server, monkeypatch, tmp_path, name, limit, complaint
+):
+    settings, champion = champion_project
+    s = s3_batches(settings, s3_server, monkeypatch, tmp_path, (name, timed(ROWS, 3 * ROWS)))
+    s = s.model_copy(update={"retrain": s.retrain.model_copy(update=limit)})
+    url = s.retrain.source.replace("*", name)
+    with (
+        get_task_stream(dask_cluster.client) as ran,
+        pytest.raises(DataError, match=complaint.replace(r"\{url\}", re.escape(url))),
+    ):
+        cluster_loop.ingest_batches(
+            s, dask_cluster, champion, tmp_path / "snapshot", storage_options=s3_server.storage_options
+        )
+    tasks = {str(task["key"]).split("-")[0].strip("('") for task in ran.data}
+    assert tasks == (set() if "max_batch_bytes" in limit else {"rows_over"}), "nothing but the row count ran"
+    assert not (tmp_path / "snapshot").exists()
+    within = s.model_copy(
+        update={"retrain": s.retrain.model_copy(update={"max_batch_rows": ROWS, "max_batch_bytes": 10**6})}
+    )
+    batches, _ = cluster_loop.ingest_batches(
+        within, dask_cluster, champion, tmp_path / "snapshot", storage_options=s3_server.storage_options
+    )
+    assert [(b.url, b.rows, b.new) for b in batches] == [(url, ROWS, True)]

@@ -93,3 +93,83 @@ def test_a_file_that_is_neither_here_nor_in_the_store_stops_the_release(settings
     with pytest.raises(DataStoreError, match="is neither here with those bytes nor in the data store"):
         upload(settings, store, [changed])
     assert store.objects() == []
+
+
+@pytest.fixture(scope="module")
+def project_settings():
+    """The fixed project's settings (one task: uploading does not depend on it)."""
+    from modelkeel.settings import load_settings
+
+    from ..conftest import PROJECT_ROOT
+
+    return load_settings(PROJECT_ROOT / "params.yaml")
+
+
+@pytest.fixture
+def data_on_s3(s3_server, monkeypatch):
+    """A bucket of the S3 server for training data, its credentials in the environment as a project sets them;
+    `put(name, data)` writes an object there and gives its URL."""
+    for key, value in s3_server.environment.items():
+        monkeypatch.setenv(key, value)
+    bucket, fs = s3_server.new_bucket(), s3_server.filesystem()
+
+    def put(name: str, data: bytes) -> str:
+        fs.pipe_file(f"{bucket}/data/{name}", data)
+        return f"s3://{bucket}/data/{name}"
+
+    return put
+
+
+def behind(url: str, data: bytes, role: str = "train") -> ManifestFile:
+    """The manifest entry of `data` read from `url` in place (the Dask engine): its path names a copy never made."""
+    path = "artifacts/snapshot/data/s3/" + url.removeprefix("s3://")
+    return ManifestFile(role, path, hashlib.sha256(data).hexdigest(), len(data), data.count(b"\n") - 1, url)
+
+
+def test_a_file_read_behind_a_url_and_never_copied_is_streamed_from_it_into_the_store(
+    project_settings, store_url, data_on_s3, tmp_path
+):
+    """The Dask engine reads data.path's URLs in place: with no copy here, the release stores each file from its
+    URL (checked against its sha256), where it failed before with "neither here ... nor in the data store"."""
+    data = b"id,label\n" + b"".join(b"%d,yes\n" % i for i in range(50_000))  # several of the store's 1 MiB chunks
+    entry = behind(data_on_s3("part-0.csv", data), data)
+    assert not (project_settings.root / entry.path).exists()
+    store = DataStore(store_url.url, store_url.storage_options)
+    assert upload(project_settings, store, [entry]) == [entry.sha256]
+    assert store.get(entry.sha256, tmp_path / "back.csv", size=len(data)).bytes == len(data)
+    assert (tmp_path / "back.csv").read_bytes() == data
+    assert store.staged() == [] and [s.sha256 for s in store.objects()] == [entry.sha256]
+    assert upload(project_settings, store, [entry]) == [], "what the store holds is not read from the URL again"
+
+
+@pytest.mark.parametrize(
+    ("now", "complaint"),
+    [
+        (b"id,label\n2,yes\n", r"the object now gives other bytes \(its 15 bytes hash to [0-9a-f]{64}"),  # same size
+        (b"id,label\n1,yes\n2,no\n", "the object now holds 20 bytes"),
+    ],
+)
+def test_a_file_that_changed_behind_its_url_is_refused_and_nothing_is_stored(
+    project_settings, store_url, data_on_s3, now, complaint
+):
+    trained_on = b"id,label\n1,yes\n"
+    url = data_on_s3("part-0.csv", trained_on)
+    entry = behind(url, trained_on)
+    data_on_s3("part-0.csv", now)  # replaced after training
+    store = DataStore(store_url.url, store_url.storage_options)
+    with pytest.raises(DataStoreError, match=re.escape(url) + r" \(.*\) changed since the model was trained on it.* "
+                       + complaint + r".*Nothing was stored"):  # fmt: skip
+        upload(project_settings, store, [entry])
+    assert store.objects() == [] and store.staged() == []
+
+
+def test_a_file_gone_from_its_url_and_from_the_store_stops_the_release(
+    project_settings, tmp_path, data_on_s3, s3_server
+):
+    data = b"id,label\n1,yes\n"
+    url = data_on_s3("gone.csv", data)
+    s3_server.filesystem().rm(url.removeprefix("s3://"))
+    store = DataStore(str(tmp_path / "store"))
+    with pytest.raises(DataStoreError, match=re.escape(url) + r" .*no object there any more"):
+        upload(project_settings, store, [behind(url, data)])
+    assert store.objects() == []

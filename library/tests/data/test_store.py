@@ -228,6 +228,24 @@ def test_sizes_are_bounded_on_the_way_in_and_out(store_url, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_stream_of_known_content_is_stored_only_when_it_hashes_to_it(store_url):
+    """Given the sha256 and size a stream must have (a manifest's file read from its URL); when its bytes hash
+    otherwise, or are more; then nothing becomes an object and no staged upload is left."""
+    store = open_store(store_url)
+    data = payload(3 * 1024 * 1024 + 5)  # more than one chunk: refused only once the whole stream was hashed
+    sha = hashlib.sha256(data).hexdigest()
+    other = data[:-1] + bytes([data[-1] ^ 1])
+    with pytest.raises(
+        CorruptObject, match=f"s3://x/y: its {len(data):,} bytes hash to [0-9a-f]{{64}}, not to the {sha}"
+    ):
+        store.put(io.BytesIO(other), max_bytes=len(data), sha256=sha, label="s3://x/y")
+    with pytest.raises(CorruptObject, match=f"more than the {len(data):,} bytes expected"):
+        store.put(io.BytesIO(data + b"x"), max_bytes=len(data), sha256=sha)
+    assert store.objects() == [] and store.staged() == []
+    assert store.put(io.BytesIO(data), max_bytes=len(data), sha256=sha) == Stored(sha, len(data))
+    assert store.objects() == [Stored(sha, len(data))] and store.staged() == []
+
+
 @pytest.mark.parametrize("name", ["../../etc/passwd", "AB" * 32, "ab" * 31, "", "g" * 64])
 def test_only_a_sha256_names_an_object(tmp_path, name):
     store = DataStore(str(tmp_path / "store"))

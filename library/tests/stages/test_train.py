@@ -135,3 +135,30 @@ def test_a_nullable_target_trains_classes_as_the_data_holds_them(typed):
     classes = train.fit(typed.settings, parts).named_steps["model"].classes_.tolist()
     assert classes == ([False, True] if typed.kind == "bool" else [0, 1])
     assert {type(c) for c in classes} == {bool if typed.kind == "bool" else int}
+
+
+def test_a_model_the_other_engine_trained_is_refused(settings, validated, tmp_path):
+    """`evaluate` alone on the pandas engine after a Dask `pipeline` must not score the Dask engine's model on the
+    pandas engine's split (params_hash leaves `compute` out): its test rows may be rows that model trained on."""
+    import json
+
+    from modelkeel.errors import StageOrderError
+    from modelkeel.settings import ComputeSettings, PathSettings
+
+    pandas = settings.model_copy(update={"paths": PathSettings(artifacts=str(tmp_path / "a"))})
+    dask = pandas.model_copy(update={"compute": ComputeSettings(engine="dask")})
+    assert dask.params_hash() == pandas.params_hash()
+    parts = train.split(pandas, validated.frame)
+    train.save(pandas, train.fit(pandas, parts), parts, validated.snapshot)
+    train.load(pandas, validated.snapshot)  # train.json without `compute`: the pandas engine's
+    with pytest.raises(
+        StageOrderError, match=r"trained on the pandas engine and compute\.engine is dask.*make pipeline"
+    ):
+        train.load(dask, validated.snapshot)
+    record_path = pandas.artifacts_dir / "train.json"
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "compute": {"engine": "dask", "workers": 2}}))  # as the Dask engine
+    with pytest.raises(StageOrderError, match=r"trained on the dask engine and compute\.engine is pandas.*make train"):
+        train.load(pandas, validated.snapshot)
+    _, loaded = train.load(dask, validated.snapshot)
+    assert loaded["compute"]["engine"] == "dask"

@@ -164,7 +164,7 @@ def test_a_model_in_artifacts_is_used_only_by_the_engine_that_trained_it(tmp_pat
     rows, would be scored on rows it learned. So the fixtures take artifacts/' model only from their own engine."""
     import json
 
-    from modelkeel.settings import PathSettings, load_settings
+    from modelkeel.settings import ComputeSettings, PathSettings, load_settings
     from modelkeel.stages import train
     from modelkeel.stages.validate import validate
     from modelkeel.testing.cluster import trained_by_dask
@@ -175,11 +175,12 @@ def test_a_model_in_artifacts_is_used_only_by_the_engine_that_trained_it(tmp_pat
     validated = validate(settings)
     parts = train.split(settings, validated.frame)
     train.save(settings, train.fit(settings, parts), parts, validated.snapshot)
+    on_dask = settings.model_copy(update={"compute": ComputeSettings(engine="dask")})
     assert _trained_by_pandas(settings, validated.snapshot) is not None
-    assert trained_by_dask(settings, validated.snapshot) is None
+    assert trained_by_dask(on_dask, validated.snapshot) is None
     record_path = settings.artifacts_dir / "train.json"
     record = json.loads(record_path.read_text())
     record_path.write_text(json.dumps({**record, "compute": {"engine": "dask", "preprocess_rows": 10}}))
     assert _trained_by_pandas(settings, validated.snapshot) is None
-    found = trained_by_dask(settings, validated.snapshot)
+    found = trained_by_dask(on_dask, validated.snapshot)
     assert found is not None and found[1]["compute"]["preprocess_rows"] == 10

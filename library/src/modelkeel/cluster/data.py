@@ -3,7 +3,9 @@
 `data.path` names a CSV or Parquet file, a folder (every .csv / .parquet / .pq in it and below, sorted), a
 glob, or a list of those, local or behind an fsspec URL (`s3://`, `gs://`, ...; credentials from the
 workers' environment, as each filesystem reads them, never from params.yaml). Nothing is copied: the
-workers read every file where it lies.
+workers read every file where it lies. So are the loop's batches behind a URL (`retrain.source`,
+cluster/loop.py): a path of data.path that `settings.data_urls` maps to a URL (a batch, named by where the
+pandas engine would have copied it) is read from that URL.
 
 One task per file streams its bytes through sha256 (never whole in memory), counts its rows and reads the
 column types a file gives (`data/files.py`: `read_file`, `table_frame`). The snapshot has the pandas engine's
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dask
@@ -111,43 +114,78 @@ def resolve(settings: Settings, storage_options: dict | None = None) -> list[Sou
 
 
 def _local(settings: Settings, pattern: str) -> list[Source]:
-    """The files of a local entry, found as the pandas engine finds them (data/files.local_files)."""
+    """The files of a local entry, found as the pandas engine finds them (data/files.local_files); a path that
+    `settings.data_urls` maps to a URL (a batch of retrain.source, never copied here) is read from the URL."""
     root = settings.root
     urls = settings.data_urls or {}
+    full = Path(pattern) if Path(pattern).is_absolute() else root / pattern
+    url = urls.get(shown := shown_path(full, root), urls.get(pattern))
+    if url is not None:
+        return [Source(url, shown, url)]
     return [Source(str(f.resolve()), shown := shown_path(f, root), urls.get(shown)) for f in local_files(pattern, root)]
 
 
-def _url_sources(settings: Settings, url: str, storage_options: dict) -> list[Source]:
+@dataclass(frozen=True)
+class Listed:
+    """One object a URL names: its full URL, where a copy of it would go (data/remote.snapshot's layout,
+    `<folder>/<protocol>/<key>`), and its size as the listing gives it."""
+
+    url: str
+    local: Path
+    bytes: int | None
+
+
+def list_url(
+    url: str, folder: Path, where: str, storage_options: dict, suffixes: tuple[str, ...] | None = SUPPORTED_SUFFIXES
+) -> list[Listed]:
+    """Every object the URL names (a file, a glob, or a folder: its files, those ending in `suffixes` when
+    given), in data/remote.snapshot's order, listed and never read; a DataError naming `where` when the URL
+    cannot be listed, or when a key holds a `..` (a copy would land outside `folder`)."""
     from ..utils.extras import require
 
-    check_no_credentials(url, "data.path")
-    fsspec = require("fsspec", f"data.path {url}")
+    check_no_credentials(url, where)
+    fsspec = require("fsspec", f"{where} {url}")
+    found: list[tuple[str, int | None]] = []
     try:
         fs, _, paths = fsspec.get_fs_token_paths(url, storage_options=storage_options)
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        keys: list[str] = []
         for key in sorted(str(p) for p in paths):
             if fs.isdir(key):
-                keys += [k for k in sorted(str(k) for k in fs.find(key)) if k.lower().endswith(SUPPORTED_SUFFIXES)]
+                inner = fs.find(key, detail=True)
+                found += [
+                    (k, inner[k].get("size"))
+                    for k in sorted(str(k) for k in inner)
+                    if suffixes is None or k.lower().endswith(suffixes)
+                ]
             else:
-                keys.append(key)
+                found.append((key, fs.info(key).get("size")))
     except (ValueError, ImportError, OSError) as error:  # an unknown protocol, its library missing, unreachable
-        raise DataError(f"data.path {url!r}: cannot open this URL ({error})") from None
-    if not keys:
+        raise DataError(f"{where} {url!r}: cannot open this URL ({error})") from None
+    inside = (folder / protocol).resolve()
+    listed = []
+    for key, size in found:
+        local = folder / protocol / key.lstrip("/")
+        if ".." in key.replace("\\", "/").split("/") or not local.resolve().is_relative_to(inside):
+            raise DataError(
+                f"{where}: the object {key!r} has a '..' in its path, which would name a file outside the snapshot "
+                f"folder {folder}: rename it, or narrow the glob"
+            )
+        listed.append(Listed(fs.unstrip_protocol(key), local, size if isinstance(size, int) else None))
+    return listed
+
+
+def _url_sources(settings: Settings, url: str, storage_options: dict) -> list[Source]:
+    listed = list_url(url, settings.data_snapshot_dir, "data.path", storage_options)
+    if not listed:
         raise DataError(f"data.path {url!r}: no file matches this URL. Fix data.path in params.yaml.")
-    local = settings.data_snapshot_dir / protocol
-    return [
-        Source(full, shown_path(local / key.lstrip("/"), settings.root), full)
-        for key in keys
-        for full in [fs.unstrip_protocol(key)]
-    ]
+    return [Source(item.url, shown_path(item.local, settings.root), item.url) for item in listed]
 
 
 def _open(source: Source, storage_options: dict):
     import fsspec
 
     try:
-        return fsspec.open(source.location, "rb", **(storage_options if source.url else {})).open()
+        return fsspec.open(source.location, "rb", **(storage_options if is_url(source.location) else {})).open()
     except FileNotFoundError:
         raise DataError(f"{source.url or source.shown}: the file is gone (it was listed, then not found)") from None
     except OSError as error:
@@ -233,6 +271,41 @@ def _null_count(parquet, index: int, column: str) -> int:
     return total
 
 
+def rows_over(source: Source, storage_options: dict, max_rows: int) -> int | None:
+    """On a worker: the file's rows when they exceed `max_rows`, else None, found without loading it (as
+    data/files.check_file_limits finds them in a local file): a Parquet file's footer (the larger of its count
+    and its row groups' sum); a CSV's line breaks streamed (a row takes at least one, the header one more) and,
+    only when they exceed the limit, its rows streamed block by block (a quoted cell may hold line breaks). A
+    file no reader takes gives None: `describe` says what is wrong with it."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if not source.is_csv:
+        with _open(source, storage_options) as handle:
+            try:
+                metadata = pq.ParquetFile(handle).metadata
+            except (pa.ArrowInvalid, pa.ArrowIOError, OSError):
+                return None
+            rows = max(metadata.num_rows, sum(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)))
+        return rows if rows > max_rows else None
+    breaks = 0
+    with _open(source, storage_options) as handle:
+        while block := handle.read(HASH_BLOCK):
+            breaks += block.count(b"\n")
+    if breaks <= max_rows:
+        return None
+    rows = 0
+    with _open(source, storage_options) as handle:
+        try:
+            with pacsv.open_csv(handle, convert_options=csv_convert_options()) as reader:
+                for batch in reader:  # to the end (the file's bytes are bounded): the message gives the count
+                    rows += batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowIOError, OSError):
+            return None
+    return rows if rows > max_rows else None
+
+
 def read_part(part: Part) -> pd.DataFrame:
     """On a worker: one partition, with the whole data's column order, types and row positions."""
     import pyarrow as pa
@@ -286,15 +359,34 @@ def read_data(
     """data.path as a lazy dask frame, fingerprinted by the workers. `storage_options` reach fsspec for URLs
     (tests; a project sets its credentials in the workers' environment instead); `partition_bytes` bounds a
     partition of a Parquet file."""
+    options = dict(storage_options or {})
+    return read_sources(resolve(settings, options), cluster, options, partition_bytes)
+
+
+def describe_all(cluster: Cluster, what: str, sources: list[Source], storage_options: dict) -> list[dict]:
+    """`describe` of every source, one task each on the workers."""
+    client = cluster.client
+    if not sources:
+        return []
+    return cluster.run(
+        what, lambda: client.gather(client.map(describe, sources, storage_options=storage_options, pure=False))
+    )
+
+
+def read_sources(
+    sources: list[Source],
+    cluster: Cluster,
+    storage_options: dict | None = None,
+    partition_bytes: int = PARTITION_BYTES,
+    described: list[dict] | None = None,
+) -> ClusterData:
+    """The files as a lazy dask frame (read_data's), fingerprinted by the workers, or by the `describe` already
+    made of each (the loop's batches, described when they were ingested)."""
     import dask.dataframe as dd
 
     options = dict(storage_options or {})
-    sources = resolve(settings, options)
-    client = cluster.client
-    described = cluster.run(
-        "reading data.path",
-        lambda: client.gather(client.map(describe, sources, storage_options=options, pure=False)),
-    )
+    if described is None:
+        described = describe_all(cluster, "reading data.path", sources, options)
     columns = [list(d["empty"].columns) for d in described]
     if any(set(c) != set(columns[0]) for c in columns):
         raise DataError(

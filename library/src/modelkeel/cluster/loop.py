@@ -2,8 +2,13 @@
 monitored on the cluster, the challenger trained and judged there; loop/run.py decides as on the pandas engine.
 
 - ingest: every file `retrain.source` names is fingerprinted (sha256, rows) by the workers (cluster/data.describe),
-  within retrain.max_batch_bytes / max_batch_rows (checked from the file's size and Parquet footer before);
-  whether a batch is new is decided as loop/ingest.py decides it.
+  within retrain.max_batch_bytes / max_batch_rows, checked before a row is loaded: a local file's size, Parquet
+  footer and streamed CSV rows (loop/ingest.checked_batch); behind a URL, its size from the listing, and its rows
+  on a worker (cluster/data.rows_over: the Parquet footer, or the CSV streamed). Whether a batch is new is decided
+  as loop/ingest.py decides it. A batch behind a URL is never copied: the workers read it where it lies (for
+  validation, monitoring and the challenger: `settings.data_urls`), named as the pandas engine names its copy
+  (`<snapshot>/<protocol>/<key>`), so the judged records, the manifest (its `url`, which a release streams the
+  object from into the data store) and lineage are the pandas engine's.
 - validate: each new batch is validated on its own by the contract on the cluster (cluster/validate.py), so the
   quarantine report is the pandas engine's: one entry per failing batch, its source the batch's path, its rows
   named by their position in that batch. The batches that pass are one lazy frame, their rows indexed by their
@@ -43,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataValidationError, PipelineError
+from ..errors import DataError, DataValidationError, PipelineError
 from ..utils.console import say
 
 if TYPE_CHECKING:
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
     from ..loop.ingest import Batch
     from ..loop.monitor import Errors, Monitoring
     from ..settings import Settings
+    from .data import Source
     from .session import Cluster
 
 SAMPLE_ROWS = 20_000  # new rows drawn (seeded) for the KS tests, the drift plots and a slide's bootstrap interval
@@ -77,38 +83,94 @@ class NewRows:
 # ---- ingest and validate ------------------------------------------------------------------------------------
 
 
-def ingest_batches(
-    settings: Settings, cluster: Cluster, champion: Bundle, snapshot: Path, judged: frozenset[str] = frozenset()
-) -> tuple[Batch, ...]:
-    """loop/ingest.ingest on the cluster: every batch fingerprinted by a worker, and whether it is new."""
-    from ..loop.ingest import Batch, _rows_within, checked_batch, find_batches
-    from .data import Source, describe
+def _shown(settings: Settings, path: Path) -> str:
+    """A batch's path as loop/ingest.ingest names it: relative to the project root when inside it."""
+    return str(path.relative_to(settings.root)) if path.is_relative_to(settings.root) else str(path)
 
-    found = find_batches(settings, snapshot)
-    for path, _ in found:
-        checked_batch(settings, path)  # bytes, and a Parquet footer's rows, before a row is read
-    shown = [str(p.relative_to(settings.root)) if p.is_relative_to(settings.root) else str(p) for p, _ in found]
-    sources = [Source(str(path.resolve()), name, None) for (path, _), name in zip(found, shown, strict=True)]
+
+def batch_sources(settings: Settings, cluster: Cluster, snapshot: Path, storage_options: dict) -> list[Source]:
+    """The files retrain.source names, oldest name first, each checked against retrain.max_batch_bytes and
+    max_batch_rows before a row is loaded. A local file is checked here (loop/ingest.checked_batch); objects
+    behind a URL are listed, never copied: their sizes from the listing, their rows counted on the workers
+    (a Parquet footer, a CSV streamed), and each is named by the path the pandas engine copies it to."""
+    from ..bundle.layout import byte_size
+    from ..data.remote import is_url
+    from ..loop.ingest import checked_batch, find_batches
+    from .data import Source, list_url, rows_over
+
+    source, limits = settings.retrain.source, settings.retrain
+    if not is_url(source):
+        local = [checked_batch(settings, path) for path, _ in find_batches(settings, snapshot)]
+        return [Source(str(path.resolve()), _shown(settings, path), None) for path in local]
+    listed = list_url(source, snapshot, "retrain.source", storage_options, suffixes=None)
+    for item in listed:
+        if item.bytes is not None and item.bytes > limits.max_batch_bytes:
+            raise DataError(
+                f"{item.url}: {byte_size(item.bytes)} ({item.bytes:,} bytes), more than the limit of "
+                f"{byte_size(limits.max_batch_bytes)} ({limits.max_batch_bytes:,} bytes) for one file; split it into "
+                "smaller files, or raise the limit (retrain.max_batch_bytes in params.yaml)"
+            )
+    sources = [Source(item.url, _shown(settings, item.local), item.url) for item in listed]
+    if not sources:
+        return []
     client = cluster.client
-    described = (
-        cluster.run(
-            "fingerprinting the batches",
-            lambda: client.gather(client.map(describe, sources, storage_options={}, pure=False)),
-        )
-        if sources
-        else []
+    over = cluster.run(
+        "counting the batches' rows",
+        lambda: client.gather(
+            client.map(rows_over, sources, storage_options=storage_options, max_rows=limits.max_batch_rows, pure=False)
+        ),
     )
+    for found, rows in zip(sources, over, strict=True):
+        if rows is not None:
+            how = "counted streaming on a worker" if found.is_csv else "its Parquet footer says so"
+            raise DataError(
+                f"{found.url}: {rows:,} rows, more than the limit of {limits.max_batch_rows:,} rows in one file "
+                f"({how}; nothing was loaded); split it into smaller files, or raise the limit "
+                "(retrain.max_batch_rows in params.yaml)"
+            )
+    return sources
+
+
+def ingest_batches(
+    settings: Settings,
+    cluster: Cluster,
+    champion: Bundle,
+    snapshot: Path,
+    judged: frozenset[str] = frozenset(),
+    storage_options: dict | None = None,
+) -> tuple[tuple[Batch, ...], dict[str, tuple[Source, dict]]]:
+    """loop/ingest.ingest on the cluster: every batch fingerprinted by a worker, and whether it is new; and what
+    the workers found of each (by batch path), for validate_new_batches. `storage_options` reach fsspec for a
+    URL source (tests; a project sets its credentials in the workers' environment instead)."""
+    from ..loop.ingest import Batch
+    from .data import describe_all
+
+    options = dict(storage_options or {})
+    sources = batch_sources(settings, cluster, snapshot, options)
+    described = describe_all(cluster, "fingerprinting the batches", sources, options)
     lineage = champion.lineage
     known = {f["sha256"] for f in lineage["data"]["files"]}
     known |= set(lineage.get("retrain", {}).get("batches_seen", []))
     batches = []
-    for (path, url), name, facts in zip(found, shown, described, strict=True):
-        _rows_within(settings, path, facts["rows"])
+    most = settings.retrain.max_batch_rows
+    for source, facts in zip(sources, described, strict=True):
+        if facts["rows"] > most:  # checked before; a file that grew since is refused all the same
+            raise DataError(
+                f"{source.url or source.shown}: {facts['rows']:,} rows, more than the limit of {most:,} rows in one "
+                "file; split it into smaller files, or raise the limit (retrain.max_batch_rows in params.yaml)"
+            )
         digest, seen = facts["sha256"], facts["sha256"] in known
         batches.append(
-            Batch(name, digest, facts["rows"], not seen and digest not in judged, url, not seen and digest in judged)
+            Batch(
+                source.shown,
+                digest,
+                facts["rows"],
+                not seen and digest not in judged,
+                source.url,
+                not seen and digest in judged,
+            )
         )
-    return tuple(batches)
+    return tuple(batches), {s.shown: (s, d) for s, d in zip(sources, described, strict=True)}
 
 
 def _shifted(frame: pd.DataFrame, offset: int) -> pd.DataFrame:
@@ -117,23 +179,33 @@ def _shifted(frame: pd.DataFrame, offset: int) -> pd.DataFrame:
 
 
 def validate_new_batches(
-    settings: Settings, cluster: Cluster, batches: tuple[Batch, ...]
+    settings: Settings,
+    cluster: Cluster,
+    batches: tuple[Batch, ...],
+    found: dict[str, tuple[Source, dict]] | None = None,
+    storage_options: dict | None = None,
 ) -> tuple[NewRows | None, tuple[dict, ...]]:
-    """loop/ingest.validate_batches on the cluster: the new batches validated, each on its own; and the quarantine."""
+    """loop/ingest.validate_batches on the cluster: the new batches validated, each on its own; and the quarantine.
+    Each batch is read where ingest_batches found it (`found`: its source and what describe found; without it,
+    the batch's URL, else its local file, described again)."""
     import dask.dataframe as dd
 
-    from .data import read_data
+    from .data import Source, read_sources
     from .validate import validate_data
 
+    options = dict(storage_options or {})
     frames, quarantine, start = [], [], 0
     for batch in batches:
         if not batch.new:
             continue
-        one = settings.model_copy(
-            update={"data": settings.data.model_copy(update={"path": str(settings.root / batch.path)})}
-        )
+        one = settings.model_copy(update={"data": settings.data.model_copy(update={"path": batch.path})})
+        source, described = (found or {}).get(batch.path, (None, None))
+        if source is None:
+            location = batch.url or str((settings.root / batch.path).resolve())
+            source = Source(location, batch.path, batch.url)
+        data = read_sources([source], cluster, options, described=None if described is None else [described])
         try:
-            validated = validate_data(one, cluster, read_data(one, cluster))
+            validated = validate_data(one, cluster, data)
         except DataValidationError as error:
             quarantine.append({**error.report, "source": batch.path})
             continue
@@ -472,6 +544,7 @@ class ClusterLoop:
         self._cluster: Cluster | None = None
         self._scores: ChampionScores | None = None
         self._sample: pd.DataFrame | None = None
+        self._found: dict[str, tuple[Source, dict]] = {}  # what ingest found of each batch, by its path
 
     @property
     def cluster(self) -> Cluster:
@@ -485,10 +558,11 @@ class ClusterLoop:
         self._stack.close()
 
     def ingest(self, settings: Settings, champion: Bundle, snapshot: Path, judged: frozenset[str]) -> tuple:
-        return ingest_batches(settings, self.cluster, champion, snapshot, judged)
+        batches, self._found = ingest_batches(settings, self.cluster, champion, snapshot, judged)
+        return batches
 
     def validate_batches(self, settings: Settings, batches: tuple) -> tuple[NewRows | None, tuple[dict, ...]]:
-        return validate_new_batches(settings, self.cluster, batches)
+        return validate_new_batches(settings, self.cluster, batches, self._found)
 
     def trusted_copies(self, settings: Settings, new: NewRows, trusted: pd.DataFrame) -> CopyCheck | None:
         return trusted_copies(settings, self.cluster, new, trusted)

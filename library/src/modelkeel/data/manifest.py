@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from ..bundle import layout
-from ..errors import DataStoreError, VerificationError
+from ..errors import CorruptObject, DataStoreError, VerificationError
 from ..utils.console import say
 from ..utils.hashing import sha256_bytes, sha256_file
 
@@ -232,8 +232,9 @@ def forgotten(store: DataStore, sha256: str) -> dict | None:
 def upload(settings: Settings, store: DataStore, files: Iterable[ManifestFile]) -> list[str]:
     """Put each file into the store unless it is there already; the sha256 of each one uploaded now.
 
-    A file must be here with its recorded bytes or already in the store; an object `forget` removed is never
-    stored again (a DataStoreError says why and where the record is)."""
+    A file must be here with its recorded bytes, or behind its recorded URL with them (`from_url`: the Dask engine
+    reads data.path and the loop's batches where they lie and keeps no copy), or already in the store; an object
+    `forget` removed is never stored again (a DataStoreError says why and where the record is)."""
     uploaded = []
     for entry in files:
         gone = forgotten(store, entry.sha256)
@@ -247,17 +248,59 @@ def upload(settings: Settings, store: DataStore, files: Iterable[ManifestFile]) 
         if held is not None and held.bytes == entry.bytes:
             continue  # its name is its sha256, and every read (`get`: rebuild, a fetch) checks it: not read again
         path = local_path(settings.root, entry.path)
-        if not path.is_file() or path.stat().st_size != entry.bytes or sha256_file(path) != entry.sha256:
+        if path.is_file() and path.stat().st_size == entry.bytes and sha256_file(path) == entry.sha256:
+            stored = store.put(path)
+            if stored.sha256 != entry.sha256:  # changed between the check and the upload
+                raise DataStoreError(f"{entry.path} changed while it was stored; run again")
+        elif entry.url is not None:  # no copy here (the Dask engine reads a URL in place): from the URL itself
+            from_url(store, entry)
+        else:
             raise DataStoreError(
                 f"{entry.path} (sha256 {entry.sha256}) is neither here with those bytes nor in the data store "
                 f"{store.url}: the release could not be rebuilt. Run where the training data is (the job that "
                 "trained it), or put the file back."
             )
-        stored = store.put(path)
-        if stored.sha256 != entry.sha256:  # changed between the check and the upload
-            raise DataStoreError(f"{entry.path} changed while it was stored; run again")
         uploaded.append(entry.sha256)
     return uploaded
+
+
+def from_url(store: DataStore, entry: ManifestFile) -> None:
+    """Stream a manifest's file from the URL it was read from into the store: at most its recorded bytes, hashed
+    on the way, and moved to its object's key only when they hash to the recorded sha256 (the store's staging);
+    an object the URL now holds with other bytes is refused (DataStoreError) and nothing is stored. Credentials
+    come from the environment, as each fsspec filesystem reads them (data/remote.py)."""
+    from ..utils.extras import require
+    from .remote import check_no_credentials
+
+    url = str(entry.url)
+    check_no_credentials(url, f"the data manifest's URL of {entry.path}")
+    fsspec = require("fsspec", f"{entry.path} from {url}")
+
+    def changed(now: str) -> DataStoreError:
+        return DataStoreError(
+            f"{url} ({entry.path}) changed since the model was trained on it: the manifest records {entry.bytes:,} "
+            f"bytes of sha256 {entry.sha256}, the object now {now}. Nothing was stored, and the release could not "
+            "be rebuilt from it: put the object back as it was, or train again on the data as it is now "
+            "(make pipeline, or make retrain) and release that."
+        )
+
+    try:
+        fs, key = fsspec.core.url_to_fs(url)
+        size = fs.info(key).get("size")
+        if isinstance(size, int) and size != entry.bytes:
+            raise changed(f"holds {size:,} bytes")
+        with fs.open(key, "rb") as handle:
+            store.put(handle, max_bytes=entry.bytes, sha256=entry.sha256, label=url)
+    except FileNotFoundError:
+        raise DataStoreError(
+            f"{url} ({entry.path}, sha256 {entry.sha256}): no object there any more, and neither a copy here nor "
+            f"one in the data store {store.url}: the release could not be rebuilt. Put the object back, or train "
+            "again on the data there is (make pipeline) and release that."
+        ) from None
+    except CorruptObject as error:  # other bytes, or more of them (changed since its size was read)
+        raise changed(f"gives other bytes ({str(error).removeprefix(url + ': ')})") from None
+    except (ValueError, ImportError, OSError) as error:  # an unknown protocol, its library missing, unreachable
+        raise DataStoreError(f"{url} ({entry.path}): cannot be read to store it ({error})") from None
 
 
 def store_release_data(

@@ -20,9 +20,10 @@ outside the store.
 complete upload of the declared size is moved to the object's key: on a local disk by a rename (atomic),
 on an object store by a server-side copy (S3 has no rename; a copy makes the whole object appear at once)
 and then the staging key is deleted. So a reader never sees half an object at an object's key, and an
-interrupted put leaves at most a staging key (`staged()` lists them for gc). A put of content the store
-already holds, and that still verifies, uploads nothing. Two concurrent puts of the same content both
-succeed: the object's key gets the same bytes either way.
+interrupted put leaves at most a staging key (`staged()` lists them for gc). A put told the sha256 its bytes
+must have (a manifest's file streamed from its URL: data/manifest.py) moves nothing when they hash otherwise.
+A put of content the store already holds, and that still verifies, uploads nothing. Two concurrent puts of the
+same content both succeed: the object's key gets the same bytes either way.
 
 `get` streams an object to a temporary file beside the destination, hashing and counting, and renames it
 into place only when the bytes hash to the name and are the size the store (and the caller, when it
@@ -335,10 +336,22 @@ class DataStore:
 
     # --- writing ------------------------------------------------------------------------------------------
 
-    def put(self, source: Path | str | BinaryIO, *, max_bytes: int | None = None) -> Stored:
+    def put(
+        self,
+        source: Path | str | BinaryIO,
+        *,
+        max_bytes: int | None = None,
+        sha256: str | None = None,
+        label: str | None = None,
+    ) -> Stored:
         """Store a local file (or the bytes a binary stream gives), at most `max_bytes` (default: the store's
         bound); return its sha256 and size. Nothing is uploaded when the store already holds the content and it
-        verifies; an object that does not verify is replaced."""
+        verifies; an object that does not verify is replaced. With `sha256` (a stream whose content the caller
+        knows: a manifest's file read from its URL, `max_bytes` its size), bytes that hash otherwise, or more
+        bytes than `max_bytes`, are refused (CorruptObject) before they become an object: the staged upload is
+        removed and nothing is stored. `label` names a stream in messages."""
+        if sha256 is not None:
+            self.key(sha256)  # a ValueError for anything but a sha256
         limit = self.max_bytes if max_bytes is None else min(max_bytes, self.max_bytes)
         if isinstance(source, str | Path):
             path = Path(source)
@@ -355,16 +368,21 @@ class DataStore:
                 return Stored(known, size)
             try:
                 with path.open("rb") as handle:
-                    return self._upload(handle, limit, str(path))
+                    return self._upload(handle, limit, str(path), sha256)
             except OSError as error:
                 raise DataStoreError(f"cannot store {path}: {error.strerror or error}") from None
-        return self._upload(source, limit, getattr(source, "name", "a stream"))
+        return self._upload(source, limit, label or str(getattr(source, "name", "a stream")), sha256)
 
-    def _upload(self, handle: BinaryIO, limit: int, label: str) -> Stored:
+    def _upload(self, handle: BinaryIO, limit: int, label: str, expected: str | None = None) -> Stored:
         staging = f"{self.root}/{STAGING}/{uuid.uuid4().hex}.partial"
         try:
-            sha256, count = self._write_staged(staging, handle, limit, label)
+            sha256, count = self._write_staged(staging, handle, limit, label, CorruptObject if expected else None)
             try:
+                if expected is not None and sha256 != expected:
+                    raise CorruptObject(
+                        f"{label}: its {count:,} bytes hash to {sha256}, not to the {expected} expected; "
+                        "not stored (nothing was stored)"
+                    )
                 self._settle(staging, sha256, count)
             finally:
                 self._remove(staging)
@@ -374,10 +392,13 @@ class DataStore:
             ) from None
         return Stored(sha256, count)
 
-    def _write_staged(self, staging: str, handle: BinaryIO, limit: int, label: str) -> tuple[str, int]:
+    def _write_staged(
+        self, staging: str, handle: BinaryIO, limit: int, label: str, over: type[DataStoreError] | None = None
+    ) -> tuple[str, int]:
         """Copy `handle` to the staging key, hashing and counting; the sha256 and size of a complete upload.
-        On any failure the upload is abandoned (an fsspec upload discarded, a multipart upload aborted) and
-        the staging key removed as far as possible (what is left, gc removes)."""
+        More than `limit` bytes raise `over` (default DataStoreError). On any failure the upload is abandoned (an
+        fsspec upload discarded, a multipart upload aborted) and the staging key removed as far as possible (what
+        is left, gc removes)."""
         digest = hashlib.sha256()
         count = 0
         if self.local:
@@ -387,7 +408,11 @@ class DataStore:
             while chunk := handle.read(CHUNK):
                 count += len(chunk)
                 if count > limit:
-                    raise DataStoreError(f"{label}: more than the {limit:,} bytes an object may hold; not stored")
+                    raise (over or DataStoreError)(
+                        f"{label}: more than the {limit:,} bytes "
+                        + ("expected" if over else "an object may hold")
+                        + "; not stored"
+                    )
                 digest.update(chunk)
                 target.write(chunk)
             target.close()  # completes the upload

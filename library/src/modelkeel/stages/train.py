@@ -202,7 +202,9 @@ def save(settings: Settings, pipeline: Pipeline, parts: Split, snapshot: dict) -
 
 
 def load(settings: Settings, snapshot: dict) -> tuple[Pipeline, dict]:
-    """The trained pipeline, refusing one trained on other data or other params than the current ones."""
+    """The trained pipeline, refusing one trained on other data or other params than the current ones, or by the
+    other engine: params_hash leaves `compute` out, and the engines split the rows by different rules, so a model
+    the other engine trained may have learned the rows this engine tests on."""
     import json
 
     import joblib
@@ -211,6 +213,15 @@ def load(settings: Settings, snapshot: dict) -> tuple[Pipeline, dict]:
     if not (out / layout.TRAINED_MODEL).is_file() or not (out / layout.TRAIN_RECORD).is_file():
         raise StageOrderError(f"no trained model in {out}; run `train` first (or `pipeline`).")
     record = json.loads((out / layout.TRAIN_RECORD).read_text(encoding="utf-8"))
+    trained_by = (record.get("compute") or {}).get("engine", "pandas")  # train.json before engines: pandas
+    engine = settings.compute.engine
+    if trained_by != engine:
+        again = "`make pipeline`" if engine == "dask" else "`make train` (or `make pipeline`)"
+        raise StageOrderError(
+            f"the model in {out} was trained on the {trained_by} engine and compute.engine is {engine}: the engines "
+            f"split the rows differently, so its test rows may be rows it trained on. Run {again} on the {engine} "
+            f"engine first, or set compute.engine: {trained_by} back."
+        )
     if record["params_hash"] != settings.params_hash():
         raise StageOrderError("params.yaml changed since the model was trained; run `train` again.")
     if record["data"]["fingerprint"] != snapshot["fingerprint"]:
