@@ -4,11 +4,14 @@ pandas engine's class; the scikit-learn models refused; every class on every par
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
 from modelkeel.cluster import train as cluster_train
 from modelkeel.cluster.data import read_data
+from modelkeel.cluster.session import open_cluster
 from modelkeel.cluster.split import split_data
 from modelkeel.cluster.train import check_model_type, train_model
 from modelkeel.cluster.validate import validate_data
@@ -17,6 +20,7 @@ from modelkeel.project import build_pipeline
 from modelkeel.runtime.signature import model_frame
 from modelkeel.settings import GradientBoostingParams, LinearParams, RandomForestParams
 
+from .conftest import dask_settings
 from .modelled import for_target, modelled_frame, modelled_project
 from .projects import with_data, write
 
@@ -143,3 +147,53 @@ def test_a_class_rarer_than_the_partitions_are_many_is_refused_for_lightgbm(mode
     # XGBoost codes the labels over the whole data: the same data trains
     trained = trained_on(for_target(settings, "label", "xgboost"), dask_cluster, validated)
     assert list(trained.model.named_steps["model"].classes_) == ["high", "low", "mid"]
+
+
+def model_bytes(trained) -> tuple[bytes, bytes]:
+    """The booster as its library saves it (LightGBM's model string, XGBoost's JSON), and the whole fitted
+    Pipeline pickled (as model.joblib holds it)."""
+    fitted = trained.model.named_steps["model"]
+    if hasattr(fitted, "booster_"):
+        booster = fitted.booster_.model_to_string().encode()
+    else:
+        booster = bytes(fitted.get_booster().save_raw("json"))
+    return booster, pickle.dumps(trained.model)
+
+
+def test_training_again_on_a_fresh_cluster_of_the_same_shape_gives_the_same_model_bytes(tmp_path_factory, dask_cluster):
+    # what differs between two runs in practice: a new LocalCluster (new addresses), and which worker the
+    # scheduler happens to give each partition; 8 partitions on 2 workers, so a placement left to chance
+    # rarely repeats (the model depended on it: each worker's rows, and LightGBM's machine ranks)
+    def trained(cluster, base) -> dict[str, bytes]:
+        found = {}
+        for model in ("lightgbm", "xgboost"):
+            settings = for_target(base, "label", model)
+            validated = validate_data(settings, cluster, read_data(settings, cluster))
+            found[model] = model_bytes(trained_on(settings, cluster, validated))
+        return found
+
+    root = tmp_path_factory.mktemp("cluster_train_twice")
+    with modelled_project(root, "cluster_train_twice_project", files=8, rows=300) as base:
+        first = trained(dask_cluster, base)
+        # one cluster after the other: XGBoost's Dask training waits through the newest client, so it hangs on
+        # an older one while a newer one is open
+        with open_cluster(dask_settings(n_workers=2, threads_per_worker=1, memory_limit="1GiB")) as fresh:
+            second = trained(fresh, base)
+    assert {model: first[model] == second[model] for model in first} == {"lightgbm": True, "xgboost": True}
+
+
+def test_only_the_pickle_failure_of_lightgbms_socket_is_dropped_from_the_workers_log():
+    import logging
+
+    from lightgbm.dask import _RemoteSocket
+
+    from modelkeel.cluster.quiet import LOGGER, MESSAGE, RemoteSocketFilter
+
+    def record(msg, *args):
+        return logging.LogRecord(LOGGER, logging.ERROR, __file__, 1, msg, args, None)
+
+    keep = RemoteSocketFilter().filter
+    assert not keep(record(MESSAGE, _RemoteSocket()))
+    assert not keep(record(MESSAGE, (_RemoteSocket(), 12400)))  # the port-acquiring task's result
+    assert keep(record(MESSAGE, np.zeros(3)))  # any other object's failure is still logged
+    assert keep(record("Failed to deserialize %s.", _RemoteSocket()))

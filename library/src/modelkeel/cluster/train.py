@@ -21,12 +21,22 @@ random draw of the whole), and if a class is still missing from a partition (a c
 partitions are many), training is refused with what to do. XGBoost's Dask training codes labels over the whole
 data and has no such need.
 
+Reproducible on a cluster of the same shape: the features and target are computed once per partition (one read
+of it), as float32 (what LightGBM and XGBoost train on anyway, and what the ONNX graph computes in: exact for
+the template's preprocessing, whose numbers are float32 and categories 0/1) and kept on the workers in a fixed
+placement: partition i on the i % n-th worker sorted by name. Each worker's rows, and so LightGBM's machine
+ranks (the order of `machines` is the order its parts first appear) and XGBoost's (by worker name), are then the
+same on every run; with LightGBM's `deterministic` and `force_row_wise` (the pandas engine's parameters), the
+model is the same byte for byte. A cluster whose workers have other names or another count trains another
+(equally good) model: data-parallel training depends on how the rows are divided.
+
 Only lightgbm and xgboost train here; the scikit-learn models (random_forest, gradient_boosting, linear) have
 no distributed fit and are refused.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -49,6 +59,7 @@ if TYPE_CHECKING:
 
 PREPROCESS_SAMPLE_ROWS = 100_000  # training rows the preprocessing steps are fitted on, at most
 DASK_MODELS = ("lightgbm", "xgboost")
+LOST_WORKER_CHECK_SECONDS = 5  # while the training features are computed: how often the workers are counted
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,27 @@ def check_model_type(settings: Settings) -> None:
         )
 
 
+class OrderedWhoHas:
+    """The Dask client for LightGBM's Dask training, except that `who_has` answers in the order it was asked.
+
+    LightGBM orders its machines, and so their ranks (which worker finds the bins of which features, the order
+    histograms are summed in), by the order `who_has` lists the training parts' keys; Dask's client lists them
+    in the order of a set of their keys, which changes from run to run (string hashing is seeded per process, and
+    the keys are new each run). Answered in the parts' order, the ranks follow the placement (`place`)."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def who_has(self, futures=None, **kwargs):
+        found = self._client.who_has(futures, **kwargs)
+        if not isinstance(futures, list | tuple):
+            return found
+        return {key: found[key] for key in dict.fromkeys(f.key for f in futures)}
+
+
 def _dask_estimator(settings: Settings, local, cluster: Cluster):
     """The Dask estimator of the same library and task as the Pipeline's model step, with its parameters."""
     import lightgbm
@@ -85,7 +117,8 @@ def _dask_estimator(settings: Settings, local, cluster: Cluster):
         import lightgbm.dask as lgb_dask
 
         cls = lgb_dask.DaskLGBMClassifier if isinstance(local, lightgbm.LGBMClassifier) else lgb_dask.DaskLGBMRegressor
-        return cls(client=cluster.client, **params)
+        client: Any = OrderedWhoHas(cluster.client)  # stands in for the Client: the same but for who_has
+        return cls(client=client, **params)
     if isinstance(local, LabelledXGBClassifier | xgboost.XGBRegressor):
         import xgboost.dask as xgb_dask
 
@@ -112,11 +145,31 @@ def labels_array(classes: list) -> np.ndarray:
     return array.astype(object) if array.dtype.kind in "UO" else array
 
 
-def features_of(frame: pd.DataFrame, preprocess, inputs: ModelInputs, width: int) -> np.ndarray:
-    """On a worker: a partition through the fitted preprocessing (an empty partition gives no rows)."""
+def training_block(
+    frame: pd.DataFrame, preprocess, inputs: ModelInputs, width: int, target: str, classes: list | None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, np.ndarray | None]]:
+    """On a worker: a partition's features (float32) and target from one read of it, with its rows and
+    (classification) which classes it holds. An empty partition gives no rows."""
+    y = target_of(frame, target, classes)
+    present = None if classes is None else np.bincount(y, minlength=len(classes)) > 0
     if len(frame) == 0:
-        return np.zeros((0, width))
-    return np.asarray(preprocess.transform(model_frame(frame, inputs)))
+        return np.zeros((0, width), dtype=np.float32), y, (0, present)
+    features = np.asarray(preprocess.transform(model_frame(frame, inputs)), dtype=np.float32)
+    return features, y, (len(y), present)
+
+
+def worker_block(*blocks: tuple) -> tuple[np.ndarray, np.ndarray, list]:
+    """On a worker: its partitions' blocks as one (features, target), in partition order, and each partition's
+    (rows, classes present). One block per worker: the boosters' Dask training then has one part per worker to
+    place, which the scheduler leaves where it is (several could be moved to balance the workers' load)."""
+    if len(blocks) == 1:
+        features, target, summary = blocks[0]
+        return features, target, [summary]
+    return (
+        np.concatenate([b[0] for b in blocks]),
+        np.concatenate([b[1] for b in blocks]),
+        [b[2] for b in blocks],
+    )
 
 
 def target_of(frame: pd.DataFrame, target: str, classes: list | None) -> np.ndarray:
@@ -124,29 +177,12 @@ def target_of(frame: pd.DataFrame, target: str, classes: list | None) -> np.ndar
     from ..quality.metrics import codes
 
     values = frame[target]
-    if classes is None:
-        return values.to_numpy(dtype="float64")
+    if classes is None:  # float32: the boosters hold labels as float32 whatever they are given
+        return values.to_numpy(dtype="float32")
     coded = codes(values, classes)
     if (coded < 0).any():  # the classes were read from these very rows: a label outside them is a bug
         raise DataError(f"a training label of {target!r} is not one of the classes {classes[:20]}")
-    return coded
-
-
-def classes_present(frame: pd.DataFrame, target: str, classes: list) -> np.ndarray:
-    """On a worker: which of the classes a partition holds."""
-    return np.bincount(target_of(frame, target, classes), minlength=len(classes)) > 0
-
-
-def _missing_classes(cluster: Cluster, frame, target: str, classes: list) -> list[tuple[int, list]]:
-    """(partition, classes it lacks) for every partition of the training split that lacks some class."""
-    import dask
-    from dask import delayed
-
-    present = [delayed(classes_present)(part, target, classes) for part in frame.to_delayed()]
-    found = cluster.run("checking the classes of each partition", lambda: dask.compute(present)[0])
-    return [
-        (i, [c for c, has in zip(classes, row, strict=True) if not has]) for i, row in enumerate(found) if not all(row)
-    ]
+    return coded.astype(np.int32)
 
 
 def _shuffled(frame, seed: int):
@@ -158,13 +194,132 @@ def _shuffled(frame, seed: int):
     return hashed.shuffle(on="_hash", npartitions=frame.npartitions).drop(columns="_hash")
 
 
-def _every_class_on_every_partition(settings: Settings, cluster: Cluster, frame, classes: list) -> tuple[Any, bool]:
-    target = settings.data.target
-    if not _missing_classes(cluster, frame, target, classes):
-        return frame, False
-    shuffled = _shuffled(frame, settings.seed)
-    missing = _missing_classes(cluster, shuffled, target, classes)
+def worker_order(client) -> list[str]:
+    """The workers' addresses in a fixed order: by name (a LocalCluster names its workers 0, 1, ...; numbers in
+    numeric order), so the same cluster shape gives the same order on every run, whatever the addresses."""
+    workers = client.scheduler_info()["workers"]
+    if not workers:
+        raise ClusterError("the cluster has no workers: start some, or check compute.dask")
+
+    def key(address: str) -> tuple:
+        name = workers[address].get("name", address)
+        return (0, name, "") if isinstance(name, int) else (1, 0, str(name))
+
+    return sorted(workers, key=key)
+
+
+@dataclass
+class Placed:
+    """The training split's features and target, one block per worker held there (futures), in worker order, and
+    what each partition holds."""
+
+    features: list  # per worker: a future of its float32 (rows, width) array
+    target: list  # per worker: a future of its target (float32; classification: int32 codes)
+    rows: list[int]  # per worker
+    partitions: list[tuple[int, Any]]  # per partition: (rows, which classes it holds or None)
+
+    def missing(self, classes: list) -> list[tuple[int, list]]:
+        """(partition, classes it lacks) for every partition that lacks some class."""
+        return [
+            (i, [c for c, has in zip(classes, present, strict=True) if not has])
+            for i, (_, present) in enumerate(self.partitions)
+            if not all(present)
+        ]
+
+    def arrays(self, width: int, classification: bool):
+        """(features, target) as dask arrays, a chunk per worker that holds rows, in worker order."""
+        import dask.array as da
+
+        kept = [w for w, n in enumerate(self.rows) if n > 0]
+        if not kept:
+            raise DataError("the training split has no rows")
+        dtype = np.int32 if classification else np.float32
+        features = [da.from_delayed(self.features[w], shape=(self.rows[w], width), dtype=np.float32) for w in kept]
+        target = [da.from_delayed(self.target[w], shape=(self.rows[w],), dtype=dtype) for w in kept]
+        return da.concatenate(features), da.concatenate(target)
+
+    def release(self) -> None:
+        """Let the workers drop the blocks."""
+        self.features, self.target = [], []
+
+
+def place(
+    cluster: Cluster, frame, preprocess, inputs: ModelInputs, width: int, target: str, classes: list | None
+) -> Placed:
+    """Every partition's features and target computed once, partition i on the i % n-th worker of `worker_order`
+    with its whole graph (its read too: no partition moves), concatenated there into that worker's block: what
+    each worker trains on is the same on every run of the same cluster shape.
+
+    The restriction is strict (a loose one lets Dask's work stealing move a task to an idle worker), so a task
+    whose worker is lost would wait for it for ever: a lost worker ends the wait with a ClusterError."""
+    from dask import delayed
+
+    client = cluster.client
+    workers = worker_order(client)
+    parts = frame.to_delayed()
+    shared = delayed(preprocess, pure=True)  # one copy in each worker's graph, not one per partition
+    futures = []
+    for w, worker in enumerate(workers):
+        blocks = [
+            delayed(training_block, nout=3)(parts[i], shared, inputs, width, target, classes)
+            for i in range(w, len(parts), len(workers))
+        ]
+        if not blocks:
+            continue
+        features, y, summaries = delayed(worker_block, nout=3)(*blocks)
+        futures.append(client.compute([features, y, summaries], workers=[worker], allow_other_workers=False))
+    summaries = cluster.run(
+        "computing the training features on the workers", lambda: _gathered(client, workers, futures)
+    )
+    partitions: list = [None] * len(parts)
+    for w, found in enumerate(summaries):
+        for j, summary in enumerate(found):
+            partitions[w + j * len(workers)] = summary
+    rows = [sum(n for n, _ in found) for found in summaries]
+    return Placed([f[0] for f in futures], [f[1] for f in futures], rows, partitions)
+
+
+def _gathered(client, workers: list[str], futures: list) -> list:
+    """Each worker's partition summaries, once every block is computed; a ClusterError if a worker is lost
+    meanwhile (its tasks, restricted to it, would never run)."""
+    from distributed import wait
+
+    pending = [f for found in futures for f in found]
+    while True:
+        try:
+            wait(pending, timeout=LOST_WORKER_CHECK_SECONDS)
+            break
+        except TimeoutError:
+            gone = set(workers) - set(client.scheduler_info()["workers"])
+            if gone:
+                raise ClusterError(
+                    f"a worker ({sorted(gone)[0]}) was lost while computing the training features (most often a "
+                    "partition larger than its memory: compute.dask.memory_limit); use smaller files or partitions, "
+                    "or more memory per worker. Nothing was written."
+                ) from None
+    return client.gather([found[2] for found in futures])
+
+
+def _placed_with_every_class(
+    settings: Settings, cluster: Cluster, frame, preprocess, width: int, classes: list
+) -> tuple[Placed, bool]:
+    """LightGBM's classifier: the placed partitions, each holding every class (shuffled once when one does
+    not); a DataError when even shuffled a partition lacks a class."""
+    client = cluster.client
+    inputs, target = settings.data.inputs, settings.data.target
+    placed = place(cluster, frame, preprocess, inputs, width, target, classes)
+    if not placed.missing(classes):
+        return placed, False
+    placed.release()
+    # kept whole first: a shuffle's tasks are shared by every partition, so they cannot run on each one's worker
+    shuffled = client.persist(_shuffled(frame, settings.seed))
+    try:
+        placed = place(cluster, shuffled, preprocess, inputs, width, target, classes)
+    finally:
+        del shuffled
+    missing = placed.missing(classes)
     if missing:
+        placed.release()
         part, lacking = missing[0]
         raise DataError(
             f"LightGBM's Dask training needs every class on every partition of the training split, and even "
@@ -172,7 +327,15 @@ def _every_class_on_every_partition(settings: Settings, cluster: Cluster, frame,
             "has fewer training rows than there are partitions. Use model.type: xgboost (its Dask training has no "
             "such need), fewer and larger data files, or more rows of that class."
         )
-    return shuffled, True
+    return placed, True
+
+
+def without_network(model: str) -> str:
+    """A LightGBM model string without what only this run's network was: the booster records the `machines`
+    (host:port of each worker) and `local_listen_port` it trained with, ports picked free for the run, so two
+    runs of one cluster shape would differ there alone. Both are set to LightGBM's defaults."""
+    model = re.sub(r"^\[machines: [^\]\n]*\]$", "[machines: ]", model, flags=re.MULTILINE)
+    return re.sub(r"^\[local_listen_port: \d+\]$", "[local_listen_port: 12400]", model, flags=re.MULTILINE)
 
 
 def _lightgbm_local(fitted, local, labels: np.ndarray | None):
@@ -186,8 +349,15 @@ def _lightgbm_local(fitted, local, labels: np.ndarray | None):
         model._other_params.pop(key, None)
         if key in model.__dict__:
             delattr(model, key)
+    # the network's parameters, which LightGBM drops from the parameters but leaves as attributes
+    for key in [k for k in vars(model) if not k.startswith("_") and not k.endswith("_") and k not in params]:
+        delattr(model, key)
     current = model.get_params(deep=False)
     model.set_params(**{k: v for k, v in params.items() if current[k] is not v and current[k] != v})
+    booster = model.booster_
+    booster.model_from_string(without_network(booster.model_to_string()))
+    for key in ("machines", "local_listen_port"):  # the parameters it trained with, kept by the booster too
+        booster.params.pop(key, None)
     if labels is None:
         return model
     from lightgbm.compat import _LGBMLabelEncoder
@@ -251,23 +421,32 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
                 f"the target {data.target!r} has a single class ({classes[0]!r}) in the training split; a "
                 "classifier needs two or more."
             )
-        if isinstance(local, lightgbm.LGBMClassifier):
-            frame, shuffled = _every_class_on_every_partition(settings, cluster, frame, classes)
 
+    # the same rows however the data is partitioned (or shuffled below)
     rows = sample(cluster, frame, PREPROCESS_SAMPLE_ROWS, settings.seed)
     preprocess = pipeline[:-1]
     preprocess.fit(model_frame(rows, inputs), target_of(rows, data.target, classes))
     width = np.asarray(preprocess.transform(model_frame(rows.head(1), inputs))).shape[1]
 
-    features = _features(frame, preprocess, inputs, width)
-    target = _target(frame, data.target, classes)
+    if classes is not None and isinstance(local, lightgbm.LGBMClassifier):
+        placed, shuffled = _placed_with_every_class(settings, cluster, frame, preprocess, width, classes)
+    else:
+        placed = place(cluster, frame, preprocess, inputs, width, data.target, classes)
 
     def fit():
+        features, target = placed.arrays(width, classes is not None)
         with warnings.catch_warnings():  # LightGBM: a worker trains with its own threads, whatever n_jobs says
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
             return estimator.fit(features, target)
 
-    cluster.run(f"training {settings.model.type} on the cluster", fit)
+    if isinstance(local, lightgbm.LGBMModel):
+        from .quiet import quiet_remote_sockets
+
+        quiet_remote_sockets(cluster.client)
+    try:
+        cluster.run(f"training {settings.model.type} on the cluster", fit)
+    finally:
+        placed.release()
     labels = labels_array(classes) if classes is not None else None
     if isinstance(local, lightgbm.LGBMModel):
         fitted_local = _lightgbm_local(estimator, local, labels)
@@ -275,28 +454,3 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
         fitted_local = _xgboost_local(estimator, local, labels)
     pipeline.steps[-1] = ("model", fitted_local)
     return ClusterTrained(pipeline, split, classes, len(rows), frame.npartitions, shuffled)
-
-
-def _features(frame, preprocess, inputs: ModelInputs, width: int):
-    """The preprocessed features as a dask array, one block per partition (rows per block unknown)."""
-    import dask.array as da
-    from dask import delayed
-
-    shared = delayed(preprocess, pure=True)  # one copy in the graph, not one per partition
-    blocks = [
-        da.from_delayed(delayed(features_of)(part, shared, inputs, width), shape=(np.nan, width), dtype="f8")
-        for part in frame.to_delayed()
-    ]
-    return da.concatenate(blocks, axis=0, allow_unknown_chunksizes=True)
-
-
-def _target(frame, target: str, classes: list | None):
-    import dask.array as da
-    from dask import delayed
-
-    dtype = "i8" if classes is not None else "f8"
-    blocks = [
-        da.from_delayed(delayed(target_of)(part, target, classes), shape=(np.nan,), dtype=dtype)
-        for part in frame.to_delayed()
-    ]
-    return da.concatenate(blocks, axis=0, allow_unknown_chunksizes=True)
