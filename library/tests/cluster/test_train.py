@@ -1,6 +1,6 @@
 """Training on the cluster: the project's Pipeline, preprocessing fitted on a bounded sample, the model step
 trained by LightGBM's or XGBoost's Dask estimator with the pandas engine's parameters and made local as the
-pandas engine's class; the scikit-learn models refused; every class on every partition for LightGBM."""
+pandas engine's class; the scikit-learn models refused; each worker dealt a share of every partition."""
 
 from __future__ import annotations
 
@@ -118,31 +118,64 @@ def test_a_scikit_learn_model_is_refused_naming_the_two_that_train(modelled, par
     assert "model.type: lightgbm" in str(error.value) and "compute.engine: pandas" in str(error.value)
 
 
-def test_partitions_of_one_class_each_are_shuffled_so_lightgbm_sees_every_class(modelled, dask_cluster):
-    # one file per class: without the shuffle, each worker would train a model of the classes it holds
+def test_files_sorted_by_class_are_dealt_so_every_worker_trains_on_every_class(modelled, dask_cluster):
+    # one file per class: with whole files per worker, each worker would train a model of the classes it holds
     frame = modelled_frame(1800, 0)
     for label in ("high", "low", "mid"):
         write(frame[frame["label"] == label], modelled.root / "sorted" / f"{label}.parquet")
     settings = with_data(modelled, path="sorted")
     validated = validate_data(settings, dask_cluster, read_data(settings, dask_cluster))
     trained = trained_on(settings, dask_cluster, validated)
-    assert trained.shuffled
     assert list(trained.model.named_steps["model"].classes_) == ["high", "low", "mid"]
     rows = trained.split.test.compute()
     predicted = trained.model.predict(model_frame(rows, settings.data.inputs))
     assert set(predicted) == {"high", "low", "mid"} and np.mean(predicted == rows["label"].to_numpy()) > 0.6
 
 
-def test_a_class_rarer_than_the_partitions_are_many_is_refused_for_lightgbm(modelled, dask_cluster):
+def test_every_worker_is_dealt_rows_of_every_partition_in_the_same_way_on_every_run(modelled, dask_cluster):
+    # files in order of x1 (as files by month are in order of time): each worker must hold rows of every file,
+    # or LightGBM finds x1's bins on one worker from one end of its range
+    frame = modelled_frame(2400, 0).sort_values("x1", na_position="first")
+    for i in range(4):
+        write(frame.iloc[i * 600 : (i + 1) * 600], modelled.root / "ordered" / f"part-{i}.parquet")
+    settings = with_data(modelled, path="ordered")
+    validated = validate_data(settings, dask_cluster, read_data(settings, dask_cluster))
+    train = split_data(settings, dask_cluster, validated.frame).train
+    pipeline = build_pipeline(settings)
+    rows = train.compute()
+    preprocess = pipeline[:-1].fit(model_frame(rows, settings.data.inputs))
+    width = np.asarray(preprocess.transform(model_frame(rows.head(1), settings.data.inputs))).shape[1]
+    inputs = settings.data.inputs
+
+    def blocks() -> list[np.ndarray]:
+        placed = cluster_train.place(dask_cluster, train, preprocess, inputs, width, "value", None, settings.seed)
+        try:
+            return dask_cluster.client.gather(placed.features)
+        finally:
+            placed.release()
+
+    first = blocks()
+    column = list(preprocess.get_feature_names_out()).index("numeric__x1")
+    everywhere = np.sort(np.asarray(preprocess.transform(model_frame(rows, inputs)))[:, column])
+    edges = [float(everywhere[int(q * len(everywhere))]) for q in (0, 0.25, 0.5, 0.75)]  # each file's share
+    for block in first:
+        x1 = block[:, column]
+        assert len(block) > 0.35 * len(rows)  # about half each
+        assert all((x1 >= low).sum() > (x1 >= high).sum() for low, high in zip(edges, [*edges[1:], np.inf], strict=True))
+    assert sum(len(b) for b in first) == len(rows)
+    assert all(np.array_equal(a, b) for a, b in zip(first, blocks(), strict=True))
+
+
+def test_a_class_too_rare_to_reach_every_worker_is_refused_for_lightgbm(modelled, dask_cluster):
     frame = modelled_frame(1600, 0)
-    rare = frame[frame["label"] == "high"].head(2)
+    rare = frame[frame["label"] == "high"].head(1)
     common = frame[frame["label"] != "high"]
     for i in range(4):
         write(common.iloc[i::4], modelled.root / "rare" / f"part-{i}.parquet")
     write(rare, modelled.root / "rare" / "part-4.parquet")
     settings = with_data(modelled, path="rare", test_size=0.01)
     validated = validate_data(settings, dask_cluster, read_data(settings, dask_cluster))
-    with pytest.raises(DataError, match=r"every class on every partition.*model\.type: xgboost"):
+    with pytest.raises(DataError, match=r"every class among the training rows of every worker.*model\.type: xgboost"):
         trained_on(settings, dask_cluster, validated)
     # XGBoost codes the labels over the whole data: the same data trains
     trained = trained_on(for_target(settings, "label", "xgboost"), dask_cluster, validated)

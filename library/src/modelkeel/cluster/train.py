@@ -14,21 +14,20 @@ into the pandas engine's estimator class) and set as the Pipeline's fitted `mode
 engine uses, so export, the boosters' ONNX converters and the parity gate work unchanged. Classes are trained
 as codes 0..k-1 in the order the pandas engine gives them (sorted) and the local model gets the labels back.
 
-LightGBM's Dask training fits a classifier on each worker with the labels that worker holds: a worker without
-some class would train another model silently. Every partition of the training split must therefore hold
-every class; when one does not, the split is shuffled once by a seeded hash of its rows (each partition a
-random draw of the whole), and if a class is still missing from a partition (a class rarer than the
-partitions are many), training is refused with what to do. XGBoost's Dask training codes labels over the whole
-data and has no such need.
-
-Reproducible on a cluster of the same shape: the features and target are computed once per partition (one read
-of it), as float32 (what LightGBM and XGBoost train on anyway, and what the ONNX graph computes in: exact for
-the template's preprocessing, whose numbers are float32 and categories 0/1) and kept on the workers in a fixed
-placement: partition i on the i % n-th worker sorted by name. Each worker's rows, and so LightGBM's machine
-ranks (the order of `machines` is the order its parts first appear) and XGBoost's (by worker name), are then the
-same on every run; with LightGBM's `deterministic` and `force_row_wise` (the pandas engine's parameters), the
-model is the same byte for byte. A cluster whose workers have other names or another count trains another
-(equally good) model: data-parallel training depends on how the rows are divided.
+Every worker trains on a random share of the whole training split: each partition's features and target are
+computed once (one read of it, as float32: what LightGBM and XGBoost train on anyway, and what the ONNX graph
+computes in) on the worker its index names (partition i on the i % n-th worker, sorted by name), then its rows
+are dealt to the n workers by a draw seeded by the seed and the partition's index, and each worker joins the
+rows dealt to it, in partition order. Two reasons. LightGBM's data-parallel training finds each feature's bins
+on one worker from the rows that worker holds, and fits each worker's classifier on the labels it holds: with
+whole partitions per worker, data split into files by time (a file a month) gave one worker January and the
+other March, bins that fit one part of the data, and models that differed by 14 points of F1 from run to run
+on real flights data. And the rows each worker holds, and so LightGBM's machine ranks (the order of `machines`
+is the order its parts first appear) and XGBoost's (by worker name), are the same on every run: with
+LightGBM's `deterministic` and `force_row_wise` (the pandas engine's parameters), the model is the same byte
+for byte on a cluster of the same shape. A cluster whose workers have other names or another count trains
+another (equally good) model: data-parallel training depends on how the rows are divided. A class with too
+few training rows to reach every worker is refused for LightGBM (XGBoost codes labels over the whole data).
 
 Only lightgbm and xgboost train here; the scikit-learn models (random_forest, gradient_boosting, linear) have
 no distributed fit and are refused.
@@ -71,7 +70,7 @@ class ClusterTrained:
     classes: list | None  # classification: the labels, in the model's order
     preprocess_rows: int  # training rows the preprocessing was fitted on
     partitions: int  # partitions of the training split the model step was trained on
-    shuffled: bool  # the training split was shuffled so that every partition holds every class
+    shuffled: bool  # always False: the rows are dealt to the workers (`place`), never shuffled
 
 
 def check_model_type(settings: Settings) -> None:
@@ -158,20 +157,6 @@ def training_block(
     return features, y, (len(y), present)
 
 
-def worker_block(*blocks: tuple) -> tuple[np.ndarray, np.ndarray, list]:
-    """On a worker: its partitions' blocks as one (features, target), in partition order, and each partition's
-    (rows, classes present). One block per worker: the boosters' Dask training then has one part per worker to
-    place, which the scheduler leaves where it is (several could be moved to balance the workers' load)."""
-    if len(blocks) == 1:
-        features, target, summary = blocks[0]
-        return features, target, [summary]
-    return (
-        np.concatenate([b[0] for b in blocks]),
-        np.concatenate([b[1] for b in blocks]),
-        [b[2] for b in blocks],
-    )
-
-
 def target_of(frame: pd.DataFrame, target: str, classes: list | None) -> np.ndarray:
     """On a worker: the target of a partition, as class codes (classification) or floats (regression)."""
     from ..quality.metrics import codes
@@ -183,15 +168,6 @@ def target_of(frame: pd.DataFrame, target: str, classes: list | None) -> np.ndar
     if (coded < 0).any():  # the classes were read from these very rows: a label outside them is a bug
         raise DataError(f"a training label of {target!r} is not one of the classes {classes[:20]}")
     return coded.astype(np.int32)
-
-
-def _shuffled(frame, seed: int):
-    """The frame with its rows dealt to partitions by a seeded hash of each row: each partition a random draw."""
-    from .validate import _with_hash
-
-    meta = frame._meta.assign(_hash=pd.Series(dtype="u8"))
-    hashed = frame.map_partitions(_with_hash, seed, meta=meta)
-    return hashed.shuffle(on="_hash", npartitions=frame.npartitions).drop(columns="_hash")
 
 
 def worker_order(client) -> list[str]:
@@ -211,19 +187,19 @@ def worker_order(client) -> list[str]:
 @dataclass
 class Placed:
     """The training split's features and target, one block per worker held there (futures), in worker order, and
-    what each partition holds."""
+    what each block holds."""
 
     features: list  # per worker: a future of its float32 (rows, width) array
     target: list  # per worker: a future of its target (float32; classification: int32 codes)
     rows: list[int]  # per worker
-    partitions: list[tuple[int, Any]]  # per partition: (rows, which classes it holds or None)
+    present: list  # per worker: which classes its rows hold (classification), else None
 
     def missing(self, classes: list) -> list[tuple[int, list]]:
-        """(partition, classes it lacks) for every partition that lacks some class."""
+        """(worker, classes it lacks) for every worker whose rows lack some class."""
         return [
-            (i, [c for c, has in zip(classes, present, strict=True) if not has])
-            for i, (_, present) in enumerate(self.partitions)
-            if not all(present)
+            (w, [c for c, has in zip(classes, present, strict=True) if not has])
+            for w, present in enumerate(self.present)
+            if present is not None and not all(present)
         ]
 
     def arrays(self, width: int, classification: bool):
@@ -243,52 +219,93 @@ class Placed:
         self.features, self.target = [], []
 
 
-def place(
-    cluster: Cluster, frame, preprocess, inputs: ModelInputs, width: int, target: str, classes: list | None
-) -> Placed:
-    """Every partition's features and target computed once, partition i on the i % n-th worker of `worker_order`
-    with its whole graph (its read too: no partition moves), concatenated there into that worker's block: what
-    each worker trains on is the same on every run of the same cluster shape.
+def dealt(block: tuple, workers: int, seed: int, index: int) -> tuple:
+    """On a worker: a partition's (features, target) dealt to `workers` workers, each row to one drawn with a
+    generator seeded by the seed and the partition's index (the same on every run), in row order."""
+    features, y, _ = block
+    draw = np.random.default_rng([seed, index]).integers(0, workers, len(y))
+    return tuple((features[draw == w], y[draw == w]) for w in range(workers))
 
-    The restriction is strict (a loose one lets Dask's work stealing move a task to an idle worker), so a task
+
+def joined(classes: int, *pieces: tuple) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
+    """On a worker: the pieces dealt to it, in partition order, as one (features, target), its rows, and
+    (classification, `classes` > 0) which classes they hold."""
+    features = np.concatenate([p[0] for p in pieces])
+    y = np.concatenate([p[1] for p in pieces])
+    present = np.bincount(y, minlength=classes) > 0 if classes else None
+    return features, y, len(y), present
+
+
+def _getitem(value, index: int):
+    return value[index]
+
+
+def place(
+    cluster: Cluster, frame, preprocess, inputs: ModelInputs, width: int, target: str, classes: list | None, seed: int
+) -> Placed:
+    """Every partition's features and target computed once, partition i on the i % n-th worker of
+    `worker_order` with its whole graph (its read too: no partition moves), its rows dealt to the n workers
+    (`dealt`), and each worker's rows joined there (`joined`): what each worker trains on is a random share of
+    every partition, the same on every run of the same cluster shape.
+
+    The restrictions are strict (a loose one lets Dask's work stealing move a task to an idle worker), so a task
     whose worker is lost would wait for it for ever: a lost worker ends the wait with a ClusterError."""
     from dask import delayed
 
     client = cluster.client
     workers = worker_order(client)
+    n = len(workers)
     parts = frame.to_delayed()
     shared = delayed(preprocess, pure=True)  # one copy in each worker's graph, not one per partition
-    futures = []
+    pieces: list[list] = [[] for _ in workers]  # per receiving worker: futures of the pieces dealt to it
     for w, worker in enumerate(workers):
-        blocks = [
-            delayed(training_block, nout=3)(parts[i], shared, inputs, width, target, classes)
-            for i in range(w, len(parts), len(workers))
-        ]
-        if not blocks:
+        mine = list(range(w, len(parts), n))
+        if not mine:
             continue
-        features, y, summaries = delayed(worker_block, nout=3)(*blocks)
-        futures.append(client.compute([features, y, summaries], workers=[worker], allow_other_workers=False))
-    summaries = cluster.run(
-        "computing the training features on the workers", lambda: _gathered(client, workers, futures)
+        dealing = []
+        for i in mine:
+            block = delayed(training_block, nout=3)(parts[i], shared, inputs, width, target, classes)
+            dealing.append(delayed(dealt, nout=n)(block, n, seed, i))
+        futures = client.compute([d[v] for d in dealing for v in range(n)], workers=[worker], allow_other_workers=False)
+        for j in range(len(mine)):
+            for v in range(n):
+                pieces[v].append(futures[j * n + v])
+    # each worker's pieces, back in partition order (they were made worker by worker)
+    order = [i for w in range(n) for i in range(w, len(parts), n)]
+    blocks = []
+    for v, worker in enumerate(workers):
+        ordered = [piece for _, piece in sorted(zip(order, pieces[v], strict=True), key=lambda pair: pair[0])]
+        blocks.append(
+            client.submit(joined, len(classes or []), *ordered, workers=[worker], allow_other_workers=False, pure=False)
+        )
+    cluster.run("computing the training features on the workers", lambda: _gathered(client, workers, blocks))
+    del pieces  # the joined blocks hold the rows now
+    summaries = client.gather(
+        [
+            client.submit(_getitem, b, slice(2, 4), workers=[w], allow_other_workers=False)
+            for b, w in zip(blocks, workers, strict=True)
+        ]
     )
-    partitions: list = [None] * len(parts)
-    for w, found in enumerate(summaries):
-        for j, summary in enumerate(found):
-            partitions[w + j * len(workers)] = summary
-    rows = [sum(n for n, _ in found) for found in summaries]
-    return Placed([f[0] for f in futures], [f[1] for f in futures], rows, partitions)
+    features = [
+        client.submit(_getitem, b, 0, workers=[w], allow_other_workers=False)
+        for b, w in zip(blocks, workers, strict=True)
+    ]
+    target_ = [
+        client.submit(_getitem, b, 1, workers=[w], allow_other_workers=False)
+        for b, w in zip(blocks, workers, strict=True)
+    ]
+    return Placed(features, target_, [int(s[0]) for s in summaries], [s[1] for s in summaries])
 
 
-def _gathered(client, workers: list[str], futures: list) -> list:
-    """Each worker's partition summaries, once every block is computed; a ClusterError if a worker is lost
-    meanwhile (its tasks, restricted to it, would never run)."""
+def _gathered(client, workers: list[str], futures: list) -> None:
+    """Once every future is computed; a ClusterError if a worker is lost meanwhile (its tasks, restricted to it,
+    would never run)."""
     from distributed import wait
 
-    pending = [f for found in futures for f in found]
     while True:
         try:
-            wait(pending, timeout=LOST_WORKER_CHECK_SECONDS)
-            break
+            wait(futures, timeout=LOST_WORKER_CHECK_SECONDS)
+            return
         except TimeoutError:
             gone = set(workers) - set(client.scheduler_info()["workers"])
             if gone:
@@ -297,37 +314,26 @@ def _gathered(client, workers: list[str], futures: list) -> list:
                     "partition larger than its memory: compute.dask.memory_limit); use smaller files or partitions, "
                     "or more memory per worker. Nothing was written."
                 ) from None
-    return client.gather([found[2] for found in futures])
 
 
 def _placed_with_every_class(
     settings: Settings, cluster: Cluster, frame, preprocess, width: int, classes: list
-) -> tuple[Placed, bool]:
-    """LightGBM's classifier: the placed partitions, each holding every class (shuffled once when one does
-    not); a DataError when even shuffled a partition lacks a class."""
-    client = cluster.client
+) -> Placed:
+    """LightGBM's classifier: the placed rows, each worker's holding every class; a DataError when one does not
+    (a class with about as few training rows as there are workers)."""
     inputs, target = settings.data.inputs, settings.data.target
-    placed = place(cluster, frame, preprocess, inputs, width, target, classes)
-    if not placed.missing(classes):
-        return placed, False
-    placed.release()
-    # kept whole first: a shuffle's tasks are shared by every partition, so they cannot run on each one's worker
-    shuffled = client.persist(_shuffled(frame, settings.seed))
-    try:
-        placed = place(cluster, shuffled, preprocess, inputs, width, target, classes)
-    finally:
-        del shuffled
+    placed = place(cluster, frame, preprocess, inputs, width, target, classes, settings.seed)
     missing = placed.missing(classes)
     if missing:
         placed.release()
-        part, lacking = missing[0]
+        worker, lacking = missing[0]
         raise DataError(
-            f"LightGBM's Dask training needs every class on every partition of the training split, and even "
-            f"shuffled, partition {part} of {frame.npartitions} holds no row of class(es) {lacking[:10]}: a class "
-            "has fewer training rows than there are partitions. Use model.type: xgboost (its Dask training has no "
-            "such need), fewer and larger data files, or more rows of that class."
+            f"LightGBM's Dask training needs every class among the training rows of every worker, and worker "
+            f"{worker} of {len(placed.rows)} was dealt no row of class(es) {lacking[:10]}: a class has too few "
+            "training rows. Use model.type: xgboost (its Dask training has no such need), fewer workers, or more "
+            "rows of that class."
         )
-    return placed, True
+    return placed
 
 
 def without_network(model: str) -> str:
@@ -422,16 +428,16 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
                 "classifier needs two or more."
             )
 
-    # the same rows however the data is partitioned (or shuffled below)
+    # the same rows however the data is partitioned
     rows = sample(cluster, frame, PREPROCESS_SAMPLE_ROWS, settings.seed)
     preprocess = pipeline[:-1]
     preprocess.fit(model_frame(rows, inputs), target_of(rows, data.target, classes))
     width = np.asarray(preprocess.transform(model_frame(rows.head(1), inputs))).shape[1]
 
     if classes is not None and isinstance(local, lightgbm.LGBMClassifier):
-        placed, shuffled = _placed_with_every_class(settings, cluster, frame, preprocess, width, classes)
+        placed = _placed_with_every_class(settings, cluster, frame, preprocess, width, classes)
     else:
-        placed = place(cluster, frame, preprocess, inputs, width, data.target, classes)
+        placed = place(cluster, frame, preprocess, inputs, width, data.target, classes, settings.seed)
 
     def fit():
         features, target = placed.arrays(width, classes is not None)
