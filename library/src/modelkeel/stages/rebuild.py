@@ -260,10 +260,13 @@ def differences(release: Bundle, rebuilt: Path) -> tuple[list[str], list[str]]:
     for name, version in recorded.get("packages", {}).items():
         if current["packages"].get(name) != version:
             notes.append(f"{name} {current['packages'].get(name)} here, {version} at release")
-    if (old.get("compute") or {}).get("engine") == "dask":
+    compute = old.get("compute") or {}
+    if compute.get("engine") == "dask":
         notes.append(
-            "trained on a Dask cluster: LightGBM and XGBoost there depend on which partitions each worker held, "
-            "so a byte-for-byte match is not expected; compare the metrics above"
+            f"trained on a Dask cluster of {compute.get('workers', '?')} worker(s): the model is the same byte for "
+            "byte only on a cluster of the same shape (as many workers, with the same names: a LocalCluster of "
+            "that many), with no worker lost during training; on another, expect another model as good: compare "
+            "the metrics above"
         )
     if old.get("git", {}).get("dirty"):
         notes.append("the release was built with uncommitted changes: its commit alone may not hold its code")
