@@ -18,10 +18,11 @@ from modelkeel.cluster import evaluate as cluster_evaluate
 from modelkeel.cluster.data import read_data
 from modelkeel.cluster.split import split_data
 from modelkeel.cluster.train import train_model
-from modelkeel.cluster.validate import validate_data
+from modelkeel.cluster.validate import row_hash, sample, validate_data
 from modelkeel.quality.metrics import Predictions
 from modelkeel.runtime.signature import model_frame
 from modelkeel.stages import evaluate as pandas_evaluate
+from modelkeel.stages.estimators import predict
 from modelkeel.stages.train import Split, Trained
 from modelkeel.stages.validate import ValidatedData
 
@@ -191,3 +192,56 @@ def test_the_histogram_auc_is_within_its_bound_and_exact_on_tied_or_separated_sc
     assert bound > 0 and abs(auc - roc_auc_score(truth, coarse)) <= bound
     auc, bound = cluster_evaluate.histogram_auc(table(coarse, cluster_evaluate.ROC_BINS))
     assert bound == 0.0 and auc == pytest.approx(roc_auc_score(truth, coarse), abs=1e-12)
+
+
+def test_one_pass_scores_both_sides_and_draws_the_sample_validate_would(modelled, validated, dask_cluster):
+    settings = for_target(modelled, "label")
+    split = split_data(settings, dask_cluster, validated.frame)
+    trained = train_model(settings, dask_cluster, split)
+    sides = cluster_evaluate.sides_of(dask_cluster, split, settings, trained.model, trained.classes, None, 150, 1.0)
+    expected = sample(dask_cluster, split.test, 150, settings.seed)
+    pd.testing.assert_frame_equal(sides["sample"], expected)
+    # every training row is scored once, and counted for the baseline
+    assert sides["train"]["confusion"]["count"].sum() == split.train_rows == sides["train_counts"].sum()
+    train = split.train.compute()
+    expected_counts = train["label"].value_counts().reindex(trained.classes).to_numpy()
+    assert list(sides["train_counts"]) == list(expected_counts)
+
+
+def test_train_metrics_on_a_large_training_split_are_scored_on_a_seeded_share_and_say_so(
+    modelled, validated, dask_cluster, monkeypatch
+):
+    settings = for_target(modelled, "label")
+    trained = train_model(settings, dask_cluster, split_data(settings, dask_cluster, validated.frame))
+    monkeypatch.setattr(cluster_evaluate, "TRAIN_METRICS_ROWS", 500)
+    metrics = cluster_evaluate.evaluate_model(settings, dask_cluster, trained, "fp").metrics
+    scored = metrics["compute"]["train_scored"]
+    share = 500 / trained.split.train_rows
+    assert scored["share"] == share and scored["of"] == trained.split.train_rows and scored["seed"] == settings.seed
+    assert metrics["compute"]["metrics"].endswith("train metrics on a seeded share of the training rows")
+    # exactly the training rows whose seeded hash is in the lowest `share` of its range, scored as pandas would
+    train = trained.split.train.compute()
+    picked = train[row_hash(train, settings.seed, index=True).to_numpy() < np.uint64(int(share * 2**64))]
+    assert scored["rows"] == len(picked) and 350 < len(picked) < 650
+    predicted = predict(settings, trained.model, model_frame(picked, settings.data.inputs))
+    accuracy = float(np.mean(predicted.label == picked["label"].to_numpy()))
+    assert metrics["train"]["accuracy"] == pytest.approx(accuracy, rel=TOLERANCE)
+    # what gates read stays whole: the baseline's most frequent class counts every training row, the test every row
+    expected = pandas_engine_metrics(settings, trained, validated)
+    assert_close(metrics["baseline"], expected["baseline"], 0.0, "baseline")
+    assert_close(metrics["test"], expected["test"], metrics["compute"]["roc_auc_max_error"]["test"], "test")
+    assert metrics["gates"]["passed"] == expected["gates"]["passed"]
+
+
+def test_a_lightgbm_classifier_is_asked_once_and_answers_as_its_predict(modelled, validated, dask_cluster, monkeypatch):
+    settings = for_target(modelled, "label")
+    trained = train_model(settings, dask_cluster, split_data(settings, dask_cluster, validated.frame))
+    X = model_frame(trained.split.test.compute(), settings.data.inputs)
+    expected = predict(settings, trained.model, X)
+    calls = []
+    booster = trained.model[-1]
+    monkeypatch.setattr(booster, "predict", lambda *a, **k: calls.append("predict"))
+    found = cluster_evaluate._predict(settings, trained.model, X)
+    assert calls == []  # the probabilities alone
+    assert list(found.label) == list(expected.label) and found.label.dtype == expected.label.dtype
+    np.testing.assert_array_equal(found.proba, expected.proba)

@@ -13,6 +13,7 @@ from modelkeel.bundle import layout
 from modelkeel.bundle.reader import open_bundle
 from modelkeel.bundle.verify import verify
 from modelkeel.cluster import pipeline as cluster_pipeline
+from modelkeel.cluster import validate as validate_module
 from modelkeel.cluster.pipeline import run_on_cluster
 from modelkeel.errors import DataValidationError, SettingsError
 from modelkeel.loop.drift import FeatureDrift
@@ -49,6 +50,9 @@ def test_the_penguins_pipeline_on_the_dask_engine_gives_a_verified_bundle(pengui
     parity = read(folder, layout.PARITY)
     assert parity["passed"] and parity["atol"] == penguins.parity.atol and parity["rtol"] == penguins.parity.rtol
     lineage = read(folder, layout.LINEAGE)
+    memory = lineage["compute"].pop("data_in_memory")  # a few hundred rows beside 2 GiB of workers: kept
+    assert memory["kept_in_memory"] and memory["workers_memory_limit_bytes"] == 2 * 1024**3
+    assert 0 < memory["estimated_bytes"] <= memory["share"] * memory["workers_memory_limit_bytes"]
     assert lineage["compute"] == {
         "engine": "dask",
         "cluster": "local",
@@ -66,17 +70,19 @@ def test_the_penguins_pipeline_on_the_dask_engine_gives_a_verified_bundle(pengui
     assert len(example["rows"]) == 20 and example["rows"][0]["island"] in {"Biscoe", "Dream", "Torgersen"}
 
 
-@pytest.mark.parametrize(("target", "model"), [("flag", "xgboost"), ("value", "lightgbm")])
+@pytest.mark.parametrize(("target", "model", "share"), [("flag", "xgboost", 0.25), ("value", "lightgbm", 0.0)])
 def test_several_files_give_a_bundle_whose_lineage_names_the_partitions(
-    tmp_path, dask_cluster, target, model, monkeypatch
+    tmp_path, dask_cluster, target, model, share, monkeypatch
 ):
     monkeypatch.setattr(cluster_pipeline, "BUNDLE_SAMPLE_ROWS", 1000)  # of 1500 rows: the reference is a sample
+    monkeypatch.setattr(validate_module, "MEMORY_SHARE", share)  # 0: no data fits, every pass streams the files
     with modelled_project(tmp_path, f"cluster_pipeline_{target}_project", files=3, rows=500) as settings:
         settings = for_target(settings, target, model)
         folder = run_on_cluster(settings, dask_cluster).bundle.folder
         verify(folder)
         lineage = read(folder, layout.LINEAGE)
         assert lineage["compute"]["partitions"] == 3 and lineage["compute"]["engine"] == "dask"
+        assert lineage["compute"]["data_in_memory"]["kept_in_memory"] is (share > 0)
         assert [f["rows"] for f in lineage["data"]["files"]] == [500, 500, 500]
         assert read(folder, layout.PARITY)["passed"]
         reference = read(folder, layout.REFERENCE)

@@ -197,3 +197,22 @@ def test_the_merged_quantile_of_many_partitions_is_within_its_bound_with_little_
         assert (count, latest, earliest) == (total, every[-1], every[0])
         below, at_or_below = np.searchsorted(every, cut, "left"), np.searchsorted(every, cut, "right")
         assert below - slack <= share * total <= at_or_below + slack, share
+
+
+def test_a_regressions_training_mean_comes_with_the_split_and_a_kept_mask_cuts_the_same_rows(
+    rows_project, validated_rows, dask_cluster
+):
+    regression = rows_project.model_copy(
+        update={"task": "regression", "data": rows_project.data.model_copy(update={"target": "amount"})}
+    )
+    split = split_data(regression, dask_cluster, validated_rows)
+    train = split.train.compute()
+    assert split.train_rows == len(train) and train["amount"].notna().all()
+    assert split.train_target_mean == pytest.approx(train["amount"].mean(), rel=1e-12)
+    kept = split_data(regression, dask_cluster, validated_rows, keep_in_memory=True)
+    assert (kept.train_rows, kept.test_rows, kept.dropped) == (split.train_rows, split.test_rows, split.dropped)
+    assert ids(kept.test) == ids(split.test) and ids(kept.train) == ids(split.train)
+    # both sides are the labelled rows, cut by the mask evaluation reads them by
+    labelled, is_test = kept.labelled.compute(), kept.is_test.compute()
+    assert set(labelled["id"][is_test]) == ids(split.test) and set(labelled["id"][~is_test]) == ids(split.train)
+    assert split_data(rows_project, dask_cluster, validated_rows).train_target_mean is None  # classification

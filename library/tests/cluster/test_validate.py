@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
 
+from modelkeel.cluster import validate as validate_module
 from modelkeel.cluster.data import read_data
-from modelkeel.cluster.validate import category_sets, numeric_stats, row_count, sample, validate_data
+from modelkeel.cluster.session import worker_order
+from modelkeel.cluster.validate import (
+    category_sets,
+    estimated_bytes,
+    memory_rule,
+    numeric_stats,
+    row_count,
+    sample,
+    validate_data,
+)
 from modelkeel.data.contract import load_schema_model, validate_frame
 from modelkeel.data.files import read_file, read_table, resolve_files
-from modelkeel.errors import DataValidationError
+from modelkeel.errors import DataError, DataValidationError
 from modelkeel.stages.validate import validate
 
 from .projects import project, rows_frame, with_data, write
@@ -129,3 +141,70 @@ def test_the_penguins_contract_validates_on_the_cluster_as_in_the_pandas_engine(
     data = validate_data(settings, dask_cluster, read_data(settings, dask_cluster))
     assert data.snapshot == validated.snapshot
     pd.testing.assert_frame_equal(data.frame.compute(), validated.frame)
+
+
+# kept in the workers' memory or streamed ---------------------------------------------------------------------------
+
+
+def test_small_data_is_kept_in_memory_so_later_passes_do_not_read_the_files_again(tmp_path, dask_cluster):
+    for i in range(2):
+        write(rows_frame(500, 500 * i), tmp_path / "data" / f"part-{i}.parquet")
+    with project(tmp_path, "cluster_validate_kept_project", "data") as settings:
+        data = read_data(settings, dask_cluster)
+        kept = validate_data(settings, dask_cluster, data, keep_in_memory=True)
+        streamed = validate_data(settings, dask_cluster, data)
+        assert streamed.memory is None  # not asked: streamed, as before
+        assert kept.memory == {
+            "kept_in_memory": True,
+            "estimated_bytes": estimated_bytes(kept.frame._meta, 1000),
+            "workers_memory_limit_bytes": 2 * 1024**3,  # the dask_cluster fixture: two workers of 1 GiB
+            "share": validate_module.MEMORY_SHARE,
+        }
+        # partition i kept on the i % n-th worker, where training computes its features (no partition moves)
+        order = worker_order(dask_cluster.client)
+        holders = sorted(dask_cluster.client.who_has(kept.frame).items(), key=lambda item: item[0][1])  # by partition
+        assert [list(where) for _, where in holders] == [[order[i % len(order)]] for i in range(2)]
+        expected = streamed.frame.compute()
+        for file in (tmp_path / "data").iterdir():
+            file.unlink()  # a pass that read the files now fails; one from the workers' memory does not
+        pd.testing.assert_frame_equal(kept.frame.compute(), expected)
+        with pytest.raises(DataError, match="gone"):
+            streamed.frame.compute()
+
+
+def test_data_over_the_memory_share_is_streamed_and_reads_the_same(rows_project, dask_cluster, monkeypatch):
+    data = read_data(rows_project, dask_cluster)
+    monkeypatch.setattr(validate_module, "MEMORY_SHARE", 1e-6)  # 2 GiB of workers allow 2 KiB: less than the data
+    over = validate_data(rows_project, dask_cluster, data, keep_in_memory=True)
+    assert over.memory is not None and not over.memory["kept_in_memory"]
+    assert over.memory["estimated_bytes"] > 1e-6 * over.memory["workers_memory_limit_bytes"]
+    expected = validate(with_data(rows_project, path="good/*.csv")).frame
+    pd.testing.assert_frame_equal(over.frame.compute(), expected)
+
+
+def test_the_estimate_counts_each_column_at_its_width_and_text_at_a_fixed_cost():
+    meta = pd.DataFrame(
+        {
+            "i": pd.Series(dtype="int64"),
+            "f": pd.Series(dtype="float32"),
+            "b": pd.Series(dtype="bool"),
+            "t": pd.Series(dtype="datetime64[ns]"),
+            "s": pd.Series(dtype=object),
+            "c": pd.Series(dtype="category"),
+        }
+    )
+    width = 8 + 8 + 4 + 1 + 8 + validate_module.OBJECT_CELL_BYTES + 8  # the index, then each column
+    assert estimated_bytes(meta, 1000) == 1000 * width
+
+
+def test_a_worker_without_a_memory_limit_means_the_data_is_streamed():
+    def cluster(*limits):
+        workers = {f"tcp://w{i}": {"memory_limit": limit} for i, limit in enumerate(limits)}
+        return SimpleNamespace(client=SimpleNamespace(scheduler_info=lambda: {"workers": workers}))
+
+    meta = pd.DataFrame({"x": pd.Series(dtype="float64")})  # 16 bytes a row with its index
+    assert memory_rule(cluster(1024**3, 1024**3), meta, 1000)["kept_in_memory"]
+    unlimited = memory_rule(cluster(1024**3, 0), meta, 1000)
+    assert not unlimited["kept_in_memory"] and unlimited["workers_memory_limit_bytes"] is None
+    assert not memory_rule(cluster(4000 * 16), meta, 1001)["kept_in_memory"]  # a quarter of 64,000 bytes: 1,000 rows
+    assert memory_rule(cluster(4000 * 16), meta, 1000)["kept_in_memory"]

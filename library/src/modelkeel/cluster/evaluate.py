@@ -1,4 +1,5 @@
-"""Evaluation on the cluster: metrics.json as the pandas engine writes it, over the whole splits, by reductions.
+"""Evaluation on the cluster: metrics.json as the pandas engine writes it, over the whole splits, by reductions
+(the train metrics of a training split over TRAIN_METRICS_ROWS rows: on a seeded share of it, said so).
 
 Each partition is scored on its worker by the fitted Pipeline (`stages/estimators.predict`, the pandas engine's
 one prediction pass) and summed up there into tables that do not grow with the rows; only those tables reach
@@ -28,6 +29,13 @@ the client, merged eight at a time:
 What needs rows is computed on a bounded, seeded sample of the test split (`validate.sample`, at most
 EVAL_SAMPLE_ROWS rows): permutation importance, the plots, the bootstrap intervals; the export's parity gate
 and the bundle's input example use it too. metrics.json says so under `compute.sampled`.
+
+One pass scores both sides (`summarise_sides`, given the split's labelled rows and its mask): each partition
+is read, preprocessed and predicted once, its training rows summed into the training tables (the train
+metrics metrics.json and the report's table show) and its test rows into the test tables, and the test rows
+of smallest seeded hash kept as the sample's candidates, so the sample needs no pass of its own (the same rows
+`validate.sample` picks). A regression's baseline (the training mean) comes from the split's own reduction.
+A LightGBM classifier is asked for its probabilities once per row (`_predict`): its `predict` is their argmax.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ if TYPE_CHECKING:
     from .train import ClusterTrained
 
 EVAL_SAMPLE_ROWS = 20_000  # test rows drawn for what needs rows (importance, plots, bootstrap intervals, parity)
+TRAIN_METRICS_ROWS = 200_000  # training rows (about: a seeded share of them) the train metrics are scored on
 ROC_BINS = 2**16  # equal bins of a class probability on [0, 1] for ROC AUC
 SLICE_ROC_BINS = 2**10  # the same for a slice: a table per slice value that stays small (its bound recorded)
 MERGE_FANIN = 8  # summaries merged at a time
@@ -104,13 +113,32 @@ def model_predictions(settings: Settings, model, frame: pd.DataFrame, X: pd.Data
     from sklearn.pipeline import Pipeline
 
     if isinstance(model, Pipeline):
-        return predict(settings, model, X)
+        return _predict(settings, model, X)
     from .score import worker_bundle
 
     raw = worker_bundle(model).run(frame)
     if settings.task != "classification":
         return Predictions(np.asarray(raw["value"]).ravel(), None)
     return Predictions(np.asarray(raw["label"]), np.asarray(raw["value"]))
+
+
+def _predict(settings: Settings, model, X: pd.DataFrame) -> Predictions:
+    """stages/estimators.predict, with the booster asked once: a LightGBM classifier's `predict` is the argmax of
+    its `predict_proba` mapped through its classes (lightgbm/sklearn.py), so the labels are those of predict,
+    for half the work (estimators.predict asks for both)."""
+    import sys
+
+    estimator = model[-1]
+    lightgbm = sys.modules.get("lightgbm")  # a LightGBM model was unpickled only if lightgbm is imported
+    if (
+        settings.task == "classification"
+        and lightgbm is not None
+        and isinstance(estimator, lightgbm.LGBMClassifier)
+        and not callable(getattr(estimator, "_objective", None))
+    ):
+        proba = estimator.predict_proba(model[:-1].transform(X))
+        return Predictions(estimator.classes_.take(proba.argmax(axis=1)), proba)
+    return predict(settings, model, X)
 
 
 def summarise(
@@ -120,14 +148,17 @@ def summarise(
     classes: list | None,
     slices: bool,
     baseline: Any,
+    predicted: Predictions | None = None,
 ) -> dict[str, pd.DataFrame]:
     """On a worker: the tables of one partition (see the module's docstring); `baseline` is the training mean
-    (regression), whose absolute errors on these rows are summed too."""
+    (regression), whose absolute errors on these rows are summed too; `predicted`: the model's predictions on
+    these rows, when made already."""
     columns = list(settings.data.categorical_features) if slices else []
     if len(frame) == 0:
         return {}
     X = model_frame(frame, settings.data.inputs)
-    predicted = model_predictions(settings, model, frame, X)
+    if predicted is None:
+        predicted = model_predictions(settings, model, frame, X)
     y = target_values(frame, settings)
     names, values = _groups(X, columns)
     repeat = 1 + len(columns)
@@ -244,7 +275,84 @@ def merge(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     return merged
 
 
+def summarise_sides(
+    frame: pd.DataFrame,
+    is_test: pd.Series,
+    settings: Settings,
+    model,
+    classes: list | None,
+    baseline: Any,
+    sample_rows: int,
+    train_share: float = 1.0,
+) -> dict[str, Any]:
+    """On a worker: one labelled partition, each row it scores predicted once. The test rows' tables (with slices
+    and the baseline's errors) and their candidates for the sample (the `sample_rows` of smallest seeded hash,
+    with their `_hash`: `validate.sample`'s); the training tables (no slices) of the training rows whose seeded
+    hash falls in the lowest `train_share` of its range (every training row at 1.0); and, for a classifier, the
+    class counts of every training row (the baseline's most frequent class)."""
+    from .split import HASH_RANGE
+    from .validate import row_hash
+
+    found: dict[str, Any] = {"train": {}, "test": {}, "sample": None, "train_counts": None}
+    if len(frame) == 0:
+        return found
+    mask = is_test.to_numpy(dtype=bool)
+    hashes = row_hash(frame, settings.seed, index=True).to_numpy()
+    bound = np.uint64(min(int(train_share * HASH_RANGE), HASH_RANGE - 1))
+    train = ~mask if train_share >= 1.0 else ~mask & (hashes < bound)
+    scored = np.flatnonzero(mask | train)
+    rows = frame.iloc[scored]
+    predicted = model_predictions(settings, model, rows, model_frame(rows, settings.data.inputs))
+    for side, picked, slices, base in (("train", train, False, None), ("test", mask, True, baseline)):
+        at = np.flatnonzero(picked[scored])
+        if at.size:
+            found[side] = summarise(rows.iloc[at], settings, model, classes, slices, base, predicted.take(at))
+    if classes is not None:
+        labels = codes(target_values(frame[~mask], settings), classes)
+        found["train_counts"] = np.bincount(labels[labels >= 0], minlength=len(classes))
+    found["sample"] = frame[mask].assign(_hash=hashes[mask]).nsmallest(sample_rows, "_hash")
+    return found
+
+
+def merge_sides(parts: list[dict[str, Any]], sample_rows: int) -> dict[str, Any]:
+    """`summarise_sides` of several partitions as one: each side's tables merged, the counts added up, the
+    sample's candidates cut."""
+    candidates = [p["sample"] for p in parts if p["sample"] is not None]
+    counts = [p["train_counts"] for p in parts if p["train_counts"] is not None]
+    return {
+        "train": merge([p["train"] for p in parts]),
+        "test": merge([p["test"] for p in parts]),
+        "sample": pd.concat(candidates).nsmallest(sample_rows, "_hash") if candidates else None,
+        "train_counts": np.sum(counts, axis=0) if counts else None,
+    }
+
+
 # on the client ----------------------------------------------------------------------------------------------------
+
+
+def sides_of(
+    cluster: Cluster, split, settings: Settings, model, classes, baseline, sample_rows: int, train_share: float
+) -> dict:
+    """Both sides' merged tables, the training class counts and the test sample by one pass over the labelled
+    rows (`summarise_sides`)."""
+    from dask import delayed
+
+    shared_model = delayed(model, pure=True)
+    shared_settings = delayed(settings, pure=True)
+    parts = [
+        delayed(summarise_sides)(part, mask, shared_settings, shared_model, classes, baseline, sample_rows, train_share)
+        for part, mask in zip(split.labelled.to_delayed(), split.is_test.to_delayed(), strict=True)
+    ]
+    while len(parts) > 1:
+        parts = [
+            delayed(merge_sides)(parts[i : i + MERGE_FANIN], sample_rows) for i in range(0, len(parts), MERGE_FANIN)
+        ]
+    found = cluster.run("scoring the training and test splits", lambda: merge_sides([parts[0].compute()], sample_rows))
+    sample = found["sample"]
+    if sample is None:  # no test row (split_data refuses that): an empty sample of the right columns
+        sample = split.test._meta.assign(_hash=pd.Series(dtype="u8"))
+    found["sample"] = sample.sort_index().drop(columns="_hash")
+    return found
 
 
 def summary_of(cluster: Cluster, what: str, frame, settings: Settings, model, classes, slices, baseline) -> dict:
@@ -426,20 +534,41 @@ def evaluate_model(
     q = settings.quality
     k = len(classes) if classes is not None else 0
 
-    train_summary = summary_of(
-        cluster, "scoring the training split", split.train, settings, model, classes, False, None
+    fused = (
+        split.labelled is not None
+        and split.is_test is not None
+        and (classification or split.train_target_mean is not None)
     )
+    rows = None
+    train_share = min(1.0, TRAIN_METRICS_ROWS / split.train_rows) if split.train_rows else 1.0
+    if fused:  # one pass: both sides and the test sample
+        sides = sides_of(
+            cluster, split, settings, model, classes, None if classification else split.train_target_mean,
+            EVAL_SAMPLE_ROWS, train_share,
+        )  # fmt: skip
+        train_summary, rows = sides["train"], sides["sample"]
+    else:
+        train_share = 1.0
+        train_summary = summary_of(
+            cluster, "scoring the training split", split.train, settings, model, classes, False, None
+        )
     if classification:
         train_scores, train_bound, train_matrix = classification_scores(train_summary, WHOLE, k)
-        base_value: Any = int(np.argmax(train_matrix.sum(axis=1)[:k]))  # most frequent class: the first of ties
+        train_scored = int(train_matrix.sum())
+        counts_of_train = sides["train_counts"] if fused else train_matrix.sum(axis=1)[:k]
+        base_value: Any = int(np.argmax(counts_of_train[:k]))  # most frequent class: the first of ties
     else:
-        train_row = _moments_row(train_summary, WHOLE)
+        train_row = _moments_row(train_summary, WHOLE) if train_summary else None
         train_scores, train_bound = regression_scores(train_row), 0.0
-        base_value = float(train_row["mean"])
-    test_summary = summary_of(
-        cluster, "scoring the test split", split.test, settings, model, classes, True,
-        None if classification else base_value,
-    )  # fmt: skip
+        train_scored = int(train_row["n"]) if train_row is not None else 0
+        base_value = split.train_target_mean if fused else float(train_row["mean"])  # type: ignore[index]
+    if fused:
+        test_summary = sides["test"]
+    else:
+        test_summary = summary_of(
+            cluster, "scoring the test split", split.test, settings, model, classes, True,
+            None if classification else base_value,
+        )  # fmt: skip
 
     slices: dict[str, dict[str, dict]] = {c: {} for c in settings.data.categorical_features}
     slice_bound = 0.0
@@ -479,7 +608,8 @@ def evaluate_model(
                 row = _moments_row(test_summary, (column, value))
                 slices[column][value] = {"rows": int(row["n"]), **regression_scores(row)}
 
-    rows = sample(cluster, split.test, EVAL_SAMPLE_ROWS, settings.seed)
+    if rows is None:
+        rows = sample(cluster, split.test, EVAL_SAMPLE_ROWS, settings.seed)
     sampled = Split(
         X_train=model_frame(rows.iloc[:0], settings.data.inputs),
         X_test=model_frame(rows, settings.data.inputs),
@@ -489,7 +619,7 @@ def evaluate_model(
         test_rows=np.arange(len(rows)),
         dropped_missing_target=split.dropped,
     )
-    sample_predictions = predict(settings, model, sampled.X_test)
+    sample_predictions = _predict(settings, model, sampled.X_test)
 
     def interval_of(column: str, value: str) -> Interval:
         metric = q.slice_metric
@@ -530,13 +660,27 @@ def evaluate_model(
         "data": {"fingerprint": fingerprint},
         "compute": {
             "engine": "dask",
-            "metrics": "whole splits, by reductions",
+            "metrics": (
+                "whole splits, by reductions"
+                if train_share >= 1.0
+                else "whole test split, by reductions; train metrics on a seeded share of the training rows"
+            ),
             "roc_auc_bins": ROC_BINS if classification else None,
             "roc_auc_slice_bins": SLICE_ROC_BINS if classification else None,
             "roc_auc_max_error": (
                 {"train": train_bound, "test": test_bound, "slices": slice_bound} if classification else None
             ),
             "preprocess_rows": trained.preprocess_rows,
+            "train_scored": {
+                "rows": train_scored,
+                "of": split.train_rows,
+                "share": train_share,
+                "seed": settings.seed,
+                "method": "every training row"
+                if train_share >= 1.0
+                else "training rows whose seeded hash falls "
+                "in the lowest `share` of its range (the train metrics only; the baseline counts every row)",
+            },
             "sampled": {
                 "rows": len(rows),
                 "of": split.test_rows,

@@ -9,8 +9,12 @@ reference statistics and the input example are real rows, and the fingerprint is
 reference.json says so under `sampled` (`reference_sample`): the drift tests count the sample's rows, and
 the loop's report names the sample.
 
-Lineage gets a `compute` entry: the engine, the cluster's kind, workers and threads, and the partitions of the
-data. A failure anywhere (a partition that fails the contract, a gate, a lost worker) leaves no bundle: the
+The validated data is kept in the workers' memory when it is small beside them (`validate.memory_rule`: its
+estimated size at most a quarter of the workers' summed memory_limit), so the later passes (split, fit,
+scoring, samples) do not read and validate the files again; otherwise every pass streams the files.
+
+Lineage gets a `compute` entry: the engine, the cluster's kind, workers and threads, the partitions of the
+data, and `data_in_memory` (kept or streamed, the estimate and the limit it was held against). A failure anywhere (a partition that fails the contract, a gate, a lost worker) leaves no bundle: the
 bundle is built last, in a staging folder, and published only once verified.
 """
 
@@ -75,9 +79,24 @@ def reference_sample(settings: Settings, sampled_rows: int, snapshot: dict) -> d
     }
 
 
-def compute_facts(cluster: Cluster, partitions: int) -> dict:
-    """What lineage records of where the run ran (no credentials: the address as configured)."""
-    return {**cluster.facts(), "partitions": partitions}
+def compute_facts(cluster: Cluster, partitions: int, memory: dict | None = None) -> dict:
+    """What lineage records of where the run ran (no credentials: the address as configured), and whether the
+    validated data was kept in the workers' memory (`validate.memory_rule`)."""
+    facts = {**cluster.facts(), "partitions": partitions}
+    if memory is not None:
+        facts["data_in_memory"] = memory
+    return facts
+
+
+def _memory_note(memory: dict) -> str:
+    mib = 1024**2
+    limit = memory.get("workers_memory_limit_bytes")
+    of = f"{limit / mib:,.0f} MiB" if limit else "no limit"
+    how = "kept in the workers' memory" if memory.get("kept_in_memory") else "streamed from the files by every pass"
+    return (
+        f"the validated data (about {memory.get('estimated_bytes', 0) / mib:,.0f} MiB in memory; "
+        f"{memory.get('share', 0):.0%} of the workers' {of} allowed) is {how}"
+    )
 
 
 def run_on_cluster(settings: Settings, cluster: Cluster) -> Verified:
@@ -93,14 +112,17 @@ def run_on_cluster(settings: Settings, cluster: Cluster) -> Verified:
     check_model_type(settings)  # before any data is read
     with step(f"validate {settings.data.path} against schema {settings.data.schema_name!r} on the cluster"):
         data = read_data(settings, cluster)
-        validated = validate_data(settings, cluster, data)
+        validated = validate_data(settings, cluster, data, keep_in_memory=True)
     snapshot = validated.snapshot
-    compute = compute_facts(cluster, validated.partitions)
+    memory = validated.memory or {}
+    kept = bool(memory.get("kept_in_memory"))
+    compute = compute_facts(cluster, validated.partitions, memory)
     say(
         f"validate: {snapshot['rows']} rows in {len(snapshot['files'])} file(s), {validated.partitions} partition(s), "
         f"pass schema {validated.schema_name!r} (fingerprint {snapshot['fingerprint'][:12]})"
     )
-    split = split_data(settings, cluster, validated.frame, snapshot)
+    say(f"validate: {_memory_note(memory)}")
+    split = split_data(settings, cluster, validated.frame, snapshot, keep_in_memory=kept)
     if split.dropped:
         say(f"train: skipped {split.dropped} row(s) without a value for {settings.data.target!r}")
     with step(f"fit {settings.model.type} on {split.train_rows} rows on {compute['workers']} worker(s)"):

@@ -78,6 +78,21 @@ class Cluster:
             ) from None
 
 
+def worker_order(client) -> list[str]:
+    """The workers' addresses in a fixed order: by name (a LocalCluster names its workers 0, 1, ...; numbers in
+    numeric order), so the same cluster shape gives the same order on every run, whatever the addresses. Where
+    partition i is kept (validate.py) and trained (train.py): on the i % n-th of them."""
+    workers = client.scheduler_info()["workers"]
+    if not workers:
+        raise ClusterError("the cluster has no workers: start some, or check compute.dask")
+
+    def key(address: str) -> tuple:
+        name = workers[address].get("name", address)
+        return (0, name, "") if isinstance(name, int) else (1, 0, str(name))
+
+    return sorted(workers, key=key)
+
+
 def package_versions() -> dict[str, str | None]:
     """The versions of WORKER_PACKAGES where this runs (on each worker, through `client.run`)."""
     from ..bundle.lineage import package_version

@@ -19,6 +19,11 @@ snapshot's files in order: cluster/data.py indexes every row so). A random split
 engine's does.
 
 Rows without a target are left out of both sides and counted, as the pandas engine does.
+
+The split keeps the labelled rows and the mask that cuts them (`labelled`, `is_test`), so evaluation scores both
+sides in one pass (one prediction per row); with `keep_in_memory` (the validated frame is in the workers'
+memory) the mask is kept there too, so later passes do not hash every row again. A regression's training mean
+(the baseline's prediction) is summed in the same reduction as the split's counts.
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ class ClusterSplit:
     rule: str  # random | time
     cutoff: pd.Timestamp | None  # time split: the test rows are after it (with a pool: the old rows' cut)
     pool_cutoff: pd.Timestamp | None = None  # a time split with settings.test_pool: the new rows' cut
+    labelled: Any = None  # dask DataFrame: the rows with a target, both sides
+    is_test: Any = None  # dask Series of bools, aligned with `labelled`: True on the test side
+    train_target_mean: float | None = None  # regression: the training target's mean (the baseline's prediction)
 
 
 def test_rows_by_hash(frame: pd.DataFrame, seed: int, test_size: float) -> pd.Series:
@@ -211,9 +219,17 @@ def _pooled_time_split(settings: Settings, cluster: Cluster, frame, labelled, ra
     return is_test, None if other_cut is None else other_cut[0], pool_cut[0]
 
 
-def split_data(settings: Settings, cluster: Cluster, frame, snapshot: dict | None = None) -> ClusterSplit:
+def target_sum(frame: pd.DataFrame, target: str) -> float:
+    """On a worker: the sum of a partition's (numeric) target."""
+    return float(frame[target].to_numpy(dtype="float64").sum())
+
+
+def split_data(
+    settings: Settings, cluster: Cluster, frame, snapshot: dict | None = None, keep_in_memory: bool = False
+) -> ClusterSplit:
     """data.split applied to the validated frame: lazy train and test frames, their sizes by one reduction.
-    `snapshot` (the data's, cluster/data.py) names the files of `settings.test_pool` for a time split."""
+    `snapshot` (the data's, cluster/data.py) names the files of `settings.test_pool` for a time split;
+    `keep_in_memory`: the frame is kept in the workers' memory, and so is the split's mask."""
     import dask
 
     data = settings.data
@@ -237,10 +253,16 @@ def split_data(settings: Settings, cluster: Cluster, frame, snapshot: dict | Non
         is_test = labelled.map_partitions(test_rows_by_time, column, cutoff, inclusive, meta=(None, "bool"))
     else:
         is_test = labelled.map_partitions(test_rows_by_hash, settings.seed, data.test_size, meta=(None, "bool"))
+    if keep_in_memory:
+        is_test = cluster.run("cutting the split", lambda: _persisted(cluster, is_test))
     train, test = labelled[~is_test], labelled[is_test]
-    total, labelled_rows, test_rows = cluster.run(
+    regression = settings.task == "regression"
+    train_sum = train.map_partitions(target_sum, target, meta=(None, "f8")).sum() if regression else 0.0
+    total, labelled_rows, test_rows, train_sum = cluster.run(
         "counting the split",
-        lambda: dask.compute(frame.map_partitions(len).sum(), labelled.map_partitions(len).sum(), is_test.sum()),
+        lambda: dask.compute(
+            frame.map_partitions(len).sum(), labelled.map_partitions(len).sum(), is_test.sum(), train_sum
+        ),
     )
     total, labelled_rows, test_rows = int(total), int(labelled_rows), int(test_rows)
     if labelled_rows < MIN_LABELLED:
@@ -253,6 +275,26 @@ def split_data(settings: Settings, cluster: Cluster, frame, snapshot: dict | Non
             f"the {data.split} split with data.test_size {data.test_size} leaves {side} row of {labelled_rows} "
             "labelled rows for testing: use a test_size that leaves rows on both sides (e.g. 0.2 to 0.3)"
         )
+    train_rows = labelled_rows - test_rows
     return ClusterSplit(
-        train, test, labelled_rows - test_rows, test_rows, total - labelled_rows, data.split, cutoff, pool_cutoff
+        train,
+        test,
+        train_rows,
+        test_rows,
+        total - labelled_rows,
+        data.split,
+        cutoff,
+        pool_cutoff,
+        labelled,
+        is_test,
+        float(train_sum) / train_rows if regression else None,
     )
+
+
+def _persisted(cluster: Cluster, collection):
+    """`collection` computed and kept on the workers."""
+    from distributed import wait
+
+    kept = cluster.client.persist(collection)
+    wait(kept)
+    return kept

@@ -10,6 +10,14 @@ the type the pandas engine gives the whole column. Failures raise DataValidation
 pandas engine's form; its source names the files and rows that failed.
 
 Nothing here collects the data to the client: reports, counts and the bounded `sample` do.
+
+Kept in memory or streamed (`keep_in_memory`, what `pipeline` asks for): every later stage reads the validated
+frame several times (the split's counts, the classes, the preprocessing sample, the fit, the scoring, the
+bundle's sample). When the validated data is small beside the cluster (its estimated size in memory,
+`estimated_bytes`, at most MEMORY_SHARE of the workers' summed memory_limit), the validation pass keeps each
+validated partition on its worker (`persist`) and every later pass reads it from there; otherwise, and when a
+worker has no memory limit, each pass reads and validates the files again, partition by partition, so data
+larger than the cluster's memory still runs. `ValidatedClusterData.memory` says which, and why (lineage).
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ if TYPE_CHECKING:
 
 MAX_CATEGORIES = 1000  # distinct values `category_sets` collects for a column, at most
 MAX_FAILED_PARTS = 5  # failing partitions a report's source names
+MEMORY_SHARE = 0.25  # of the workers' summed memory_limit the validated data may take to be kept in memory
+OBJECT_CELL_BYTES = 64  # a text (object) cell's estimated size in memory: a short Python str and its pointer
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,36 @@ class ValidatedClusterData:
     partitions: int
     schema_name: str
     rows: int
+    memory: dict | None = None  # kept in memory or streamed, and why (`memory_rule`); None: not asked
+
+
+def estimated_bytes(meta: pd.DataFrame, rows: int) -> int:
+    """The validated data's size in memory, estimated from its types: fixed-width columns at their width, a text
+    or object cell at OBJECT_CELL_BYTES, a category at its codes' width, plus the 8-byte row index."""
+    width = 8
+    for dtype in meta.dtypes:
+        if isinstance(dtype, pd.CategoricalDtype):
+            width += 8
+        elif dtype.kind in "biufcmM" and getattr(dtype, "itemsize", None):
+            width += int(dtype.itemsize)
+        else:
+            width += OBJECT_CELL_BYTES
+    return width * rows
+
+
+def memory_rule(cluster: Cluster, meta: pd.DataFrame, rows: int) -> dict:
+    """Whether to keep the validated data in the workers' memory: when its estimate is at most MEMORY_SHARE of
+    their summed memory_limit (a worker without a limit: unknown, so streamed)."""
+    estimate = estimated_bytes(meta, rows)
+    limits = [int(w.get("memory_limit") or 0) for w in cluster.client.scheduler_info().get("workers", {}).values()]
+    total = sum(limits) if limits and all(limits) else None
+    kept = total is not None and estimate <= MEMORY_SHARE * total
+    return {
+        "kept_in_memory": kept,
+        "estimated_bytes": estimate,
+        "workers_memory_limit_bytes": total,
+        "share": MEMORY_SHARE,
+    }
 
 
 def contract_schema(settings: Settings) -> pa.DataFrameSchema:
@@ -146,9 +186,12 @@ def merge_reports(reports: list[list[dict] | None]) -> list[dict]:
     return list(merged.values())
 
 
-def validate_data(settings: Settings, cluster: Cluster, data: ClusterData) -> ValidatedClusterData:
+def validate_data(
+    settings: Settings, cluster: Cluster, data: ClusterData, keep_in_memory: bool = False
+) -> ValidatedClusterData:
     """data.path checked against the contract on the cluster, or DataValidationError with the pandas engine's
-    report (one pass over the data; the frame returned is coerced again, lazily, by whatever computes it)."""
+    report (one pass over the data). The frame returned is coerced again, lazily, by whatever computes it; with
+    `keep_in_memory`, when `memory_rule` allows, it is the validation pass's own partitions, kept on the workers."""
     import dask
     import dask.dataframe as dd
     from dask import delayed
@@ -163,6 +206,9 @@ def validate_data(settings: Settings, cluster: Cluster, data: ClusterData) -> Va
     category_columns = [c for c in meta.columns if isinstance(meta[c].dtype, pd.CategoricalDtype)]
 
     checked = [delayed(check_partition)(part, per_partition, times) for part in data.frame.to_delayed()]
+    memory = memory_rule(cluster, meta, data.snapshot["rows"]) if keep_in_memory else None
+    if memory is not None and memory["kept_in_memory"]:  # validated once, kept where it was validated
+        checked = _kept_in_place(cluster, checked)
     reports = [delayed(operator.itemgetter(1))(c) for c in checked]
     found_categories = [delayed(_categories_of)(c, category_columns) for c in checked]
 
@@ -188,8 +234,45 @@ def validate_data(settings: Settings, cluster: Cluster, data: ClusterData) -> Va
         )
         source = source or ", ".join(f["url"] if "url" in f else f["path"] for f in data.snapshot["files"])
         raise DataValidationError(format_report(source, report), {"source": source, "failures": report})
-    frame = data.frame.map_partitions(coerce_partition, per_partition, times, categories, meta=meta)
-    return ValidatedClusterData(frame, data.snapshot, data.partitions, settings.data.schema_name, data.snapshot["rows"])
+    if memory is not None and memory["kept_in_memory"]:
+        frame = dd.from_delayed(
+            [delayed(_validated_or_empty)(c, meta, categories) for c in checked],
+            meta=meta,
+            divisions=data.frame.divisions,
+            verify_meta=False,
+        )
+        frame = cluster.run("keeping the validated data in memory", partial(_persisted, cluster, frame))
+    else:
+        frame = data.frame.map_partitions(coerce_partition, per_partition, times, categories, meta=meta)
+    return ValidatedClusterData(
+        frame, data.snapshot, data.partitions, settings.data.schema_name, data.snapshot["rows"], memory
+    )
+
+
+def _kept_in_place(cluster: Cluster, checked: list) -> list:
+    """The validation tasks, kept on the workers as they finish: partition i on the i % n-th worker of
+    `session.worker_order`, where training computes its features (train.py), so no kept partition moves then.
+    Loosely: a busy or lost worker's partitions may be kept elsewhere (they move when trained, no more)."""
+    from .session import worker_order
+
+    workers = worker_order(cluster.client)
+    kept: list = [None] * len(checked)
+    for w, worker in enumerate(workers):
+        mine = list(range(w, len(checked), len(workers)))
+        if mine:
+            done = cluster.client.persist([checked[i] for i in mine], workers=[worker], allow_other_workers=True)
+            for i, one in zip(mine, done, strict=True):
+                kept[i] = one
+    return kept
+
+
+def _persisted(cluster: Cluster, frame):
+    """The frame computed and kept on the workers (its partitions are the validation pass's, already there)."""
+    from distributed import wait
+
+    kept = cluster.client.persist(frame)
+    wait(kept)
+    return kept
 
 
 def _validated_meta(empty: pd.DataFrame, schema: pa.DataFrameSchema, times: list[str]) -> pd.DataFrame:
