@@ -753,8 +753,9 @@ def compare_on_cluster(
 
     inputs = settings.data.inputs
     data = read_data(challenger_settings, cluster)
-    validated = validate_data(challenger_settings, cluster, data)
-    split = split_data(challenger_settings, cluster, validated.frame, data.snapshot)
+    validated = validate_data(challenger_settings, cluster, data, keep_in_memory=True)
+    kept = bool((validated.memory or {}).get("kept_in_memory"))
+    split = split_data(challenger_settings, cluster, validated.frame, data.snapshot, keep_in_memory=kept)
     ranges = pool_ranges(data.snapshot, tuple(b.path for b in batches if b.new))
     new_test = split.test[split.test.map_partitions(_is_pooled, ranges, meta=(None, "bool"))]
     held_out = sample(cluster, new_test, COMPARE_ROWS, settings.seed)

@@ -62,7 +62,7 @@ def save_trained(settings: Settings, trained: ClusterTrained, snapshot: dict, co
             "rows": {"train": split.train_rows, "test": split.test_rows, "dropped_missing_target": split.dropped},
             "model": settings.model.type,
             "code": code_fingerprint(settings),
-            "compute": {**compute, "preprocess_rows": trained.preprocess_rows, "shuffled": trained.shuffled},
+            "compute": {**compute, "preprocess_rows": trained.preprocess_rows},
         },
     )
 

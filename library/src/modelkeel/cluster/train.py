@@ -70,7 +70,6 @@ class ClusterTrained:
     classes: list | None  # classification: the labels, in the model's order
     preprocess_rows: int  # training rows the preprocessing was fitted on
     partitions: int  # partitions of the training split the model step was trained on
-    shuffled: bool  # always False: the rows are dealt to the workers (`place`), never shuffled
 
 
 def check_model_type(settings: Settings) -> None:
@@ -170,20 +169,6 @@ def target_of(frame: pd.DataFrame, target: str, classes: list | None) -> np.ndar
     return coded.astype(np.int32)
 
 
-def worker_order(client) -> list[str]:
-    """The workers' addresses in a fixed order: by name (a LocalCluster names its workers 0, 1, ...; numbers in
-    numeric order), so the same cluster shape gives the same order on every run, whatever the addresses."""
-    workers = client.scheduler_info()["workers"]
-    if not workers:
-        raise ClusterError("the cluster has no workers: start some, or check compute.dask")
-
-    def key(address: str) -> tuple:
-        name = workers[address].get("name", address)
-        return (0, name, "") if isinstance(name, int) else (1, 0, str(name))
-
-    return sorted(workers, key=key)
-
-
 @dataclass
 class Placed:
     """The training split's features and target, one block per worker held there (futures), in worker order, and
@@ -251,6 +236,8 @@ def place(
     The restrictions are strict (a loose one lets Dask's work stealing move a task to an idle worker), so a task
     whose worker is lost would wait for it for ever: a lost worker ends the wait with a ClusterError."""
     from dask import delayed
+
+    from .session import worker_order
 
     client = cluster.client
     workers = worker_order(client)
@@ -413,7 +400,6 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
     classification = settings.task == "classification"
     classes = None
     frame = split.train
-    shuffled = False
     if classification:
         found = category_sets(cluster, frame, [data.target], MAX_CATEGORIES)[data.target]
         if found is None:
@@ -459,4 +445,4 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
     else:
         fitted_local = _xgboost_local(estimator, local, labels)
     pipeline.steps[-1] = ("model", fitted_local)
-    return ClusterTrained(pipeline, split, classes, len(rows), frame.npartitions, shuffled)
+    return ClusterTrained(pipeline, split, classes, len(rows), frame.npartitions)

@@ -45,6 +45,7 @@ class ClusterProjectData:
     seed: int = 0
     sample_rows: int = SAMPLE_ROWS
     report: list[str] = field(default_factory=list, repr=False, compare=False)  # lines for the test report
+    kept_in_memory: bool = False  # the validated data is held on the workers (cluster/validate.memory_rule)
 
     @property
     def rows(self) -> int:
@@ -77,14 +78,20 @@ def validated(settings: Settings, cluster: Cluster, sample_rows: int, report: li
     from ..cluster.data import read_data
     from ..cluster.validate import validate_data
 
-    checked = validate_data(settings, cluster, read_data(settings, cluster))
+    checked = validate_data(settings, cluster, read_data(settings, cluster), keep_in_memory=True)
+    kept = bool((checked.memory or {}).get("kept_in_memory"))
     report.append(
         f"project_data: {checked.rows:,} rows in {len(checked.snapshot['files'])} file(s), {checked.partitions} "
-        "partition(s), validated on the cluster; project_data.frame is every row, as a lazy Dask DataFrame"
+        "partition(s), validated on the cluster; project_data.frame is every row, as a Dask DataFrame "
+        + (
+            "kept on the workers"
+            if kept
+            else "read from the files by each pass (larger than a quarter of their memory)"
+        )
     )
     return ClusterProjectData(
         checked.frame, checked.snapshot, checked.schema_name, checked.partitions, cluster, settings.seed,
-        sample_rows, report,
+        sample_rows, report, kept,
     )  # fmt: skip
 
 
@@ -117,14 +124,14 @@ def model_and_metrics(settings: Settings, cluster: Cluster, data: ClusterProject
     from ..cluster.split import split_data
     from ..cluster.train import ClusterTrained, check_model_type, train_model
 
-    split = split_data(settings, cluster, data.frame, data.snapshot)
+    split = split_data(settings, cluster, data.frame, data.snapshot, keep_in_memory=data.kept_in_memory)
     found = trained_by_dask(settings, data.snapshot)
     if found is not None:
         model, record = found
         compute = record.get("compute") or {}
         trained = ClusterTrained(
             model, split, _classes(model, settings), int(compute.get("preprocess_rows", split.train_rows)),
-            split.train.npartitions, bool(compute.get("shuffled", False)),
+            split.train.npartitions,
         )  # fmt: skip
         how = "project_model: artifacts/' model (trained on the Dask engine on these params and data)"
     else:
