@@ -23,6 +23,7 @@ staging folder renamed) with a `_spec.json` saying how, so a changed generator w
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -493,9 +494,12 @@ def separate_cluster(project: Path, env: dict, memory_limit: str, logs: Path, ti
 # ---- the four figures --------------------------------------------------------------------------------------
 
 
-def measure(project: Path, data_root: Path, quick: bool, env: dict) -> dict:
-    """Every figure on `project` (baked with model=lightgbm and installed). `env`: the environment runs get."""
+def measure(project: Path, data_root: Path, quick: bool, env: dict, rows: list[int] | None = None) -> dict:
+    """Every figure on `project` (baked with model=lightgbm and installed). `env`: the environment runs get;
+    `rows`: other sizes than the plan's (--dask-rows)."""
     plan = QUICK if quick else FULL
+    if rows:
+        plan = dataclasses.replace(plan, sizes=tuple(sorted(rows)))
     started = time.perf_counter()
     env = {k: v for k, v in env.items() if k != "DASK_SCHEDULER_ADDRESS"}  # each run names its own cluster
     logs = project / "bench-logs"

@@ -631,6 +631,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="add the Dask engine's figures (10 and 30 million rows: long; --full adds them too)",
     )
+    parser.add_argument(
+        "--dask-rows",
+        type=int,
+        nargs="+",
+        help="the Dask engine's sizes instead of 10 and 30 million rows (the client's peak is read at the largest)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for benchmarks.md and .json")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "bench", help="scratch folder for the bakes")
     args = parser.parse_args(argv)
@@ -667,7 +673,7 @@ def measure(args: argparse.Namespace) -> int:
     if args.only == "scoring":
         return scoring_only(args, models, rows, budget)
     if args.only == "dask":
-        return only(args, "dask", lambda: dask_section(args.work, args.quick))
+        return only(args, "dask", lambda: dask_section(args.work, args.quick, args.dask_rows))
     report: dict = {"machine": machine(), "mode": "quick" if args.quick else "full" if args.full else "default"}
     print("bench: time to first model", flush=True)
     report["time_to_first_model"] = time_to_first_model(args.work)
@@ -689,7 +695,7 @@ def measure(args: argparse.Namespace) -> int:
     report["loop"] = loop(args.work, loop_model, loop_training, loop_cases)
     if args.dask or args.full:
         print("bench: the Dask engine", flush=True)
-        report["dask"] = dask_section(args.work, args.quick)
+        report["dask"] = dask_section(args.work, args.quick, args.dask_rows)
     report["seconds"] = time.perf_counter() - started
     return write(report, args.out)
 
@@ -706,12 +712,12 @@ def write(report: dict, out: Path) -> int:
     return 0
 
 
-def dask_section(work: Path, quick: bool) -> dict:
+def dask_section(work: Path, quick: bool, rows: list[int] | None = None) -> dict:
     """bench/dask_bench.py on a lightgbm project baked for it; its generated data kept in work/dask-data."""
     project = bake(work / "dask", model="lightgbm")
     run(["make", "install"], project)
     try:
-        return dask_bench.measure(project, work / "dask-data", quick, environment())
+        return dask_bench.measure(project, work / "dask-data", quick, environment(), rows)
     except dask_bench.BenchError as error:
         raise SystemExit(str(error)) from None
 
