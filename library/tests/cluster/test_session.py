@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -24,6 +25,12 @@ def test_a_local_cluster_is_started_for_the_run_and_shut_down_after_it(settings)
         assert cluster.client.submit(sum, [1, 2]).result() == 3
         # its workers never pause at 80% of memory_limit (a paused worker stalled runs): they are restarted instead
         assert set(cluster.client.run(dask.config.get, "distributed.worker.memory.pause").values()) == {False}
+        # and so do the workers their nannies start again (a worker over its limit is restarted); pyarrow's
+        # allocator there gives freed memory back
+        cluster.client.restart()
+        assert set(cluster.client.run(dask.config.get, "distributed.worker.memory.pause").values()) == {False}
+        pools = cluster.client.run(os.environ.get, "ARROW_DEFAULT_MEMORY_POOL")
+        assert set(pools.values()) == {"system"}
         client = cluster.client
     assert client.status == "closed"
 

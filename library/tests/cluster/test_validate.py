@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,6 +14,7 @@ from modelkeel.cluster.session import worker_order
 from modelkeel.cluster.validate import (
     category_sets,
     estimated_bytes,
+    measured_row_bytes,
     memory_rule,
     numeric_stats,
     row_count,
@@ -208,3 +210,15 @@ def test_a_worker_without_a_memory_limit_means_the_data_is_streamed():
     assert not unlimited["kept_in_memory"] and unlimited["workers_memory_limit_bytes"] is None
     assert not memory_rule(cluster(4000 * 16), meta, 1001)["kept_in_memory"]  # a quarter of 64,000 bytes: 1,000 rows
     assert memory_rule(cluster(4000 * 16), meta, 1000)["kept_in_memory"]
+    # rows measured wider than their types say (long text): the measure decides
+    assert not memory_rule(cluster(4000 * 16), meta, 1000, row_bytes=17.0)["kept_in_memory"]
+    assert memory_rule(cluster(4000 * 16), meta, 1000, row_bytes=3.0)["estimated_bytes"] == 16_000
+
+
+def test_long_text_is_measured_in_the_estimate_not_taken_for_a_short_cell(dask_cluster, tmp_path):
+    import dask.dataframe as dd
+
+    frame = pd.DataFrame({"x": np.arange(400, dtype="float64"), "note": ["n" * 2000] * 400})
+    measured = measured_row_bytes(dask_cluster, dd.from_pandas(frame, npartitions=2))
+    assert measured > 2000 > validate_module.OBJECT_CELL_BYTES + 16
+    assert measured == pytest.approx(frame.head(200).memory_usage(deep=True, index=True).sum() / 200, rel=0.05)

@@ -133,10 +133,17 @@ def _local_cluster(dask: DaskSettings):
     memory that never frees, so a too-small limit hung the run silently. Unpaused, a worker over the limit is
     restarted by its nanny, its task retried elsewhere, and after `allowed-failures` a KilledWorker ends the run
     with a ClusterError naming memory_limit (`Cluster.run`). The workers take this configuration from here."""
+    import copy
+
     import dask as dask_config
     from distributed import LocalCluster
 
-    with dask_config.config.set({"distributed.worker.memory.pause": False}):
+    settings = {
+        "distributed.worker.memory.pause": False,
+        # pyarrow's default allocator keeps what it freed: workers sat near their limit and were restarted
+        "distributed.nanny.pre-spawn-environ.ARROW_DEFAULT_MEMORY_POOL": "system",
+    }
+    with dask_config.config.set(settings):
         return LocalCluster(
             n_workers=dask.n_workers,
             threads_per_worker=dask.threads_per_worker,
@@ -144,6 +151,8 @@ def _local_cluster(dask: DaskSettings):
             processes=True,
             dashboard_address=":0",  # None still binds the default 8787; a free port never clashes
             silence_logs=logging.ERROR,
+            # the nannies keep this for the workers they restart (without it, a restarted worker paused again)
+            config=copy.deepcopy(dask_config.config.config),
         )
 
 

@@ -415,7 +415,8 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
             )
 
     # the same rows however the data is partitioned
-    rows = sample(cluster, frame, PREPROCESS_SAMPLE_ROWS, settings.seed)
+    used = list(dict.fromkeys([*inputs.raw, data.target]))  # not the columns the model ignores (wide text)
+    rows = sample(cluster, frame[used], PREPROCESS_SAMPLE_ROWS, settings.seed)
     preprocess = pipeline[:-1]
     preprocess.fit(model_frame(rows, inputs), target_of(rows, data.target, classes))
     width = np.asarray(preprocess.transform(model_frame(rows.head(1), inputs))).shape[1]

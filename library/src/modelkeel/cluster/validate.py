@@ -51,6 +51,7 @@ MAX_CATEGORIES = 1000  # distinct values `category_sets` collects for a column, 
 MAX_FAILED_PARTS = 5  # failing partitions a report's source names
 MEMORY_SHARE = 0.25  # of the workers' summed memory_limit the validated data may take to be kept in memory
 OBJECT_CELL_BYTES = 64  # a text (object) cell's estimated size in memory: a short Python str and its pointer
+MEASURED_ROWS = 1000  # rows of the first partition whose size in memory the estimate also measures
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,27 @@ def estimated_bytes(meta: pd.DataFrame, rows: int) -> int:
     return width * rows
 
 
-def memory_rule(cluster: Cluster, meta: pd.DataFrame, rows: int) -> dict:
-    """Whether to keep the validated data in the workers' memory: when its estimate is at most MEMORY_SHARE of
-    their summed memory_limit (a worker without a limit: unknown, so streamed)."""
-    estimate = estimated_bytes(meta, rows)
+def measured_row_bytes(cluster: Cluster, frame) -> float | None:
+    """The bytes a row of the data takes in memory (pandas' deep count) over the first MEASURED_ROWS rows of its
+    first partition, or None when it has none: text cells take what their text does, not OBJECT_CELL_BYTES."""
+    import warnings
+
+    def first_rows():
+        with warnings.catch_warnings():  # a first partition shorter than MEASURED_ROWS: its rows, as wanted
+            warnings.filterwarnings("ignore", message="Insufficient elements for `head`")
+            return frame.head(MEASURED_ROWS, npartitions=1)
+
+    head = cluster.run("measuring the data's rows in memory", first_rows)
+    if not len(head):
+        return None
+    return float(head.memory_usage(deep=True, index=True).sum()) / len(head)
+
+
+def memory_rule(cluster: Cluster, meta: pd.DataFrame, rows: int, row_bytes: float | None = None) -> dict:
+    """Whether to keep the validated data in the workers' memory: when its estimate (from its types, or from
+    `row_bytes` measured on its first rows when that is more) is at most MEMORY_SHARE of their summed
+    memory_limit (a worker without a limit: unknown, so streamed)."""
+    estimate = max(estimated_bytes(meta, rows), int((row_bytes or 0) * rows))
     limits = [int(w.get("memory_limit") or 0) for w in cluster.client.scheduler_info().get("workers", {}).values()]
     total = sum(limits) if limits and all(limits) else None
     kept = total is not None and estimate <= MEMORY_SHARE * total
@@ -206,7 +224,9 @@ def validate_data(
     category_columns = [c for c in meta.columns if isinstance(meta[c].dtype, pd.CategoricalDtype)]
 
     checked = [delayed(check_partition)(part, per_partition, times) for part in data.frame.to_delayed()]
-    memory = memory_rule(cluster, meta, data.snapshot["rows"]) if keep_in_memory else None
+    memory = None
+    if keep_in_memory:
+        memory = memory_rule(cluster, meta, data.snapshot["rows"], measured_row_bytes(cluster, data.frame))
     if memory is not None and memory["kept_in_memory"]:  # validated once, kept where it was validated
         checked = _kept_in_place(cluster, checked)
     reports = [delayed(operator.itemgetter(1))(c) for c in checked]
