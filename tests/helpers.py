@@ -155,3 +155,13 @@ def package_name(project: Path) -> str:
 
 def explain(done: subprocess.CompletedProcess) -> str:
     return f"exit {done.returncode}\n--- stdout ---\n{done.stdout[-6000:]}\n--- stderr ---\n{done.stderr[-6000:]}"
+
+
+def declare_a_column(project: Path, field: str, schema: str = "penguins") -> None:
+    """One more column in the baked project's contract (src/<package>/schemas/<schema>.py), declared as a user
+    declares a column their data gained: `field` is the Field's line, e.g. 'note: Series[str] = pa.Field()'. The
+    contract is strict, so a column the files carry and the contract does not declare fails validation."""
+    path = project / "src" / package_name(project) / "schemas" / f"{schema}.py"
+    text, found = re.subn(r"\n\n    class Config:", lambda m: f"\n    {field}{m[0]}", path.read_text(), count=1)
+    assert found == 1, f"{path} has no `class Config:` after its fields"
+    path.write_text(text)
