@@ -161,7 +161,9 @@ def test_every_worker_is_dealt_rows_of_every_partition_in_the_same_way_on_every_
     for block in first:
         x1 = block[:, column]
         assert len(block) > 0.35 * len(rows)  # about half each
-        assert all((x1 >= low).sum() > (x1 >= high).sum() for low, high in zip(edges, [*edges[1:], np.inf], strict=True))
+        assert all(
+            (x1 >= low).sum() > (x1 >= high).sum() for low, high in zip(edges, [*edges[1:], np.inf], strict=True)
+        )
     assert sum(len(b) for b in first) == len(rows)
     assert all(np.array_equal(a, b) for a, b in zip(first, blocks(), strict=True))
 
