@@ -231,17 +231,3 @@ def test_train_metrics_on_a_large_training_split_are_scored_on_a_seeded_share_an
     assert_close(metrics["baseline"], expected["baseline"], 0.0, "baseline")
     assert_close(metrics["test"], expected["test"], metrics["compute"]["roc_auc_max_error"]["test"], "test")
     assert metrics["gates"]["passed"] == expected["gates"]["passed"]
-
-
-def test_a_lightgbm_classifier_is_asked_once_and_answers_as_its_predict(modelled, validated, dask_cluster, monkeypatch):
-    settings = for_target(modelled, "label")
-    trained = train_model(settings, dask_cluster, split_data(settings, dask_cluster, validated.frame))
-    X = model_frame(trained.split.test.compute(), settings.data.inputs)
-    expected = predict(settings, trained.model, X)
-    calls = []
-    booster = trained.model[-1]
-    monkeypatch.setattr(booster, "predict", lambda *a, **k: calls.append("predict"))
-    found = cluster_evaluate._predict(settings, trained.model, X)
-    assert calls == []  # the probabilities alone
-    assert list(found.label) == list(expected.label) and found.label.dtype == expected.label.dtype
-    np.testing.assert_array_equal(found.proba, expected.proba)

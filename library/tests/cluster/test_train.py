@@ -217,6 +217,46 @@ def test_training_again_on_a_fresh_cluster_of_the_same_shape_gives_the_same_mode
     assert {model: first[model] == second[model] for model in first} == {"lightgbm": True, "xgboost": True}
 
 
+def install_fit_blocker() -> None:
+    """On a worker: LightGBM's training task says where it runs, then waits for the test's release and fails."""
+    import lightgbm.dask
+
+    def blocking(*args, **kwargs):
+        from distributed import Event, Variable, get_worker
+
+        Variable("training-on").set(get_worker().address)
+        Event("release-fit").wait(timeout=120)
+        raise RuntimeError("released by the test")
+
+    lightgbm.dask._train_part = blocking
+
+
+def test_a_worker_lost_during_the_fit_ends_it_in_a_cluster_error_instead_of_a_wait_for_ever(modelled):
+    # LightGBM pins each training task to its worker, so a worker killed under it (its nanny starts it again at a
+    # new address) left the client waiting on a task no worker could run
+    import os
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed import Event, Variable
+
+    from modelkeel.errors import ClusterError
+
+    settings = dask_settings(for_target(modelled, "label", "lightgbm"), n_workers=2, memory_limit="1GiB")
+    with open_cluster(settings) as cluster, ThreadPoolExecutor(1) as pool:
+        client = cluster.client
+        validated = validate_data(settings, cluster, read_data(settings, cluster))
+        client.run(install_fit_blocker)
+        training = pool.submit(trained_on, settings, cluster, validated)
+        victim = Variable("training-on", client=client).get(timeout=120)
+        os.kill(client.run(os.getpid, workers=[victim])[victim], signal.SIGKILL)
+        try:
+            with pytest.raises(ClusterError, match=r"training lightgbm on the cluster: a worker \(.*\) was lost"):
+                training.result(timeout=180)  # without the check: for ever
+        finally:
+            Event("release-fit", client=client).set()
+
+
 def test_only_the_pickle_failure_of_lightgbms_socket_is_dropped_from_the_workers_log():
     import logging
 

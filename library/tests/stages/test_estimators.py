@@ -87,3 +87,42 @@ def test_lightgbm_takes_its_own_booster_parameters_which_get_params_does_not_lis
     }
     with pytest.raises(SettingsError, match=r"model\.cat_smoothing: not a parameter of LGBMClassifier"):
         build_estimator(settings_with_model(tmp_path, "classification", {"type": "lightgbm", "cat_smoothing": 5}))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"type": "lightgbm", "n_estimators": 20},
+        {"type": "xgboost", "n_estimators": 20},
+        {"type": "random_forest", "n_estimators": 10},
+        {"type": "gradient_boosting", "n_estimators": 20},
+        {"type": "linear"},
+    ],
+    ids=lambda model: model["type"],
+)
+def test_predict_gives_the_pipelines_own_labels_and_asks_a_booster_only_for_probabilities(tmp_path, model):
+    """`predict` equals Pipeline.predict and predict_proba; a tree ensemble whose label is the argmax of its
+    probabilities is scored once (LightGBM has a decision_function, yet its predict is that argmax)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from modelkeel.stages.estimators import predict
+
+    settings = settings_with_model(tmp_path, "classification", model)
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
+    y = np.where(X["a"] + rng.normal(scale=0.8, size=600) > 0, "yes", "no")
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", build_estimator(settings))]).fit(X, y)
+    calls: list[str] = []
+    estimator = pipeline[-1]
+    for method in ("predict", "predict_proba"):
+        original = getattr(estimator, method)
+        setattr(estimator, method, lambda f, _o=original, _m=method, **kw: calls.append(_m) or _o(f, **kw))
+    got = predict(settings, pipeline, X)
+    del estimator.predict, estimator.predict_proba
+    margin = model["type"] in {"gradient_boosting", "linear"}
+    assert calls == (["predict_proba", "predict"] if margin else ["predict_proba"])
+    np.testing.assert_array_equal(got.label, pipeline.predict(X))
+    np.testing.assert_allclose(got.proba, pipeline.predict_proba(X))

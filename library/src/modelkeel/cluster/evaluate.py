@@ -35,7 +35,7 @@ is read, preprocessed and predicted once, its training rows summed into the trai
 metrics metrics.json and the report's table show) and its test rows into the test tables, and the test rows
 of smallest seeded hash kept as the sample's candidates, so the sample needs no pass of its own (the same rows
 `validate.sample` picks). A regression's baseline (the training mean) comes from the split's own reduction.
-A LightGBM classifier is asked for its probabilities once per row (`_predict`): its `predict` is their argmax.
+Each row is predicted once per pass, on the worker's threads (`stages/estimators.predict`).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from ..quality.metrics import Predictions, coded, codes
 from ..runtime.signature import MISSING_CATEGORY, model_frame
 from ..stages.estimators import predict
 from ..stages.train import Split
+from .session import worker_threads
 from .validate import sample
 
 if TYPE_CHECKING:
@@ -113,32 +114,13 @@ def model_predictions(settings: Settings, model, frame: pd.DataFrame, X: pd.Data
     from sklearn.pipeline import Pipeline
 
     if isinstance(model, Pipeline):
-        return _predict(settings, model, X)
+        return predict(settings, model, X, threads=worker_threads())
     from .score import worker_bundle
 
     raw = worker_bundle(model).run(frame)
     if settings.task != "classification":
         return Predictions(np.asarray(raw["value"]).ravel(), None)
     return Predictions(np.asarray(raw["label"]), np.asarray(raw["value"]))
-
-
-def _predict(settings: Settings, model, X: pd.DataFrame) -> Predictions:
-    """stages/estimators.predict, with the booster asked once: a LightGBM classifier's `predict` is the argmax of
-    its `predict_proba` mapped through its classes (lightgbm/sklearn.py), so the labels are those of predict,
-    for half the work (estimators.predict asks for both)."""
-    import sys
-
-    estimator = model[-1]
-    lightgbm = sys.modules.get("lightgbm")  # a LightGBM model was unpickled only if lightgbm is imported
-    if (
-        settings.task == "classification"
-        and lightgbm is not None
-        and isinstance(estimator, lightgbm.LGBMClassifier)
-        and not callable(getattr(estimator, "_objective", None))
-    ):
-        proba = estimator.predict_proba(model[:-1].transform(X))
-        return Predictions(estimator.classes_.take(proba.argmax(axis=1)), proba)
-    return predict(settings, model, X)
 
 
 def summarise(
@@ -619,7 +601,7 @@ def evaluate_model(
         test_rows=np.arange(len(rows)),
         dropped_missing_target=split.dropped,
     )
-    sample_predictions = _predict(settings, model, sampled.X_test)
+    sample_predictions = predict(settings, model, sampled.X_test)
 
     def interval_of(column: str, value: str) -> Interval:
         metric = q.slice_metric

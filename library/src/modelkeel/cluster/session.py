@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..settings import DaskSettings, Settings
 
 T = TypeVar("T")
+LOST_WORKER_CHECK_SECONDS = 5  # while tasks pinned to workers run: how often the workers are counted
 
 # the packages a worker unpickles our tasks with, beyond the ones Dask checks itself
 WORKER_PACKAGES = ("modelkeel", "pandas", "numpy", "pyarrow", "pandera", "onnxruntime", "lightgbm", "xgboost")
@@ -58,13 +59,18 @@ class Cluster:
             "threads": threads,
         }
 
-    def run(self, what: str, call: Callable[[], T]) -> T:
-        """`call()`, with a lost worker or a broken connection turned into a ClusterError that says `what` failed."""
+    def run(self, what: str, call: Callable[[], T], pinned_to: list[str] | None = None) -> T:
+        """`call()`, with a lost worker or a broken connection turned into a ClusterError that says `what` failed.
+
+        `pinned_to`: the workers `call`'s tasks are restricted to (the training's placement, LightGBM's and
+        XGBoost's own training tasks). Dask never moves such a task, so a worker lost under it (killed, or
+        restarted by its nanny at a new address) would leave `call` waiting for ever: `call` then runs in a
+        thread while the workers are counted every LOST_WORKER_CHECK_SECONDS, and a lost one ends the wait."""
         from distributed import KilledWorker
         from distributed.comm.core import CommClosedError
 
         try:
-            return call()
+            return call() if pinned_to is None else self._while_present(what, call, pinned_to)
         except KilledWorker as error:
             raise ClusterError(
                 f"{what}: a worker died while running it ({error.args[0] if error.args else 'a task'}), and so did "
@@ -76,6 +82,50 @@ class Cluster:
             raise ClusterError(
                 f"{what}: the connection to the cluster broke ({type(error).__name__}: {error}); nothing was written"
             ) from None
+
+    def _while_present(self, what: str, call: Callable[[], T], workers: list[str]) -> T:
+        """`call()` in a thread, or a ClusterError as soon as one of `workers` has left the cluster."""
+        import threading
+
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = call()
+            except BaseException as error:
+                outcome["error"] = error
+
+        thread = threading.Thread(target=target, name=f"modelkeel: {what}", daemon=True)
+        thread.start()
+        while True:
+            thread.join(LOST_WORKER_CHECK_SECONDS)
+            if not thread.is_alive():
+                break
+            gone = set(workers) - set(self.client.scheduler_info()["workers"])
+            if gone:
+                raise ClusterError(
+                    f"{what}: a worker ({sorted(gone)[0]}) was lost, and this step's tasks are pinned to their "
+                    "workers, so it cannot go on (most often a worker over its memory: compute.dask.memory_limit; "
+                    "use smaller files or partitions, or more memory per worker). Nothing was written. On a "
+                    "cluster of your own, a LightGBM training task may hold its worker's thread until LightGBM's "
+                    "time_out (model.time_out, minutes; 120 by default)."
+                ) from None
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+
+def worker_threads(dask_worker: Any = None) -> int | None:
+    """The threads of the Dask worker this runs on (None: not on a worker); `client.run(worker_threads)` passes
+    the worker as `dask_worker`, since a function it runs is outside any task."""
+    if dask_worker is None:
+        from distributed import get_worker
+
+        try:
+            dask_worker = get_worker()
+        except ValueError:  # not on a Dask worker (called directly)
+            return None
+    return int(dask_worker.state.nthreads)
 
 
 def worker_order(client) -> list[str]:

@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 PREPROCESS_SAMPLE_ROWS = 100_000  # training rows the preprocessing steps are fitted on, at most
 DASK_MODELS = ("lightgbm", "xgboost")
-LOST_WORKER_CHECK_SECONDS = 5  # while the training features are computed: how often the workers are counted
 
 
 @dataclass(frozen=True)
@@ -178,6 +177,7 @@ class Placed:
     target: list  # per worker: a future of its target (float32; classification: int32 codes)
     rows: list[int]  # per worker
     present: list  # per worker: which classes its rows hold (classification), else None
+    workers: list[str]  # the workers' addresses, in worker order: where the blocks are, and so the training
 
     def missing(self, classes: list) -> list[tuple[int, list]]:
         """(worker, classes it lacks) for every worker whose rows lack some class."""
@@ -234,8 +234,10 @@ def place(
     every partition, the same on every run of the same cluster shape.
 
     The restrictions are strict (a loose one lets Dask's work stealing move a task to an idle worker), so a task
-    whose worker is lost would wait for it for ever: a lost worker ends the wait with a ClusterError."""
+    whose worker is lost would wait for it for ever: a lost worker ends the wait with a ClusterError (`run`'s
+    `pinned_to`), here and in the fit."""
     from dask import delayed
+    from distributed import wait
 
     from .session import worker_order
 
@@ -265,7 +267,7 @@ def place(
         blocks.append(
             client.submit(joined, len(classes or []), *ordered, workers=[worker], allow_other_workers=False, pure=False)
         )
-    cluster.run("computing the training features on the workers", lambda: _gathered(client, workers, blocks))
+    cluster.run("computing the training features on the workers", lambda: wait(blocks), pinned_to=workers)
     del pieces  # the joined blocks hold the rows now
     summaries = client.gather(
         [
@@ -281,26 +283,7 @@ def place(
         client.submit(_getitem, b, 1, workers=[w], allow_other_workers=False)
         for b, w in zip(blocks, workers, strict=True)
     ]
-    return Placed(features, target_, [int(s[0]) for s in summaries], [s[1] for s in summaries])
-
-
-def _gathered(client, workers: list[str], futures: list) -> None:
-    """Once every future is computed; a ClusterError if a worker is lost meanwhile (its tasks, restricted to it,
-    would never run)."""
-    from distributed import wait
-
-    while True:
-        try:
-            wait(futures, timeout=LOST_WORKER_CHECK_SECONDS)
-            return
-        except TimeoutError:
-            gone = set(workers) - set(client.scheduler_info()["workers"])
-            if gone:
-                raise ClusterError(
-                    f"a worker ({sorted(gone)[0]}) was lost while computing the training features (most often a "
-                    "partition larger than its memory: compute.dask.memory_limit); use smaller files or partitions, "
-                    "or more memory per worker. Nothing was written."
-                ) from None
+    return Placed(features, target_, [int(s[0]) for s in summaries], [s[1] for s in summaries], workers)
 
 
 def _placed_with_every_class(
@@ -437,7 +420,7 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
 
         quiet_remote_sockets(cluster.client)
     try:
-        cluster.run(f"training {settings.model.type} on the cluster", fit)
+        cluster.run(f"training {settings.model.type} on the cluster", fit, pinned_to=placed.workers)
     finally:
         placed.release()
     labels = labels_array(classes) if classes is not None else None

@@ -109,20 +109,47 @@ def _option_estimator(settings: Settings):
     raise TypeError(f"unsupported model settings: {type(params).__name__}")  # pragma: no cover
 
 
-def predict(settings: Settings, model: Pipeline, X: pd.DataFrame, features: np.ndarray | None = None) -> Predictions:
+def predict(
+    settings: Settings,
+    model: Pipeline,
+    X: pd.DataFrame,
+    features: np.ndarray | None = None,
+    threads: int | None = None,
+) -> Predictions:
     """What `model.predict` (and `model.predict_proba`) return on X, with one pass through the preprocessing.
 
     Calling both methods of the Pipeline would run the ColumnTransformer twice; on a million
     rows of text categories that transform costs as much as the prediction itself.
     `features` is X already preprocessed by the model's own steps (the training rows, as fitted).
+    `threads`: what a LightGBM model predicts with (default: every core this process may use, whatever its
+    n_jobs, which keeps its training reproducible, says; a row's prediction does not depend on the threads).
     """
     features = model[:-1].transform(X) if features is None else features
     estimator = model[-1]
+    lightgbm = type(estimator).__module__.startswith("lightgbm")
+    threads = {"num_threads": threads or _cores()} if lightgbm else {}
     if settings.task != "classification":
-        return Predictions(np.asarray(estimator.predict(features)).reshape(-1), None)
-    proba = estimator.predict_proba(features)
-    if hasattr(estimator, "decision_function"):
+        return Predictions(np.asarray(estimator.predict(features, **threads)).reshape(-1), None)
+    proba = estimator.predict_proba(features, **threads)
+    if _predicts_by_margin(estimator):
         label = estimator.predict(features)  # margin models: scikit-learn's own decision rule
     else:
-        label = estimator.classes_.take(proba.argmax(axis=1))  # forests: this is their predict
+        label = estimator.classes_.take(proba.argmax(axis=1))  # this is their predict
     return Predictions(label, proba)
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _predicts_by_margin(estimator) -> bool:
+    """Whether `predict` decides on the margin rather than as the argmax of `predict_proba`.
+
+    scikit-learn's linear and gradient-boosting classifiers threshold their decision function;
+    forests, XGBoost and LightGBM (whose `decision_function` exists but whose `predict` is
+    `argmax(predict_proba)`) need only the one call, which halves a booster's scoring.
+    """
+    return hasattr(estimator, "decision_function") and not type(estimator).__module__.startswith("lightgbm")
