@@ -217,6 +217,40 @@ def test_training_again_on_a_fresh_cluster_of_the_same_shape_gives_the_same_mode
     assert {model: first[model] == second[model] for model in first} == {"lightgbm": True, "xgboost": True}
 
 
+def test_the_classes_and_the_preprocessing_sample_ride_on_the_splits_pass(modelled, validated, dask_cluster):
+    # streamed data is read and validated again by every pass: what training needs before it places the rows is
+    # computed in the split's own pass (`riders`), and is what training computes on its own
+    from modelkeel.cluster.session import Cluster
+
+    settings = for_target(modelled, "label", "lightgbm")
+    passes: list[str] = []
+
+    class Counted(Cluster):
+        def run(self, what, call, pinned_to=None):
+            passes.append(what)
+            return super().run(what, call, pinned_to)
+
+    counted = Counted(dask_cluster.client, dask_cluster.kind, dask_cluster.address)
+    riders = cluster_train.training_riders(settings)
+    split = split_data(settings, counted, validated.frame, riders=riders)
+    assert set(split.riders) == {"sample", "classes"}
+    passes.clear()
+    alone = train_model(settings, counted, split_data(settings, dask_cluster, validated.frame))
+    assert "sampling the training split" in passes
+    passes.clear()
+    ridden = train_model(settings, counted, split)
+    assert passes == ["computing the training features on the workers", "training lightgbm on the cluster"]
+    assert (
+        (ridden.classes, ridden.preprocess_rows)
+        == (alone.classes, alone.preprocess_rows)
+        == (
+            ["high", "low", "mid"],
+            min(split.train_rows, cluster_train.PREPROCESS_SAMPLE_ROWS),
+        )
+    )
+    assert model_bytes(ridden) == model_bytes(alone)
+
+
 def install_fit_blocker() -> None:
     """On a worker: LightGBM's training task says where it runs, then waits for the test's release and fails."""
     import lightgbm.dask

@@ -13,6 +13,8 @@ from modelkeel.cluster.data import read_data
 from modelkeel.cluster.session import worker_order
 from modelkeel.cluster.validate import (
     category_sets,
+    collected_classes,
+    collecting_classes,
     estimated_bytes,
     measured_row_bytes,
     memory_rule,
@@ -133,6 +135,11 @@ def test_reductions_give_what_the_whole_frame_gives(rows_project, dask_cluster):
         "label": ["no", "yes"],
     }
     assert category_sets(dask_cluster, frame, ["id"], limit=10) == {"id": None}  # more than the bound
+    # the same sets as a lazy Series, computed with other reductions in one pass (the split's riders)
+    for column, limit in (("colour", 1000), ("label", 1000), ("id", 10), ("id", 10_000)):
+        values = dask_cluster.client.compute(collecting_classes(frame, column, limit)).result()
+        assert len(values) <= (limit + 1) * frame.npartitions
+        assert collected_classes(values, limit) == category_sets(dask_cluster, frame, [column], limit)[column]
     stats = numeric_stats(dask_cluster, frame, ["amount"])["amount"]
     assert stats["count"] == whole["amount"].count()
     assert stats["min"] == whole["amount"].min() and stats["max"] == whole["amount"].max()

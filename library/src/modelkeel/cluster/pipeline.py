@@ -30,8 +30,8 @@ from .data import read_data
 from .evaluate import evaluate_model
 from .session import Cluster, open_cluster
 from .split import split_data
-from .train import ClusterTrained, check_model_type, train_model
-from .validate import sample, validate_data
+from .train import ClusterTrained, check_model_type, train_model, training_riders
+from .validate import sampled, sampling, validate_data
 
 if TYPE_CHECKING:
     from ..bundle.verify import Verified
@@ -122,7 +122,14 @@ def run_on_cluster(settings: Settings, cluster: Cluster) -> Verified:
         f"pass schema {validated.schema_name!r} (fingerprint {snapshot['fingerprint'][:12]})"
     )
     say(f"validate: {_memory_note(memory)}")
-    split = split_data(settings, cluster, validated.frame, snapshot, keep_in_memory=kept)
+    riders = training_riders(settings)
+
+    def also_the_bundles_sample(train) -> dict:  # the split's pass reads the data for these too
+        return {**riders(train), "bundle_sample": sampling(validated.frame, BUNDLE_SAMPLE_ROWS, settings.seed)}
+
+    split = split_data(
+        settings, cluster, validated.frame, snapshot, keep_in_memory=kept, riders=also_the_bundles_sample
+    )
     if split.dropped:
         say(f"train: skipped {split.dropped} row(s) without a value for {settings.data.target!r}")
     with step(f"fit {settings.model.type} on {split.train_rows} rows on {compute['workers']} worker(s)"):
@@ -150,7 +157,7 @@ def run_on_cluster(settings: Settings, cluster: Cluster) -> Verified:
         raise GateError(
             "quality gate failed, so nothing was exported or bundled:\n  - " + "\n  - ".join(failed_gates(metrics))
         )
-    bundle_rows = sample(cluster, validated.frame, BUNDLE_SAMPLE_ROWS, settings.seed)
+    bundle_rows = sampled(split.riders["bundle_sample"])
     local = ValidatedData(bundle_rows, snapshot, validated.schema_name)
     exported = run_export(
         settings,

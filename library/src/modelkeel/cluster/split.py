@@ -28,7 +28,8 @@ memory) the mask is kept there too, so later passes do not hash every row again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +61,7 @@ class ClusterSplit:
     labelled: Any = None  # dask DataFrame: the rows with a target, both sides
     is_test: Any = None  # dask Series of bools, aligned with `labelled`: True on the test side
     train_target_mean: float | None = None  # regression: the training target's mean (the baseline's prediction)
+    riders: dict = field(default_factory=dict)  # what `split_data`'s `riders` asked for, computed in its pass
 
 
 def test_rows_by_hash(frame: pd.DataFrame, seed: int, test_size: float) -> pd.Series:
@@ -225,11 +227,21 @@ def target_sum(frame: pd.DataFrame, target: str) -> float:
 
 
 def split_data(
-    settings: Settings, cluster: Cluster, frame, snapshot: dict | None = None, keep_in_memory: bool = False
+    settings: Settings,
+    cluster: Cluster,
+    frame,
+    snapshot: dict | None = None,
+    keep_in_memory: bool = False,
+    riders: Callable[[Any], dict[str, Any]] | None = None,
 ) -> ClusterSplit:
     """data.split applied to the validated frame: lazy train and test frames, their sizes by one reduction.
     `snapshot` (the data's, cluster/data.py) names the files of `settings.test_pool` for a time split;
-    `keep_in_memory`: the frame is kept in the workers' memory, and so is the split's mask."""
+    `keep_in_memory`: the frame is kept in the workers' memory, and so is the split's mask.
+
+    `riders`: given the lazy training frame, other reductions (dask collections or Delayed, by name) to compute
+    in the same pass as the split's counts, so data streamed from its files is read and validated once for all
+    of them (train.training_riders: the classes and the preprocessing sample). `ClusterSplit.riders` holds
+    their results."""
     import dask
 
     data = settings.data
@@ -258,10 +270,11 @@ def split_data(
     train, test = labelled[~is_test], labelled[is_test]
     regression = settings.task == "regression"
     train_sum = train.map_partitions(target_sum, target, meta=(None, "f8")).sum() if regression else 0.0
-    total, labelled_rows, test_rows, train_sum = cluster.run(
+    extra = riders(train) if riders is not None else {}
+    total, labelled_rows, test_rows, train_sum, rode = cluster.run(
         "counting the split",
         lambda: dask.compute(
-            frame.map_partitions(len).sum(), labelled.map_partitions(len).sum(), is_test.sum(), train_sum
+            frame.map_partitions(len).sum(), labelled.map_partitions(len).sum(), is_test.sum(), train_sum, extra
         ),
     )
     total, labelled_rows, test_rows = int(total), int(labelled_rows), int(test_rows)
@@ -288,6 +301,7 @@ def split_data(
         labelled,
         is_test,
         float(train_sum) / train_rows if regression else None,
+        rode,
     )
 
 

@@ -47,7 +47,7 @@ import pandas as pd
 
 from ..errors import ClusterError, DataError, SettingsError
 from ..runtime.signature import model_frame
-from .validate import MAX_CATEGORIES, category_sets, sample
+from .validate import MAX_CATEGORIES, collected_classes, collecting_classes, sampled, sampling
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -367,6 +367,28 @@ def _xgboost_local(fitted, local, labels: np.ndarray | None):
     return model
 
 
+def training_riders(settings: Settings):
+    """What training needs of the training split before it places the rows, as reductions `split_data` computes
+    in its own pass (its `riders`): the classes (classification) and the preprocessing sample, of the model's
+    columns only (not the ones it ignores, such as wide text)."""
+    data = settings.data
+
+    def riders(train) -> dict[str, Any]:
+        used = list(dict.fromkeys([*data.inputs.raw, data.target]))
+        found = {"sample": sampling(train[used], PREPROCESS_SAMPLE_ROWS, settings.seed)}
+        if settings.task == "classification":
+            found["classes"] = collecting_classes(train, data.target, MAX_CATEGORIES)
+        return found
+
+    return riders
+
+
+def _computed(cluster: Cluster, lazy: dict[str, Any]) -> dict[str, Any]:
+    import dask
+
+    return cluster.run("sampling the training split", lambda: dask.compute(lazy)[0])
+
+
 def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> ClusterTrained:
     """The project's Pipeline fitted on the training split: preprocessing on a bounded sample, the model step on
     every row by the Dask estimator, made local. What reaches the client: the sample, the classes, the model."""
@@ -383,8 +405,10 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
     classification = settings.task == "classification"
     classes = None
     frame = split.train
+    needed = {"sample", "classes"} if classification else {"sample"}  # `training_riders`' names
+    rode = split.riders if needed <= split.riders.keys() else _computed(cluster, training_riders(settings)(frame))
     if classification:
-        found = category_sets(cluster, frame, [data.target], MAX_CATEGORIES)[data.target]
+        found = collected_classes(rode["classes"], MAX_CATEGORIES)
         if found is None:
             raise DataError(
                 f"the target {data.target!r} holds more than {MAX_CATEGORIES} classes in the training split: "
@@ -397,9 +421,7 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
                 "classifier needs two or more."
             )
 
-    # the same rows however the data is partitioned
-    used = list(dict.fromkeys([*inputs.raw, data.target]))  # not the columns the model ignores (wide text)
-    rows = sample(cluster, frame[used], PREPROCESS_SAMPLE_ROWS, settings.seed)
+    rows = sampled(rode["sample"])  # the same rows however the data is partitioned
     preprocess = pipeline[:-1]
     preprocess.fit(model_frame(rows, inputs), target_of(rows, data.target, classes))
     width = np.asarray(preprocess.transform(model_frame(rows.head(1), inputs))).shape[1]

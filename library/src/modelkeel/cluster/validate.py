@@ -385,11 +385,21 @@ def sample(cluster: Cluster, frame, rows: int, seed: int) -> pd.DataFrame:
     """At most `rows` rows, the same for the same data and seed however it is partitioned (the rows of smallest
     seeded hash of their values and position), in their order in the data; a tree reduction: at most `rows` rows
     per partition ever move, and `rows` reach the client."""
+    lazy = sampling(frame, rows, seed)
+    return sampled(cluster.run("sampling the data", lambda: lazy.compute()))
+
+
+def sampling(frame, rows: int, seed: int):
+    """`sample`'s pass, not yet computed (to compute with others in one pass over the data): `sampled` of its
+    result is the sample."""
     if rows < 1:
         raise DataError(f"a sample needs at least one row, not {rows}")
     meta = frame._meta.assign(_hash=pd.Series(dtype="u8"))
-    hashed = frame.map_partitions(_with_hash, seed, meta=meta)
-    picked = cluster.run("sampling the data", lambda: hashed.nsmallest(rows, "_hash").compute())
+    return frame.map_partitions(_with_hash, seed, meta=meta).nsmallest(rows, "_hash")
+
+
+def sampled(picked: pd.DataFrame) -> pd.DataFrame:
+    """The sample, from its computed pass (`sampling`)."""
     return picked.sort_index().drop(columns="_hash")
 
 
@@ -426,20 +436,35 @@ def category_sets(cluster: Cluster, frame, columns: list[str], limit: int = MAX_
     parts = [delayed(_distinct)(p, list(columns), limit) for p in frame.to_delayed()]
     while len(parts) > 1:  # a tree: eight at a time
         parts = [delayed(_merge_distinct)(parts[i : i + 8], limit) for i in range(0, len(parts), 8)]
-    merged = cluster.run("collecting categories", lambda: parts[0].compute())
-    if len(frame.to_delayed()) == 1:
-        merged = _merge_distinct([merged], limit)
-    result: dict[str, list | None] = {}
-    for column in columns:
-        values = merged.get(column, [])
-        if values is None:
-            result[column] = None
-            continue
-        try:
-            result[column] = sorted(_plain_value(v) for v in values)
-        except TypeError:
-            result[column] = [_plain_value(v) for v in values]
-    return result
+    merged = cluster.run("collecting categories", lambda: delayed(_merge_distinct)(parts, limit).compute())
+    return {column: _sorted_values(merged.get(column, [])) for column in columns}
+
+
+def collecting_classes(frame, column: str, limit: int = MAX_CATEGORIES):
+    """`category_sets` of one column as a lazy Series (to compute with other reductions in one pass over the
+    data, which a Delayed tree would read again): each partition's distinct values, at most `limit` + 1 of them,
+    so at most (`limit` + 1) x partitions values reach the client. `collected_classes` of its result is the set."""
+    return frame[column].map_partitions(_distinct_values, limit, meta=(column, object))
+
+
+def collected_classes(values: pd.Series, limit: int = MAX_CATEGORIES) -> list | None:
+    """The sorted distinct values from `collecting_classes`' result, or None when there are more than `limit`."""
+    distinct = list(dict.fromkeys(values.tolist()))
+    return None if len(distinct) > limit else _sorted_values(distinct)
+
+
+def _distinct_values(values: pd.Series, limit: int) -> pd.Series:
+    found = values.dropna().unique()[: limit + 1]
+    return pd.Series(np.asarray(found, dtype=object), name=values.name, dtype=object)
+
+
+def _sorted_values(values: list | None) -> list | None:
+    if values is None:
+        return None
+    try:
+        return sorted(_plain_value(v) for v in values)
+    except TypeError:
+        return [_plain_value(v) for v in values]
 
 
 def _plain_value(value: Any) -> Any:

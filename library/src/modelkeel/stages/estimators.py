@@ -127,10 +127,10 @@ def predict(
     features = model[:-1].transform(X) if features is None else features
     estimator = model[-1]
     lightgbm = type(estimator).__module__.startswith("lightgbm")
-    threads = {"num_threads": threads or _cores()} if lightgbm else {}
+    on: dict[str, int] = {"num_threads": threads or _cores()} if lightgbm else {}
     if settings.task != "classification":
-        return Predictions(np.asarray(estimator.predict(features, **threads)).reshape(-1), None)
-    proba = estimator.predict_proba(features, **threads)
+        return Predictions(np.asarray(estimator.predict(features, **on)).reshape(-1), None)
+    proba = estimator.predict_proba(features, **on)
     if _predicts_by_margin(estimator):
         label = estimator.predict(features)  # margin models: scikit-learn's own decision rule
     else:

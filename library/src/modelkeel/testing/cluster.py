@@ -122,10 +122,17 @@ def model_and_metrics(settings: Settings, cluster: Cluster, data: ClusterProject
     """The split, the model (artifacts/' when fresh, else trained now, nothing written) and its evaluation."""
     from ..cluster.evaluate import EVAL_SAMPLE_ROWS, evaluate_model
     from ..cluster.split import split_data
-    from ..cluster.train import ClusterTrained, check_model_type, train_model
+    from ..cluster.train import ClusterTrained, check_model_type, train_model, training_riders
 
-    split = split_data(settings, cluster, data.frame, data.snapshot, keep_in_memory=data.kept_in_memory)
     found = trained_by_dask(settings, data.snapshot)
+    split = split_data(
+        settings,
+        cluster,
+        data.frame,
+        data.snapshot,
+        keep_in_memory=data.kept_in_memory,
+        riders=training_riders(settings) if found is None else None,
+    )
     if found is not None:
         model, record = found
         compute = record.get("compute") or {}
