@@ -217,12 +217,52 @@ def test_training_again_on_a_fresh_cluster_of_the_same_shape_gives_the_same_mode
     assert {model: first[model] == second[model] for model in first} == {"lightgbm": True, "xgboost": True}
 
 
-def test_the_classes_and_the_preprocessing_sample_ride_on_the_splits_pass(modelled, validated, dask_cluster):
-    # streamed data is read and validated again by every pass: what training needs before it places the rows is
-    # computed in the split's own pass (`riders`), and is what training computes on its own
+def count_coercions(on: bool) -> int:
+    """On a worker: from now on (`on`), count the partitions coerced to the contract (each read of streamed data
+    is one), or stop counting and say how many were."""
+    from modelkeel.cluster import validate
+
+    real = getattr(validate, "_uncounted", None)
+    if on:
+        real = real or validate.coerce_partition
+        validate._uncounted, validate._coerced = real, 0
+
+        def counted(*args, **kwargs):
+            validate._coerced += 1
+            return real(*args, **kwargs)
+
+        validate.coerce_partition = counted
+        return 0
+    if real is not None:
+        validate.coerce_partition = real
+        del validate._uncounted
+    return int(getattr(validate, "_coerced", 0))
+
+
+def test_the_classes_and_the_samples_ride_on_the_splits_pass_which_reads_streamed_data_once(
+    modelled, validated, dask_cluster
+):
+    # streamed data is read and validated again by every pass: what training needs before it places the rows
+    # (and the pipeline's bundle sample) is computed in the split's own pass, and is what training computes alone
     from modelkeel.cluster.session import Cluster
+    from modelkeel.cluster.validate import sampling
 
     settings = for_target(modelled, "label", "lightgbm")
+    streamed = validate_data(settings, dask_cluster, read_data(settings, dask_cluster))  # not kept in memory
+    riders = cluster_train.training_riders(settings)
+
+    def with_a_bundle_sample(train) -> dict:
+        return {**riders(train), "bundle": sampling(streamed.frame, 50, settings.seed)}
+
+    client = dask_cluster.client
+    client.run(count_coercions, True)
+    try:
+        split = split_data(settings, dask_cluster, streamed.frame, riders=with_a_bundle_sample)
+    finally:
+        coerced = sum(client.run(count_coercions, False).values())
+    assert coerced == streamed.partitions  # each partition read once for the counts, the classes and both samples
+    assert set(split.riders) == {"train.sample", "train.classes", "bundle"}
+
     passes: list[str] = []
 
     class Counted(Cluster):
@@ -231,10 +271,6 @@ def test_the_classes_and_the_preprocessing_sample_ride_on_the_splits_pass(modell
             return super().run(what, call, pinned_to)
 
     counted = Counted(dask_cluster.client, dask_cluster.kind, dask_cluster.address)
-    riders = cluster_train.training_riders(settings)
-    split = split_data(settings, counted, validated.frame, riders=riders)
-    assert set(split.riders) == {"sample", "classes"}
-    passes.clear()
     alone = train_model(settings, counted, split_data(settings, dask_cluster, validated.frame))
     assert "sampling the training split" in passes
     passes.clear()

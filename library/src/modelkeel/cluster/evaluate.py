@@ -53,7 +53,6 @@ from ..quality.metrics import Predictions, coded, codes
 from ..runtime.signature import MISSING_CATEGORY, model_frame
 from ..stages.estimators import predict
 from ..stages.train import Split
-from .session import worker_threads
 from .validate import sample
 
 if TYPE_CHECKING:
@@ -114,7 +113,7 @@ def model_predictions(settings: Settings, model, frame: pd.DataFrame, X: pd.Data
     from sklearn.pipeline import Pipeline
 
     if isinstance(model, Pipeline):
-        return predict(settings, model, X, threads=worker_threads())
+        return predict(settings, model, X, threads=1)  # a worker runs as many such tasks at once as it has threads
     from .score import worker_bundle
 
     raw = worker_bundle(model).run(frame)

@@ -125,7 +125,7 @@ def run_on_cluster(settings: Settings, cluster: Cluster) -> Verified:
     riders = training_riders(settings)
 
     def also_the_bundles_sample(train) -> dict:  # the split's pass reads the data for these too
-        return {**riders(train), "bundle_sample": sampling(validated.frame, BUNDLE_SAMPLE_ROWS, settings.seed)}
+        return {**riders(train), "pipeline.bundle_sample": sampling(validated.frame, BUNDLE_SAMPLE_ROWS, settings.seed)}
 
     split = split_data(
         settings, cluster, validated.frame, snapshot, keep_in_memory=kept, riders=also_the_bundles_sample
@@ -157,7 +157,7 @@ def run_on_cluster(settings: Settings, cluster: Cluster) -> Verified:
         raise GateError(
             "quality gate failed, so nothing was exported or bundled:\n  - " + "\n  - ".join(failed_gates(metrics))
         )
-    bundle_rows = sampled(split.riders["bundle_sample"])
+    bundle_rows = sampled(split.riders["pipeline.bundle_sample"])
     local = ValidatedData(bundle_rows, snapshot, validated.schema_name)
     exported = run_export(
         settings,

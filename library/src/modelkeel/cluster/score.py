@@ -60,7 +60,6 @@ import pandas as pd
 
 from ..errors import DataError, DataValidationError, VerificationError
 from ..runtime.scoring import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, _positive, check_no_clash, read_input, score_frame
-from .session import worker_threads
 
 if TYPE_CHECKING:
     from ..bundle.reader import Bundle
@@ -143,6 +142,19 @@ def worker_bundle(model: ShippedModel) -> Bundle:
         while len(_MODELS) > MAX_MODELS:
             _MODELS.popitem(last=False)
         return bundle
+
+
+def worker_threads(dask_worker: Any = None) -> int | None:
+    """The threads of the Dask worker this runs on (None: not on a worker); `client.run(worker_threads)` passes
+    the worker as `dask_worker`, since a function it runs is outside any task."""
+    if dask_worker is None:
+        from distributed import get_worker
+
+        try:
+            dask_worker = get_worker()
+        except ValueError:  # not on a Dask worker (called directly)
+            return None
+    return int(dask_worker.state.nthreads)
 
 
 def worker_session(model: bytes):

@@ -48,8 +48,7 @@ class Cluster:
     def facts(self) -> dict:
         """engine, kind, workers and threads, for lineage; never the scheduler's address itself (a secret in
         Actions when DASK_SCHEDULER_ADDRESS names it): its scheme and where it was named."""
-        info = self.client.scheduler_info()
-        workers = info.get("workers", {})
+        workers = all_workers(self.client)
         threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
         return {
             "engine": "dask",
@@ -84,9 +83,12 @@ class Cluster:
             ) from None
 
     def _while_present(self, what: str, call: Callable[[], T], workers: list[str]) -> T:
-        """`call()` in a thread, or a ClusterError as soon as one of `workers` has left the cluster."""
+        """`call()` in a thread, or a ClusterError as soon as one of `workers` has left the cluster (or was
+        restarted at the same address: a worker is known by its address and its id)."""
         import threading
 
+        present = all_workers(self.client)
+        expected = {address: present.get(address, {}).get("id") for address in workers}
         outcome: dict[str, Any] = {}
 
         def target() -> None:
@@ -95,44 +97,47 @@ class Cluster:
             except BaseException as error:
                 outcome["error"] = error
 
+        def lost() -> str | None:
+            now = all_workers(self.client)
+            gone = [a for a, id_ in expected.items() if a not in now or now[a].get("id") != id_]
+            return sorted(gone)[0] if gone else None
+
         thread = threading.Thread(target=target, name=f"modelkeel: {what}", daemon=True)
         thread.start()
         while True:
             thread.join(LOST_WORKER_CHECK_SECONDS)
-            if not thread.is_alive():
-                break
-            gone = set(workers) - set(self.client.scheduler_info()["workers"])
-            if gone:
+            alive = thread.is_alive()
+            # also when `call` failed: the other workers' tasks fail fast once a peer is gone (LightGBM's network)
+            gone = lost() if alive or "error" in outcome else None
+            if gone is not None:
                 raise ClusterError(
-                    f"{what}: a worker ({sorted(gone)[0]}) was lost, and this step's tasks are pinned to their "
+                    f"{what}: a worker ({gone}) was lost, and this step's tasks are pinned to their "
                     "workers, so it cannot go on (most often a worker over its memory: compute.dask.memory_limit; "
                     "use smaller files or partitions, or more memory per worker). Nothing was written. On a "
                     "cluster of your own, a LightGBM training task may hold its worker's thread until LightGBM's "
                     "time_out (model.time_out, minutes; 120 by default)."
                 ) from None
+            if not alive:
+                break
         if "error" in outcome:
             raise outcome["error"]
         return outcome["value"]
 
 
-def worker_threads(dask_worker: Any = None) -> int | None:
-    """The threads of the Dask worker this runs on (None: not on a worker); `client.run(worker_threads)` passes
-    the worker as `dask_worker`, since a function it runs is outside any task."""
-    if dask_worker is None:
-        from distributed import get_worker
-
-        try:
-            dask_worker = get_worker()
-        except ValueError:  # not on a Dask worker (called directly)
-            return None
-    return int(dask_worker.state.nthreads)
+def all_workers(client) -> dict[str, dict]:
+    """Every worker's information by address. distributed 2025.4 to 2026.6 list at most five workers unless
+    asked for all (`n_workers=-1`, dask/distributed#9308); earlier versions take no such argument."""
+    try:
+        return client.scheduler_info(n_workers=-1).get("workers", {})
+    except TypeError:
+        return client.scheduler_info().get("workers", {})
 
 
 def worker_order(client) -> list[str]:
     """The workers' addresses in a fixed order: by name (a LocalCluster names its workers 0, 1, ...; numbers in
     numeric order), so the same cluster shape gives the same order on every run, whatever the addresses. Where
     partition i is kept (validate.py) and trained (train.py): on the i % n-th of them."""
-    workers = client.scheduler_info()["workers"]
+    workers = all_workers(client)
     if not workers:
         raise ClusterError("the cluster has no workers: start some, or check compute.dask")
 

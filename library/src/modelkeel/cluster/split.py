@@ -238,10 +238,11 @@ def split_data(
     `snapshot` (the data's, cluster/data.py) names the files of `settings.test_pool` for a time split;
     `keep_in_memory`: the frame is kept in the workers' memory, and so is the split's mask.
 
-    `riders`: given the lazy training frame, other reductions (dask collections or Delayed, by name) to compute
-    in the same pass as the split's counts, so data streamed from its files is read and validated once for all
-    of them (train.training_riders: the classes and the preprocessing sample). `ClusterSplit.riders` holds
-    their results."""
+    `riders`: given the lazy training frame, other reductions (dask DataFrame or Series expressions, by name)
+    to compute in the same pass as the split's counts, so data streamed from its files is read and validated
+    once for all of them (train.training_riders: the classes and the preprocessing sample). Not a Delayed: it
+    is optimised apart from the frames and would read the data again. `ClusterSplit.riders` holds their
+    results. A time split reads the data once more before, for its cut-off."""
     import dask
 
     data = settings.data

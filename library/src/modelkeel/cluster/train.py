@@ -267,7 +267,11 @@ def place(
         blocks.append(
             client.submit(joined, len(classes or []), *ordered, workers=[worker], allow_other_workers=False, pure=False)
         )
-    cluster.run("computing the training features on the workers", lambda: wait(blocks), pinned_to=workers)
+    try:
+        cluster.run("computing the training features on the workers", lambda: wait(blocks), pinned_to=workers)
+    except BaseException:
+        client.cancel(blocks)  # what a lost worker left of them would otherwise wait for it
+        raise
     del pieces  # the joined blocks hold the rows now
     summaries = client.gather(
         [
@@ -375,9 +379,9 @@ def training_riders(settings: Settings):
 
     def riders(train) -> dict[str, Any]:
         used = list(dict.fromkeys([*data.inputs.raw, data.target]))
-        found = {"sample": sampling(train[used], PREPROCESS_SAMPLE_ROWS, settings.seed)}
+        found = {"train.sample": sampling(train[used], PREPROCESS_SAMPLE_ROWS, settings.seed)}
         if settings.task == "classification":
-            found["classes"] = collecting_classes(train, data.target, MAX_CATEGORIES)
+            found["train.classes"] = collecting_classes(train, data.target, MAX_CATEGORIES)
         return found
 
     return riders
@@ -405,10 +409,10 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
     classification = settings.task == "classification"
     classes = None
     frame = split.train
-    needed = {"sample", "classes"} if classification else {"sample"}  # `training_riders`' names
+    needed = {"train.sample", "train.classes"} if classification else {"train.sample"}  # `training_riders`' names
     rode = split.riders if needed <= split.riders.keys() else _computed(cluster, training_riders(settings)(frame))
     if classification:
-        found = collected_classes(rode["classes"], MAX_CATEGORIES)
+        found = collected_classes(rode["train.classes"], MAX_CATEGORIES)
         if found is None:
             raise DataError(
                 f"the target {data.target!r} holds more than {MAX_CATEGORIES} classes in the training split: "
@@ -421,7 +425,7 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
                 "classifier needs two or more."
             )
 
-    rows = sampled(rode["sample"])  # the same rows however the data is partitioned
+    rows = sampled(rode["train.sample"])  # the same rows however the data is partitioned
     preprocess = pipeline[:-1]
     preprocess.fit(model_frame(rows, inputs), target_of(rows, data.target, classes))
     width = np.asarray(preprocess.transform(model_frame(rows.head(1), inputs))).shape[1]
@@ -433,18 +437,20 @@ def train_model(settings: Settings, cluster: Cluster, split: ClusterSplit) -> Cl
 
     def fit():
         features, target = placed.arrays(width, classes is not None)
-        with warnings.catch_warnings():  # LightGBM: a worker trains with its own threads, whatever n_jobs says
-            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-            return estimator.fit(features, target)
+        return estimator.fit(features, target)
 
     if isinstance(local, lightgbm.LGBMModel):
         from .quiet import quiet_remote_sockets
 
         quiet_remote_sockets(cluster.client)
-    try:
-        cluster.run(f"training {settings.model.type} on the cluster", fit, pinned_to=placed.workers)
-    finally:
-        placed.release()
+    # here, not in `fit`'s thread (which may outlive a lost worker's ClusterError, and would then put back
+    # the filters it found): LightGBM's workers train with their own threads, whatever n_jobs says
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        try:
+            cluster.run(f"training {settings.model.type} on the cluster", fit, pinned_to=placed.workers)
+        finally:
+            placed.release()
     labels = labels_array(classes) if classes is not None else None
     if isinstance(local, lightgbm.LGBMModel):
         fitted_local = _lightgbm_local(estimator, local, labels)

@@ -100,8 +100,10 @@ def memory_rule(cluster: Cluster, meta: pd.DataFrame, rows: int, row_bytes: floa
     """Whether to keep the validated data in the workers' memory: when its estimate (from its types, or from
     `row_bytes` measured on its first rows when that is more) is at most MEMORY_SHARE of their summed
     memory_limit (a worker without a limit: unknown, so streamed)."""
+    from .session import all_workers
+
     estimate = max(estimated_bytes(meta, rows), int((row_bytes or 0) * rows))
-    limits = [int(w.get("memory_limit") or 0) for w in cluster.client.scheduler_info().get("workers", {}).values()]
+    limits = [int(w.get("memory_limit") or 0) for w in all_workers(cluster.client).values()]
     total = sum(limits) if limits and all(limits) else None
     kept = total is not None and estimate <= MEMORY_SHARE * total
     return {

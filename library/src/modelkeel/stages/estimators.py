@@ -126,8 +126,7 @@ def predict(
     """
     features = model[:-1].transform(X) if features is None else features
     estimator = model[-1]
-    lightgbm = type(estimator).__module__.startswith("lightgbm")
-    on: dict[str, int] = {"num_threads": threads or _cores()} if lightgbm else {}
+    on: dict[str, int] = {"num_threads": threads or _cores()} if _is_lightgbm(estimator) else {}
     if settings.task != "classification":
         return Predictions(np.asarray(estimator.predict(features, **on)).reshape(-1), None)
     proba = estimator.predict_proba(features, **on)
@@ -139,10 +138,17 @@ def predict(
 
 
 def _cores() -> int:
-    """The cores this process may run on."""
-    import os
+    """The cores this process may use (joblib's count: the CPU affinity and a container's CPU quota)."""
+    from joblib import cpu_count
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, int(cpu_count()))
+
+
+def _is_lightgbm(estimator) -> bool:
+    import sys
+
+    lightgbm = sys.modules.get("lightgbm")  # a LightGBM model exists only if lightgbm is imported
+    return lightgbm is not None and isinstance(estimator, lightgbm.LGBMModel)
 
 
 def _predicts_by_margin(estimator) -> bool:
@@ -150,6 +156,9 @@ def _predicts_by_margin(estimator) -> bool:
 
     scikit-learn's linear and gradient-boosting classifiers threshold their decision function;
     forests, XGBoost and LightGBM (whose `decision_function` exists but whose `predict` is
-    `argmax(predict_proba)`) need only the one call, which halves a booster's scoring.
+    `argmax(predict_proba)`, unless its objective is a callable: then both answer raw scores)
+    need only the one call, which halves a booster's scoring.
     """
-    return hasattr(estimator, "decision_function") and not type(estimator).__module__.startswith("lightgbm")
+    if _is_lightgbm(estimator):
+        return callable(getattr(estimator, "_objective", None))
+    return hasattr(estimator, "decision_function")
