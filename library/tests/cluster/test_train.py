@@ -5,7 +5,9 @@ pandas engine's class; the scikit-learn models refused; each worker dealt a shar
 from __future__ import annotations
 
 import pickle
+import sys
 
+import cloudpickle
 import numpy as np
 import pytest
 
@@ -23,6 +25,8 @@ from modelkeel.settings import GradientBoostingParams, LinearParams, RandomFores
 from .conftest import dask_settings
 from .modelled import for_target, modelled_frame, modelled_project
 from .projects import with_data, write
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the counter and the blocker below run on workers
 
 
 @pytest.fixture(scope="module")
