@@ -409,43 +409,20 @@ def row_count(cluster: Cluster, frame) -> int:
     return int(cluster.run("counting rows", lambda: frame.map_partitions(len).compute().sum()))
 
 
-def _distinct(frame: pd.DataFrame, columns: list[str], limit: int) -> dict[str, list | None]:
-    found: dict[str, list | None] = {}
-    for column in columns:
-        values = frame[column].dropna().unique()
-        found[column] = None if len(values) > limit else list(values)
-    return found
-
-
-def _merge_distinct(parts: list[dict[str, list | None]], limit: int) -> dict[str, list | None]:
-    merged: dict[str, list | None] = {}
-    for part in parts:
-        for column, values in part.items():
-            held = merged.get(column, [])
-            if values is None or held is None:
-                merged[column] = None
-                continue
-            joined = list(dict.fromkeys([*held, *values]))
-            merged[column] = None if len(joined) > limit else joined
-    return merged
-
-
 def category_sets(cluster: Cluster, frame, columns: list[str], limit: int = MAX_CATEGORIES) -> dict[str, list | None]:
     """Each column's distinct values over the whole data, sorted (gaps left out), or None when it holds more
-    than `limit`: per partition, then merged (each step bounded by `limit` values per column)."""
-    from dask import delayed
+    than `limit`: `collecting_classes` of each column, in one pass."""
+    import dask
 
-    parts = [delayed(_distinct)(p, list(columns), limit) for p in frame.to_delayed()]
-    while len(parts) > 1:  # a tree: eight at a time
-        parts = [delayed(_merge_distinct)(parts[i : i + 8], limit) for i in range(0, len(parts), 8)]
-    merged = cluster.run("collecting categories", lambda: delayed(_merge_distinct)(parts, limit).compute())
-    return {column: _sorted_values(merged.get(column, [])) for column in columns}
+    lazy = {column: collecting_classes(frame, column, limit) for column in columns}
+    found = cluster.run("collecting categories", lambda: dask.compute(lazy)[0])
+    return {column: collected_classes(values, limit) for column, values in found.items()}
 
 
 def collecting_classes(frame, column: str, limit: int = MAX_CATEGORIES):
-    """`category_sets` of one column as a lazy Series (to compute with other reductions in one pass over the
-    data, which a Delayed tree would read again): each partition's distinct values, at most `limit` + 1 of them,
-    so at most (`limit` + 1) x partitions values reach the client. `collected_classes` of its result is the set."""
+    """A column's distinct values as a lazy Series (to compute with other reductions in one pass over the
+    data): each partition's, at most `limit` + 1 of them, so at most (`limit` + 1) x partitions values reach
+    the client. `collected_classes` of its result is the set."""
     return frame[column].map_partitions(_distinct_values, limit, meta=(column, object))
 
 
@@ -460,9 +437,7 @@ def _distinct_values(values: pd.Series, limit: int) -> pd.Series:
     return pd.Series(np.asarray(found, dtype=object), name=values.name, dtype=object)
 
 
-def _sorted_values(values: list | None) -> list | None:
-    if values is None:
-        return None
+def _sorted_values(values: list) -> list:
     try:
         return sorted(_plain_value(v) for v in values)
     except TypeError:
